@@ -1,0 +1,53 @@
+# The few commands people type. Each bootstraps what it needs on a machine that has only
+# python3 (3.11+), make, git, node/npm and the package registries.
+SHELL := /bin/bash
+PY_BOOT ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+UV_VERSION := 0.13.9
+VENV := .venv
+PY := $(VENV)/bin/python
+ANVIL := node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: all bootstrap devnet demo test lint typecheck unit bench clean
+
+all: test
+
+$(UV):
+	$(PY_BOOT) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PY_BOOT)
+	touch $@
+
+$(ANVIL): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+bootstrap: $(VENV)/.synced $(ANVIL)
+
+devnet: bootstrap
+	$(VENV)/bin/rollup devnet
+
+demo: bootstrap
+	$(VENV)/bin/rollup demo
+
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: bootstrap
+	$(VENV)/bin/mypy sequencer/stf prover
+
+unit: bootstrap
+	$(PY) -m pytest -q
+
+test: lint typecheck unit
+
+bench: bootstrap
+	$(VENV)/bin/rollup bench
+
+clean:
+	rm -rf $(TOOLS) $(VENV) .cache node_modules

@@ -1,0 +1,89 @@
+"""`rollup watcher`: derive the chain from L1 and prove fraud; serves /health, /metrics, /v1/status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from prover.watcher import Watcher
+from sequencer.l1 import Web3L1, load_deployment
+from sequencer.logs import get_logger
+
+log = get_logger("watcher")
+
+
+def create_watcher_app(watcher: Watcher) -> FastAPI:
+    """The watcher's small HTTP surface."""
+    app = FastAPI(title="DerivRollup watcher", version="1")
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        """200 while the derivation loop runs."""
+        ok = watcher.alive
+        return JSONResponse({"ok": ok, "last_error": watcher.last_error}, status_code=200 if ok else 503)
+
+    @app.get("/v1/status")
+    async def status() -> JSONResponse:
+        """Derived chain, pending fraud, proofs sent."""
+        return JSONResponse(watcher.status())
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(watcher.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run a watcher until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(prog="rollup watcher", description="Run a watcher / challenger.")
+    parser.add_argument("--l1-url", default="http://127.0.0.1:8545")
+    parser.add_argument("--deployment", default="var/deployment.json")
+    parser.add_argument("--private-key", default="", help="hex key of the L1 account that sends proofs")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8700)
+    parser.add_argument("--poll-ms", type=int, default=250)
+    parser.add_argument("--no-challenge", action="store_true", help="verify only, never send proofs")
+    args = parser.parse_args(argv)
+
+    deployment = load_deployment(args.deployment)
+    l1 = Web3L1(args.l1_url, deployment, private_key=args.private_key)
+    watcher = Watcher(
+        l1.chain_config(),
+        l1,
+        l1,
+        start_block=deployment.deploy_block,
+        poll_seconds=args.poll_ms / 1000,
+        challenge=not args.no_challenge,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(watcher.run())
+        log.info("watcher_listening", url=f"http://{args.host}:{args.port}", challenger=l1.address)
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    app = create_watcher_app(watcher)
+    app.router.lifespan_context = lifespan
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False, loop="uvloop")
+    )
+    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+    server.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The watcher: follows the L1 only, re-derives every batch, and proves the first wrong one.
+
+It trusts nothing but L1 data: batches come from the append transactions' calldata, deposits
+from the Bridge's events, and the state machine is the sequencer's own (`sequencer.stf`, through
+the shared derivation `sequencer.chain`). When a commitment is wrong it builds the witnesses and
+sends one `prove_*_fraud` transaction. Two watchers racing on the same fraud both end consistent:
+the loser's transaction reverts with "rollup: unknown batch", which is logged and ignored, and
+both see the same `BatchesReverted` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from prover.proofs import FraudProof, build_fraud_proof
+from sequencer.chain import Chain
+from sequencer.l1types import L1Batch, L1Reader
+from sequencer.logs import get_logger
+from sequencer.stf.state import state_root
+from sequencer.stf.types import ChainConfig
+
+log = get_logger("watcher")
+
+
+class FraudSink(Protocol):
+    """Sends a fraud proof to L1."""
+
+    def submit_proof(self, proof: FraudProof) -> bytes:
+        """Send the proof; returns the L1 transaction hash, raises with the revert reason."""
+        ...
+
+
+@dataclass
+class WatcherMetrics:
+    """Prometheus metrics of one watcher."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.batches_verified = Gauge(
+            "watcher_batches_verified", "Batches re-derived and found correct", registry=self.registry
+        )
+        self.l1_block = Gauge("watcher_l1_block", "Last L1 block read", registry=self.registry)
+        self.frauds_found = Counter("watcher_frauds_found_total", "Wrong batches found", registry=self.registry)
+        self.proofs_sent = Counter("watcher_proofs_sent_total", "Fraud proofs that succeeded", registry=self.registry)
+        self.proofs_lost = Counter(
+            "watcher_proofs_lost_total", "Fraud proofs that found the batch already reverted", registry=self.registry
+        )
+        self.txs_derived = Counter("watcher_txs_derived_total", "Transactions re-executed", registry=self.registry)
+
+
+class Watcher:
+    """Derives the chain from L1 and challenges wrong batches."""
+
+    def __init__(
+        self,
+        config: ChainConfig,
+        reader: L1Reader,
+        sink: FraudSink,
+        *,
+        start_block: int,
+        poll_seconds: float = 0.25,
+        challenge: bool = True,
+    ) -> None:
+        self.chain = Chain(config)
+        self.reader = reader
+        self.sink = sink
+        self.next_block = start_block
+        self.poll_seconds = poll_seconds
+        self.challenge = challenge
+        self.metrics = WatcherMetrics()
+        self.proven: list[dict[str, Any]] = []
+        self.attempted: set[tuple[int, int, bytes]] = set()
+        self.last_error: str | None = None
+        self.alive = False
+
+    def step(self) -> int:
+        """Read new L1 events, fold them, and challenge if a batch is wrong; returns events read."""
+        head = self.reader.head_block()
+        if head < self.next_block:
+            return 0
+        events = self.reader.events(self.next_block, head)
+        self.next_block = head + 1
+        self.metrics.l1_block.set(head)
+        for event in events:
+            self.chain.apply_event(event)
+            if isinstance(event, L1Batch):
+                self.metrics.txs_derived.inc(event.header.tx_count)
+                log.info("batch_derived", index=event.header.index, txs=event.header.tx_count)
+        self.metrics.batches_verified.set(self.chain.valid_count)
+        fraud = self.chain.fraud
+        if fraud is not None and self.challenge:
+            batch = self.chain.batches[fraud.batch_index]
+            key = (fraud.batch_index, fraud.tx_index, batch.header.hash())
+            if key not in self.attempted:
+                self.attempted.add(key)
+                self.metrics.frauds_found.inc()
+                log.warning("fraud_found", batch=fraud.batch_index, tx=fraud.tx_index, reason=fraud.reason)
+                self._challenge()
+        return len(events)
+
+    def _challenge(self) -> None:
+        fraud = self.chain.fraud
+        assert fraud is not None
+        started = time.perf_counter()
+        proof = build_fraud_proof(self.chain, fraud)
+        try:
+            l1_tx = self.sink.submit_proof(proof)
+        except Exception as exc:
+            message = str(exc)
+            if "unknown batch" in message:
+                self.metrics.proofs_lost.inc()
+                log.info("fraud_already_proven", batch=fraud.batch_index, tx=fraud.tx_index)
+                return
+            self.last_error = message
+            log.error("fraud_proof_failed", batch=fraud.batch_index, tx=fraud.tx_index, error=message)
+            raise
+        self.metrics.proofs_sent.inc()
+        record = {"batch": fraud.batch_index, "tx": fraud.tx_index, "l1_tx": "0x" + l1_tx.hex()}
+        self.proven.append(record)
+        log.warning("fraud_proven", **record, build_ms=round((time.perf_counter() - started) * 1000, 1))
+
+    def status(self) -> dict[str, Any]:
+        """The watcher at a glance (served at /v1/status)."""
+        fraud = self.chain.fraud
+        return {
+            "l1_batches": len(self.chain.batches),
+            "batches_verified": self.chain.valid_count,
+            "state_root": "0x" + state_root(self.chain.state).hex(),
+            "tip_root": "0x" + self.chain.tip_root.hex(),
+            "pending_fraud": None if fraud is None else {"batch": fraud.batch_index, "tx": fraud.tx_index},
+            "proofs_sent": self.proven,
+            "reverts_seen": len(self.chain.reverts_seen),
+            "next_block": self.next_block,
+        }
+
+    async def run(self) -> None:
+        """Poll forever; temporary errors are retried with backoff."""
+        backoff = 0.1
+        self.alive = True
+        try:
+            while True:
+                try:
+                    n = await asyncio.to_thread(self.step)
+                    backoff = 0.1
+                    if n == 0:
+                        await asyncio.sleep(self.poll_seconds)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("watcher_error", error=self.last_error, retry_in=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            self.alive = False

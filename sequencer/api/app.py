@@ -1,0 +1,209 @@
+"""The sequencer's HTTP API (FastAPI): thin routers over a `NodeAPI`.
+
+Handlers are `async`: the node's state is touched only on the event loop thread, so no locks.
+
+Every refusal is `{"error": {"code", "message"}}` with the status of `errors.HTTP_STATUS`; the
+node changes nothing when it refuses.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Protocol
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sequencer.api.errors import Malformed, NotFound, status_for
+from sequencer.api.schemas import (
+    Accepted,
+    AccountView,
+    BatchView,
+    ErrorBody,
+    RawTxRequest,
+    StatusView,
+    TransferRequest,
+    TxStatus,
+    WithdrawRequest,
+)
+from sequencer.metrics import REGISTRY, TXS_REJECTED
+from sequencer.stf.errors import RollupError
+from sequencer.stf.types import Tx
+from sequencer.store import StoredTx
+
+
+class NodeAPI(Protocol):
+    """What the API needs from a running sequencer node."""
+
+    def submit(self, tx: Tx | bytes) -> tuple[bytes, int]:
+        """Admit one transaction durably; return (hash, seq) or raise a RollupError."""
+        ...
+
+    def tx_status(self, tx_hash: bytes) -> StoredTx | None:
+        """The log row of a transaction."""
+        ...
+
+    def account_view(self, address: bytes) -> AccountView:
+        """Collateral and nonce, confirmed and pending."""
+        ...
+
+    def batch_view(self, index: int) -> BatchView | None:
+        """A batch on L1."""
+        ...
+
+    def status_view(self) -> StatusView:
+        """The node at a glance."""
+        ...
+
+    def health(self) -> dict[str, Any]:
+        """Liveness facts (L1 reachable, loops alive)."""
+        ...
+
+
+def error_response(code: str, message: str) -> JSONResponse:
+    """The one error body of the API."""
+    TXS_REJECTED.labels(code=code).inc()
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status_for(code))
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over `limit` bytes with 413 `too_large`."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await error_response("too_large", f"body over {self.limit} bytes")(scope, receive, send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await error_response("too_large", f"body over {self.limit} bytes")(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _hex_to_bytes(value: str, length: int | None, what: str) -> bytes:
+    if not value.startswith("0x"):
+        raise Malformed(f"{what} must be 0x-prefixed hex")
+    try:
+        raw = bytes.fromhex(value[2:])
+    except ValueError as exc:
+        raise Malformed(f"{what} is not hex") from exc
+    if length is not None and len(raw) != length:
+        raise Malformed(f"{what} must be {length} bytes")
+    return raw
+
+
+def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
+    """Build the FastAPI application over a node."""
+    app = FastAPI(
+        title="DerivRollup sequencer",
+        version="1",
+        description="Submit signed transactions, read accounts and batches. See docs/protocol.md.",
+        responses={400: {"model": ErrorBody}, 409: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    )
+
+    def get_node() -> NodeAPI:
+        return node
+
+    NodeDep = Annotated[NodeAPI, Depends(get_node)]
+
+    @app.exception_handler(RollupError)
+    async def _rollup_error(_: Request, exc: RollupError) -> JSONResponse:
+        code = getattr(exc, "code", "internal")
+        return error_response(code, str(exc) or type(exc).__name__)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error_response("malformed", f"{where}: {first.get('msg', 'invalid request')}")
+
+    txs = APIRouter(prefix="/v1", tags=["transactions"])
+
+    @txs.post("/transfers", response_model=Accepted)
+    async def post_transfer(body: TransferRequest, n: NodeDep) -> Accepted:
+        """Submit an EIP-712 signed transfer."""
+        tx_hash, seq = n.submit(body.to_tx())
+        return Accepted(hash="0x" + tx_hash.hex(), seq=seq)
+
+    @txs.post("/withdrawals", response_model=Accepted)
+    async def post_withdrawal(body: WithdrawRequest, n: NodeDep) -> Accepted:
+        """Submit an EIP-712 signed withdrawal to L1."""
+        tx_hash, seq = n.submit(body.to_tx())
+        return Accepted(hash="0x" + tx_hash.hex(), seq=seq)
+
+    @txs.post("/transactions", response_model=Accepted)
+    async def post_raw(body: RawTxRequest, n: NodeDep) -> Accepted:
+        """Submit an encoded transaction (protocol section 3)."""
+        tx_hash, seq = n.submit(_hex_to_bytes(body.raw, None, "raw"))
+        return Accepted(hash="0x" + tx_hash.hex(), seq=seq)
+
+    @txs.get("/transactions/{tx_hash}", response_model=TxStatus)
+    async def get_tx(tx_hash: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], n: NodeDep) -> TxStatus:
+        """Where an acknowledged transaction is: pending, batched (with its batch) or dropped."""
+        row = n.tx_status(bytes.fromhex(tx_hash[2:]))
+        if row is None:
+            raise NotFound(f"no transaction {tx_hash}")
+        return TxStatus(
+            hash=tx_hash.lower(), seq=row.seq, status=row.status, batch_index=row.batch_index, reason=row.reason
+        )
+
+    reads = APIRouter(prefix="/v1", tags=["state"])
+
+    @reads.get("/accounts/{address}", response_model=AccountView)
+    async def get_account(address: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")], n: NodeDep) -> AccountView:
+        """An account's collateral and nonce (as of the L1 tip, and with the mempool)."""
+        return n.account_view(bytes.fromhex(address[2:]))
+
+    @reads.get("/batches/{index}", response_model=BatchView)
+    async def get_batch(index: Annotated[int, Path(ge=0)], n: NodeDep) -> BatchView:
+        """A batch on L1 with its header and transaction hashes."""
+        view = n.batch_view(index)
+        if view is None:
+            raise NotFound(f"no batch {index}")
+        return view
+
+    @reads.get("/status", response_model=StatusView)
+    async def get_status(n: NodeDep) -> StatusView:
+        """The node at a glance."""
+        return n.status_view()
+
+    app.include_router(txs)
+    app.include_router(reads)
+
+    @app.get("/health", tags=["ops"])
+    async def health(n: NodeDep) -> Response:
+        """200 when the node's loops are alive and the L1 answers; 503 otherwise."""
+        facts = n.health()
+        return JSONResponse(facts, status_code=200 if facts.get("ok") else 503)
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    return app

@@ -1,0 +1,60 @@
+"""Errors of the service layer and the one mapping from error families to HTTP statuses."""
+
+from __future__ import annotations
+
+from sequencer.stf.errors import RollupError
+
+# code -> HTTP status (docs/protocol.md section 7). Every refusal carries one of these codes.
+HTTP_STATUS: dict[str, int] = {
+    "malformed": 400,
+    "bad_signature": 400,
+    "invalid_amount": 400,
+    "self_transfer": 400,
+    "bad_deposit": 400,
+    "bad_nonce": 409,
+    "insufficient_balance": 409,
+    "withdrawal_exists": 409,
+    "not_found": 404,
+    "too_large": 413,
+    "overloaded": 503,
+    "not_ready": 503,
+}
+
+
+class ServiceError(RollupError):
+    """A refusal decided by the service (not by the state machine)."""
+
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ServiceError):
+    """The resource does not exist."""
+
+    code = "not_found"
+
+
+class Overloaded(ServiceError):
+    """The mempool is full; try again later."""
+
+    code = "overloaded"
+
+
+class NotReady(ServiceError):
+    """The node has not caught up with the L1 yet."""
+
+    code = "not_ready"
+
+
+class Malformed(ServiceError):
+    """The request body does not describe a transaction."""
+
+    code = "malformed"
+
+
+def status_for(code: str) -> int:
+    """HTTP status of an error code (500 only for codes nobody mapped, which is a bug)."""
+    return HTTP_STATUS.get(code, 500)

@@ -1,0 +1,139 @@
+"""Request and response bodies of the sequencer API (kept apart from the `stf` types)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from sequencer.stf.types import Transfer, Withdraw
+
+HexAddress = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+HexSignature = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
+HexBytes = Annotated[str, StringConstraints(pattern=r"^0x([0-9a-fA-F]{2})*$", max_length=2 + 2 * 4096)]
+Uint256 = Annotated[int, Field(ge=0, lt=2**256)]
+Uint64 = Annotated[int, Field(ge=0, lt=2**64)]
+
+
+def split_signature(signature: str) -> tuple[int, int, int]:
+    """Split a 65-byte `r || s || v` hex signature (as wallets produce it) into integers."""
+    sig = bytes.fromhex(signature[2:])
+    return int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"), sig[64]
+
+
+class _SignedBody(BaseModel):
+    """Fields shared by transfers and withdrawals: the EIP-712 message plus its signature."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    sender: HexAddress = Field(alias="from")
+    to: HexAddress
+    amount: Uint256
+    nonce: Uint64
+    signature: HexSignature
+
+
+class TransferRequest(_SignedBody):
+    """A signed transfer of collateral between two rollup accounts."""
+
+    def to_tx(self) -> Transfer:
+        """The state-machine transaction this body describes."""
+        r, s, v = split_signature(self.signature)
+        return Transfer(
+            sender=bytes.fromhex(self.sender[2:]),
+            to=bytes.fromhex(self.to[2:]),
+            amount=self.amount,
+            nonce=self.nonce,
+            r=r,
+            s=s,
+            v=v,
+        )
+
+
+class WithdrawRequest(_SignedBody):
+    """A signed withdrawal of collateral to an L1 address (claimable once its batch is final)."""
+
+    def to_tx(self) -> Withdraw:
+        """The state-machine transaction this body describes."""
+        r, s, v = split_signature(self.signature)
+        return Withdraw(
+            sender=bytes.fromhex(self.sender[2:]),
+            to=bytes.fromhex(self.to[2:]),
+            amount=self.amount,
+            nonce=self.nonce,
+            r=r,
+            s=s,
+            v=v,
+        )
+
+
+class RawTxRequest(BaseModel):
+    """An already encoded transaction (protocol section 3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    raw: HexBytes
+
+
+class Accepted(BaseModel):
+    """The acknowledgement: the transaction is in the durable log."""
+
+    hash: str
+    seq: int
+    status: Literal["pending"] = "pending"
+
+
+class TxStatus(BaseModel):
+    """Where an acknowledged transaction is."""
+
+    hash: str
+    seq: int
+    status: str
+    batch_index: int | None
+    reason: str | None = None
+
+
+class AccountView(BaseModel):
+    """An account as of the L1 tip and as of the tip plus the mempool."""
+
+    address: str
+    collateral: str
+    nonce: int
+    pending_collateral: str
+    pending_nonce: int
+
+
+class BatchView(BaseModel):
+    """A batch as posted on L1."""
+
+    index: int
+    prev_root: str
+    post_root: str
+    tx_root: str
+    roots_root: str
+    tx_count: int
+    queue_start: int
+    queue_end: int
+    sequencer: str
+    timestamp: int
+    l1_tx_hash: str
+    tx_hashes: list[str]
+
+
+class StatusView(BaseModel):
+    """The node at a glance."""
+
+    sequencer: str
+    chain_id: int
+    rollup: str
+    l1_batches: int
+    state_root: str
+    next_deposit_index: int
+    pending: int
+    halted_on_fraud: dict[str, int] | None
+
+
+class ErrorBody(BaseModel):
+    """`{"error": {"code": ..., "message": ...}}`."""
+
+    error: dict[str, str]

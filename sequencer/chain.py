@@ -1,0 +1,130 @@
+"""Derivation: the rollup chain as L1 data alone defines it.
+
+`Chain` folds L1 events (deposits, appended batches, reverts) into the canonical state, checking
+every batch with the one state machine (`sequencer.stf.check_batch`). The sequencer uses it to
+follow the L1, the watcher (`prover`) to find fraud: both run this same code.
+
+A batch whose commitments do not match re-execution is recorded as `fraud` and nothing after it
+is applied (all of it will be reverted when the fraud is proven); an honest sequencer does not
+build on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sequencer.l1types import L1Batch, L1Deposit, L1Event, L1Fraud, L1Revert
+from sequencer.stf.errors import InvalidBatch
+from sequencer.stf.state import State, copy_state, genesis_state, state_root
+from sequencer.stf.transition import check_batch
+from sequencer.stf.types import ChainConfig, L1Context
+
+
+@dataclass(frozen=True)
+class Fraud:
+    """The first wrong commitment found on L1."""
+
+    batch_index: int
+    tx_index: int
+    """Transaction whose post-root is wrong; -1 for a batch-level mismatch (queue fraud)."""
+    reason: str
+    """`InvalidBatch.reason` (a `REASON_*` of `sequencer.stf.transition`)."""
+
+
+@dataclass
+class Chain:
+    """The canonical chain derived from L1 events."""
+
+    config: ChainConfig
+    state: State = field(default_factory=genesis_state)
+    """State after the last valid batch."""
+    batches: list[L1Batch] = field(default_factory=list)
+    """Batches as they stand on L1 (position = batch index)."""
+    deposits: dict[int, L1Deposit] = field(default_factory=dict)
+    """The Bridge queue by index."""
+    valid_count: int = 0
+    """How many batches (a prefix of `batches`) are applied and verified."""
+    fraud: Fraud | None = None
+    """The first invalid batch, until a revert removes it."""
+    snapshots: dict[int, State] = field(default_factory=dict)
+    """State before batch k (for reverts and fraud witnesses)."""
+    trusted_sequencer: bytes | None = None
+    """Fault-injection only: batches by this sequencer are applied without checking their roots."""
+    frauds_seen: list[L1Fraud] = field(default_factory=list)
+    reverts_seen: list[L1Revert] = field(default_factory=list)
+
+    def context(self, batch: L1Batch) -> L1Context:
+        """What the state machine needs from L1 to apply `batch`."""
+        return L1Context(
+            queue_end=batch.header.queue_end,
+            deposit_hashes={i: d.hash for i, d in self.deposits.items() if i < batch.header.queue_end},
+        )
+
+    def apply_event(self, event: L1Event) -> None:
+        """Fold one L1 event into the chain."""
+        if isinstance(event, L1Deposit):
+            self.deposits[event.index] = event
+        elif isinstance(event, L1Batch):
+            self._on_batch(event)
+        elif isinstance(event, L1Revert):
+            self._on_revert(event)
+        else:
+            self.frauds_seen.append(event)
+
+    def _on_batch(self, batch: L1Batch) -> None:
+        if batch.header.index != len(self.batches):
+            raise InvalidBatch(
+                f"L1 batch index {batch.header.index} does not follow {len(self.batches) - 1}", tx_index=-1
+            )
+        self.batches.append(batch)
+        if self.fraud is None and self.valid_count == batch.header.index:
+            self._verify_next()
+
+    def _verify_next(self) -> None:
+        while self.fraud is None and self.valid_count < len(self.batches):
+            batch = self.batches[self.valid_count]
+            before = copy_state(self.state)
+            self.snapshots[batch.header.index] = before
+            try:
+                if self.trusted_sequencer is not None and batch.header.sequencer == self.trusted_sequencer:
+                    from sequencer.stf.transition import apply_batch
+
+                    apply_batch(self.state, list(batch.txs), self.context(batch), self.config)
+                else:
+                    check_batch(self.state, batch.header, list(batch.txs), list(batch.roots), self.context(batch), self.config)
+            except InvalidBatch as exc:
+                self.state = copy_state(before)
+                self.fraud = Fraud(batch.header.index, -1 if exc.tx_index is None else exc.tx_index, exc.reason)
+                return
+            self.valid_count += 1
+
+    def _on_revert(self, event: L1Revert) -> None:
+        self.reverts_seen.append(event)
+        k = event.from_index
+        if k >= len(self.batches):
+            return
+        if k < self.valid_count:
+            self.state = copy_state(self.snapshots[k])
+            self.valid_count = k
+        elif k == self.valid_count and k in self.snapshots:
+            self.state = copy_state(self.snapshots[k])
+        del self.batches[k:]
+        for i in [i for i in self.snapshots if i > k]:
+            del self.snapshots[i]
+        if self.fraud is not None and self.fraud.batch_index >= k:
+            self.fraud = None
+        self._verify_next()
+
+    @property
+    def tip_root(self) -> bytes:
+        """Root after the last batch on L1 as claimed there (what the next batch must build on)."""
+        return self.batches[-1].header.post_root if self.batches else state_root(genesis_state())
+
+    @property
+    def queue_end(self) -> int:
+        """Deposit-queue position after the last batch on L1."""
+        return self.batches[-1].header.queue_end if self.batches else 0
+
+    def pre_state_of(self, batch_index: int) -> State:
+        """A copy of the state before `batch_index` (for witnesses)."""
+        return copy_state(self.snapshots[batch_index])

@@ -1,0 +1,84 @@
+"""What the services read from the L1, as plain records, and the `L1Reader` protocol.
+
+The derivation (`sequencer.chain`) consumes these records only, so it runs the same against the
+embedded node, anvil, any JSON-RPC endpoint, or a test's list of records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from sequencer.stf.types import BatchHeader
+
+
+@dataclass(frozen=True)
+class L1Deposit:
+    """A deposit in the Bridge's L1-to-L2 queue."""
+
+    index: int
+    """Queue position."""
+    to: bytes
+    """Rollup account credited."""
+    amount: int
+    """Collateral token units."""
+    hash: bytes
+    """`deposit_hash(index)` as the Bridge stores it."""
+    timestamp: int
+    """L1 block time of the deposit (forced-inclusion deadline counts from it)."""
+    l1_block: int
+    log_index: int
+
+
+@dataclass(frozen=True)
+class L1Batch:
+    """A batch appended on L1, with the data re-read from the append transaction's calldata."""
+
+    header: BatchHeader
+    txs: tuple[bytes, ...]
+    """Encoded transactions, in order."""
+    roots: tuple[bytes, ...]
+    """Claimed state root after each transaction."""
+    l1_block: int
+    log_index: int
+    l1_tx_hash: bytes
+
+
+@dataclass(frozen=True)
+class L1Revert:
+    """A proven fraud reverted batches `from_index` and every later one."""
+
+    from_index: int
+    """First reverted batch."""
+    to_index: int
+    """Last reverted batch (inclusive)."""
+    l1_block: int
+    log_index: int
+
+
+@dataclass(frozen=True)
+class L1Fraud:
+    """A fraud proof succeeded."""
+
+    batch_index: int
+    tx_index: int
+    sequencer: bytes
+    challenger: bytes
+    reward_wei: int
+    l1_block: int
+    log_index: int
+
+
+L1Event = L1Deposit | L1Batch | L1Revert | L1Fraud
+
+
+class L1Reader(Protocol):
+    """Reads rollup events from an L1, in (block, log index) order."""
+
+    def head_block(self) -> int:
+        """The latest L1 block number."""
+        ...
+
+    def events(self, from_block: int, to_block: int) -> list[L1Event]:
+        """Every rollup event in the inclusive block range, ordered as on L1."""
+        ...

@@ -1,0 +1,101 @@
+"""`rollup sequencer`: run one sequencer (API + follower + builder) against any L1."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from sequencer.api.app import create_app
+from sequencer.config import SequencerSettings
+from sequencer.l1 import Web3L1, load_deployment
+from sequencer.logs import get_logger
+from sequencer.node import NodeOptions, SequencerNode
+from sequencer.store import Store
+
+log = get_logger("sequencer")
+
+
+def build_node(settings: SequencerSettings) -> SequencerNode:
+    """Wire a node from its settings."""
+    deployment = load_deployment(settings.deployment)
+    l1 = Web3L1(settings.l1_url, deployment, private_key=settings.private_key)
+    Path(settings.db_path).parent.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.db_path, fsync=settings.fsync)
+    options = NodeOptions(
+        batch_max_txs=settings.batch_max_txs,
+        batch_interval_ms=settings.batch_interval_ms,
+        l1_poll_ms=settings.l1_poll_ms,
+        max_pending=settings.max_pending,
+        corrupt_root_at=settings.fault_post_root_offset,
+        bond_wei=settings.bond_wei,
+    )
+    return SequencerNode(l1.chain_config(), store, l1, l1, start_block=deployment.deploy_block, options=options)
+
+
+def serve(settings: SequencerSettings) -> None:
+    """Run the node and its API until SIGINT/SIGTERM."""
+    node = build_node(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await node.start()
+        tasks = [asyncio.create_task(node.follower_loop()), asyncio.create_task(node.builder_loop())]
+        log.info("api_listening", url=f"http://{settings.host}:{settings.port}", sequencer=node.writer.address)
+        try:
+            yield
+        finally:
+            node.stopping = True
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            node.store.close()
+            log.info("stopped")
+
+    app = create_app(node, max_body_bytes=settings.max_body_bytes)
+    app.router.lifespan_context = lifespan
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+    server.run()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags (each overrides the `ROLLUP_SEQ_*` environment) and serve."""
+    parser = argparse.ArgumentParser(prog="rollup sequencer", description="Run a sequencer node.")
+    parser.add_argument("--l1-url")
+    parser.add_argument("--deployment", help="deployment JSON written by `rollup deploy` / `rollup devnet`")
+    parser.add_argument("--private-key", help="hex key of the bonded sequencer account")
+    parser.add_argument("--db", dest="db_path")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--batch-max-txs", type=int)
+    parser.add_argument("--batch-interval-ms", type=int)
+    parser.add_argument("--fsync", action="store_true", default=None)
+    parser.add_argument(
+        "--fault-post-root-offset",
+        type=int,
+        help="TESTS/DEMO ONLY: corrupt the post-root of this transaction of the next batch",
+    )
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if v is not None}
+    settings = SequencerSettings(**overrides)
+    serve(settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,372 @@
+"""The sequencer node: wires the durable log, the mempool, the derived chain and the L1.
+
+Two driver loops run on one asyncio event loop (all state is touched on that thread only; L1
+I/O runs in worker threads):
+
+- the follower polls L1 events and folds them into the `Chain` (the same derivation the watcher
+  runs), then reconciles the mempool: transactions now in an L1 batch leave it, reverted ones
+  come back, and after an unforeseen change the speculative view is rebuilt;
+- the builder posts a batch when `batch_max_txs` are pending or `batch_interval_ms` has passed,
+  one batch in flight at a time, and never on top of a batch it found invalid.
+
+Errors in the loops are sorted as in the OP Stack: temporary (L1 unreachable, a posting that lost
+a race) are retried with backoff; critical (the L1 history disagrees with itself) stop the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sequencer.api.errors import NotReady
+from sequencer.api.schemas import AccountView, BatchView, StatusView
+from sequencer.builder import BuiltBatch, batch_tx_hashes, build_batch, due_deposits
+from sequencer.chain import Chain
+from sequencer.l1types import L1Batch, L1Event, L1Reader, L1Revert
+from sequencer.logs import get_logger
+from sequencer.mempool import Mempool, PendingTx
+from sequencer.metrics import (
+    ADMIT_SECONDS,
+    BATCH_POST_FAILURES,
+    BATCH_TXS,
+    BATCHES_POSTED,
+    L1_BATCHES,
+    REVERTS_SEEN,
+    TXS_ACCEPTED,
+)
+from sequencer.stf.codec import decode_tx, tx_hash
+from sequencer.stf.errors import DecodeError, InvalidTransaction
+from sequencer.stf.state import get_account, get_next_deposit_index, state_root
+from sequencer.stf.types import ChainConfig, Deposit, L1Context, Tx
+from sequencer.store import Store, StoredTx
+
+log = get_logger("sequencer")
+
+
+class L1Writer(Protocol):
+    """What the sequencer sends to L1."""
+
+    address: bytes
+    """The sequencer's L1 account."""
+
+    def append_batch(self, txs: list[bytes], roots: list[bytes], queue_end: int) -> bytes:
+        """Append a batch; returns the L1 transaction hash once mined, raises on revert."""
+        ...
+
+    def ensure_bonded(self, bond_wei: int) -> None:
+        """Register with a bond unless already bonded."""
+        ...
+
+
+@dataclass
+class NodeOptions:
+    """Tunables of the driver loops."""
+
+    batch_max_txs: int = 256
+    batch_interval_ms: int = 500
+    l1_poll_ms: int = 250
+    max_pending: int = 100_000
+    corrupt_root_at: int = -1
+    """Fault injection (tests/demo only): corrupt this tx's root in the next batch, once."""
+    corrupt_batches: int = 1
+    """How many batches to corrupt when `corrupt_root_at` is set (later ones are honest)."""
+    bond_wei: int = 10**18
+    """Bond posted at start when the sequencer is not bonded yet."""
+
+
+class SequencerNode:
+    """One sequencer: API-facing admission plus the follower and builder loops."""
+
+    def __init__(
+        self,
+        config: ChainConfig,
+        store: Store,
+        reader: L1Reader,
+        writer: L1Writer,
+        *,
+        start_block: int,
+        options: NodeOptions | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.reader = reader
+        self.writer = writer
+        self.options = options or NodeOptions()
+        self.chain = Chain(config)
+        if self.options.corrupt_root_at >= 0:
+            # A lying sequencer keeps building on its own batches; the honest path never does this.
+            self.chain.trusted_sequencer = writer.address
+        self.mempool = Mempool(config, store, self.options.max_pending)
+        self.next_block = start_block
+        self.synced = False
+        self.batch_due = asyncio.Event()
+        self.last_post = time.monotonic()
+        self.faults_left = self.options.corrupt_batches if self.options.corrupt_root_at >= 0 else 0
+        self.last_error: str | None = None
+        self.loops_alive = {"follower": False, "builder": False}
+        self.stopping = False
+
+    # ---- admission (called by the API on the loop thread) -------------------------------
+
+    def submit(self, item: Tx | bytes) -> tuple[bytes, int]:
+        """Admit one transaction durably (see `Mempool.submit`)."""
+        if not self.synced:
+            raise NotReady("the node is still catching up with the L1")
+        started = time.perf_counter()
+        h, seq = self.mempool.submit(item)
+        ADMIT_SECONDS.observe(time.perf_counter() - started)
+        TXS_ACCEPTED.labels(type=type(item).__name__ if not isinstance(item, bytes) else "raw").inc()
+        if len(self.mempool) >= self.options.batch_max_txs:
+            self.batch_due.set()
+        return h, seq
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    def tx_status(self, h: bytes) -> StoredTx | None:
+        """The log row of a transaction."""
+        return self.store.get(h)
+
+    def account_view(self, address: bytes) -> AccountView:
+        """An account as of the L1 tip and as of the mempool."""
+        confirmed = get_account(self.chain.state, address)
+        pending = get_account(self.mempool.view, address)
+        return AccountView(
+            address="0x" + address.hex(),
+            collateral=str(confirmed.collateral),
+            nonce=confirmed.nonce,
+            pending_collateral=str(pending.collateral),
+            pending_nonce=pending.nonce,
+        )
+
+    def batch_view(self, index: int) -> BatchView | None:
+        """A batch on L1."""
+        if index >= len(self.chain.batches):
+            return None
+        b = self.chain.batches[index]
+        h = b.header
+        return BatchView(
+            index=h.index,
+            prev_root="0x" + h.prev_root.hex(),
+            post_root="0x" + h.post_root.hex(),
+            tx_root="0x" + h.tx_root.hex(),
+            roots_root="0x" + h.roots_root.hex(),
+            tx_count=h.tx_count,
+            queue_start=h.queue_start,
+            queue_end=h.queue_end,
+            sequencer="0x" + h.sequencer.hex(),
+            timestamp=h.timestamp,
+            l1_tx_hash="0x" + b.l1_tx_hash.hex(),
+            tx_hashes=["0x" + x.hex() for x in batch_tx_hashes(b.txs)],
+        )
+
+    def status_view(self) -> StatusView:
+        """The node at a glance."""
+        fraud = self.chain.fraud
+        return StatusView(
+            sequencer="0x" + self.writer.address.hex(),
+            chain_id=self.config.chain_id,
+            rollup="0x" + self.config.rollup.hex(),
+            l1_batches=len(self.chain.batches),
+            state_root="0x" + state_root(self.chain.state).hex(),
+            next_deposit_index=get_next_deposit_index(self.chain.state),
+            pending=len(self.mempool),
+            halted_on_fraud=None if fraud is None else {"batch": fraud.batch_index, "tx": fraud.tx_index},
+        )
+
+    def health(self) -> dict[str, Any]:
+        """Liveness facts."""
+        ok = self.synced and all(self.loops_alive.values())
+        return {"ok": ok, "synced": self.synced, "loops": dict(self.loops_alive), "last_error": self.last_error}
+
+    # ---- following the L1 ----------------------------------------------------------------
+
+    async def poll_l1(self) -> int:
+        """Fetch and fold new L1 events; returns how many were folded."""
+        head = await asyncio.to_thread(self.reader.head_block)
+        if head < self.next_block:
+            return 0
+        events = await asyncio.to_thread(self.reader.events, self.next_block, head)
+        self.next_block = head + 1
+        if events:
+            self._fold(events)
+        return len(events)
+
+    def _fold(self, events: list[L1Event]) -> None:
+        unforeseen = False
+        reverted_foreign: list[bytes] = []
+        for event in events:
+            if isinstance(event, L1Revert):
+                REVERTS_SEEN.inc()
+                reverted = self.chain.batches[event.from_index :]
+                for b in reverted:
+                    if b.header.sequencer != self.writer.address:
+                        reverted_foreign.extend(raw for raw in b.txs)
+                n = self.store.unbatch_from(event.from_index)
+                log.warning("batches_reverted", from_index=event.from_index, to_index=event.to_index, txs_back=n)
+                unforeseen = True
+            self.chain.apply_event(event)
+            if isinstance(event, L1Batch):
+                hashes = set(batch_tx_hashes(event.txs))
+                included = self.mempool.remove_included(hashes)
+                if included:
+                    self.store.mark_batched([p.seq for p in included], event.header.index)
+                if event.header.sequencer != self.writer.address:
+                    unforeseen = True
+                log.info(
+                    "batch_seen",
+                    index=event.header.index,
+                    txs=event.header.tx_count,
+                    sequencer=event.header.sequencer,
+                    ours=event.header.sequencer == self.writer.address,
+                )
+        L1_BATCHES.set(len(self.chain.batches))
+        if self.chain.fraud is not None:
+            log.error("fraud_detected_halting", **vars(self.chain.fraud))
+        if unforeseen:
+            self._rebase(reverted_foreign)
+        else:
+            self._add_new_deposits()
+
+    def _l1_context(self) -> tuple[list[Deposit], L1Context]:
+        deps = due_deposits(self.chain.state, self.chain.deposits, 1 << 30)
+        end = get_next_deposit_index(self.chain.state) + len(deps)
+        ctx = L1Context(queue_end=end, deposit_hashes={d.queue_index: self.chain.deposits[d.queue_index].hash for d in deps})
+        return deps, ctx
+
+    def _add_new_deposits(self) -> None:
+        deps, ctx = self._l1_context()
+        self.mempool.apply_deposits(deps, ctx)
+
+    def _rebase(self, foreign: list[bytes]) -> None:
+        back = [
+            PendingTx(r.seq, r.hash, r.raw, decode_tx(r.raw))
+            for r in self.store.pending()
+            if r.hash not in self.mempool.hashes
+        ]
+        deps, ctx = self._l1_context()
+        self.mempool.rebase(self.chain.state, deps, ctx, back)
+        for raw in foreign:  # signed data from a reverted batch: keep it alive (no lost order)
+            try:
+                tx = decode_tx(raw)
+                if isinstance(tx, Deposit):
+                    continue
+                self.mempool.submit(raw)
+            except (DecodeError, InvalidTransaction):
+                continue
+        log.info("mempool_rebased", pending=len(self.mempool), readmitted_foreign=len(foreign))
+
+    def reconcile_store(self) -> None:
+        """After a restart: put the durable log in line with L1 and reload the mempool."""
+        on_l1: dict[bytes, int] = {}
+        for b in self.chain.batches:
+            for h in batch_tx_hashes(b.txs):
+                on_l1[h] = b.header.index
+        # anything the log thinks is batched beyond the L1 tip goes back to pending
+        self.store.unbatch_from(len(self.chain.batches))
+        for row in self.store.pending():
+            if row.hash in on_l1:
+                self.store.mark_batched([row.seq], on_l1[row.hash])
+        self._rebase([])
+
+    # ---- building ------------------------------------------------------------------------
+
+    def _build(self) -> BuiltBatch | None:
+        corrupt = self.options.corrupt_root_at if self.faults_left > 0 else -1
+        return build_batch(
+            self.chain.state,
+            self.chain.deposits,
+            self.mempool.pending,
+            self.config,
+            max_txs=self.options.batch_max_txs,
+            corrupt_root_at=corrupt,
+        )
+
+    async def build_and_post(self) -> bool:
+        """Post one batch if there is anything to post; True if a batch was appended."""
+        if self.chain.fraud is not None or self.chain.valid_count != len(self.chain.batches):
+            return False  # never build on a batch we found invalid
+        built = self._build()
+        if built is None:
+            return False
+        for ptx, reason in built.skipped:
+            self.store.drop(ptx.seq, reason)
+            self.mempool.remove_included({ptx.hash})
+            log.warning("tx_dropped", hash=ptx.hash, reason=reason)
+        try:
+            l1_tx = await asyncio.to_thread(self.writer.append_batch, built.txs, built.roots, built.queue_end)
+        except Exception as exc:  # temporary: lost a race or L1 hiccup; the follower resyncs
+            BATCH_POST_FAILURES.inc()
+            self.last_error = f"append failed: {exc}"
+            log.warning("batch_post_failed", error=str(exc), txs=len(built.txs))
+            await self.poll_l1()
+            return False
+        if self.faults_left > 0:
+            self.faults_left -= 1
+            log.warning("fault_injected", tx_index=self.options.corrupt_root_at)
+        self.last_post = time.monotonic()
+        BATCHES_POSTED.inc()
+        BATCH_TXS.observe(len(built.txs))
+        log.info("batch_posted", txs=len(built.txs), queue_end=built.queue_end, l1_tx=l1_tx)
+        await self.poll_l1()  # fold our own batch now, before building the next
+        return True
+
+    # ---- driver loops --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Catch up with L1 and reload the durable log; then the node accepts transactions."""
+        await asyncio.to_thread(self.writer.ensure_bonded, self.options.bond_wei)
+        while await self.poll_l1():
+            pass
+        self.reconcile_store()
+        self.synced = True
+        log.info(
+            "synced",
+            batches=len(self.chain.batches),
+            pending=len(self.mempool),
+            root=state_root(self.chain.state),
+        )
+
+    async def follower_loop(self) -> None:
+        """Poll L1 events forever."""
+        await self._loop("follower", self.poll_l1, self.options.l1_poll_ms / 1000)
+
+    async def builder_loop(self) -> None:
+        """Post batches on the size or time trigger."""
+
+        async def step() -> object:
+            interval = self.options.batch_interval_ms / 1000
+            try:
+                await asyncio.wait_for(self.batch_due.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+            self.batch_due.clear()
+            posted = await self.build_and_post()
+            if posted and len(self.mempool) >= self.options.batch_max_txs:
+                self.batch_due.set()
+            return posted
+
+        await self._loop("builder", step, 0)
+
+    async def _loop(self, name: str, step: Callable[[], Any], pause: float) -> None:
+        backoff = 0.1
+        self.loops_alive[name] = True
+        try:
+            while not self.stopping:
+                try:
+                    await step()
+                    backoff = 0.1
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.last_error = f"{name}: {type(exc).__name__}: {exc}"
+                    log.warning("loop_error", loop=name, error=self.last_error, retry_in=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                if pause:
+                    await asyncio.sleep(pause)
+        finally:
+            self.loops_alive[name] = False

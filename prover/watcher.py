@@ -135,6 +135,7 @@ class Watcher:
             "tip_root": "0x" + self.chain.tip_root.hex(),
             "pending_fraud": None if fraud is None else {"batch": fraud.batch_index, "tx": fraud.tx_index},
             "proofs_sent": self.proven,
+            "proofs_lost": int(self.metrics.proofs_lost._value.get()),
             "reverts_seen": len(self.chain.reverts_seen),
             "next_block": self.next_block,
         }

@@ -52,8 +52,10 @@ class L1Writer(Protocol):
     address: bytes
     """The sequencer's L1 account."""
 
-    def append_batch(self, txs: list[bytes], roots: list[bytes], queue_end: int) -> bytes:
-        """Append a batch; returns the L1 transaction hash once mined, raises on revert."""
+    def append_batch(
+        self, txs: list[bytes], roots: list[bytes], prev_root: bytes, queue_start: int, queue_end: int
+    ) -> bytes:
+        """Append a batch built on (`prev_root`, `queue_start`); returns the mined L1 tx hash, raises on revert."""
         ...
 
     def ensure_bonded(self, bond_wei: int) -> None:
@@ -108,6 +110,8 @@ class SequencerNode:
         self.last_error: str | None = None
         self.loops_alive = {"follower": False, "builder": False}
         self.stopping = False
+        self.poll_lock = asyncio.Lock()
+        """The follower and the builder both poll; one fold at a time, each event once."""
 
     # ---- admission (called by the API on the loop thread) -------------------------------
 
@@ -185,14 +189,15 @@ class SequencerNode:
 
     async def poll_l1(self) -> int:
         """Fetch and fold new L1 events; returns how many were folded."""
-        head = await asyncio.to_thread(self.reader.head_block)
-        if head < self.next_block:
-            return 0
-        events = await asyncio.to_thread(self.reader.events, self.next_block, head)
-        self.next_block = head + 1
-        if events:
-            self._fold(events)
-        return len(events)
+        async with self.poll_lock:
+            head = await asyncio.to_thread(self.reader.head_block)
+            if head < self.next_block:
+                return 0
+            events = await asyncio.to_thread(self.reader.events, self.next_block, head)
+            self.next_block = head + 1
+            if events:
+                self._fold(events)
+            return len(events)
 
     def _fold(self, events: list[L1Event]) -> None:
         unforeseen = False
@@ -296,7 +301,14 @@ class SequencerNode:
             self.mempool.remove_included({ptx.hash})
             log.warning("tx_dropped", hash=ptx.hash, reason=reason)
         try:
-            l1_tx = await asyncio.to_thread(self.writer.append_batch, built.txs, built.roots, built.queue_end)
+            l1_tx = await asyncio.to_thread(
+                self.writer.append_batch,
+                built.txs,
+                built.roots,
+                self.chain.tip_root,
+                self.chain.queue_end,
+                built.queue_end,
+            )
         except Exception as exc:  # temporary: lost a race or L1 hiccup; the follower resyncs
             BATCH_POST_FAILURES.inc()
             self.last_error = f"append failed: {exc}"

@@ -6,8 +6,7 @@ Every refusal is `{"error": {"code", "message"}}` with the status of `errors.HTT
 node changes nothing when it refuses.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI must see the local `NodeDep` alias itself.
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request

@@ -1,0 +1,135 @@
+"""Deploy and wire the rollup's L1 contracts: Token, Rollup, Bridge, FraudVerifier.
+
+Order: Token (the devnet collateral), Rollup (parameters), Bridge(token, rollup),
+FraudVerifier(rollup, bridge), then the one-time `Rollup.initialize(verifier, bridge)` that closes
+the circular references. `deploy_all` returns a `Deployment`, which round-trips through JSON (the
+deployment file the services read).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+
+from contracts.bindings import RollupClient, Sender, TokenClient, deploy_contract
+from contracts.build import compile_all
+
+ETHER_WEI = 10**18
+
+
+@dataclass(frozen=True)
+class DeployParams:
+    """Deployment parameters (protocol section 1; defaults are the devnet's values)."""
+
+    challenge_window_seconds: int = 20
+    """Seconds a batch stays open to fraud proofs (CHALLENGE_WINDOW_SECONDS)."""
+    min_bond_wei: int = 1 * ETHER_WEI
+    """Least sequencer bond (MIN_BOND_WEI)."""
+    challenger_reward_bps: int = 5_000
+    """Share of a slashed bond paid to the challenger (CHALLENGER_REWARD_BPS); the rest is burned."""
+    force_inclusion_seconds: int = 60
+    """Age at which a queued deposit must be consumed (FORCE_INCLUSION_SECONDS)."""
+    token_name: str = "Devnet USD"
+    """Name of the devnet collateral token."""
+    token_symbol: str = "dUSD"
+    """Symbol of the devnet collateral token."""
+    token_address: str | None = None
+    """Use this existing ERC-20 as collateral instead of deploying `Token.vy`."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the contracts are: what every service needs to talk to the rollup's L1."""
+
+    chain_id: int
+    """EIP-155 chain id of the L1."""
+    token: str
+    """Collateral ERC-20 (checksummed)."""
+    rollup: str
+    """Rollup contract (checksummed); also the EIP-712 `verifyingContract`."""
+    bridge: str
+    """Bridge contract (checksummed)."""
+    verifier: str
+    """FraudVerifier contract (checksummed)."""
+    deploy_block: int
+    """First L1 block to scan for rollup events (the Rollup's deployment block)."""
+    deployer: str = ""
+    """Account that deployed (and owns the devnet token)."""
+    params: dict[str, int] = field(default_factory=dict)
+    """The Rollup's parameters, for information."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Deployment:
+        data: dict[str, Any] = json.loads(text)
+        return cls(
+            chain_id=int(data["chain_id"]),
+            token=Web3.to_checksum_address(data["token"]),
+            rollup=Web3.to_checksum_address(data["rollup"]),
+            bridge=Web3.to_checksum_address(data["bridge"]),
+            verifier=Web3.to_checksum_address(data["verifier"]),
+            deploy_block=int(data["deploy_block"]),
+            deployer=data.get("deployer", ""),
+            params={k: int(v) for k, v in data.get("params", {}).items()},
+        )
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically (a reader never sees half a file)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text(self.to_json())
+        tmp.replace(target)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Deployment:
+        return cls.from_json(Path(path).read_text())
+
+
+def deploy_all(w3: Web3, deployer: Sender, params: DeployParams | None = None) -> Deployment:
+    """Deploy Token (unless `params.token_address`), Rollup, Bridge, FraudVerifier, and wire them."""
+    params = params or DeployParams()
+    artifacts = compile_all()
+    if params.token_address is None:
+        token, _ = deploy_contract(w3, deployer, artifacts["Token"], params.token_name, params.token_symbol)
+    else:
+        token = Web3.to_checksum_address(params.token_address)
+    rollup, rollup_result = deploy_contract(
+        w3,
+        deployer,
+        artifacts["Rollup"],
+        params.challenge_window_seconds,
+        params.min_bond_wei,
+        params.challenger_reward_bps,
+        params.force_inclusion_seconds,
+    )
+    bridge, _ = deploy_contract(w3, deployer, artifacts["Bridge"], token, rollup)
+    verifier, _ = deploy_contract(w3, deployer, artifacts["FraudVerifier"], rollup, bridge)
+    client = RollupClient(w3, rollup, artifact=artifacts["Rollup"])
+    client._send(deployer, client.contract.functions.initialize(verifier, bridge))
+    return Deployment(
+        chain_id=w3.eth.chain_id,
+        token=token,
+        rollup=rollup,
+        bridge=bridge,
+        verifier=verifier,
+        deploy_block=rollup_result.block_number,
+        deployer=deployer.address,
+        params={
+            "challenge_window_seconds": params.challenge_window_seconds,
+            "min_bond_wei": params.min_bond_wei,
+            "challenger_reward_bps": params.challenger_reward_bps,
+            "force_inclusion_seconds": params.force_inclusion_seconds,
+        },
+    )
+
+
+def token_client(w3: Web3, deployment: Deployment) -> TokenClient:
+    """The collateral token of a deployment."""
+    return TokenClient(w3, deployment.token)

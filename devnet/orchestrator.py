@@ -1,0 +1,296 @@
+"""The orchestrator: a whole network on this machine, as real processes on 127.0.0.1.
+
+`Network` starts an L1 (the embedded node, anvil, or an external URL), deploys the contracts,
+and starts sequencers and watchers as separate processes, each with its own L1 key, port, log
+file and (for sequencers) SQLite log under the work directory. It waits on conditions (health
+endpoints, JSON-RPC answers) with timeouts, and stops every process it started by its own PID.
+`rollup devnet` and `rollup deploy` live here; `rollup demo` and the end-to-end tests use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from web3 import Web3
+
+from contracts.bindings import Sender
+from devnet.anvil import find_anvil
+from devnet.deploy import DeployParams, Deployment, deploy_all
+from devnet.l1.chain import DevAccount, dev_accounts
+from devnet.procs import (
+    REPO_ROOT,
+    ManagedProcess,
+    free_port,
+    spawn,
+    wait_for_chain_id,
+    wait_for_listening,
+    wait_until,
+)
+from sequencer.logs import get_logger
+
+log = get_logger("devnet")
+
+DEPLOYER, SEQ_A, SEQ_B, WATCHER_1, WATCHER_2 = 0, 1, 2, 3, 4
+"""Dev-account roles (indices into the mnemonic's accounts)."""
+FIRST_TRADER = 5
+
+
+@dataclass
+class Service:
+    """A running rollup service."""
+
+    name: str
+    url: str
+    process: ManagedProcess
+    account: DevAccount
+
+
+@dataclass
+class Network:
+    """An L1, the deployed contracts, and the services started on them."""
+
+    workdir: Path
+    l1_url: str
+    deployment: Deployment
+    deployment_path: Path
+    accounts: list[DevAccount]
+    l1_process: ManagedProcess | None = None
+    services: dict[str, Service] = field(default_factory=dict)
+
+    # ---- starting ----------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        workdir: Path,
+        *,
+        l1: str = "embedded",
+        params: DeployParams | None = None,
+        chain_id: int = 31337,
+    ) -> Network:
+        """Start (or attach to) the L1 and deploy; services are started with `start_sequencer` etc."""
+        workdir.mkdir(parents=True, exist_ok=True)
+        proc: ManagedProcess | None = None
+        if l1 in {"embedded", "anvil"}:
+            proc, url = start_l1(workdir, l1, chain_id)
+        else:
+            url = l1
+        try:
+            accounts = dev_accounts(10)
+            w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
+            deployer = Sender.from_key(accounts[DEPLOYER].private_key)
+            deployment = deploy_all(w3, deployer, params or DeployParams())
+            path = workdir / "deployment.json"
+            deployment.save(path)
+            log.info("deployed", rollup=deployment.rollup, bridge=deployment.bridge, token=deployment.token)
+        except BaseException:
+            if proc is not None:
+                proc.stop()
+            raise
+        return cls(workdir, url, deployment, path, accounts, proc)
+
+    def start_sequencer(
+        self,
+        name: str,
+        account_index: int,
+        *,
+        port: int = 0,
+        fault_tx: int = -1,
+        batch_max_txs: int = 256,
+        batch_interval_ms: int = 300,
+        timeout: float = 60.0,
+    ) -> Service:
+        """Start a sequencer process and wait until it is synced and healthy."""
+        port = port or free_port()
+        account = self.accounts[account_index]
+        argv = [
+            sys.executable,
+            "-m",
+            "sequencer.main",
+            "--l1-url",
+            self.l1_url,
+            "--deployment",
+            str(self.deployment_path),
+            "--private-key",
+            account.private_key,
+            "--db",
+            str(self.workdir / f"{name}.sqlite"),
+            "--port",
+            str(port),
+            "--batch-max-txs",
+            str(batch_max_txs),
+            "--batch-interval-ms",
+            str(batch_interval_ms),
+        ]
+        if fault_tx >= 0:
+            argv += ["--fault-post-root-offset", str(fault_tx)]
+        return self._start_service(name, argv, port, account, timeout)
+
+    def start_watcher(
+        self, name: str, account_index: int, *, port: int = 0, poll_ms: int = 250, timeout: float = 60.0
+    ) -> Service:
+        """Start a watcher process and wait until it is healthy."""
+        port = port or free_port()
+        account = self.accounts[account_index]
+        argv = [
+            sys.executable,
+            "-m",
+            "prover.main",
+            "--l1-url",
+            self.l1_url,
+            "--deployment",
+            str(self.deployment_path),
+            "--private-key",
+            account.private_key,
+            "--port",
+            str(port),
+            "--poll-ms",
+            str(poll_ms),
+        ]
+        return self._start_service(name, argv, port, account, timeout)
+
+    def _start_service(self, name: str, argv: list[str], port: int, account: DevAccount, timeout: float) -> Service:
+        proc = spawn(argv, name, self.workdir / f"{name}.log", cwd=REPO_ROOT)
+        url = f"http://127.0.0.1:{port}"
+        service = Service(name, url, proc, account)
+        self.services[name] = service
+        wait_until(lambda: _healthy(proc, url), timeout, interval=0.1, what=f"{name} to be healthy at {url}")
+        log.info("service_started", name=name, url=url, pid=proc.pid, account=account.address)
+        return service
+
+    def restart(self, name: str, timeout: float = 60.0) -> Service:
+        """Start a stopped (or killed) service again with the same arguments, port and files."""
+        old = self.services[name]
+        port = int(old.url.rsplit(":", 1)[1])
+        return self._start_service(name, old.process.argv, port, old.account, timeout)
+
+    # ---- stopping ----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop every service, then the L1, each by its own PID."""
+        for service in reversed(list(self.services.values())):
+            service.process.stop()
+        if self.l1_process is not None:
+            self.l1_process.stop()
+
+    def __enter__(self) -> Network:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _healthy(proc: ManagedProcess, url: str) -> bool:
+    proc.check_alive()
+    try:
+        return httpx.get(f"{url}/health", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_l1(workdir: Path, kind: str, chain_id: int) -> tuple[ManagedProcess, str]:
+    """Start the embedded node or anvil on a free port; returns the process and its URL."""
+    if kind == "embedded":
+        argv = [sys.executable, "-m", "devnet.l1node", "--port", "0", "--chain-id", str(chain_id)]
+        proc = spawn(argv, "l1", workdir / "l1.log", cwd=REPO_ROOT)
+        try:
+            url = wait_for_listening(proc, 60)
+        except BaseException:
+            proc.stop()
+            raise
+    else:
+        port = free_port()
+        argv = [str(find_anvil()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id)]
+        argv += ["--mnemonic", "test test test test test test test test test test test junk", "--silent"]
+        proc = spawn(argv, "anvil", workdir / "anvil.log", cwd=REPO_ROOT)
+        url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_chain_id(proc, url, 60)
+    except BaseException:
+        proc.stop()
+        raise
+    log.info("l1_started", kind=kind, url=url, pid=proc.pid, chain_id=chain_id)
+    return proc, url
+
+
+def get_json(url: str, timeout: float = 5.0) -> Any:
+    """GET a JSON document (raises on a non-2xx status)."""
+    response = httpx.get(url, timeout=timeout)
+    response.raise_for_status()
+    return response.json()
+
+
+# ---- CLI ---------------------------------------------------------------------------------
+
+
+def devnet_main(argv: list[str] | None = None) -> None:
+    """`rollup devnet`: L1 + contracts + two sequencers + a watcher until Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="rollup devnet", description="Run a whole network on this machine.")
+    parser.add_argument("--l1", default="embedded", help="embedded | anvil | an L1 JSON-RPC URL")
+    parser.add_argument("--workdir", default="", help="where logs, databases and deployment.json go")
+    parser.add_argument("--sequencers", type=int, default=2, choices=(1, 2))
+    parser.add_argument("--window", type=int, default=20, help="challenge window in seconds")
+    args = parser.parse_args(argv)
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="rollup-devnet-"))
+    net = Network.start(workdir, l1=args.l1, params=DeployParams(challenge_window_seconds=args.window))
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        net.start_sequencer("sequencer-a", SEQ_A)
+        if args.sequencers == 2:
+            net.start_sequencer("sequencer-b", SEQ_B)
+        net.start_watcher("watcher", WATCHER_1)
+        print(f"L1            {net.l1_url}  (chain id {net.deployment.chain_id})")
+        print(f"deployment    {net.deployment_path}")
+        for c in ("rollup", "bridge", "verifier", "token"):
+            print(f"  {c:<11} {getattr(net.deployment, c)}")
+        for s in net.services.values():
+            print(f"{s.name:<13} {s.url}  (L1 account {s.account.address}, log {s.process.log_path})")
+        print("traders       dev accounts 5..9 of the test mnemonic hold ETH; the deployer (0) can mint dUSD")
+        print("Ctrl-C stops everything.", flush=True)
+        while not stop:
+            for s in net.services.values():
+                s.process.check_alive()
+            time.sleep(0.5)
+    finally:
+        net.stop()
+        print("stopped", flush=True)
+
+
+def deploy_main(argv: list[str] | None = None) -> None:
+    """`rollup deploy`: deploy the contracts to any L1 and write the deployment file."""
+    parser = argparse.ArgumentParser(prog="rollup deploy", description="Deploy the rollup contracts to an L1.")
+    parser.add_argument("--l1-url", default="http://127.0.0.1:8545")
+    parser.add_argument("--key", required=True, help="hex private key of the deployer")
+    parser.add_argument("--out", default="var/deployment.json")
+    parser.add_argument("--window", type=int, default=DeployParams.challenge_window_seconds)
+    parser.add_argument("--min-bond-wei", type=int, default=DeployParams.min_bond_wei)
+    parser.add_argument("--reward-bps", type=int, default=DeployParams.challenger_reward_bps)
+    parser.add_argument("--force-inclusion", type=int, default=DeployParams.force_inclusion_seconds)
+    parser.add_argument("--token", default=None, help="an existing ERC-20 to use as collateral")
+    args = parser.parse_args(argv)
+    w3 = Web3(Web3.HTTPProvider(args.l1_url, request_kwargs={"timeout": 60}))
+    params = DeployParams(
+        challenge_window_seconds=args.window,
+        min_bond_wei=args.min_bond_wei,
+        challenger_reward_bps=args.reward_bps,
+        force_inclusion_seconds=args.force_inclusion,
+        token_address=args.token,
+    )
+    deployment = deploy_all(w3, Sender.from_key(args.key), params)
+    deployment.save(args.out)
+    print(deployment.to_json())

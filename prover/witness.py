@@ -1,0 +1,47 @@
+"""Witnesses for one transaction (protocol section 2, "Proofs"), for the L1 FraudVerifier.
+
+A transaction's witnesses are sequential: witness j is taken against the root after writes
+0..j-1 of the same transaction. For a no-op every witness is taken against the unchanged root.
+"""
+
+from __future__ import annotations
+
+from sequencer.stf.codec import decode_tx
+from sequencer.stf.errors import DecodeError, InvalidTransaction
+from sequencer.stf.smt import Witness
+from sequencer.stf.state import State
+from sequencer.stf.transition import plan_tx, touched_keys
+from sequencer.stf.types import ChainConfig, L1Context
+
+AbiWitness = tuple[bytes, bytes, int, bytes, bytes, list[bytes]]
+"""A witness as the Vyper struct `Witness{key, value, terminal, other_key, other_value_hash, siblings}`."""
+
+
+def build_tx_witnesses(
+    state: State, raw: bytes, ctx: L1Context, config: ChainConfig
+) -> tuple[list[Witness], bytes]:
+    """The witnesses of `raw` on `state` and the post root; advances `state` as `apply_tx` does.
+
+    Undecodable bytes touch nothing: `([], root)`. A transaction that breaks a rule gets one
+    witness per touched key against the unchanged root, and the state is left unchanged.
+    """
+    tree = state.tree
+    try:
+        tx = decode_tx(raw)
+    except DecodeError:
+        return [], tree.root
+    keys = touched_keys(tx)
+    try:
+        writes = plan_tx(state, tx, ctx, config)
+    except InvalidTransaction:
+        return [tree.witness(key) for key in keys], tree.root
+    witnesses: list[Witness] = []
+    for key in keys:
+        witnesses.append(tree.witness(key))
+        tree.set(key, writes[key])
+    return witnesses, tree.root
+
+
+def encode_witness_for_abi(w: Witness) -> AbiWitness:
+    """The witness as a web3 argument for the Vyper `Witness` struct (field order)."""
+    return (w.key, w.value, w.terminal, w.other_key, w.other_value_hash, list(w.siblings))

@@ -1,0 +1,107 @@
+"""The services' L1 adapter over web3 and the contract bindings; works with any JSON-RPC L1.
+
+`Web3L1` is at once the `L1Reader` (events as plain records, in L1 order), the sequencer's
+`L1Writer` (bond, append) and the watcher's `FraudSink` (send a proof).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+
+from contracts.bindings import BridgeClient, RollupClient, Sender
+from devnet.deploy import Deployment
+from sequencer.l1types import L1Batch, L1Deposit, L1Event, L1Fraud, L1Revert
+from sequencer.logs import get_logger
+from sequencer.stf.types import ChainConfig
+
+log = get_logger("l1")
+
+LOG_RANGE_BLOCKS = 2_000
+"""Largest block range asked of eth_getLogs at once (public endpoints cap ranges)."""
+
+
+def load_deployment(path: str | Path) -> Deployment:
+    """Read the deployment file (contract addresses, chain id, deploy block)."""
+    return Deployment.load(path)
+
+
+class Web3L1:
+    """Reads rollup events from, and sends rollup transactions to, one L1 endpoint."""
+
+    def __init__(self, url: str, deployment: Deployment, *, private_key: str = "", timeout: float = 30.0) -> None:
+        self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        self.deployment = deployment
+        self.rollup = RollupClient(self.w3, deployment.rollup)
+        self.bridge = BridgeClient(self.w3, deployment.bridge)
+        self.sender = Sender.from_key(private_key) if private_key else None
+        self.address = bytes.fromhex(self.sender.address[2:]) if self.sender else b"\x00" * 20
+        chain_id = self.w3.eth.chain_id
+        if chain_id != deployment.chain_id:
+            raise ValueError(f"L1 at {url} has chain id {chain_id}, the deployment says {deployment.chain_id}")
+
+    def chain_config(self) -> ChainConfig:
+        """The EIP-712 domain of this deployment."""
+        return ChainConfig(chain_id=self.deployment.chain_id, rollup=bytes.fromhex(self.deployment.rollup[2:]))
+
+    def _need_sender(self) -> Sender:
+        if self.sender is None:
+            raise ValueError("this node has no L1 private key: it can read but not send")
+        return self.sender
+
+    # ---- L1Reader ----------------------------------------------------------------------
+
+    def head_block(self) -> int:
+        """The latest L1 block number."""
+        return int(self.w3.eth.block_number)
+
+    def events(self, from_block: int, to_block: int) -> list[L1Event]:
+        """Every rollup event in the inclusive range, in (block, log index) order."""
+        out: list[L1Event] = []
+        start = from_block
+        while start <= to_block:
+            end = min(to_block, start + LOG_RANGE_BLOCKS - 1)
+            out.extend(self._events(start, end))
+            start = end + 1
+        out.sort(key=lambda e: (e.l1_block, e.log_index))
+        return out
+
+    def _events(self, a: int, b: int) -> list[L1Event]:
+        out: list[L1Event] = []
+        for d in self.bridge.deposited_events(a, b):
+            out.append(L1Deposit(d.index, d.to, d.amount, d.deposit_hash, d.timestamp, d.meta.block_number, d.meta.log_index))
+        for e in self.rollup.batch_appended_events(a, b):
+            out.append(L1Batch(e.header, e.txs, e.roots, e.meta.block_number, e.meta.log_index, e.meta.tx_hash))
+        for r in self.rollup.batches_reverted_events(a, b):
+            out.append(L1Revert(r.from_index, r.to_index, r.meta.block_number, r.meta.log_index))
+        for f in self.rollup.fraud_proven_events(a, b):
+            out.append(
+                L1Fraud(f.batch_index, f.tx_index, f.sequencer, f.challenger, f.reward, f.meta.block_number, f.meta.log_index)
+            )
+        return out
+
+    # ---- L1Writer ----------------------------------------------------------------------
+
+    def ensure_bonded(self, bond_wei: int) -> None:
+        """Register with `bond_wei` unless already bonded."""
+        sender = self._need_sender()
+        if not self.rollup.is_bonded(sender.address):
+            result = self.rollup.register(sender, bond_wei)
+            log.info("bonded", sequencer=sender.address, bond_wei=bond_wei, l1_tx=result.tx_hash)
+
+    def append_batch(
+        self, txs: list[bytes], roots: list[bytes], prev_root: bytes, queue_start: int, queue_end: int
+    ) -> bytes:
+        """Append a batch on the tip we built on; returns the L1 tx hash (raises with the revert reason)."""
+        result = self.rollup.append_batch(
+            self._need_sender(), txs, roots, prev_root=prev_root, queue_start=queue_start, queue_end=queue_end
+        )
+        return result.tx_hash
+
+    # ---- FraudSink ---------------------------------------------------------------------
+
+    def submit_proof(self, proof: Any) -> bytes:
+        """Send a fraud proof; returns the L1 tx hash (raises with the revert reason)."""
+        return self.rollup.submit_proof(self._need_sender(), proof).tx_hash

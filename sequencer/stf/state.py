@@ -1,0 +1,77 @@
+"""The rollup state: a plain dataclass holding the sparse Merkle tree, and free functions on it.
+
+Genesis is the empty tree, whose root is `EMPTY`. Absent leaves read as their defaults (protocol
+section 2): account (0, 0), `next_deposit_index` 0, no withdrawal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sequencer.stf.codec import (
+    decode_account,
+    decode_global,
+    decode_withdrawal_value,
+    encode_account,
+    encode_global,
+    encode_withdrawal_value,
+)
+from sequencer.stf.keys import account_key, global_key, withdrawal_key
+from sequencer.stf.smt import SparseMerkleTree
+from sequencer.stf.types import EMPTY_ACCOUNT, Account
+
+
+@dataclass
+class State:
+    """The whole rollup state."""
+
+    tree: SparseMerkleTree = field(default_factory=SparseMerkleTree)
+    """All leaves (Global, Account, Withdrawal), committed by `tree.root`."""
+
+
+def get_account(state: State, address: bytes) -> Account:
+    """The account of `address` (collateral 0, nonce 0 if never written)."""
+    value = state.tree.get(account_key(address))
+    return EMPTY_ACCOUNT if value is None else decode_account(value)
+
+
+def set_account(state: State, address: bytes, account: Account) -> None:
+    """Write the account of `address`."""
+    state.tree.set(account_key(address), encode_account(account))
+
+
+def get_next_deposit_index(state: State) -> int:
+    """The next L1 deposit-queue index the state will consume."""
+    value = state.tree.get(global_key())
+    return 0 if value is None else decode_global(value)
+
+
+def set_next_deposit_index(state: State, index: int) -> None:
+    """Write the Global leaf."""
+    state.tree.set(global_key(), encode_global(index))
+
+
+def get_withdrawal(state: State, account: bytes, nonce: int) -> tuple[bytes, int] | None:
+    """`(l1_recipient, amount)` of withdrawal `(account, nonce)`, or None if there is none."""
+    value = state.tree.get(withdrawal_key(account, nonce))
+    return None if value is None else decode_withdrawal_value(value)
+
+
+def set_withdrawal(state: State, account: bytes, nonce: int, l1_recipient: bytes, amount: int) -> None:
+    """Write withdrawal `(account, nonce)`."""
+    state.tree.set(withdrawal_key(account, nonce), encode_withdrawal_value(l1_recipient, amount))
+
+
+def state_root(state: State) -> bytes:
+    """The state root."""
+    return state.tree.root
+
+
+def copy_state(state: State) -> State:
+    """An independent copy (O(1): the tree is copy-on-write)."""
+    return State(state.tree.copy())
+
+
+def genesis_state() -> State:
+    """The state at genesis: the empty tree (root `EMPTY`)."""
+    return State()

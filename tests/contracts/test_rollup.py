@@ -1,0 +1,304 @@
+"""Rollup mechanics: bonds, append checks, on-chain batch roots, finality, bond withdrawal."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from contracts_harness import (
+    CHALLENGE_WINDOW_SECONDS,
+    FORCE_INCLUSION_SECONDS,
+    MIN_BOND_WEI,
+    Harness,
+    record_gas,
+    user_address,
+)
+
+from contracts.bindings import Sender, TransactionReverted
+from sequencer.stf.batch import batch_roots
+from sequencer.stf.constants import EMPTY, MAX_BATCH_TXS
+from sequencer.stf.keys import global_key
+from sequencer.stf.types import BatchHeader
+
+ROOT_A = b"\xaa" * 32
+
+
+def _raw_append(h: Harness, seq: Sender, txs: list[bytes], roots: list[bytes], **kw: object) -> None:
+    tip = h.rollup.tip()
+    args = {"prev_root": tip.post_root, "queue_start": tip.queue_end, "queue_end": tip.queue_end, **kw}
+    h.rollup.append_batch(seq, txs, roots, **args)  # type: ignore[arg-type]
+
+
+# ---- initialize ----
+
+
+def test_initialize__second_call__reverts(h: Harness) -> None:
+    fn = h.rollup.contract.functions.initialize(h.deployment.verifier, h.deployment.bridge)
+    with pytest.raises(TransactionReverted) as err:
+        h.rollup._send(h.deployer, fn)
+    assert err.value.reason == "rollup: not initializer"
+
+
+def test_deploy__wiring__addresses_and_params(h: Harness) -> None:
+    assert h.rollup.verifier_address() == h.deployment.verifier
+    assert h.rollup.bridge_address() == h.deployment.bridge
+    assert h.verifier.rollup_address() == h.deployment.rollup
+    assert h.verifier.bridge_address() == h.deployment.bridge
+    assert h.bridge.token_address() == h.deployment.token
+    assert h.verifier.domain_separator() == h.config.domain_separator
+    p = h.rollup.params()
+    assert (p.challenge_window_seconds, p.min_bond_wei, p.challenger_reward_bps, p.force_inclusion_seconds) == (
+        CHALLENGE_WINDOW_SECONDS,
+        MIN_BOND_WEI,
+        5_000,
+        FORCE_INCLUSION_SECONDS,
+    )
+    assert h.token.decimals() == 6
+
+
+# ---- register ----
+
+
+def test_register__bond_below_min__reverts(h: Harness) -> None:
+    with pytest.raises(TransactionReverted) as err:
+        h.rollup.register(h.account(1), MIN_BOND_WEI - 1)
+    assert err.value.reason == "rollup: bond too small"
+    assert not h.rollup.is_bonded(h.account(1).address)
+
+
+def test_register__min_bond_then_top_up__bond_accumulates(h: Harness) -> None:
+    seq = h.account(1)
+    first = h.rollup.register(seq, MIN_BOND_WEI)
+    second = h.rollup.register(seq, 7)
+    events = h.rollup.sequencer_bonded_events(first.block_number, second.block_number)
+    assert [(e.sequencer, e.amount, e.bond) for e in events] == [
+        (bytes.fromhex(seq.address[2:]), MIN_BOND_WEI, MIN_BOND_WEI),
+        (bytes.fromhex(seq.address[2:]), 7, MIN_BOND_WEI + 7),
+    ]
+    info = h.rollup.sequencer_info(seq.address)
+    assert (info.bond, info.slashed) == (MIN_BOND_WEI + 7, False)
+    assert h.rollup.is_bonded(seq.address)
+
+
+def test_register__local_key_sender__signed_locally(h: Harness) -> None:
+    seq = Sender.from_key(b"\x42" * 32)
+    h.w3.eth.send_transaction({"from": h.account(9).address, "to": seq.address, "value": 3 * MIN_BOND_WEI})
+    h.rollup.register(seq, MIN_BOND_WEI)
+    batch = h.append(seq, [b"\x00"])
+    assert batch.header.sequencer == bytes.fromhex(seq.address[2:])
+
+
+# ---- append checks ----
+
+
+def test_append_batch__not_bonded__reverts(h: Harness) -> None:
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, h.account(1), [b"\x00"], [ROOT_A])
+    assert err.value.reason == "rollup: not bonded"
+
+
+def test_append_batch__wrong_prev_root__reverts(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, seq, [b"\x00"], [ROOT_A], prev_root=ROOT_A)
+    assert err.value.reason == "rollup: wrong prev_root"
+
+
+def test_append_batch__wrong_queue_start__reverts(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    h.deposit(user_address(1), 10)
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, seq, [b"\x00"], [ROOT_A], queue_start=1, queue_end=1)
+    assert err.value.reason == "rollup: wrong queue_start"
+
+
+def test_append_batch__queue_end_past_deposits__reverts(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    h.deposit(user_address(1), 10)
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, seq, [b"\x00"], [ROOT_A], queue_end=2)
+    assert err.value.reason == "rollup: queue_end past deposits"
+
+
+def test_append_batch__overdue_deposit_left_behind__reverts(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    dep = h.deposit(user_address(1), 10)
+    (event,) = h.bridge.deposited_from_receipt(dep.receipt)
+    h.travel_to(event.timestamp + FORCE_INCLUSION_SECONDS)
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, seq, [b"\x00"], [ROOT_A], queue_end=0)
+    assert err.value.reason == "rollup: overdue deposit"
+    # Consuming it is allowed.
+    batch = h.append(seq, [h.deposit_tx(0, user_address(1), 10)], queue_end=1)
+    assert batch.header.queue_end == 1
+
+
+def test_append_batch__young_deposit_left_behind__accepted(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    h.deposit(user_address(1), 10)
+    batch = h.append(seq, [b"\x00"], queue_end=0)
+    assert (batch.header.queue_start, batch.header.queue_end) == (0, 0)
+
+
+def test_append_batch__empty_batch__reverts(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, seq, [], [])
+    assert err.value.reason == "rollup: empty batch"
+
+
+def test_append_batch__roots_count_differs__reverts(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, seq, [b"\x00", b"\x01"], [ROOT_A])
+    assert err.value.reason == "rollup: roots length"
+
+
+def test_append_batch__too_many_txs__reverts(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    n = MAX_BATCH_TXS + 1
+    with pytest.raises(TransactionReverted):  # the ABI decoder refuses the array (no reason)
+        _raw_append(h, seq, [b"\x00"] * n, [ROOT_A] * n)
+    assert h.rollup.batch_count() == 0
+
+
+def test_append_batch__tx_too_long__reverts(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    with pytest.raises(TransactionReverted):  # the ABI decoder refuses Bytes[512] overflow
+        _raw_append(h, seq, [b"\x00" * 513], [ROOT_A])
+    assert h.rollup.batch_count() == 0
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17, 31, 100])
+def test_append_batch__count_txs__roots_equal_stf_batch_roots(h: Harness, count: int) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    txs = [bytes([i % 256]) * (1 + i % 40) for i in range(count)]
+    roots = [bytes([(7 * i + 1) % 256]) * 32 for i in range(count)]
+    _raw_append(h, seq, txs, roots)
+    (event,) = h.rollup.batch_appended_events(0)
+    tx_root, roots_root = batch_roots(txs, roots)
+    assert (event.header.tx_root, event.header.roots_root) == (tx_root, roots_root)
+    assert event.header.post_root == roots[-1]
+    assert event.header.tx_count == count
+    assert (event.txs, event.roots) == (tuple(txs), tuple(roots))
+
+
+def test_append_batch__valid__event_tip_and_hash(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    h.deposit(user_address(1), 500)
+    txs = [h.deposit_tx(0, user_address(1), 500), h.transfer_tx(1, user_address(2), 200, 0)]
+    batch = h.append(seq, txs, queue_end=1)
+    header = batch.header
+    block = h.w3.eth.get_block(batch.result.block_number)
+    roots = h.honest_roots(txs, 1, batch.pre_state)
+    tx_root, roots_root = batch_roots(txs, roots)
+    assert header == BatchHeader(
+        index=0,
+        prev_root=EMPTY,
+        post_root=roots[-1],
+        tx_root=tx_root,
+        roots_root=roots_root,
+        tx_count=2,
+        queue_start=0,
+        queue_end=1,
+        sequencer=bytes.fromhex(seq.address[2:]),
+        timestamp=int(block["timestamp"]),
+    )
+    assert h.rollup.batch_hash(0) == header.hash()
+    assert h.rollup.hash_header(header) == header.hash()
+    tip = h.rollup.tip()
+    assert (tip.batch_count, tip.post_root, tip.queue_end) == (1, roots[-1], 1)
+    assert h.rollup.sequencer_info(seq.address).last_batch_timestamp == header.timestamp
+    assert h.state.tree.root == roots[-1]
+    assert h.state.tree.get(global_key()) is not None
+
+    # The next batch must build on it.
+    second = h.append(seq, [h.transfer_tx(2, user_address(1), 50, 0)])
+    assert (second.header.index, second.header.prev_root, second.header.queue_start) == (1, roots[-1], 1)
+
+
+def test_append_batch__256_transfers__gas_per_tx(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    total = 256 * 1000
+    h.deposit(user_address(1), total)
+    first = h.append(seq, [h.deposit_tx(0, user_address(1), total)], queue_end=1)
+    assert first.header.tx_count == 1
+    txs = [h.transfer_tx(1, user_address(2 + i % 5), 1000, i) for i in range(256)]
+    batch = h.append(seq, txs)
+    gas = batch.result.gas_used
+    record_gas("append_batch_256_transfers_total", gas)
+    record_gas("append_batch_256_transfers_per_tx", gas // 256)
+    assert batch.header.tx_count == 256
+    assert gas < 30_000_000
+
+
+# ---- finality and bonds ----
+
+
+def test_is_final__window_passes__becomes_final(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    batch = h.append(seq, [b"\x00"])
+    header = batch.header
+    assert h.rollup.is_live(header) and not h.rollup.is_final(header)
+    h.travel_to(header.timestamp + CHALLENGE_WINDOW_SECONDS - 3)
+    assert not h.rollup.is_final(header)
+    h.travel_to(header.timestamp + CHALLENGE_WINDOW_SECONDS)
+    assert h.rollup.is_final(header)
+
+
+def test_is_final__header_altered__false(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    batch = h.append(seq, [b"\x00"])
+    h.travel_to(batch.header.timestamp + CHALLENGE_WINDOW_SECONDS + 1)
+    forged = replace(batch.header, post_root=ROOT_A)
+    assert h.rollup.is_final(batch.header)
+    assert not h.rollup.is_final(forged)
+
+
+def test_withdraw_bond__before_last_batch_final__reverts(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    h.append(seq, [b"\x00"])
+    with pytest.raises(TransactionReverted) as err:
+        h.rollup.withdraw_bond(seq)
+    assert err.value.reason == "rollup: last batch not final"
+
+
+def test_withdraw_bond__after_last_batch_final__paid_and_unbonded(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq, 2 * MIN_BOND_WEI)
+    batch = h.append(seq, [b"\x00"])
+    h.travel_to(batch.header.timestamp + CHALLENGE_WINDOW_SECONDS)
+    before = h.balance(seq)
+    result = h.rollup.withdraw_bond(seq)
+    assert h.balance(seq) == before + 2 * MIN_BOND_WEI - h.fee(result)
+    (event,) = h.rollup.bond_withdrawn_events(result.block_number, result.block_number)
+    assert (event.sequencer, event.amount) == (bytes.fromhex(seq.address[2:]), 2 * MIN_BOND_WEI)
+    assert not h.rollup.is_bonded(seq.address)
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, seq, [b"\x00"], [ROOT_A])
+    assert err.value.reason == "rollup: not bonded"
+    with pytest.raises(TransactionReverted) as err:
+        h.rollup.withdraw_bond(seq)
+    assert err.value.reason == "rollup: not bonded"
+
+
+def test_withdraw_bond__never_appended__allowed(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    h.rollup.withdraw_bond(seq)
+    assert h.rollup.sequencer_info(seq.address).bond == 0

@@ -35,6 +35,11 @@ MAX_TX_BYTES: constant(uint256) = 512
 MAX_WITNESSES: constant(uint256) = 8
 
 
+# @dev Cap on the sum of all deposits ever; a larger Transfer/Withdraw amount is
+#      invalid (as in the Python state machine's `InvalidAmount`).
+MAX_TOTAL_DEPOSITS: constant(uint256) = 2**128 - 1
+
+
 # @dev Transaction type bytes and exact encoded lengths (protocol.md section 3).
 TYPE_DEPOSIT: constant(uint256) = 1
 TYPE_TRANSFER: constant(uint256) = 2
@@ -199,7 +204,7 @@ def _signed(
     nonce: uint256 = 0
     collateral, nonce = self._read_account(witnesses[0].value)
 
-    valid: bool = amount > 0 and tx_nonce == nonce and amount <= collateral
+    valid: bool = amount > 0 and amount <= MAX_TOTAL_DEPOSITS and tx_nonce == nonce and amount <= collateral
     to_collateral: uint256 = 0
     to_nonce: uint256 = 0
     if kind == TYPE_TRANSFER:

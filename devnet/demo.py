@@ -163,9 +163,7 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         slashed = rollup.sequencer_slashed_events(dep.deploy_block)
         all_frauds = rollup.fraud_proven_events(dep.deploy_block)
         claims = bridge.deposited_events(dep.deploy_block)
-        proofs_lost = sum(
-            int(get_json(f"{net.services[n].url}/v1/status").get("proofs_lost", 0)) for n in ("watcher-1", "watcher-2")
-        )
+        watcher_status = [get_json(f"{net.services[n].url}/v1/status") for n in ("watcher-1", "watcher-2")]
         withdrawals = _withdrawal_claims(bridge, dep.deploy_block)
         return {
             "l1": l1,
@@ -180,7 +178,8 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
             "deposits": len(claims),
             "final_state_root_agrees": True,
             "final_state_root": roots["l1"],
-            "watcher_proofs_lost_race": proofs_lost,
+            "watcher_proofs_won": [len(w["proofs_sent"]) for w in watcher_status],
+            "watcher_proofs_lost": [w["proofs_lost"] for w in watcher_status],
         }
 
 

@@ -210,6 +210,9 @@ def start_l1(workdir: Path, kind: str, chain_id: int) -> tuple[ManagedProcess, s
         port = free_port()
         argv = [str(find_anvil()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id)]
         argv += ["--mnemonic", "test test test test test test test test test test test junk", "--silent"]
+        # mine each transaction at once, and an empty block every second so that time moves on
+        # the L1 as it does on a live chain (challenge windows are measured in block time)
+        argv += ["--block-time", "1", "--mixed-mining"]
         proc = spawn(argv, "anvil", workdir / "anvil.log", cwd=REPO_ROOT)
         url = f"http://127.0.0.1:{port}"
     try:

@@ -76,6 +76,8 @@ class Watcher:
         self.metrics = WatcherMetrics()
         self.proven: list[dict[str, Any]] = []
         self.attempted: set[tuple[int, int, bytes]] = set()
+        self.proofs_lost = 0
+        """Proofs that found the batch already reverted (another watcher was first)."""
         self.last_error: str | None = None
         self.alive = False
 
@@ -115,6 +117,7 @@ class Watcher:
             message = str(exc)
             if "unknown batch" in message:
                 self.metrics.proofs_lost.inc()
+                self.proofs_lost += 1
                 log.info("fraud_already_proven", batch=fraud.batch_index, tx=fraud.tx_index)
                 return
             self.last_error = message
@@ -135,7 +138,7 @@ class Watcher:
             "tip_root": "0x" + self.chain.tip_root.hex(),
             "pending_fraud": None if fraud is None else {"batch": fraud.batch_index, "tx": fraud.tx_index},
             "proofs_sent": self.proven,
-            "proofs_lost": int(self.metrics.proofs_lost._value.get()),
+            "proofs_lost": self.proofs_lost,
             "reverts_seen": len(self.chain.reverts_seen),
             "next_block": self.next_block,
         }

@@ -166,6 +166,13 @@ def test_contract__revert__reason_reaches_web3(w3: Web3, ping: Any) -> None:
     ping.functions.fail(0).call()
 
 
+def test_contract__revert_with_explicit_gas__mined_with_status_zero(w3: Web3, ping: Any) -> None:
+    tx_hash = ping.functions.fail(1).transact({"from": ACCOUNTS[0].address, "gas": 100_000})
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)
+    assert receipt["status"] == 0
+    assert receipt["logs"] == []
+
+
 def test_evm_increase_time__one_hour__moves_block_timestamp(w3: Web3, ping: Any) -> None:
     before = w3.eth.get_block("latest")["timestamp"]
     rpc(w3, "evm_increaseTime", [3600])

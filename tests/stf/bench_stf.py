@@ -14,15 +14,13 @@ import time
 
 import sha3
 
-sys.path.insert(0, ".")
-
-from sequencer.stf.codec import encode_tx, tx_hash  # noqa: E402
-from sequencer.stf.eip712 import address_of, sign_transfer  # noqa: E402
-from sequencer.stf.hashing import keccak  # noqa: E402
-from sequencer.stf.smt import SparseMerkleTree  # noqa: E402
-from sequencer.stf.state import State, copy_state, set_account, state_root  # noqa: E402
-from sequencer.stf.transition import apply_decoded, apply_tx  # noqa: E402
-from sequencer.stf.types import Account, ChainConfig, L1Context  # noqa: E402
+from sequencer.stf.codec import encode_tx, tx_hash
+from sequencer.stf.eip712 import address_of, sign_transfer
+from sequencer.stf.hashing import keccak
+from sequencer.stf.smt import SparseMerkleTree
+from sequencer.stf.state import State, copy_state, set_account, state_root
+from sequencer.stf.transition import apply_decoded, apply_tx
+from sequencer.stf.types import Account, ChainConfig, L1Context
 
 
 def rate(n: int, seconds: float) -> str:
@@ -44,7 +42,8 @@ def bench_smt(leaves: int, pairs: int = 20_000) -> None:
         tree.set(picks[2 * i + 1], values[2 * i + 1])
         _ = tree.root
     dt = time.perf_counter() - t0
-    print(f"{leaves:>7} leaves  SMT updates (2 sets + root)       {rate(2 * pairs, dt)}  ({dt / pairs * 1e6:.1f} us/pair)")
+    per_pair = dt / pairs * 1e6
+    print(f"{leaves:>7} leaves  SMT updates (2 sets + root) {rate(2 * pairs, dt)}  ({per_pair:.1f} us/pair)")
 
 
 def bench_transfers(leaves: int, count: int = 10_000) -> None:

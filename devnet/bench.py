@@ -49,12 +49,16 @@ def median_rate(count: int, run: Callable[[], None], repeats: int) -> tuple[floa
     return statistics.median(rates), rates
 
 
-def funded_state(n_accounts: int, balance: int) -> tuple[State, list[bytes], list[bytes], dict[int, L1Deposit]]:
+def funded_state(
+    n_accounts: int, balance: int
+) -> tuple[State, list[bytes], list[bytes], dict[int, L1Deposit]]:
     """A state with `n_accounts` accounts funded by deposits (applied through the state machine)."""
     rng = random.Random(7)
     keys = [rng.getrandbits(256).to_bytes(32, "big") for _ in range(n_accounts)]
     addrs = [address_of(k) for k in keys]
-    deposits = {i: L1Deposit(i, a, balance, deposit_hash(i, a, balance), 0, 0, 0) for i, a in enumerate(addrs)}
+    deposits = {
+        i: L1Deposit(i, a, balance, deposit_hash(i, a, balance), 0, 0, 0) for i, a in enumerate(addrs)
+    }
     state = State()
     ctx = L1Context(queue_end=n_accounts, deposit_hashes={i: d.hash for i, d in deposits.items()})
     for i, a in enumerate(addrs):
@@ -109,7 +113,9 @@ def bench_stf(n_accounts: int, n_txs: int, repeats: int) -> dict[str, Any]:
     return {"stf_txs_per_s": round(rate), "stf_floor_tree_only_txs_per_s": round(floor_rate)}
 
 
-def fake_batches(base: State, deposits: dict[int, L1Deposit], txs: list[Transfer], size: int) -> list[L1Batch]:
+def fake_batches(
+    base: State, deposits: dict[int, L1Deposit], txs: list[Transfer], size: int
+) -> list[L1Batch]:
     """Batches as the Rollup would record them (headers from the calldata), built by the builder."""
     state = copy_state(base)
     batches: list[L1Batch] = []
@@ -121,7 +127,16 @@ def fake_batches(base: State, deposits: dict[int, L1Deposit], txs: list[Transfer
         assert built is not None and len(built.txs) == len(chunk)
         tx_root, roots_root = batch_roots(built.txs, built.roots)
         header = BatchHeader(
-            len(batches), prev_root, built.roots[-1], tx_root, roots_root, len(built.txs), queue, queue, b"\x00" * 20, 0
+            len(batches),
+            prev_root,
+            built.roots[-1],
+            tx_root,
+            roots_root,
+            len(built.txs),
+            queue,
+            queue,
+            b"\x00" * 20,
+            0,
         )
         batches.append(L1Batch(header, tuple(built.txs), tuple(built.roots), 0, 0, EMPTY))
         for raw in built.txs:  # advance our copy the same way
@@ -133,7 +148,10 @@ def fake_batches(base: State, deposits: dict[int, L1Deposit], txs: list[Transfer
 
 
 def bench_watcher(n_accounts: int, n_txs: int, repeats: int) -> dict[str, Any]:
-    """The watcher's re-derivation rate over L1 batch records: every signature checked, every root compared."""
+    """The watcher's re-derivation rate over L1 batch records.
+
+    Every signature is checked and every per-transaction root compared, as the watcher does.
+    """
     progress(f"watcher: building {n_txs // 256} batches of 256 signed transfers")
     base, keys, addrs, deposits = funded_state(n_accounts, 10**12)
     txs = signed_transfers(keys, addrs, n_txs, seed=13)

@@ -26,8 +26,8 @@ from devnet.deploy import DeployParams
 from devnet.orchestrator import FIRST_TRADER, SEQ_A, SEQ_B, WATCHER_1, WATCHER_2, Network, get_json
 from devnet.procs import wait_until
 from prover.withdrawals import build_withdrawal_claim
-from sequencer.chain import Chain
 from sequencer.builder import batch_tx_hashes
+from sequencer.chain import Chain
 from sequencer.client import TraderClient
 from sequencer.l1 import Web3L1
 from sequencer.stf.types import ChainConfig
@@ -64,7 +64,11 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         step(f"honest sequencer at {seq_a.url}; two watchers follow L1 only")
 
         w3 = Web3(Web3.HTTPProvider(net.l1_url, request_kwargs={"timeout": 60}))
-        token, bridge, rollup = TokenClient(w3, dep.token), BridgeClient(w3, dep.bridge), RollupClient(w3, dep.rollup)
+        token, bridge, rollup = (
+            TokenClient(w3, dep.token),
+            BridgeClient(w3, dep.bridge),
+            RollupClient(w3, dep.rollup),
+        )
         reader = Web3L1(net.l1_url, dep)
         config = ChainConfig(chain_id=dep.chain_id, rollup=bytes.fromhex(dep.rollup[2:]))
         deployer = Sender.from_key(net.accounts[0].private_key)
@@ -85,7 +89,9 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
             interval=0.1,
             what="the honest sequencer to batch the deposits",
         )
-        step(f"{len(traders)} traders deposited {deposit // TOKEN_UNIT} dUSD each; the deposits are in a batch")
+        step(
+            f"{len(traders)} traders deposited {deposit // TOKEN_UNIT} dUSD each; the deposits are in a batch"
+        )
 
         # 2. signed transfers through the honest sequencer
         on_a = [TraderClient(seq_a.url, k, config) for k in keys]
@@ -98,7 +104,10 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         seq_b = net.start_sequencer("sequencer-b", SEQ_B, fault_tx=1, batch_max_txs=2, batch_interval_ms=5000)
         on_b = [TraderClient(seq_b.url, k, config) for k in keys]
         b_acks = [on_b[i].transfer(addrs[(i + 2) % 4], 50 * TOKEN_UNIT) for i in range(4)]
-        step(f"faulty sequencer at {seq_b.url} took {len(b_acks)} transfers; it corrupts tx 1's root in its batch")
+        step(
+            f"faulty sequencer at {seq_b.url} took {len(b_acks)} transfers;"
+            " it corrupts tx 1's root in its batch"
+        )
         frauds = wait_until(
             lambda: rollup.fraud_proven_events(dep.deploy_block), 90, interval=0.2, what="a fraud proof on L1"
         )
@@ -131,20 +140,37 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         chain = derive_chain(reader, dep.deploy_block)
         claim = build_withdrawal_claim(chain, addrs[0], nonce)
         step(f"withdrawal in batch {claim.header.index}; waiting {window}s for it to be final")
-        wait_until(lambda: _final(w3, rollup, claim.header), window + 60, interval=0.5, what="the batch to be final")
+        wait_until(
+            lambda: _final(w3, rollup, claim.header), window + 60, interval=0.5, what="the batch to be final"
+        )
         claimant = Sender.from_key(traders[0].private_key)
         bridge.claim_withdrawal(
-            claimant, claim.header, claim.account, claim.nonce, claim.l1_recipient, claim.amount, claim.witness
+            claimant,
+            claim.header,
+            claim.account,
+            claim.nonce,
+            claim.l1_recipient,
+            claim.amount,
+            claim.witness,
         )
         paid = token.balance_of(recipient) - before
         second_claim_refused = False
         try:
             bridge.claim_withdrawal(
-                claimant, claim.header, claim.account, claim.nonce, claim.l1_recipient, claim.amount, claim.witness
+                claimant,
+                claim.header,
+                claim.account,
+                claim.nonce,
+                claim.l1_recipient,
+                claim.amount,
+                claim.witness,
             )
         except TransactionReverted as exc:
             second_claim_refused = exc.reason == "bridge: already claimed"
-        step(f"withdrawal of {amount // TOKEN_UNIT} dUSD paid on L1 ({paid} units); second claim refused: {second_claim_refused}")
+        step(
+            f"withdrawal of {amount // TOKEN_UNIT} dUSD paid on L1 ({paid} units);"
+            f" second claim refused: {second_claim_refused}"
+        )
 
         # 6. everyone agrees on the state root
         def roots_agree() -> dict[str, str] | None:

@@ -23,7 +23,7 @@ from web3 import Web3
 
 from contracts.bindings import Sender
 from devnet.anvil import find_anvil
-from devnet.deploy import DeployParams, Deployment, deploy_all
+from devnet.deploy import Deployment, DeployParams, deploy_all
 from devnet.l1.chain import DevAccount, dev_accounts
 from devnet.procs import (
     REPO_ROOT,
@@ -157,7 +157,9 @@ class Network:
         ]
         return self._start_service(name, argv, port, account, timeout)
 
-    def _start_service(self, name: str, argv: list[str], port: int, account: DevAccount, timeout: float) -> Service:
+    def _start_service(
+        self, name: str, argv: list[str], port: int, account: DevAccount, timeout: float
+    ) -> Service:
         proc = spawn(argv, name, self.workdir / f"{name}.log", cwd=REPO_ROOT)
         url = f"http://127.0.0.1:{port}"
         service = Service(name, url, proc, account)
@@ -276,7 +278,9 @@ def devnet_main(argv: list[str] | None = None) -> None:
 
 def deploy_main(argv: list[str] | None = None) -> None:
     """`rollup deploy`: deploy the contracts to any L1 and write the deployment file."""
-    parser = argparse.ArgumentParser(prog="rollup deploy", description="Deploy the rollup contracts to an L1.")
+    parser = argparse.ArgumentParser(
+        prog="rollup deploy", description="Deploy the rollup contracts to an L1."
+    )
     parser.add_argument("--l1-url", default="http://127.0.0.1:8545")
     parser.add_argument("--key", required=True, help="hex private key of the deployer")
     parser.add_argument("--out", default="var/deployment.json")

@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     app = create_watcher_app(watcher)
     app.router.lifespan_context = lifespan
     server = uvicorn.Server(
-        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False, loop="uvloop")
+        uvicorn.Config(
+            app, host=args.host, port=args.port, log_level="warning", access_log=False, loop="uvloop"
+        )
     )
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     server.run()

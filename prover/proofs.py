@@ -14,10 +14,10 @@ from prover.witness import build_tx_witnesses
 from sequencer.chain import Chain, Fraud
 from sequencer.l1types import L1Batch
 from sequencer.stf.batch import merkle_proof, root_leaf, tx_leaf
+from sequencer.stf.errors import RollupError
 from sequencer.stf.keys import global_key
 from sequencer.stf.smt import Witness
 from sequencer.stf.state import State, copy_state
-from sequencer.stf.errors import RollupError
 from sequencer.stf.transition import REASON_QUEUE, apply_tx
 from sequencer.stf.types import BatchHeader
 

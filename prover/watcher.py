@@ -46,12 +46,20 @@ class WatcherMetrics:
             "watcher_batches_verified", "Batches re-derived and found correct", registry=self.registry
         )
         self.l1_block = Gauge("watcher_l1_block", "Last L1 block read", registry=self.registry)
-        self.frauds_found = Counter("watcher_frauds_found_total", "Wrong batches found", registry=self.registry)
-        self.proofs_sent = Counter("watcher_proofs_sent_total", "Fraud proofs that succeeded", registry=self.registry)
-        self.proofs_lost = Counter(
-            "watcher_proofs_lost_total", "Fraud proofs that found the batch already reverted", registry=self.registry
+        self.frauds_found = Counter(
+            "watcher_frauds_found_total", "Wrong batches found", registry=self.registry
         )
-        self.txs_derived = Counter("watcher_txs_derived_total", "Transactions re-executed", registry=self.registry)
+        self.proofs_sent = Counter(
+            "watcher_proofs_sent_total", "Fraud proofs that succeeded", registry=self.registry
+        )
+        self.proofs_lost = Counter(
+            "watcher_proofs_lost_total",
+            "Fraud proofs that found the batch already reverted",
+            registry=self.registry,
+        )
+        self.txs_derived = Counter(
+            "watcher_txs_derived_total", "Transactions re-executed", registry=self.registry
+        )
 
 
 class Watcher:

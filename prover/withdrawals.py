@@ -35,7 +35,9 @@ class WithdrawalClaim:
     witness: Witness
 
 
-def build_withdrawal_claim(chain: Chain, account: bytes, nonce: int, batch_index: int | None = None) -> WithdrawalClaim:
+def build_withdrawal_claim(
+    chain: Chain, account: bytes, nonce: int, batch_index: int | None = None
+) -> WithdrawalClaim:
     """Prove withdrawal `(account, nonce)` against the post root of a verified batch.
 
     By default the latest verified batch is used (its post root holds every earlier withdrawal

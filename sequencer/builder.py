@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sequencer.l1types import L1Deposit
 from sequencer.mempool import PendingTx
 from sequencer.stf.codec import encode_tx, tx_hash
 from sequencer.stf.constants import MAX_BATCH_TXS
@@ -15,8 +16,6 @@ from sequencer.stf.hashing import keccak
 from sequencer.stf.state import State, copy_state, get_next_deposit_index
 from sequencer.stf.transition import apply_decoded
 from sequencer.stf.types import ChainConfig, Deposit, L1Context
-
-from sequencer.l1types import L1Deposit
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,9 @@ def build_batch(
     work = copy_state(state)
     deps = due_deposits(work, deposits, max_txs)
     queue_end = get_next_deposit_index(work) + len(deps)
-    ctx = L1Context(queue_end=queue_end, deposit_hashes={d.queue_index: deposits[d.queue_index].hash for d in deps})
+    ctx = L1Context(
+        queue_end=queue_end, deposit_hashes={d.queue_index: deposits[d.queue_index].hash for d in deps}
+    )
     txs: list[bytes] = []
     roots: list[bytes] = []
     for dep in deps:

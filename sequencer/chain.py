@@ -91,10 +91,19 @@ class Chain:
 
                     apply_batch(self.state, list(batch.txs), self.context(batch), self.config)
                 else:
-                    check_batch(self.state, batch.header, list(batch.txs), list(batch.roots), self.context(batch), self.config)
+                    check_batch(
+                        self.state,
+                        batch.header,
+                        list(batch.txs),
+                        list(batch.roots),
+                        self.context(batch),
+                        self.config,
+                    )
             except InvalidBatch as exc:
                 self.state = copy_state(before)
-                self.fraud = Fraud(batch.header.index, -1 if exc.tx_index is None else exc.tx_index, exc.reason)
+                self.fraud = Fraud(
+                    batch.header.index, -1 if exc.tx_index is None else exc.tx_index, exc.reason
+                )
                 return
             self.valid_count += 1
 

@@ -31,7 +31,9 @@ def load_deployment(path: str | Path) -> Deployment:
 class Web3L1:
     """Reads rollup events from, and sends rollup transactions to, one L1 endpoint."""
 
-    def __init__(self, url: str, deployment: Deployment, *, private_key: str = "", timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, deployment: Deployment, *, private_key: str = "", timeout: float = 30.0
+    ) -> None:
         self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
         self.deployment = deployment
         self.rollup = RollupClient(self.w3, deployment.rollup)
@@ -40,11 +42,15 @@ class Web3L1:
         self.address = bytes.fromhex(self.sender.address[2:]) if self.sender else b"\x00" * 20
         chain_id = self.w3.eth.chain_id
         if chain_id != deployment.chain_id:
-            raise ValueError(f"L1 at {url} has chain id {chain_id}, the deployment says {deployment.chain_id}")
+            raise ValueError(
+                f"L1 at {url} has chain id {chain_id}, the deployment says {deployment.chain_id}"
+            )
 
     def chain_config(self) -> ChainConfig:
         """The EIP-712 domain of this deployment."""
-        return ChainConfig(chain_id=self.deployment.chain_id, rollup=bytes.fromhex(self.deployment.rollup[2:]))
+        return ChainConfig(
+            chain_id=self.deployment.chain_id, rollup=bytes.fromhex(self.deployment.rollup[2:])
+        )
 
     def _need_sender(self) -> Sender:
         if self.sender is None:
@@ -71,14 +77,34 @@ class Web3L1:
     def _events(self, a: int, b: int) -> list[L1Event]:
         out: list[L1Event] = []
         for d in self.bridge.deposited_events(a, b):
-            out.append(L1Deposit(d.index, d.to, d.amount, d.deposit_hash, d.timestamp, d.meta.block_number, d.meta.log_index))
+            out.append(
+                L1Deposit(
+                    d.index,
+                    d.to,
+                    d.amount,
+                    d.deposit_hash,
+                    d.timestamp,
+                    d.meta.block_number,
+                    d.meta.log_index,
+                )
+            )
         for e in self.rollup.batch_appended_events(a, b):
-            out.append(L1Batch(e.header, e.txs, e.roots, e.meta.block_number, e.meta.log_index, e.meta.tx_hash))
+            out.append(
+                L1Batch(e.header, e.txs, e.roots, e.meta.block_number, e.meta.log_index, e.meta.tx_hash)
+            )
         for r in self.rollup.batches_reverted_events(a, b):
             out.append(L1Revert(r.from_index, r.to_index, r.meta.block_number, r.meta.log_index))
         for f in self.rollup.fraud_proven_events(a, b):
             out.append(
-                L1Fraud(f.batch_index, f.tx_index, f.sequencer, f.challenger, f.reward, f.meta.block_number, f.meta.log_index)
+                L1Fraud(
+                    f.batch_index,
+                    f.tx_index,
+                    f.sequencer,
+                    f.challenger,
+                    f.reward,
+                    f.meta.block_number,
+                    f.meta.log_index,
+                )
             )
         return out
 

@@ -36,7 +36,9 @@ def build_node(settings: SequencerSettings) -> SequencerNode:
         corrupt_root_at=settings.fault_post_root_offset,
         bond_wei=settings.bond_wei,
     )
-    return SequencerNode(l1.chain_config(), store, l1, l1, start_block=deployment.deploy_block, options=options)
+    return SequencerNode(
+        l1.chain_config(), store, l1, l1, start_block=deployment.deploy_block, options=options
+    )
 
 
 def serve(settings: SequencerSettings) -> None:
@@ -47,7 +49,9 @@ def serve(settings: SequencerSettings) -> None:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await node.start()
         tasks = [asyncio.create_task(node.follower_loop()), asyncio.create_task(node.builder_loop())]
-        log.info("api_listening", url=f"http://{settings.host}:{settings.port}", sequencer=node.writer.address)
+        log.info(
+            "api_listening", url=f"http://{settings.host}:{settings.port}", sequencer=node.writer.address
+        )
         try:
             yield
         finally:

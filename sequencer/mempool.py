@@ -129,7 +129,9 @@ class Mempool:
             PENDING.set(len(self.pending))
         return included
 
-    def rebase(self, base_state: State, deposits: list[Deposit], ctx: L1Context, extra: list[PendingTx]) -> None:
+    def rebase(
+        self, base_state: State, deposits: list[Deposit], ctx: L1Context, extra: list[PendingTx]
+    ) -> None:
         """Rebuild the speculative view on a new chain state.
 
         `extra` are transactions to (re)admit, e.g. those of reverted batches; every pending

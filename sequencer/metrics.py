@@ -8,12 +8,16 @@ REGISTRY = CollectorRegistry()
 
 TXS_ACCEPTED = Counter("rollup_txs_accepted_total", "Transactions acknowledged", ["type"], registry=REGISTRY)
 TXS_REJECTED = Counter("rollup_txs_rejected_total", "Transactions refused", ["code"], registry=REGISTRY)
-BATCHES_POSTED = Counter("rollup_batches_posted_total", "Batches appended on L1 by this node", registry=REGISTRY)
+BATCHES_POSTED = Counter(
+    "rollup_batches_posted_total", "Batches appended on L1 by this node", registry=REGISTRY
+)
 BATCH_POST_FAILURES = Counter("rollup_batch_post_failures_total", "Failed batch postings", registry=REGISTRY)
 BATCH_TXS = Histogram(
     "rollup_batch_txs", "Transactions per posted batch", buckets=(1, 4, 16, 64, 128, 256), registry=REGISTRY
 )
-PENDING = Gauge("rollup_mempool_pending", "Acknowledged transactions not yet in an L1 batch", registry=REGISTRY)
+PENDING = Gauge(
+    "rollup_mempool_pending", "Acknowledged transactions not yet in an L1 batch", registry=REGISTRY
+)
 L1_BATCHES = Gauge("rollup_l1_batches", "Batches on L1 (the tip index + 1)", registry=REGISTRY)
 REVERTS_SEEN = Counter("rollup_reverts_seen_total", "L1 batch reverts observed", registry=REGISTRY)
 ADMIT_SECONDS = Histogram(

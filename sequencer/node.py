@@ -37,7 +37,7 @@ from sequencer.metrics import (
     REVERTS_SEEN,
     TXS_ACCEPTED,
 )
-from sequencer.stf.codec import decode_tx, tx_hash
+from sequencer.stf.codec import decode_tx
 from sequencer.stf.errors import DecodeError, InvalidTransaction
 from sequencer.stf.state import get_account, get_next_deposit_index, state_root
 from sequencer.stf.types import ChainConfig, Deposit, L1Context, Tx
@@ -55,7 +55,10 @@ class L1Writer(Protocol):
     def append_batch(
         self, txs: list[bytes], roots: list[bytes], prev_root: bytes, queue_start: int, queue_end: int
     ) -> bytes:
-        """Append a batch built on (`prev_root`, `queue_start`); returns the mined L1 tx hash, raises on revert."""
+        """Append a batch built on (`prev_root`, `queue_start`).
+
+        Returns the mined L1 tx hash; raises with the revert reason.
+        """
         ...
 
     def ensure_bonded(self, bond_wei: int) -> None:
@@ -183,7 +186,12 @@ class SequencerNode:
     def health(self) -> dict[str, Any]:
         """Liveness facts."""
         ok = self.synced and all(self.loops_alive.values())
-        return {"ok": ok, "synced": self.synced, "loops": dict(self.loops_alive), "last_error": self.last_error}
+        return {
+            "ok": ok,
+            "synced": self.synced,
+            "loops": dict(self.loops_alive),
+            "last_error": self.last_error,
+        }
 
     # ---- following the L1 ----------------------------------------------------------------
 
@@ -210,7 +218,9 @@ class SequencerNode:
                     if b.header.sequencer != self.writer.address:
                         reverted_foreign.extend(raw for raw in b.txs)
                 n = self.store.unbatch_from(event.from_index)
-                log.warning("batches_reverted", from_index=event.from_index, to_index=event.to_index, txs_back=n)
+                log.warning(
+                    "batches_reverted", from_index=event.from_index, to_index=event.to_index, txs_back=n
+                )
                 unforeseen = True
             self.chain.apply_event(event)
             if isinstance(event, L1Batch):
@@ -238,7 +248,10 @@ class SequencerNode:
     def _l1_context(self) -> tuple[list[Deposit], L1Context]:
         deps = due_deposits(self.chain.state, self.chain.deposits, 1 << 30)
         end = get_next_deposit_index(self.chain.state) + len(deps)
-        ctx = L1Context(queue_end=end, deposit_hashes={d.queue_index: self.chain.deposits[d.queue_index].hash for d in deps})
+        ctx = L1Context(
+            queue_end=end,
+            deposit_hashes={d.queue_index: self.chain.deposits[d.queue_index].hash for d in deps},
+        )
         return deps, ctx
 
     def _add_new_deposits(self) -> None:

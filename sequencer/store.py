@@ -105,7 +105,8 @@ class Store:
     def pending(self) -> list[StoredTx]:
         """Every acknowledged transaction not yet in an L1 batch, in admission order."""
         rows = self.db.execute(
-            "SELECT seq, hash, raw, status, batch_index, reason FROM txs WHERE status = 'pending' ORDER BY seq"
+            "SELECT seq, hash, raw, status, batch_index, reason FROM txs"
+            " WHERE status = 'pending' ORDER BY seq"
         ).fetchall()
         return [StoredTx(*r) for r in rows]
 
@@ -121,7 +122,8 @@ class Store:
     def unbatch_from(self, batch_index: int) -> int:
         """Return the transactions of reverted batches (index >= batch_index) to pending."""
         cur = self.db.execute(
-            "UPDATE txs SET status = 'pending', batch_index = NULL WHERE status = 'batched' AND batch_index >= ?",
+            "UPDATE txs SET status = 'pending', batch_index = NULL"
+            " WHERE status = 'batched' AND batch_index >= ?",
             (batch_index,),
         )
         return cur.rowcount
@@ -142,4 +144,6 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         """Write a metadata value."""
-        self.db.execute("INSERT INTO meta(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", (key, value))
+        self.db.execute(
+            "INSERT INTO meta(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", (key, value)
+        )

@@ -167,13 +167,19 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
         if row is None:
             raise NotFound(f"no transaction {tx_hash}")
         return TxStatus(
-            hash=tx_hash.lower(), seq=row.seq, status=row.status, batch_index=row.batch_index, reason=row.reason
+            hash=tx_hash.lower(),
+            seq=row.seq,
+            status=row.status,
+            batch_index=row.batch_index,
+            reason=row.reason,
         )
 
     reads = APIRouter(prefix="/v1", tags=["state"])
 
     @reads.get("/accounts/{address}", response_model=AccountView)
-    async def get_account(address: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")], n: NodeDep) -> AccountView:
+    async def get_account(
+        address: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")], n: NodeDep
+    ) -> AccountView:
         """An account's collateral and nonce (as of the L1 tip, and with the mempool)."""
         return n.account_view(bytes.fromhex(address[2:]))
 

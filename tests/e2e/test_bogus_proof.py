@@ -20,12 +20,19 @@ from tests.e2e.helpers import TOKEN_UNIT, Clients
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
-def test_prove_tx_fraud__honest_batch__rejected_and_nobody_slashed(network: Network, clients: Clients) -> None:
+def test_prove_tx_fraud__honest_batch__rejected_and_nobody_slashed(
+    network: Network, clients: Clients
+) -> None:
     seq = network.start_sequencer("sequencer-a", SEQ_A)
     keys = clients.fund(2, 1_000 * TOKEN_UNIT)
-    wait_until(lambda: get_json(f"{seq.url}/v1/status")["next_deposit_index"] == 2, 60, what="deposits batched")
+    wait_until(
+        lambda: get_json(f"{seq.url}/v1/status")["next_deposit_index"] == 2, 60, what="deposits batched"
+    )
     trader = TraderClient(seq.url, keys[0], clients.config)
-    acks = [trader.transfer(TraderClient(seq.url, keys[1], clients.config).address, 10 * TOKEN_UNIT) for _ in range(3)]
+    acks = [
+        trader.transfer(TraderClient(seq.url, keys[1], clients.config).address, 10 * TOKEN_UNIT)
+        for _ in range(3)
+    ]
     for ack in acks:
         trader.wait_batched(ack.hash)
 
@@ -49,7 +56,9 @@ def test_prove_tx_fraud__honest_batch__rejected_and_nobody_slashed(network: Netw
 
     # a proof that lies about a witness is malformed, not fraud
     w0 = proof.witnesses[0]
-    lying = dataclasses.replace(proof, witnesses=[dataclasses.replace(w0, value=b"\x00" * 31 + b"\x07"), *proof.witnesses[1:]])
+    lying = dataclasses.replace(
+        proof, witnesses=[dataclasses.replace(w0, value=b"\x00" * 31 + b"\x07"), *proof.witnesses[1:]]
+    )
     with pytest.raises(TransactionReverted) as bad_witness:
         clients.rollup.submit_proof(challenger, lying)
     assert bad_witness.value.reason == "verifier: bad witness"

@@ -17,7 +17,9 @@ from tests.e2e.helpers import TOKEN_UNIT, Clients
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
-def test_sequencer__kill9_under_traffic__every_acknowledged_tx_reaches_l1(network: Network, clients: Clients) -> None:
+def test_sequencer__kill9_under_traffic__every_acknowledged_tx_reaches_l1(
+    network: Network, clients: Clients
+) -> None:
     seq = network.start_sequencer("sequencer-a", SEQ_A, batch_max_txs=32, batch_interval_ms=200)
     keys = clients.fund(4, 1_000 * TOKEN_UNIT)
     wait_until(
@@ -56,7 +58,9 @@ def test_sequencer__kill9_under_traffic__every_acknowledged_tx_reaches_l1(networ
         seq.process.kill9()
         at_crash = len(acked)
         network.restart("sequencer-a")
-        wait_until(lambda: len(acked) >= at_crash + 100, 60, what="100 more acknowledgements after the restart")
+        wait_until(
+            lambda: len(acked) >= at_crash + 100, 60, what="100 more acknowledgements after the restart"
+        )
     finally:
         stop.set()
         for t in threads:

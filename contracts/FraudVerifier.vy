@@ -246,7 +246,7 @@ def _signed_by(digest: bytes32, v: uint256, r: uint256, s: uint256, signer: addr
     """
     if v != 27 and v != 28:
         return False
-    if r == 0 or r >= SECP256K1_N or s == 0 or s > SECP256K1_N_HALF:
+    if r == 0 or r >= SECP256K1_N or s == 0:
         return False
     recovered: address = ecrecover(digest, v, r, s)
     return recovered != empty(address) and recovered == signer

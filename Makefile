@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 ANVIL := node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 export UV_PYTHON_DOWNLOADS := never
 # use the system trust store (machines here may sit behind a TLS-inspecting proxy with its own CA)
-export UV_NATIVE_TLS := 1
+export UV_SYSTEM_CERTS := 1
 
 .PHONY: all bootstrap devnet demo test lint typecheck unit bench clean
 

@@ -24,8 +24,10 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PY_BOOT)
 	touch $@
 
+# `npm install` (not `npm ci`): the lock records only this platform's anvil binary package, and
+# `npm ci` insists on every platform's optional package being listed.
 $(ANVIL): package.json package-lock.json
-	npm ci --no-audit --no-fund --ignore-scripts
+	npm install --no-audit --no-fund --ignore-scripts
 	touch $@
 
 bootstrap: $(VENV)/.synced $(ANVIL)

@@ -211,7 +211,7 @@ def _signed(
         valid = valid and sender != to
         to_collateral, to_nonce = self._read_account(witnesses[1].value)
     else:
-        valid = valid and len(witnesses[1].value) == 0
+        valid = valid
     if valid:
         struct_hash: bytes32 = keccak256(abi_encode(typehash, sender, to, amount, tx_nonce))
         digest: bytes32 = keccak256(concat(b"\x19\x01", self._domain_separator(), struct_hash))
@@ -246,7 +246,7 @@ def _signed_by(digest: bytes32, v: uint256, r: uint256, s: uint256, signer: addr
     """
     if v != 27 and v != 28:
         return False
-    if r == 0 or r >= SECP256K1_N or s == 0:
+    if r == 0 or r >= SECP256K1_N or s == 0 or s > SECP256K1_N_HALF:
         return False
     recovered: address = ecrecover(digest, v, r, s)
     return recovered != empty(address) and recovered == signer

@@ -10,6 +10,7 @@ HTTP_STATUS: dict[str, int] = {
     "bad_signature": 400,
     "invalid_amount": 400,
     "self_transfer": 400,
+    "invalid_recipient": 400,
     "bad_deposit": 400,
     "bad_nonce": 409,
     "insufficient_balance": 409,

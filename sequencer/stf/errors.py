@@ -79,6 +79,17 @@ class InvalidAmount(InvalidTransaction):
         """The refused amount."""
 
 
+class InvalidRecipient(InvalidTransaction):
+    """A withdrawal to the zero address (the L1 payout would lock the funds)."""
+
+    code = "invalid_recipient"
+
+    def __init__(self, account: bytes) -> None:
+        super().__init__(f"withdrawal from 0x{account.hex()} to the zero address")
+        self.account = account
+        """The sender."""
+
+
 class SelfTransfer(InvalidTransaction):
     """A transfer from an account to itself."""
 

@@ -23,6 +23,7 @@ from sequencer.stf.errors import (
     InsufficientBalance,
     InvalidAmount,
     InvalidBatch,
+    InvalidRecipient,
     InvalidTransaction,
     SelfTransfer,
     WithdrawalExists,
@@ -35,6 +36,7 @@ from sequencer.stf.types import BatchHeader, ChainConfig, Deposit, L1Context, Tr
 _from_bytes = int.from_bytes
 _ZERO12 = bytes(12)
 _ZERO32 = bytes(32)
+_ZERO_ADDRESS = bytes(20)
 
 # Reasons of InvalidBatch (what mismatched).
 REASON_TX_COUNT = "tx_count"
@@ -129,6 +131,8 @@ def plan_tx(
         sender = tx.sender
         if not signer_verified and recover_signer(tx, config) != sender:
             raise BadSignature(sender)
+        if tx.to == _ZERO_ADDRESS:
+            raise InvalidRecipient(sender)
         amount = tx.amount
         if amount == 0 or amount > MAX_TOTAL_DEPOSITS:
             raise InvalidAmount(amount)

@@ -218,6 +218,7 @@ def build_vectors() -> list[Vector]:
     taken = {**BASE, withdrawal_key(ALICE, 3): encode_withdrawal_value(BOB, 1)}
     bad("withdraw__exists", taken, withdraw(ALICE_KEY, L1_RECIPIENT, 300, 3), no_l1, "withdrawal_exists")
     bad("withdraw__zero_amount", BASE, withdraw(ALICE_KEY, L1_RECIPIENT, 0, 3), no_l1, "invalid_amount")
+    bad("withdraw__zero_recipient", BASE, withdraw(ALICE_KEY, bytes(20), 300, 3), no_l1, "invalid_recipient")
     bad(
         "withdraw__insufficient",
         BASE,

@@ -204,14 +204,14 @@ def _signed(
     nonce: uint256 = 0
     collateral, nonce = self._read_account(witnesses[0].value)
 
-    valid: bool = amount > 0 and amount <= MAX_TOTAL_DEPOSITS and tx_nonce == nonce and amount <= collateral
+    valid: bool = amount > 0 and tx_nonce == nonce and amount <= collateral
     to_collateral: uint256 = 0
     to_nonce: uint256 = 0
     if kind == TYPE_TRANSFER:
         valid = valid and sender != to
         to_collateral, to_nonce = self._read_account(witnesses[1].value)
     else:
-        valid = valid
+        valid = valid and len(witnesses[1].value) == 0
     if valid:
         struct_hash: bytes32 = keccak256(abi_encode(typehash, sender, to, amount, tx_nonce))
         digest: bytes32 = keccak256(concat(b"\x19\x01", self._domain_separator(), struct_hash))

@@ -1,0 +1,173 @@
+"""The sequencer API over a real node whose L1 is an in-memory fake: HTTP codes, bodies, effects."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from sequencer.api.app import create_app
+from sequencer.builder import BuiltBatch
+from sequencer.l1types import L1Event
+from sequencer.node import NodeOptions, SequencerNode
+from sequencer.stf.codec import encode_tx
+from sequencer.stf.eip712 import sign_transfer, sign_withdraw
+from sequencer.store import Store
+from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, SEQ, FakeRollup
+
+
+class FakeL1:
+    """`L1Reader` + `L1Writer` over `FakeRollup` (blocks are event positions)."""
+
+    def __init__(self, rollup: FakeRollup) -> None:
+        self.rollup = rollup
+        self.address = SEQ
+        self.log: list[L1Event] = []
+        self.appends = 0
+
+    def head_block(self) -> int:
+        return len(self.log)
+
+    def events(self, from_block: int, to_block: int) -> list[L1Event]:
+        return self.log[max(from_block, 1) - 1 : to_block]
+
+    def ensure_bonded(self, bond_wei: int) -> None:
+        return None
+
+    def deposit(self, to: bytes, amount: int) -> None:
+        self.log.append(self.rollup.deposit(to, amount))
+
+    def append_batch(
+        self, txs: list[bytes], roots: list[bytes], prev_root: bytes, queue_start: int, queue_end: int
+    ) -> bytes:
+        built = BuiltBatch(txs=txs, roots=roots, queue_end=queue_end, included=[], skipped=[])
+        self.log.append(self.rollup.append(built))
+        self.appends += 1
+        return b"\x01" * 32
+
+
+def sig_hex(tx: object) -> str:
+    r, s, v = tx.r, tx.s, tx.v  # type: ignore[attr-defined]
+    return "0x" + r.to_bytes(32, "big").hex() + s.to_bytes(32, "big").hex() + bytes([v]).hex()
+
+
+def body(tx: object) -> dict[str, object]:
+    return {
+        "from": "0x" + tx.sender.hex(),  # type: ignore[attr-defined]
+        "to": "0x" + tx.to.hex(),  # type: ignore[attr-defined]
+        "amount": tx.amount,  # type: ignore[attr-defined]
+        "nonce": tx.nonce,  # type: ignore[attr-defined]
+        "signature": sig_hex(tx),
+    }
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[TestClient, SequencerNode, FakeL1]]:
+    l1 = FakeL1(FakeRollup())
+    l1.deposit(ADDRS[0], 1000)
+    store = Store(tmp_path / "seq.sqlite")
+    node = SequencerNode(CONFIG, store, l1, l1, start_block=1, options=NodeOptions(max_pending=3))
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(node.start())
+    assert loop.run_until_complete(node.build_and_post())  # the deposit
+    client = TestClient(create_app(node, max_body_bytes=4096))
+    node._test_loop = loop  # type: ignore[attr-defined]
+    yield client, node, l1
+    loop.close()
+    store.close()
+
+
+def test_post_transfer__valid__acknowledged_pending_then_batched(setup) -> None:  # type: ignore[no-untyped-def]
+    client, node, l1 = setup
+    tx = sign_transfer(KEYS[0], ADDRS[1], 250, 0, CONFIG)
+    r = client.post("/v1/transfers", json=body(tx))
+    assert r.status_code == 200 and r.json()["status"] == "pending"
+    h = r.json()["hash"]
+    assert client.get(f"/v1/transactions/{h}").json()["status"] == "pending"
+    acct = client.get(f"/v1/accounts/0x{ADDRS[0].hex()}").json()
+    assert (acct["collateral"], acct["pending_collateral"], acct["pending_nonce"]) == ("1000", "750", 1)
+    assert node._test_loop.run_until_complete(node.build_and_post())  # type: ignore[attr-defined]
+    status = client.get(f"/v1/transactions/{h}").json()
+    assert status["status"] == "batched" and status["batch_index"] == 1
+    assert client.get(f"/v1/accounts/0x{ADDRS[1].hex()}").json()["collateral"] == "250"
+    batch = client.get("/v1/batches/1").json()
+    assert batch["tx_hashes"] == [h] and batch["tx_count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"amount": 251}, 400, "bad_signature"),  # signed for 250
+        ({"nonce": 7}, 400, "bad_signature"),
+        ({"to": "0x" + ADDRS[0].hex()}, 400, "bad_signature"),
+        ({"amount": -1}, 400, "malformed"),
+        ({"signature": "0x1234"}, 400, "malformed"),
+        ({"from": "0xnothex"}, 400, "malformed"),
+        ({"extra": 1}, 400, "malformed"),
+    ],
+)
+def test_post_transfer__bad_fields__refused_with_code_and_nothing_changes(
+    setup, change, status, code
+) -> None:  # type: ignore[no-untyped-def]
+    client, node, _ = setup
+    b = {**body(sign_transfer(KEYS[0], ADDRS[1], 250, 0, CONFIG)), **change}
+    r = client.post("/v1/transfers", json=b)
+    assert (r.status_code, r.json()["error"]["code"]) == (status, code)
+    assert len(node.mempool) == 0 and node.store.counts() == {}
+
+
+def test_post_transfer__rule_breaks__409_codes(setup) -> None:  # type: ignore[no-untyped-def]
+    client, node, _ = setup
+    r = client.post("/v1/transfers", json=body(sign_transfer(KEYS[0], ADDRS[1], 10, 3, CONFIG)))
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "bad_nonce")
+    r = client.post("/v1/transfers", json=body(sign_transfer(KEYS[0], ADDRS[1], 1001, 0, CONFIG)))
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "insufficient_balance")
+    r = client.post("/v1/transfers", json=body(sign_transfer(KEYS[0], ADDRS[0], 1, 0, CONFIG)))
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "self_transfer")
+    r = client.post("/v1/withdrawals", json=body(sign_withdraw(KEYS[0], bytes(20), 1, 0, CONFIG)))
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_recipient")
+    assert node.store.counts() == {}
+
+
+def test_post__garbage_and_oversized_bodies__400_and_413(setup) -> None:  # type: ignore[no-untyped-def]
+    client, node, _ = setup
+    r = client.post("/v1/transfers", content=b"{not json", headers={"content-type": "application/json"})
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "malformed")
+    r = client.post("/v1/transactions", json={"raw": "0x02" + "00" * 10})
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "malformed")
+    r = client.post("/v1/transactions", json={"raw": "0x" + "ab" * 3000})
+    assert (r.status_code, r.json()["error"]["code"]) == (413, "too_large")
+    dep = encode_tx(__import__("sequencer.stf.types", fromlist=["Deposit"]).Deposit(0, ADDRS[0], 5))
+    r = client.post("/v1/transactions", json={"raw": "0x" + dep.hex()})
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "malformed")
+    assert node.store.counts() == {}
+    # the server still answers; health is 503 here only because no driver loop runs in this test
+    assert client.get("/health").json()["loops"] == {"follower": False, "builder": False}
+
+
+def test_post__same_tx_twice__idempotent_and_mempool_full__503(setup) -> None:  # type: ignore[no-untyped-def]
+    client, node, _ = setup
+    first = client.post("/v1/transfers", json=body(sign_transfer(KEYS[0], ADDRS[1], 1, 0, CONFIG))).json()
+    again = client.post("/v1/transfers", json=body(sign_transfer(KEYS[0], ADDRS[1], 1, 0, CONFIG))).json()
+    assert first == again
+    for n in (1, 2):
+        assert (
+            client.post(
+                "/v1/transfers", json=body(sign_transfer(KEYS[0], ADDRS[1], 1, n, CONFIG))
+            ).status_code
+            == 200
+        )
+    r = client.post("/v1/transfers", json=body(sign_transfer(KEYS[0], ADDRS[1], 1, 3, CONFIG)))
+    assert (r.status_code, r.json()["error"]["code"]) == (503, "overloaded")
+    assert node.store.counts() == {"pending": 3}
+
+
+def test_reads__unknown__404(setup) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = setup
+    assert client.get("/v1/batches/99").status_code == 404
+    assert client.get("/v1/transactions/0x" + "00" * 32).json()["error"]["code"] == "not_found"
+    assert client.get("/openapi.json").status_code == 200
+    assert "rollup_txs_accepted_total" in client.get("/metrics").text

@@ -155,7 +155,7 @@ def _deposit(
     nonce: uint256 = 0
     collateral, nonce = self._read_account(witnesses[1].value)
 
-    valid: bool = queue_index == next_index and queue_index < queue_end
+    valid: bool = queue_index == next_index and queue_index <= queue_end
     if valid:
         valid = keccak256(abi_encode(queue_index, to, amount)) == staticcall BRIDGE.deposit_hash(queue_index)
     if not valid:
@@ -204,7 +204,7 @@ def _signed(
     nonce: uint256 = 0
     collateral, nonce = self._read_account(witnesses[0].value)
 
-    valid: bool = amount > 0 and tx_nonce == nonce and amount <= collateral
+    valid: bool = amount > 0 and amount <= MAX_TOTAL_DEPOSITS and tx_nonce == nonce and amount <= collateral
     to_collateral: uint256 = 0
     to_nonce: uint256 = 0
     if kind == TYPE_TRANSFER:

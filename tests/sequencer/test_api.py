@@ -81,7 +81,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[TestClient, SequencerNode, FakeL1]]:
 
 
 def test_post_transfer__valid__acknowledged_pending_then_batched(setup) -> None:  # type: ignore[no-untyped-def]
-    client, node, l1 = setup
+    client, node, _ = setup
     tx = sign_transfer(KEYS[0], ADDRS[1], 250, 0, CONFIG)
     r = client.post("/v1/transfers", json=body(tx))
     assert r.status_code == 200 and r.json()["status"] == "pending"

@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         poll_seconds=args.poll_ms / 1000,
         challenge=not args.no_challenge,
     )
+    watcher.chain.challenge_window_seconds = l1.challenge_window_seconds()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

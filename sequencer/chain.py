@@ -48,6 +48,8 @@ class Chain:
     """The first invalid batch, until a revert removes it."""
     snapshots: dict[int, State] = field(default_factory=dict)
     """State before batch k (for reverts and fraud witnesses)."""
+    challenge_window_seconds: int | None = None
+    """When set, snapshots of final batches (which no proof can revert) are dropped."""
     trusted_sequencer: bytes | None = None
     """Fault-injection only: batches by this sequencer are applied without checking their roots."""
     frauds_seen: list[L1Fraud] = field(default_factory=list)
@@ -106,6 +108,19 @@ class Chain:
                 )
                 return
             self.valid_count += 1
+            self._prune(batch.header.timestamp)
+
+    def _prune(self, now: int) -> None:
+        """Drop snapshots of batches that are final by `now` (an L1 time the chain has reached)."""
+        window = self.challenge_window_seconds
+        if window is None:
+            return
+        for i in [
+            i
+            for i in self.snapshots
+            if i < len(self.batches) and self.batches[i].header.timestamp + window < now
+        ]:
+            del self.snapshots[i]
 
     def _on_revert(self, event: L1Revert) -> None:
         self.reverts_seen.append(event)

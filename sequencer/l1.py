@@ -52,6 +52,10 @@ class Web3L1:
             chain_id=self.deployment.chain_id, rollup=bytes.fromhex(self.deployment.rollup[2:])
         )
 
+    def challenge_window_seconds(self) -> int:
+        """The Rollup's challenge window."""
+        return self.rollup.params().challenge_window_seconds
+
     def _need_sender(self) -> Sender:
         if self.sender is None:
             raise ValueError("this node has no L1 private key: it can read but not send")

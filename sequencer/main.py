@@ -36,9 +36,11 @@ def build_node(settings: SequencerSettings) -> SequencerNode:
         corrupt_root_at=settings.fault_post_root_offset,
         bond_wei=settings.bond_wei,
     )
-    return SequencerNode(
+    node = SequencerNode(
         l1.chain_config(), store, l1, l1, start_block=deployment.deploy_block, options=options
     )
+    node.chain.challenge_window_seconds = l1.challenge_window_seconds()
+    return node
 
 
 def serve(settings: SequencerSettings) -> None:

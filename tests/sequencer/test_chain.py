@@ -188,3 +188,20 @@ def _ctx(chain: Chain):  # type: ignore[no-untyped-def]
     from sequencer.stf.types import L1Context
 
     return L1Context(queue_end=0, deposit_hashes={})
+
+
+def test_chain__batches_past_the_window__snapshots_dropped(store: Store) -> None:
+    l1 = FakeRollup()
+    chain = funded_chain(l1, [1000])
+    chain.challenge_window_seconds = 2  # FakeRollup stamps batch k at 2000 + k
+    pool = Mempool(CONFIG, store, 100)
+    pool.rebase(chain.state, [], _ctx(chain), [])
+    for n in range(4):
+        pool.submit(sign_transfer(KEYS[0], ADDRS[1], 1, n, CONFIG))
+        built = build_batch(chain.state, chain.deposits, pool.pending[-1:], CONFIG)
+        assert built is not None
+        chain.apply_event(l1.append(built))
+    # batches 0..4 stamped 2000..2004: those older than 2 s at 2004 are final
+    assert sorted(chain.snapshots) == [2, 3, 4]
+    chain.apply_event(l1.revert_from(3))
+    assert state_root(chain.state) == l1.batches[-1].header.post_root

@@ -75,12 +75,13 @@ class Network:
         l1: str = "embedded",
         params: DeployParams | None = None,
         chain_id: int = 31337,
+        l1_port: int = 0,
     ) -> Network:
         """Start (or attach to) the L1 and deploy; services are started with `start_sequencer` etc."""
         workdir.mkdir(parents=True, exist_ok=True)
         proc: ManagedProcess | None = None
         if l1 in {"embedded", "anvil"}:
-            proc, url = start_l1(workdir, l1, chain_id)
+            proc, url = start_l1(workdir, l1, chain_id, l1_port)
         else:
             url = l1
         try:
@@ -198,10 +199,10 @@ def _healthy(proc: ManagedProcess, url: str) -> bool:
         return False
 
 
-def start_l1(workdir: Path, kind: str, chain_id: int) -> tuple[ManagedProcess, str]:
-    """Start the embedded node or anvil on a free port; returns the process and its URL."""
+def start_l1(workdir: Path, kind: str, chain_id: int, port: int = 0) -> tuple[ManagedProcess, str]:
+    """Start the embedded node or anvil (on a free port when `port` is 0); returns it and its URL."""
     if kind == "embedded":
-        argv = [sys.executable, "-m", "devnet.l1node", "--port", "0", "--chain-id", str(chain_id)]
+        argv = [sys.executable, "-m", "devnet.l1node", "--port", str(port), "--chain-id", str(chain_id)]
         proc = spawn(argv, "l1", workdir / "l1.log", cwd=REPO_ROOT)
         try:
             url = wait_for_listening(proc, 60)
@@ -209,7 +210,7 @@ def start_l1(workdir: Path, kind: str, chain_id: int) -> tuple[ManagedProcess, s
             proc.stop()
             raise
     else:
-        port = free_port()
+        port = port or free_port()
         argv = [str(find_anvil()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id)]
         argv += ["--mnemonic", "test test test test test test test test test test test junk", "--silent"]
         # mine each transaction at once, and an empty block every second so that time moves on
@@ -243,9 +244,16 @@ def devnet_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", default="", help="where logs, databases and deployment.json go")
     parser.add_argument("--sequencers", type=int, default=2, choices=(1, 2))
     parser.add_argument("--window", type=int, default=20, help="challenge window in seconds")
+    parser.add_argument("--l1-port", type=int, default=8545, help="0 picks a free port")
+    parser.add_argument(
+        "--sequencer-port", type=int, default=8600, help="first sequencer; the second gets +1"
+    )
+    parser.add_argument("--watcher-port", type=int, default=8700)
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="rollup-devnet-"))
-    net = Network.start(workdir, l1=args.l1, params=DeployParams(challenge_window_seconds=args.window))
+    net = Network.start(
+        workdir, l1=args.l1, params=DeployParams(challenge_window_seconds=args.window), l1_port=args.l1_port
+    )
     stop = False
 
     def on_signal(*_: object) -> None:
@@ -255,10 +263,10 @@ def devnet_main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        net.start_sequencer("sequencer-a", SEQ_A)
+        net.start_sequencer("sequencer-a", SEQ_A, port=args.sequencer_port)
         if args.sequencers == 2:
-            net.start_sequencer("sequencer-b", SEQ_B)
-        net.start_watcher("watcher", WATCHER_1)
+            net.start_sequencer("sequencer-b", SEQ_B, port=args.sequencer_port and args.sequencer_port + 1)
+        net.start_watcher("watcher", WATCHER_1, port=args.watcher_port)
         print(f"L1            {net.l1_url}  (chain id {net.deployment.chain_id})")
         print(f"deployment    {net.deployment_path}")
         for c in ("rollup", "bridge", "verifier", "token"):

@@ -155,7 +155,7 @@ def _deposit(
     nonce: uint256 = 0
     collateral, nonce = self._read_account(witnesses[1].value)
 
-    valid: bool = queue_index == next_index and queue_index <= queue_end
+    valid: bool = queue_index == next_index and queue_index < queue_end
     if valid:
         valid = keccak256(abi_encode(queue_index, to, amount)) == staticcall BRIDGE.deposit_hash(queue_index)
     if not valid:

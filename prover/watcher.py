@@ -88,6 +88,9 @@ class Watcher:
         """Proofs that found the batch already reverted (another watcher was first)."""
         self.last_error: str | None = None
         self.alive = False
+        self.published: dict[str, Any] = {}
+        """The status as of the last step: `step` runs in a worker thread and is the only one to
+        touch the chain, so readers (the HTTP API) get this copy, never the live tree."""
 
     def step(self) -> int:
         """Read new L1 events, fold them, and challenge if a batch is wrong; returns events read."""
@@ -112,6 +115,7 @@ class Watcher:
                 self.metrics.frauds_found.inc()
                 log.warning("fraud_found", batch=fraud.batch_index, tx=fraud.tx_index, reason=fraud.reason)
                 self._challenge()
+        self.published = self._status()
         return len(events)
 
     def _challenge(self) -> None:
@@ -137,7 +141,10 @@ class Watcher:
         log.warning("fraud_proven", **record, build_ms=round((time.perf_counter() - started) * 1000, 1))
 
     def status(self) -> dict[str, Any]:
-        """The watcher at a glance (served at /v1/status)."""
+        """The watcher at a glance as of its last step (served at /v1/status)."""
+        return self.published or {"l1_batches": 0, "batches_verified": 0, "next_block": self.next_block}
+
+    def _status(self) -> dict[str, Any]:
         fraud = self.chain.fraud
         return {
             "l1_batches": len(self.chain.batches),
@@ -145,7 +152,7 @@ class Watcher:
             "state_root": "0x" + state_root(self.chain.state).hex(),
             "tip_root": "0x" + self.chain.tip_root.hex(),
             "pending_fraud": None if fraud is None else {"batch": fraud.batch_index, "tx": fraud.tx_index},
-            "proofs_sent": self.proven,
+            "proofs_sent": list(self.proven),
             "proofs_lost": self.proofs_lost,
             "reverts_seen": len(self.chain.reverts_seen),
             "next_block": self.next_block,

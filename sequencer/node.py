@@ -313,6 +313,8 @@ class SequencerNode:
             self.store.drop(ptx.seq, reason)
             self.mempool.remove_included({ptx.hash})
             log.warning("tx_dropped", hash=ptx.hash, reason=reason)
+        if built.skipped:  # the speculative view had drifted from the chain: rebuild it
+            self._rebase([])
         try:
             l1_tx = await asyncio.to_thread(
                 self.writer.append_batch,

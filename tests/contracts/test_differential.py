@@ -29,6 +29,8 @@ from sequencer.stf.transition import apply_tx
 from sequencer.stf.types import Account, ChainConfig, Deposit, L1Context
 
 N_KEYED_USERS = 6
+UNRECOVERABLE_R = 5
+"""`5**3 + 7` is not a square mod p: no secp256k1 point has x = 5."""
 KEYLESS = [keccak(b"keyless" + bytes([i]))[:20] for i in range(3)]
 DEPOSITS = [
     (user_address(1), 100),
@@ -94,6 +96,7 @@ SIGNED_FLAWS = [
     "s_at_half_plus_one",
     "random_signature",
     "keyless_sender",
+    "zero_sender_unrecoverable",
     "wrong_domain",
     "wrong_type",
     # rules
@@ -126,7 +129,10 @@ def signed_txs(draw: st.DrawFn, state: State, config: ChainConfig, withdraw: boo
     elif flaw == "overdraft":
         amount = account.collateral + draw(st.integers(1, 2**64))
     elif flaw == "huge_amount":
-        amount = draw(st.integers(MAX_TOTAL_DEPOSITS + 1, 2**256 - 1))
+        # Above the deposit cap but covered: a balance no real state has, to pin the amount rule.
+        amount = draw(st.integers(MAX_TOTAL_DEPOSITS + 1, 2**200))
+        account = Account(amount + draw(st.integers(0, 2**64)), account.nonce)
+        set_account(state, sender, account)
     elif flaw == "stale_nonce" and nonce > 0:
         nonce = draw(st.integers(0, nonce - 1))
     elif flaw in ("stale_nonce", "future_nonce") and nonce < UINT64_MAX:
@@ -161,6 +167,9 @@ def signed_txs(draw: st.DrawFn, state: State, config: ChainConfig, withdraw: boo
         tx = replace(tx, r=draw(st.integers(0, 2**256 - 1)), s=draw(st.integers(0, 2**256 - 1)))
     elif flaw == "keyless_sender":
         tx = replace(tx, sender=draw(st.sampled_from([*KEYLESS, bytes(20)])))
+    elif flaw == "zero_sender_unrecoverable":
+        # r = 5 is no curve point's x: recovery fails, which must not "recover" the zero address.
+        tx = replace(tx, sender=bytes(20), r=UNRECOVERABLE_R)
     raw = encode_tx(tx)
     if flaw == "wrong_type":  # a Transfer's signature on a Withdraw and vice versa
         raw = bytes([5 - raw[0]]) + raw[1:]
@@ -198,7 +207,7 @@ OTHER_KINDS = ["garbage", "unknown_type", "wrong_length_signed", "wrong_length_d
 RULE_FLAWS = ["zero_amount", "overdraft", "huge_amount", "stale_nonce", "future_nonce"]
 
 SCENARIOS = (
-    # (kind, flaw, examples): 86 examples in all (py-evm is slow)
+    # (kind, flaw, examples): 88 examples in all (py-evm is slow)
     [("transfer", "none", 6), ("withdraw", "none", 6), ("deposit", "none", 6)]
     + [(kind, f, 1) for kind in ("transfer", "withdraw") for f in SIGNED_FLAWS if f not in ("none", "self_transfer", "withdrawal_exists", *RULE_FLAWS)]
     + [(kind, f, 2) for kind in ("transfer", "withdraw") for f in RULE_FLAWS]

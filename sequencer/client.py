@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from sequencer.receipts import verify_receipt
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
 from sequencer.stf.errors import RollupError
@@ -38,6 +39,9 @@ class Ack:
 
     hash: str
     seq: int
+    sequencer: str
+    receipt: str | None
+    """The sequencer's signature over (hash, seq, sequencer); checked by `submit`."""
 
 
 class TraderClient:
@@ -77,7 +81,16 @@ class TraderClient:
         """Submit an already signed transaction (encoded, to /v1/transactions)."""
         body = {"raw": "0x" + encode_tx(tx).hex()}
         data = self._check(self.http.post(f"{self.url}/v1/transactions", json=body))
-        return Ack(data["hash"], data["seq"])
+        ack = Ack(data["hash"], data["seq"], data["sequencer"], data.get("receipt"))
+        if ack.receipt is not None and not verify_receipt(
+            self.config,
+            bytes.fromhex(ack.hash[2:]),
+            ack.seq,
+            bytes.fromhex(ack.sequencer[2:]),
+            bytes.fromhex(ack.receipt[2:]),
+        ):
+            raise RollupError(f"sequencer {ack.sequencer} sent a receipt that does not verify")
+        return ack
 
     def transfer(self, to: bytes, amount: int, nonce: int | None = None) -> Ack:
         """Sign and submit a transfer (nonce from the sequencer unless given)."""

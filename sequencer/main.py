@@ -37,7 +37,13 @@ def build_node(settings: SequencerSettings) -> SequencerNode:
         bond_wei=settings.bond_wei,
     )
     node = SequencerNode(
-        l1.chain_config(), store, l1, l1, start_block=deployment.deploy_block, options=options
+        l1.chain_config(),
+        store,
+        l1,
+        l1,
+        start_block=deployment.deploy_block,
+        options=options,
+        receipt_key=l1.sender.private_key if l1.sender else None,
     )
     node.chain.challenge_window_seconds = l1.challenge_window_seconds()
     return node

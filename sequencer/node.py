@@ -37,6 +37,7 @@ from sequencer.metrics import (
     REVERTS_SEEN,
     TXS_ACCEPTED,
 )
+from sequencer.receipts import sign_receipt
 from sequencer.stf.codec import decode_tx
 from sequencer.stf.errors import DecodeError, InvalidTransaction
 from sequencer.stf.state import get_account, get_next_deposit_index, state_root
@@ -94,12 +95,15 @@ class SequencerNode:
         *,
         start_block: int,
         options: NodeOptions | None = None,
+        receipt_key: bytes | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.reader = reader
         self.writer = writer
         self.options = options or NodeOptions()
+        self.receipt_key = receipt_key
+        """The sequencer's L1 key, which signs acknowledgements (None: unsigned acks, tests only)."""
         self.chain = Chain(config)
         if self.options.corrupt_root_at >= 0:
             # A lying sequencer keeps building on its own batches; the honest path never does this.
@@ -129,6 +133,17 @@ class SequencerNode:
         if len(self.mempool) >= self.options.batch_max_txs:
             self.batch_due.set()
         return h, seq
+
+    def receipt(self, tx_hash: bytes, seq: int) -> bytes | None:
+        """The signed acknowledgement of a logged transaction (see `sequencer.receipts`)."""
+        if self.receipt_key is None:
+            return None
+        return sign_receipt(self.receipt_key, self.config, tx_hash, seq)
+
+    @property
+    def address(self) -> bytes:
+        """The sequencer's L1 address."""
+        return self.writer.address
 
     # ---- reads ---------------------------------------------------------------------------
 

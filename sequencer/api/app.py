@@ -40,6 +40,15 @@ class NodeAPI(Protocol):
         """Admit one transaction durably; return (hash, seq) or raise a RollupError."""
         ...
 
+    def receipt(self, tx_hash: bytes, seq: int) -> bytes | None:
+        """The signed acknowledgement of a logged transaction."""
+        ...
+
+    @property
+    def address(self) -> bytes:
+        """The sequencer's L1 address."""
+        ...
+
     def tx_status(self, tx_hash: bytes) -> StoredTx | None:
         """The log row of a transaction."""
         ...
@@ -115,6 +124,16 @@ def _hex_to_bytes(value: str, length: int | None, what: str) -> bytes:
     return raw
 
 
+def _accepted(node: NodeAPI, tx_hash: bytes, seq: int) -> Accepted:
+    receipt = node.receipt(tx_hash, seq)
+    return Accepted(
+        hash="0x" + tx_hash.hex(),
+        seq=seq,
+        sequencer="0x" + node.address.hex(),
+        receipt=None if receipt is None else "0x" + receipt.hex(),
+    )
+
+
 def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
     """Build the FastAPI application over a node."""
     app = FastAPI(
@@ -145,20 +164,17 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
     @txs.post("/transfers", response_model=Accepted)
     async def post_transfer(body: TransferRequest, n: NodeDep) -> Accepted:
         """Submit an EIP-712 signed transfer."""
-        tx_hash, seq = n.submit(body.to_tx())
-        return Accepted(hash="0x" + tx_hash.hex(), seq=seq)
+        return _accepted(n, *n.submit(body.to_tx()))
 
     @txs.post("/withdrawals", response_model=Accepted)
     async def post_withdrawal(body: WithdrawRequest, n: NodeDep) -> Accepted:
         """Submit an EIP-712 signed withdrawal to L1."""
-        tx_hash, seq = n.submit(body.to_tx())
-        return Accepted(hash="0x" + tx_hash.hex(), seq=seq)
+        return _accepted(n, *n.submit(body.to_tx()))
 
     @txs.post("/transactions", response_model=Accepted)
     async def post_raw(body: RawTxRequest, n: NodeDep) -> Accepted:
         """Submit an encoded transaction (protocol section 3)."""
-        tx_hash, seq = n.submit(_hex_to_bytes(body.raw, None, "raw"))
-        return Accepted(hash="0x" + tx_hash.hex(), seq=seq)
+        return _accepted(n, *n.submit(_hex_to_bytes(body.raw, None, "raw")))
 
     @txs.get("/transactions/{tx_hash}", response_model=TxStatus)
     async def get_tx(tx_hash: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], n: NodeDep) -> TxStatus:

@@ -76,11 +76,17 @@ class RawTxRequest(BaseModel):
 
 
 class Accepted(BaseModel):
-    """The acknowledgement: the transaction is in the durable log."""
+    """The acknowledgement: the transaction is in the durable log.
+
+    `receipt` is the sequencer's EIP-712 signature over (hash, seq, sequencer): evidence against
+    it should no L1 batch ever hold the transaction (`sequencer.receipts.verify_receipt`).
+    """
 
     hash: str
     seq: int
     status: Literal["pending"] = "pending"
+    sequencer: str
+    receipt: str | None
 
 
 class TxStatus(BaseModel):

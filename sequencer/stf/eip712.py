@@ -44,17 +44,21 @@ def public_key_address(public_key: PublicKey) -> bytes:
     return keccak(public_key.format(compressed=False)[1:])[12:]
 
 
-def recover_signer(tx: SignedTx, config: ChainConfig) -> bytes | None:
-    """The address that signed `tx`, or None if the signature is invalid or malleable."""
-    v, r, s = tx.v, tx.r, tx.s
+def recover_digest(digest: bytes, r: int, s: int, v: int) -> bytes | None:
+    """The address that signed a 32-byte digest, or None if the signature is invalid or malleable."""
     if (v != 27 and v != 28) or not 0 < r < SECP256K1_N or not 0 < s <= SECP256K1_N_HALF:
         return None
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((v - 27,))
     try:
-        public_key = PublicKey.from_signature_and_message(signature, signing_digest(tx, config), hasher=None)
+        public_key = PublicKey.from_signature_and_message(signature, digest, hasher=None)
     except ValueError:
         return None
     return public_key_address(public_key)
+
+
+def recover_signer(tx: SignedTx, config: ChainConfig) -> bytes | None:
+    """The address that signed `tx`, or None if the signature is invalid or malleable."""
+    return recover_digest(signing_digest(tx, config), tx.r, tx.s, tx.v)
 
 
 def signature_valid(tx: SignedTx, config: ChainConfig) -> bool:
@@ -67,7 +71,8 @@ def address_of(private_key: bytes) -> bytes:
     return public_key_address(PrivateKey(private_key).public_key)
 
 
-def _sign(private_key: bytes, digest: bytes) -> tuple[int, int, int]:
+def sign_digest(private_key: bytes, digest: bytes) -> tuple[int, int, int]:
+    """`(r, s, v)` of a 32-byte digest (low s, v in {27, 28})."""
     sig = PrivateKey(private_key).sign_recoverable(digest, hasher=None)  # libsecp256k1: low s
     return int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"), sig[64] + 27
 
@@ -75,12 +80,12 @@ def _sign(private_key: bytes, digest: bytes) -> tuple[int, int, int]:
 def sign_transfer(private_key: bytes, to: bytes, amount: int, nonce: int, config: ChainConfig) -> Transfer:
     """A Transfer from the key's address, signed."""
     unsigned = Transfer(address_of(private_key), to, amount, nonce, 0, 0, 0)
-    r, s, v = _sign(private_key, signing_digest(unsigned, config))
+    r, s, v = sign_digest(private_key, signing_digest(unsigned, config))
     return Transfer(unsigned.sender, to, amount, nonce, r, s, v)
 
 
 def sign_withdraw(private_key: bytes, to: bytes, amount: int, nonce: int, config: ChainConfig) -> Withdraw:
     """A Withdraw from the key's address to L1 address `to`, signed."""
     unsigned = Withdraw(address_of(private_key), to, amount, nonce, 0, 0, 0)
-    r, s, v = _sign(private_key, signing_digest(unsigned, config))
+    r, s, v = sign_digest(private_key, signing_digest(unsigned, config))
     return Withdraw(unsigned.sender, to, amount, nonce, r, s, v)

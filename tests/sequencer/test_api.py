@@ -13,10 +13,13 @@ from sequencer.api.app import create_app
 from sequencer.builder import BuiltBatch
 from sequencer.l1types import L1Event
 from sequencer.node import NodeOptions, SequencerNode
+from sequencer.receipts import verify_receipt
 from sequencer.stf.codec import encode_tx
-from sequencer.stf.eip712 import sign_transfer, sign_withdraw
+from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
 from sequencer.store import Store
-from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, SEQ, FakeRollup
+from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, FakeRollup
+
+SEQ_KEY = b"\x09" * 32
 
 
 class FakeL1:
@@ -24,7 +27,7 @@ class FakeL1:
 
     def __init__(self, rollup: FakeRollup) -> None:
         self.rollup = rollup
-        self.address = SEQ
+        self.address = address_of(SEQ_KEY)
         self.log: list[L1Event] = []
         self.appends = 0
 
@@ -44,7 +47,7 @@ class FakeL1:
         self, txs: list[bytes], roots: list[bytes], prev_root: bytes, queue_start: int, queue_end: int
     ) -> bytes:
         built = BuiltBatch(txs=txs, roots=roots, queue_end=queue_end, included=[], skipped=[])
-        self.log.append(self.rollup.append(built))
+        self.log.append(self.rollup.append(built, self.address))
         self.appends += 1
         return b"\x01" * 32
 
@@ -69,7 +72,9 @@ def setup(tmp_path: Path) -> Iterator[tuple[TestClient, SequencerNode, FakeL1]]:
     l1 = FakeL1(FakeRollup())
     l1.deposit(ADDRS[0], 1000)
     store = Store(tmp_path / "seq.sqlite")
-    node = SequencerNode(CONFIG, store, l1, l1, start_block=1, options=NodeOptions(max_pending=3))
+    node = SequencerNode(
+        CONFIG, store, l1, l1, start_block=1, options=NodeOptions(max_pending=3), receipt_key=SEQ_KEY
+    )
     loop = asyncio.new_event_loop()
     loop.run_until_complete(node.start())
     assert loop.run_until_complete(node.build_and_post())  # the deposit
@@ -81,11 +86,19 @@ def setup(tmp_path: Path) -> Iterator[tuple[TestClient, SequencerNode, FakeL1]]:
 
 
 def test_post_transfer__valid__acknowledged_pending_then_batched(setup) -> None:  # type: ignore[no-untyped-def]
-    client, node, _ = setup
+    client, node, l1 = setup
     tx = sign_transfer(KEYS[0], ADDRS[1], 250, 0, CONFIG)
     r = client.post("/v1/transfers", json=body(tx))
     assert r.status_code == 200 and r.json()["status"] == "pending"
     h = r.json()["hash"]
+    ack = r.json()
+    assert ack["sequencer"] == "0x" + l1.address.hex()
+    assert verify_receipt(
+        CONFIG, bytes.fromhex(h[2:]), ack["seq"], l1.address, bytes.fromhex(ack["receipt"][2:])
+    )
+    assert not verify_receipt(
+        CONFIG, bytes.fromhex(h[2:]), ack["seq"] + 1, l1.address, bytes.fromhex(ack["receipt"][2:])
+    )
     assert client.get(f"/v1/transactions/{h}").json()["status"] == "pending"
     acct = client.get(f"/v1/accounts/0x{ADDRS[0].hex()}").json()
     assert (acct["collateral"], acct["pending_collateral"], acct["pending_nonce"]) == ("1000", "750", 1)

@@ -26,6 +26,9 @@ from sequencer.stf.types import ChainConfig
 
 log = get_logger("watcher")
 
+RETRY_SECONDS = 2.0
+"""Pause before sending a proof again after a failed attempt."""
+
 
 class FraudSink(Protocol):
     """Sends a fraud proof to L1."""
@@ -84,6 +87,9 @@ class Watcher:
         self.metrics = WatcherMetrics()
         self.proven: list[dict[str, Any]] = []
         self.attempted: set[tuple[int, int, bytes]] = set()
+        """Frauds settled: our proof succeeded, or another watcher's did first."""
+        self.found: set[tuple[int, int, bytes]] = set()
+        self.retry_at = 0.0
         self.proofs_lost = 0
         """Proofs that found the batch already reverted (another watcher was first)."""
         self.last_error: str | None = None
@@ -95,10 +101,8 @@ class Watcher:
     def step(self) -> int:
         """Read new L1 events, fold them, and challenge if a batch is wrong; returns events read."""
         head = self.reader.head_block()
-        if head < self.next_block:
-            return 0
-        events = self.reader.events(self.next_block, head)
-        self.next_block = head + 1
+        events = self.reader.events(self.next_block, head) if head >= self.next_block else []
+        self.next_block = max(self.next_block, head + 1)
         self.metrics.l1_block.set(head)
         for event in events:
             self.chain.apply_event(event)
@@ -110,11 +114,21 @@ class Watcher:
         if fraud is not None and self.challenge:
             batch = self.chain.batches[fraud.batch_index]
             key = (fraud.batch_index, fraud.tx_index, batch.header.hash())
-            if key not in self.attempted:
+            if key not in self.attempted and time.monotonic() >= self.retry_at:
+                if key not in self.found:
+                    self.found.add(key)
+                    self.metrics.frauds_found.inc()
+                    log.warning(
+                        "fraud_found", batch=fraud.batch_index, tx=fraud.tx_index, reason=fraud.reason
+                    )
+                try:
+                    self._challenge()
+                except Exception:
+                    # temporary (L1 unreachable, nonce race): try again after a pause
+                    self.retry_at = time.monotonic() + RETRY_SECONDS
+                    self.published = self._status()
+                    raise
                 self.attempted.add(key)
-                self.metrics.frauds_found.inc()
-                log.warning("fraud_found", batch=fraud.batch_index, tx=fraud.tx_index, reason=fraud.reason)
-                self._challenge()
         self.published = self._status()
         return len(events)
 

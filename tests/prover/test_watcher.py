@@ -1,0 +1,90 @@
+"""The watcher over an in-memory L1: finds the first wrong root, proves it once, retries failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from prover import watcher as watcher_module
+from prover.proofs import FraudProof, TxFraudProof
+from prover.watcher import Watcher
+from sequencer.builder import build_batch
+from sequencer.l1types import L1Event
+from sequencer.mempool import Mempool
+from sequencer.stf.eip712 import sign_transfer
+from sequencer.stf.smt import check_witness
+from sequencer.store import Store
+from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, FakeRollup, _ctx, funded_chain
+
+
+class Reader:
+    def __init__(self) -> None:
+        self.log: list[L1Event] = []
+
+    def head_block(self) -> int:
+        return len(self.log)
+
+    def events(self, a: int, b: int) -> list[L1Event]:
+        return self.log[max(a, 1) - 1 : b]
+
+
+class Sink:
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        self.proofs: list[FraudProof] = []
+
+    def submit_proof(self, proof: FraudProof) -> bytes:
+        self.proofs.append(proof)
+        if self.failures:
+            raise RuntimeError(self.failures.pop(0))
+        return b"\xaa" * 32
+
+
+def scenario(tmp_path: Path) -> tuple[Reader, FakeRollup]:
+    l1 = FakeRollup()
+    chain = funded_chain(l1, [1000, 1000])
+    store = Store(tmp_path / "s.sqlite")
+    pool = Mempool(CONFIG, store, 10)
+    pool.rebase(chain.state, [], _ctx(chain), [])
+    for n in range(3):
+        pool.submit(sign_transfer(KEYS[0], ADDRS[1], 5, n, CONFIG))
+    built = build_batch(chain.state, chain.deposits, pool.pending, CONFIG, corrupt_root_at=2)
+    assert built is not None
+    l1.append(built)
+    reader = Reader()
+    reader.log = [*l1.deposits, *l1.batches]
+    return reader, l1
+
+
+def test_step__wrong_root__one_proof_of_the_first_wrong_tx(tmp_path: Path) -> None:
+    reader, _ = scenario(tmp_path)
+    sink = Sink([])
+    w = Watcher(CONFIG, reader, sink, start_block=1)
+    w.step()
+    w.step()
+    assert len(sink.proofs) == 1
+    proof = sink.proofs[0]
+    assert isinstance(proof, TxFraudProof) and (proof.header.index, proof.tx_index) == (1, 2)
+    assert check_witness(proof.witnesses[0], proof.pre_root)
+    assert w.status()["pending_fraud"] == {"batch": 1, "tx": 2}
+
+
+def test_step__l1_error_then_success__retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watcher_module, "RETRY_SECONDS", 0.0)
+    reader, _ = scenario(tmp_path)
+    sink = Sink(["connection reset"])
+    w = Watcher(CONFIG, reader, sink, start_block=1)
+    with pytest.raises(RuntimeError):
+        w.step()
+    w.step()
+    assert len(sink.proofs) == 2 and w.proven and w.proofs_lost == 0
+
+
+def test_step__another_watcher_won__not_retried(tmp_path: Path) -> None:
+    reader, _ = scenario(tmp_path)
+    sink = Sink(["Rollup.prove_tx_fraud reverted: rollup: unknown batch"])
+    w = Watcher(CONFIG, reader, sink, start_block=1)
+    w.step()
+    w.step()
+    assert len(sink.proofs) == 1 and w.proofs_lost == 1 and not w.proven

@@ -252,7 +252,14 @@ def witness_arg(w: Witness | Sequence[Any]) -> AbiWitness:
     if isinstance(w, Witness):
         return (w.key, w.value, w.terminal, w.other_key, w.other_value_hash, list(w.siblings))
     key, value, terminal, other_key, other_value_hash, siblings = w
-    return (bytes(key), bytes(value), int(terminal), bytes(other_key), bytes(other_value_hash), list(siblings))
+    return (
+        bytes(key),
+        bytes(value),
+        int(terminal),
+        bytes(other_key),
+        bytes(other_value_hash),
+        list(siblings),
+    )
 
 
 def header_arg(header: BatchHeader) -> tuple[Any, ...]:
@@ -459,7 +466,9 @@ class _Client:
         self.artifact = artifact or compile_all()[self.CONTRACT]
         self.contract: Contract = w3.eth.contract(address=self.address, abi=self.artifact.abi)  # type: ignore[call-overload]
 
-    def _send(self, sender: Sender, fn: ContractFunction, *, value: int = 0, timeout: float = 120.0) -> TxResult:
+    def _send(
+        self, sender: Sender, fn: ContractFunction, *, value: int = 0, timeout: float = 120.0
+    ) -> TxResult:
         data = fn._encode_transaction_data()
         tx = {"to": self.address, "data": data, "value": value}
         return send_transaction(self.w3, sender, tx, label=f"{self.CONTRACT}.{fn.fn_name}", timeout=timeout)
@@ -538,7 +547,7 @@ class RollupClient(_Client):
         queue_end: int,
         timeout: float = 120.0,
     ) -> TxResult:
-        """Append a batch built on the tip (`prev_root`, `queue_start`) consuming deposits up to `queue_end`."""
+        """Append a batch built on the tip (`prev_root`, `queue_start`), consuming deposits to `queue_end`."""
         fn = self.contract.functions.append_batch(
             prev_root, queue_start, queue_end, [bytes(t) for t in txs], [bytes(r) for r in roots]
         )
@@ -612,9 +621,13 @@ class RollupClient(_Client):
         )
         return self._send(sender, fn)
 
-    def prove_queue_fraud(self, sender: Sender, header: BatchHeader, witness: Witness | Sequence[Any]) -> TxResult:
+    def prove_queue_fraud(
+        self, sender: Sender, header: BatchHeader, witness: Witness | Sequence[Any]
+    ) -> TxResult:
         """Prove the batch ends with `next_deposit_index != queue_end`."""
-        return self._send(sender, self.contract.functions.prove_queue_fraud(header_arg(header), witness_arg(witness)))
+        return self._send(
+            sender, self.contract.functions.prove_queue_fraud(header_arg(header), witness_arg(witness))
+        )
 
     def submit_proof(self, sender: Sender, proof: Any) -> TxResult:
         """Send a `prover.proofs.TxFraudProof` or `QueueFraudProof` (duck-typed by its fields)."""
@@ -635,7 +648,9 @@ class RollupClient(_Client):
 
     # ---- events ----
 
-    def decode_append_calldata(self, data: bytes | str) -> tuple[bytes, int, int, tuple[bytes, ...], tuple[bytes, ...]]:
+    def decode_append_calldata(
+        self, data: bytes | str
+    ) -> tuple[bytes, int, int, tuple[bytes, ...], tuple[bytes, ...]]:
         """`(prev_root, queue_start, queue_end, txs, roots)` from an `append_batch` call's input."""
         fn, args = self.contract.decode_function_input(HexBytes(data))
         if fn.fn_name != "append_batch":
@@ -648,7 +663,9 @@ class RollupClient(_Client):
             tuple(bytes(r) for r in args["roots"]),
         )
 
-    def batch_appended_events(self, from_block: int, to_block: int | str = "latest") -> list[BatchAppendedEvent]:
+    def batch_appended_events(
+        self, from_block: int, to_block: int | str = "latest"
+    ) -> list[BatchAppendedEvent]:
         """Every `BatchAppended` in the block range, with txs and roots read from the append calldata.
 
         The append must be a direct call to `append_batch` (as the bindings send it); the header
@@ -672,7 +689,9 @@ class RollupClient(_Client):
             or prev_root != header.prev_root
             or (queue_start, queue_end) != (header.queue_start, header.queue_end)
         ):
-            raise ContractError(f"calldata of 0x{bytes(log['transactionHash']).hex()} does not match its event")
+            raise ContractError(
+                f"calldata of 0x{bytes(log['transactionHash']).hex()} does not match its event"
+            )
         return BatchAppendedEvent(header, txs, roots, _meta(log))
 
     def fraud_proven_events(self, from_block: int, to_block: int | str = "latest") -> list[FraudProvenEvent]:
@@ -693,7 +712,9 @@ class RollupClient(_Client):
             _meta(log),
         )
 
-    def batches_reverted_events(self, from_block: int, to_block: int | str = "latest") -> list[BatchesRevertedEvent]:
+    def batches_reverted_events(
+        self, from_block: int, to_block: int | str = "latest"
+    ) -> list[BatchesRevertedEvent]:
         return [self._reverted_event(log) for log in self._logs("BatchesReverted", from_block, to_block)]
 
     def batches_reverted_from_receipt(self, receipt: Any) -> list[BatchesRevertedEvent]:
@@ -707,7 +728,9 @@ class RollupClient(_Client):
     def sequencer_slashed_from_receipt(self, receipt: Any) -> list[SequencerSlashedEvent]:
         return [self._slashed_event(log) for log in self._from_receipt("SequencerSlashed", receipt)]
 
-    def sequencer_slashed_events(self, from_block: int, to_block: int | str = "latest") -> list[SequencerSlashedEvent]:
+    def sequencer_slashed_events(
+        self, from_block: int, to_block: int | str = "latest"
+    ) -> list[SequencerSlashedEvent]:
         return [self._slashed_event(log) for log in self._logs("SequencerSlashed", from_block, to_block)]
 
     @staticmethod
@@ -717,7 +740,9 @@ class RollupClient(_Client):
             _address_bytes(a["sequencer"]), int(a["bond"]), int(a["reward"]), int(a["burned"]), _meta(log)
         )
 
-    def sequencer_bonded_events(self, from_block: int, to_block: int | str = "latest") -> list[SequencerBondedEvent]:
+    def sequencer_bonded_events(
+        self, from_block: int, to_block: int | str = "latest"
+    ) -> list[SequencerBondedEvent]:
         return [
             SequencerBondedEvent(
                 _address_bytes(log["args"]["sequencer"]),
@@ -728,9 +753,13 @@ class RollupClient(_Client):
             for log in self._logs("SequencerBonded", from_block, to_block)
         ]
 
-    def bond_withdrawn_events(self, from_block: int, to_block: int | str = "latest") -> list[BondWithdrawnEvent]:
+    def bond_withdrawn_events(
+        self, from_block: int, to_block: int | str = "latest"
+    ) -> list[BondWithdrawnEvent]:
         return [
-            BondWithdrawnEvent(_address_bytes(log["args"]["sequencer"]), int(log["args"]["amount"]), _meta(log))
+            BondWithdrawnEvent(
+                _address_bytes(log["args"]["sequencer"]), int(log["args"]["amount"]), _meta(log)
+            )
             for log in self._logs("BondWithdrawn", from_block, to_block)
         ]
 
@@ -775,7 +804,12 @@ class BridgeClient(_Client):
     ) -> TxResult:
         """Pay withdrawal `(account, nonce)` proven under the post root of the final batch `header`."""
         fn = self.contract.functions.claim_withdrawal(
-            header_arg(header), _checksum(account), nonce, _checksum(l1_recipient), amount, witness_arg(witness)
+            header_arg(header),
+            _checksum(account),
+            nonce,
+            _checksum(l1_recipient),
+            amount,
+            witness_arg(witness),
         )
         return self._send(sender, fn)
 
@@ -798,7 +832,9 @@ class BridgeClient(_Client):
             _meta(log),
         )
 
-    def withdrawal_claimed_events(self, from_block: int, to_block: int | str = "latest") -> list[WithdrawalClaimedEvent]:
+    def withdrawal_claimed_events(
+        self, from_block: int, to_block: int | str = "latest"
+    ) -> list[WithdrawalClaimedEvent]:
         return [self._claimed(log) for log in self._logs("WithdrawalClaimed", from_block, to_block)]
 
     def withdrawal_claimed_from_receipt(self, receipt: Any) -> list[WithdrawalClaimedEvent]:
@@ -826,15 +862,19 @@ class VerifierClient(_Client):
     def apply_tx(
         self, pre_root: bytes, tx: bytes, witnesses: Iterable[Witness | Sequence[Any]], queue_end: int
     ) -> bytes:
-        """The post-state root of `tx` on `pre_root`; raises `TransactionReverted("verifier: bad witness")`."""
-        fn = self.contract.functions.apply_tx(pre_root, bytes(tx), [witness_arg(w) for w in witnesses], queue_end)
+        """The post-state root of `tx` on `pre_root` (raises `TransactionReverted` on a bad witness)."""
+        fn = self.contract.functions.apply_tx(
+            pre_root, bytes(tx), [witness_arg(w) for w in witnesses], queue_end
+        )
         return bytes(self._view(fn))
 
     def apply_tx_gas(
         self, pre_root: bytes, tx: bytes, witnesses: Iterable[Witness | Sequence[Any]], queue_end: int
     ) -> int:
         """Gas of an `apply_tx` call (as a transaction: includes the 21k base and calldata)."""
-        fn = self.contract.functions.apply_tx(pre_root, bytes(tx), [witness_arg(w) for w in witnesses], queue_end)
+        fn = self.contract.functions.apply_tx(
+            pre_root, bytes(tx), [witness_arg(w) for w in witnesses], queue_end
+        )
         try:
             return int(fn.estimate_gas())
         except _REVERT_ERRORS as exc:

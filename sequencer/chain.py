@@ -59,7 +59,12 @@ class Chain:
         """What the state machine needs from L1 to apply `batch`."""
         return L1Context(
             queue_end=batch.header.queue_end,
-            deposit_hashes={i: d.hash for i, d in self.deposits.items() if i < batch.header.queue_end},
+            # only the deposits this batch may consume: [queue_start, queue_end)
+            deposit_hashes={
+                i: self.deposits[i].hash
+                for i in range(batch.header.queue_start, batch.header.queue_end)
+                if i in self.deposits
+            },
         )
 
     def apply_event(self, event: L1Event) -> None:

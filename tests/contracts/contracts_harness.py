@@ -21,7 +21,7 @@ from contracts.bindings import (
     TxResult,
     VerifierClient,
 )
-from devnet.deploy import DeployParams, Deployment, deploy_all
+from devnet.deploy import Deployment, DeployParams, deploy_all
 from prover.witness import build_tx_witnesses
 from sequencer.stf.batch import merkle_proof, root_leaf, tx_leaf
 from sequencer.stf.codec import encode_tx

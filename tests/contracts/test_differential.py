@@ -24,7 +24,14 @@ from sequencer.stf.constants import MAX_TOTAL_DEPOSITS, SECP256K1_N, UINT64_MAX
 from sequencer.stf.eip712 import sign_transfer, sign_withdraw
 from sequencer.stf.errors import DecodeError
 from sequencer.stf.hashing import keccak
-from sequencer.stf.state import State, copy_state, get_account, set_account, set_next_deposit_index, set_withdrawal
+from sequencer.stf.state import (
+    State,
+    copy_state,
+    get_account,
+    set_account,
+    set_next_deposit_index,
+    set_withdrawal,
+)
 from sequencer.stf.transition import apply_tx
 from sequencer.stf.types import Account, ChainConfig, Deposit, L1Context
 
@@ -143,7 +150,11 @@ def signed_txs(draw: st.DrawFn, state: State, config: ChainConfig, withdraw: boo
     if flaw == "other_key":
         tx = replace(sign(user_key(user % N_KEYED_USERS + 1), to, amount, nonce, config), sender=sender)
     elif flaw == "wrong_domain":
-        other = draw(st.sampled_from([replace(config, chain_id=config.chain_id + 1), replace(config, rollup=KEYLESS[2])]))
+        other = draw(
+            st.sampled_from(
+                [replace(config, chain_id=config.chain_id + 1), replace(config, rollup=KEYLESS[2])]
+            )
+        )
         tx = sign(user_key(user), to, amount, nonce, other)
     else:
         tx = sign(user_key(user), to, amount, nonce, config)
@@ -169,6 +180,8 @@ def signed_txs(draw: st.DrawFn, state: State, config: ChainConfig, withdraw: boo
         tx = replace(tx, sender=draw(st.sampled_from([*KEYLESS, bytes(20)])))
     elif flaw == "zero_sender_unrecoverable":
         # r = 5 is no curve point's x: recovery fails, which must not "recover" the zero address.
+        # The zero address is funded with the right nonce, so only the signature is wrong.
+        set_account(state, bytes(20), Account(account.collateral, nonce))
         tx = replace(tx, sender=bytes(20), r=UNRECOVERABLE_R)
     raw = encode_tx(tx)
     if flaw == "wrong_type":  # a Transfer's signature on a Withdraw and vice versa
@@ -209,7 +222,12 @@ RULE_FLAWS = ["zero_amount", "overdraft", "huge_amount", "stale_nonce", "future_
 SCENARIOS = (
     # (kind, flaw, examples): 88 examples in all (py-evm is slow)
     [("transfer", "none", 6), ("withdraw", "none", 6), ("deposit", "none", 6)]
-    + [(kind, f, 1) for kind in ("transfer", "withdraw") for f in SIGNED_FLAWS if f not in ("none", "self_transfer", "withdrawal_exists", *RULE_FLAWS)]
+    + [
+        (kind, f, 1)
+        for kind in ("transfer", "withdraw")
+        for f in SIGNED_FLAWS
+        if f not in ("none", "self_transfer", "withdrawal_exists", *RULE_FLAWS)
+    ]
     + [(kind, f, 2) for kind in ("transfer", "withdraw") for f in RULE_FLAWS]
     + [("transfer", "self_transfer", 2), ("withdraw", "withdrawal_exists", 2)]
     + [("deposit", f, 2) for f in DEPOSIT_FLAWS if f != "none"]
@@ -229,7 +247,9 @@ def cases(draw: st.DrawFn, config: ChainConfig, kind: str, flaw: str) -> tuple[S
     elif kind == "garbage":
         raw = draw(st.binary(max_size=200))
     elif kind == "unknown_type":
-        raw = bytes([draw(st.sampled_from([0, 4, 5, 0x80, 255]))]) + draw(st.binary(min_size=60, max_size=160))
+        raw = bytes([draw(st.sampled_from([0, 4, 5, 0x80, 255]))]) + draw(
+            st.binary(min_size=60, max_size=160)
+        )
     else:
         if kind == "wrong_length_signed":
             valid = draw(signed_txs(state, config, draw(st.booleans()), "none"))
@@ -299,13 +319,29 @@ def _kinds_of(raw: bytes) -> str:
 @pytest.mark.parametrize(
     "make",
     [
-        pytest.param(lambda h: encode_tx(sign_transfer(user_key(1), user_address(3), 10, 0, h.config)), id="transfer"),
-        pytest.param(lambda h: encode_tx(sign_withdraw(user_key(1), KEYLESS[1], 10, 0, h.config)), id="withdraw"),
-        pytest.param(lambda h: bytes([1]) + (1).to_bytes(8, "big") + DEPOSITS[1][0] + (1).to_bytes(32, "big"), id="deposit"),
-        pytest.param(lambda h: encode_tx(sign_transfer(user_key(1), user_address(1), 10, 0, h.config)), id="self"),
-        pytest.param(lambda h: encode_tx(sign_transfer(user_key(1), user_address(3), 0, 0, h.config)), id="zero"),
-        pytest.param(lambda h: encode_tx(sign_transfer(user_key(1), user_address(3), 1_001, 0, h.config)), id="overdraft"),
-        pytest.param(lambda h: encode_tx(sign_transfer(user_key(2), user_address(3), 1, 2, h.config)), id="stale_nonce"),
+        pytest.param(
+            lambda h: encode_tx(sign_transfer(user_key(1), user_address(3), 10, 0, h.config)), id="transfer"
+        ),
+        pytest.param(
+            lambda h: encode_tx(sign_withdraw(user_key(1), KEYLESS[1], 10, 0, h.config)), id="withdraw"
+        ),
+        pytest.param(
+            lambda h: bytes([1]) + (1).to_bytes(8, "big") + DEPOSITS[1][0] + (1).to_bytes(32, "big"),
+            id="deposit",
+        ),
+        pytest.param(
+            lambda h: encode_tx(sign_transfer(user_key(1), user_address(1), 10, 0, h.config)), id="self"
+        ),
+        pytest.param(
+            lambda h: encode_tx(sign_transfer(user_key(1), user_address(3), 0, 0, h.config)), id="zero"
+        ),
+        pytest.param(
+            lambda h: encode_tx(sign_transfer(user_key(1), user_address(3), 1_001, 0, h.config)),
+            id="overdraft",
+        ),
+        pytest.param(
+            lambda h: encode_tx(sign_transfer(user_key(2), user_address(3), 1, 2, h.config)), id="stale_nonce"
+        ),
         pytest.param(lambda h: b"", id="empty"),
         pytest.param(lambda h: b"\x02" * 145, id="short"),
     ],
@@ -324,7 +360,9 @@ def test_apply_tx__deep_tree__gas_recorded(h: Harness) -> None:
         "transfer": encode_tx(sign_transfer(user_key(1), user_address(3), 10, 0, h.config)),
         "withdraw": encode_tx(sign_withdraw(user_key(1), KEYLESS[1], 10, 0, h.config)),
         "deposit": bytes([1]) + (1).to_bytes(8, "big") + DEPOSITS[1][0] + (1).to_bytes(32, "big"),
-        "bad_signature": encode_tx(replace(sign_transfer(user_key(2), user_address(3), 1, 3, h.config), sender=user_address(1))),
+        "bad_signature": encode_tx(
+            replace(sign_transfer(user_key(2), user_address(3), 1, 3, h.config), sender=user_address(1))
+        ),
         "undecodable": b"\x07\x07",
     }
     for name, raw in txs.items():

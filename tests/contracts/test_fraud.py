@@ -50,7 +50,9 @@ def _batch_txs(h: Harness) -> list[bytes]:
         h.withdraw_tx(1, L1_RECIPIENT, 25, 1),
         b"\xff\x00\x01",
         # Signed by user 2 but claiming to be from user 1: a no-op.
-        h.transfer_tx(2, user_address(4), 5, 0)[:1] + user_address(1) + h.transfer_tx(2, user_address(4), 5, 0)[21:],
+        h.transfer_tx(2, user_address(4), 5, 0)[:1]
+        + user_address(1)
+        + h.transfer_tx(2, user_address(4), 5, 0)[21:],
         h.transfer_tx(2, user_address(2), 5, 0),
     ]
 
@@ -61,7 +63,9 @@ def _scene(h: Harness, corrupt: int | None) -> Scene:
     h.bond(seq2)
     for i, amount in enumerate((1_000, 2_000, 300)):
         h.deposit(user_address(i + 1), amount)
-    h.append(seq, [h.deposit_tx(0, user_address(1), 1_000), h.deposit_tx(1, user_address(2), 2_000)], queue_end=2)
+    h.append(
+        seq, [h.deposit_tx(0, user_address(1), 1_000), h.deposit_tx(1, user_address(2), 2_000)], queue_end=2
+    )
     txs = _batch_txs(h)
     roots = h.honest_roots(txs, 3)
     if corrupt is not None:
@@ -95,17 +99,27 @@ def test_prove_tx_fraud__corrupted_post_root__proven_reverted_and_slashed(h: Har
     (reverted,) = h.rollup.batches_reverted_from_receipt(result.receipt)
     assert (reverted.from_index, reverted.to_index) == (1, 2)
     (slashed,) = h.rollup.sequencer_slashed_from_receipt(result.receipt)
-    assert (slashed.sequencer, slashed.bond, slashed.reward, slashed.burned) == (_addr(s.seq), BOND_WEI, reward, burned)
+    assert (slashed.sequencer, slashed.bond, slashed.reward, slashed.burned) == (
+        _addr(s.seq),
+        BOND_WEI,
+        reward,
+        burned,
+    )
 
     tip = h.rollup.tip()
-    assert (tip.batch_count, tip.post_root, tip.queue_end) == (1, s.batch.header.prev_root, s.batch.header.queue_start)
+    assert (tip.batch_count, tip.post_root, tip.queue_end) == (
+        1,
+        s.batch.header.prev_root,
+        s.batch.header.queue_start,
+    )
     assert not h.rollup.is_live(s.batch.header) and not h.rollup.is_live(s.later.header)
     assert h.balance(s.challenger) == challenger_before + reward - h.fee(result)
     assert h.balance(h.rollup.address) == rollup_before - reward
     assert h.rollup.total_burned() == burned
     info = h.rollup.sequencer_info(s.seq.address)
     assert (info.bond, info.slashed) == (0, True)
-    assert h.rollup.sequencer_info(s.seq2.address).bond == MIN_BOND_WEI  # the later batch's sequencer keeps it
+    # The later batch's sequencer keeps its bond.
+    assert h.rollup.sequencer_info(s.seq2.address).bond == MIN_BOND_WEI
 
     # The same proof again finds the batch gone.
     with pytest.raises(TransactionReverted) as err:
@@ -114,7 +128,9 @@ def test_prove_tx_fraud__corrupted_post_root__proven_reverted_and_slashed(h: Har
 
     # The slashed sequencer can neither append nor bond again; the chain goes on from batch 0.
     with pytest.raises(TransactionReverted) as err:
-        h.rollup.append_batch(s.seq, [b"\x00"], [WRONG_ROOT], prev_root=tip.post_root, queue_start=2, queue_end=2)
+        h.rollup.append_batch(
+            s.seq, [b"\x00"], [WRONG_ROOT], prev_root=tip.post_root, queue_start=2, queue_end=2
+        )
     assert err.value.reason == "rollup: not bonded"
     with pytest.raises(TransactionReverted) as err:
         h.rollup.register(s.seq, MIN_BOND_WEI)

@@ -47,7 +47,12 @@ def test_deploy__wiring__addresses_and_params(h: Harness) -> None:
     assert h.bridge.token_address() == h.deployment.token
     assert h.verifier.domain_separator() == h.config.domain_separator
     p = h.rollup.params()
-    assert (p.challenge_window_seconds, p.min_bond_wei, p.challenger_reward_bps, p.force_inclusion_seconds) == (
+    assert (
+        p.challenge_window_seconds,
+        p.min_bond_wei,
+        p.challenger_reward_bps,
+        p.force_inclusion_seconds,
+    ) == (
         CHALLENGE_WINDOW_SECONDS,
         MIN_BOND_WEI,
         5_000,

@@ -26,6 +26,9 @@ from sequencer.stf.types import ChainConfig
 
 log = get_logger("watcher")
 
+POLL_RANGE_BLOCKS = 5_000
+"""Most L1 blocks read in one step."""
+
 RETRY_SECONDS = 2.0
 """Pause before sending a proof again after a failed attempt."""
 
@@ -90,6 +93,7 @@ class Watcher:
         """Frauds settled: our proof succeeded, or another watcher's did first."""
         self.found: set[tuple[int, int, bytes]] = set()
         self.retry_at = 0.0
+        self.l1_head = start_block - 1
         self.proofs_lost = 0
         """Proofs that found the batch already reverted (another watcher was first)."""
         self.last_error: str | None = None
@@ -101,9 +105,13 @@ class Watcher:
     def step(self) -> int:
         """Read new L1 events, fold them, and challenge if a batch is wrong; returns events read."""
         head = self.reader.head_block()
-        events = self.reader.events(self.next_block, head) if head >= self.next_block else []
-        self.next_block = max(self.next_block, head + 1)
-        self.metrics.l1_block.set(head)
+        to = min(head, self.next_block + POLL_RANGE_BLOCKS - 1)  # bounded: progress while catching up
+        events = self.reader.events(self.next_block, to) if to >= self.next_block else []
+        self.next_block = max(self.next_block, to + 1)
+        self.metrics.l1_block.set(to)
+        self.l1_head = head
+        if to < head:
+            log.info("catching_up", l1_block=to, l1_head=head, batches=len(self.chain.batches))
         for event in events:
             self.chain.apply_event(event)
             if isinstance(event, L1Batch):
@@ -181,7 +189,7 @@ class Watcher:
                 try:
                     n = await asyncio.to_thread(self.step)
                     backoff = 0.1
-                    if n == 0:
+                    if n == 0 and self.next_block > self.l1_head:  # caught up: wait for new blocks
                         await asyncio.sleep(self.poll_seconds)
                 except asyncio.CancelledError:
                     raise

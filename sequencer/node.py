@@ -46,6 +46,9 @@ from sequencer.store import Store, StoredTx
 
 log = get_logger("sequencer")
 
+POLL_RANGE_BLOCKS = 5_000
+"""Most L1 blocks read in one poll."""
+
 
 class L1Writer(Protocol):
     """What the sequencer sends to L1."""
@@ -110,6 +113,7 @@ class SequencerNode:
             self.chain.trusted_sequencer = writer.address
         self.mempool = Mempool(config, store, self.options.max_pending)
         self.next_block = start_block
+        self.l1_head = start_block - 1
         self.synced = False
         self.batch_due = asyncio.Event()
         self.last_post = time.monotonic()
@@ -216,8 +220,11 @@ class SequencerNode:
             head = await asyncio.to_thread(self.reader.head_block)
             if head < self.next_block:
                 return 0
-            events = await asyncio.to_thread(self.reader.events, self.next_block, head)
-            self.next_block = head + 1
+            # at most POLL_RANGE_BLOCKS per call, so catching up shows progress and bounds memory
+            to = min(head, self.next_block + POLL_RANGE_BLOCKS - 1)
+            events = await asyncio.to_thread(self.reader.events, self.next_block, to)
+            self.next_block = to + 1
+            self.l1_head = head
             if events:
                 self._fold(events)
             return len(events)
@@ -360,8 +367,16 @@ class SequencerNode:
     async def start(self) -> None:
         """Catch up with L1 and reload the durable log; then the node accepts transactions."""
         await asyncio.to_thread(self.writer.ensure_bonded, self.options.bond_wei)
-        while await self.poll_l1():
-            pass
+        while True:
+            await self.poll_l1()
+            if self.next_block > self.l1_head:
+                break
+            log.info(
+                "catching_up",
+                l1_block=self.next_block - 1,
+                l1_head=self.l1_head,
+                batches=len(self.chain.batches),
+            )
         self.reconcile_store()
         self.synced = True
         log.info(

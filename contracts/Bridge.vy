@@ -104,6 +104,8 @@ def deposit(to: address, amount: uint256) -> uint256:
     @return uint256 The deposit's queue index.
     """
     assert amount > 0, "bridge: zero amount"
+    # nobody can sign for the zero address: its collateral could never move again
+    assert to != empty(address), "bridge: zero recipient"
     assert amount <= MAX_TOTAL_DEPOSITS - self.total_deposited, "bridge: deposit cap"
     index: uint256 = self.deposit_count
     entry: bytes32 = keccak256(abi_encode(index, to, amount))

@@ -211,7 +211,8 @@ def _signed(
         valid = valid and sender != to
         to_collateral, to_nonce = self._read_account(witnesses[1].value)
     else:
-        valid = valid and len(witnesses[1].value) == 0
+        # a payout to the zero address would lock the funds on L1 (protocol.md section 3)
+        valid = valid and to != empty(address) and len(witnesses[1].value) == 0
     if valid:
         struct_hash: bytes32 = keccak256(abi_encode(typehash, sender, to, amount, tx_nonce))
         digest: bytes32 = keccak256(concat(b"\x19\x01", self._domain_separator(), struct_hash))

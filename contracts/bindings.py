@@ -813,6 +813,12 @@ class BridgeClient(_Client):
         )
         return self._send(sender, fn)
 
+    def submit_claim(self, sender: Sender, claim: Any) -> TxResult:
+        """Send a `prover.withdrawals.WithdrawalClaim` (duck-typed by its fields)."""
+        return self.claim_withdrawal(
+            sender, claim.header, claim.account, claim.nonce, claim.l1_recipient, claim.amount, claim.witness
+        )
+
     def deposited_events(self, from_block: int, to_block: int | str = "latest") -> list[DepositedEvent]:
         return [self._deposited(log) for log in self._logs("Deposited", from_block, to_block)]
 

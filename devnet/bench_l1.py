@@ -18,7 +18,8 @@ from devnet.deploy import DeployParams, deploy_all
 from prover.proofs import build_fraud_proof
 from sequencer.builder import build_batch
 from sequencer.chain import Chain
-from sequencer.l1types import L1Batch, L1Deposit, L1Revert
+from sequencer.l1 import batch_record, deposit_record, revert_record
+from sequencer.l1types import L1Batch
 from sequencer.mempool import PendingTx
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
@@ -60,17 +61,7 @@ class L1Bench:
         self.token.approve(self.deployer, self.dep.bridge, amount)
         result = self.bridge.deposit(self.deployer, to, amount)
         for d in self.bridge.deposited_from_receipt(result.receipt):
-            self.chain.apply_event(
-                L1Deposit(
-                    d.index,
-                    d.to,
-                    d.amount,
-                    d.deposit_hash,
-                    d.timestamp,
-                    d.meta.block_number,
-                    d.meta.log_index,
-                )
-            )
+            self.chain.apply_event(deposit_record(d))
 
     def append(self, txs: list[Tx], sequencer: Sender, corrupt_at: int = -1) -> tuple[int, L1Batch]:
         """Build (deposits due first) and append a batch; returns (gas used, the batch as derived)."""
@@ -88,7 +79,7 @@ class L1Bench:
             queue_end=built.queue_end,
         )
         (event,) = self.rollup.batch_appended_from_receipt(result.receipt)
-        batch = L1Batch(event.header, event.txs, event.roots, event.meta.block_number, 0, event.meta.tx_hash)
+        batch = batch_record(event)
         self.chain.apply_event(batch)
         return result.gas_used, batch
 
@@ -107,9 +98,7 @@ class L1Bench:
             queue_end=self.chain.queue_end,
         )
         (event,) = self.rollup.batch_appended_from_receipt(result.receipt)
-        self.chain.apply_event(
-            L1Batch(event.header, event.txs, event.roots, event.meta.block_number, 0, event.meta.tx_hash)
-        )
+        self.chain.apply_event(batch_record(event))
 
     def transfer(self, i: int, j: int, amount: int) -> Tx:
         """A signed transfer from trader i to trader j with i's next nonce."""
@@ -123,7 +112,7 @@ class L1Bench:
         proof = build_fraud_proof(self.chain, self.chain.fraud)
         result = self.rollup.submit_proof(self.challenger, proof)
         for r in self.rollup.batches_reverted_from_receipt(result.receipt):
-            self.chain.apply_event(L1Revert(r.from_index, r.to_index, r.meta.block_number, r.meta.log_index))
+            self.chain.apply_event(revert_record(r))
         assert self.chain.fraud is None
         return result.gas_used
 

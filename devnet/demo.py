@@ -144,27 +144,11 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
             lambda: _final(w3, rollup, claim.header), window + 60, interval=0.5, what="the batch to be final"
         )
         claimant = Sender.from_key(traders[0].private_key)
-        bridge.claim_withdrawal(
-            claimant,
-            claim.header,
-            claim.account,
-            claim.nonce,
-            claim.l1_recipient,
-            claim.amount,
-            claim.witness,
-        )
+        bridge.submit_claim(claimant, claim)
         paid = token.balance_of(recipient) - before
         second_claim_refused = False
         try:
-            bridge.claim_withdrawal(
-                claimant,
-                claim.header,
-                claim.account,
-                claim.nonce,
-                claim.l1_recipient,
-                claim.amount,
-                claim.witness,
-            )
+            bridge.submit_claim(claimant, claim)
         except TransactionReverted as exc:
             second_claim_refused = exc.reason == "bridge: already claimed"
         step(

@@ -112,25 +112,9 @@ class Network:
         """Start a sequencer process and wait until it is synced and healthy."""
         port = port or free_port()
         account = self.accounts[account_index]
-        argv = [
-            sys.executable,
-            "-m",
-            "sequencer.main",
-            "--l1-url",
-            self.l1_url,
-            "--deployment",
-            str(self.deployment_path),
-            "--private-key",
-            account.private_key,
-            "--db",
-            str(self.workdir / f"{name}.sqlite"),
-            "--port",
-            str(port),
-            "--batch-max-txs",
-            str(batch_max_txs),
-            "--batch-interval-ms",
-            str(batch_interval_ms),
-        ]
+        argv = self._argv("sequencer.main", account, port)
+        argv += ["--db", str(self.workdir / f"{name}.sqlite")]
+        argv += ["--batch-max-txs", str(batch_max_txs), "--batch-interval-ms", str(batch_interval_ms)]
         if fault_tx >= 0:
             argv += ["--fault-post-root-offset", str(fault_tx)]
         return self._start_service(name, argv, port, account, timeout)
@@ -141,10 +125,15 @@ class Network:
         """Start a watcher process and wait until it is healthy."""
         port = port or free_port()
         account = self.accounts[account_index]
-        argv = [
+        argv = [*self._argv("prover.main", account, port), "--poll-ms", str(poll_ms)]
+        return self._start_service(name, argv, port, account, timeout)
+
+    def _argv(self, module: str, account: DevAccount, port: int) -> list[str]:
+        """The command line shared by every service: its module, the L1, the deployment, its key."""
+        return [
             sys.executable,
             "-m",
-            "prover.main",
+            module,
             "--l1-url",
             self.l1_url,
             "--deployment",
@@ -153,10 +142,7 @@ class Network:
             account.private_key,
             "--port",
             str(port),
-            "--poll-ms",
-            str(poll_ms),
         ]
-        return self._start_service(name, argv, port, account, timeout)
 
     def _start_service(
         self, name: str, argv: list[str], port: int, account: DevAccount, timeout: float

@@ -8,6 +8,7 @@ every leaf transaction `i` touches, taken from the honestly derived pre-state.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prover.witness import build_tx_witnesses
@@ -19,7 +20,7 @@ from sequencer.stf.keys import global_key
 from sequencer.stf.smt import Witness
 from sequencer.stf.state import State, copy_state
 from sequencer.stf.transition import REASON_QUEUE, apply_tx
-from sequencer.stf.types import BatchHeader
+from sequencer.stf.types import BatchHeader, ChainConfig, L1Context
 
 
 @dataclass(frozen=True)
@@ -50,26 +51,44 @@ FraudProof = TxFraudProof | QueueFraudProof
 
 def build_tx_fraud_proof(chain: Chain, batch: L1Batch, pre_batch: State, tx_index: int) -> TxFraudProof:
     """Witnesses for transaction `tx_index` of `batch`, given the state before the batch."""
+    return tx_fraud_proof(
+        chain.config, batch.header, batch.txs, batch.roots, pre_batch, chain.context(batch), tx_index
+    )
+
+
+def tx_fraud_proof(
+    config: ChainConfig,
+    header: BatchHeader,
+    txs: Sequence[bytes],
+    roots: Sequence[bytes],
+    pre_batch: State,
+    ctx: L1Context,
+    tx_index: int,
+) -> TxFraudProof:
+    """The proof of transaction `tx_index` of a batch (its header, data and claimed roots).
+
+    The witnesses come from the honest state before the batch, advanced through the batch's
+    earlier transactions; the claimed roots come from the batch as committed.
+    """
     state = copy_state(pre_batch)
-    ctx = chain.context(batch)
-    for raw in batch.txs[:tx_index]:
-        apply_tx(state, raw, ctx, chain.config)
-    raw = batch.txs[tx_index]
-    witnesses, _ = build_tx_witnesses(state, raw, ctx, chain.config)
-    tx_leaves = [tx_leaf(t) for t in batch.txs]
-    root_leaves = [root_leaf(r) for r in batch.roots]
+    for raw in txs[:tx_index]:
+        apply_tx(state, raw, ctx, config)
+    raw = txs[tx_index]
+    witnesses, _ = build_tx_witnesses(state, raw, ctx, config)
+    tx_leaves = [tx_leaf(t) for t in txs]
+    root_leaves = [root_leaf(r) for r in roots]
     if tx_index == 0:
-        pre_root, pre_proof = batch.header.prev_root, []
+        pre_root, pre_proof = header.prev_root, []
     else:
-        pre_root, pre_proof = batch.roots[tx_index - 1], merkle_proof(root_leaves, tx_index - 1)
+        pre_root, pre_proof = roots[tx_index - 1], merkle_proof(root_leaves, tx_index - 1)
     return TxFraudProof(
-        header=batch.header,
+        header=header,
         tx_index=tx_index,
         tx=raw,
         tx_proof=merkle_proof(tx_leaves, tx_index),
         pre_root=pre_root,
         pre_proof=pre_proof,
-        post_root=batch.roots[tx_index],
+        post_root=roots[tx_index],
         post_proof=merkle_proof(root_leaves, tx_index),
         witnesses=witnesses,
     )

@@ -11,7 +11,14 @@ from typing import Any
 
 from web3 import Web3
 
-from contracts.bindings import BridgeClient, RollupClient, Sender
+from contracts.bindings import (
+    BatchAppendedEvent,
+    BatchesRevertedEvent,
+    BridgeClient,
+    DepositedEvent,
+    RollupClient,
+    Sender,
+)
 from devnet.deploy import Deployment
 from sequencer.l1types import L1Batch, L1Deposit, L1Event, L1Fraud, L1Revert
 from sequencer.logs import get_logger
@@ -21,6 +28,23 @@ log = get_logger("l1")
 
 LOG_RANGE_BLOCKS = 2_000
 """Largest block range asked of eth_getLogs at once (public endpoints cap ranges)."""
+
+
+def deposit_record(d: DepositedEvent) -> L1Deposit:
+    """A Bridge `Deposited` event as the derivation's record."""
+    return L1Deposit(
+        d.index, d.to, d.amount, d.deposit_hash, d.timestamp, d.meta.block_number, d.meta.log_index
+    )
+
+
+def batch_record(e: BatchAppendedEvent) -> L1Batch:
+    """A `BatchAppended` event (with its calldata) as the derivation's record."""
+    return L1Batch(e.header, e.txs, e.roots, e.meta.block_number, e.meta.log_index, e.meta.tx_hash)
+
+
+def revert_record(r: BatchesRevertedEvent) -> L1Revert:
+    """A `BatchesReverted` event as the derivation's record."""
+    return L1Revert(r.from_index, r.to_index, r.meta.block_number, r.meta.log_index)
 
 
 def load_deployment(path: str | Path) -> Deployment:
@@ -79,37 +103,21 @@ class Web3L1:
         return out
 
     def _events(self, a: int, b: int) -> list[L1Event]:
-        out: list[L1Event] = []
-        for d in self.bridge.deposited_events(a, b):
-            out.append(
-                L1Deposit(
-                    d.index,
-                    d.to,
-                    d.amount,
-                    d.deposit_hash,
-                    d.timestamp,
-                    d.meta.block_number,
-                    d.meta.log_index,
-                )
+        out: list[L1Event] = [deposit_record(d) for d in self.bridge.deposited_events(a, b)]
+        out += [batch_record(e) for e in self.rollup.batch_appended_events(a, b)]
+        out += [revert_record(r) for r in self.rollup.batches_reverted_events(a, b)]
+        out += [
+            L1Fraud(
+                f.batch_index,
+                f.tx_index,
+                f.sequencer,
+                f.challenger,
+                f.reward,
+                f.meta.block_number,
+                f.meta.log_index,
             )
-        for e in self.rollup.batch_appended_events(a, b):
-            out.append(
-                L1Batch(e.header, e.txs, e.roots, e.meta.block_number, e.meta.log_index, e.meta.tx_hash)
-            )
-        for r in self.rollup.batches_reverted_events(a, b):
-            out.append(L1Revert(r.from_index, r.to_index, r.meta.block_number, r.meta.log_index))
-        for f in self.rollup.fraud_proven_events(a, b):
-            out.append(
-                L1Fraud(
-                    f.batch_index,
-                    f.tx_index,
-                    f.sequencer,
-                    f.challenger,
-                    f.reward,
-                    f.meta.block_number,
-                    f.meta.log_index,
-                )
-            )
+            for f in self.rollup.fraud_proven_events(a, b)
+        ]
         return out
 
     # ---- L1Writer ----------------------------------------------------------------------

@@ -32,22 +32,18 @@ class _SignedBody(BaseModel):
     nonce: Uint64
     signature: HexSignature
 
+    def _fields(self) -> tuple[bytes, bytes, int, int, int, int, int]:
+        """(sender, to, amount, nonce, r, s, v) in the state machine's field order."""
+        r, s, v = split_signature(self.signature)
+        return bytes.fromhex(self.sender[2:]), bytes.fromhex(self.to[2:]), self.amount, self.nonce, r, s, v
+
 
 class TransferRequest(_SignedBody):
     """A signed transfer of collateral between two rollup accounts."""
 
     def to_tx(self) -> Transfer:
         """The state-machine transaction this body describes."""
-        r, s, v = split_signature(self.signature)
-        return Transfer(
-            sender=bytes.fromhex(self.sender[2:]),
-            to=bytes.fromhex(self.to[2:]),
-            amount=self.amount,
-            nonce=self.nonce,
-            r=r,
-            s=s,
-            v=v,
-        )
+        return Transfer(*self._fields())
 
 
 class WithdrawRequest(_SignedBody):
@@ -55,16 +51,7 @@ class WithdrawRequest(_SignedBody):
 
     def to_tx(self) -> Withdraw:
         """The state-machine transaction this body describes."""
-        r, s, v = split_signature(self.signature)
-        return Withdraw(
-            sender=bytes.fromhex(self.sender[2:]),
-            to=bytes.fromhex(self.to[2:]),
-            amount=self.amount,
-            nonce=self.nonce,
-            r=r,
-            s=s,
-            v=v,
-        )
+        return Withdraw(*self._fields())
 
 
 class RawTxRequest(BaseModel):

@@ -6,6 +6,7 @@ here restates a rule of the state machine.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,7 @@ from contracts.bindings import (
     VerifierClient,
 )
 from devnet.deploy import Deployment, DeployParams, deploy_all
-from prover.witness import build_tx_witnesses
-from sequencer.stf.batch import merkle_proof, root_leaf, tx_leaf
+from prover.proofs import tx_fraud_proof
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
 from sequencer.stf.hashing import keccak
@@ -205,27 +205,11 @@ class Harness:
         return AppendedBatch(event.header, list(txs), list(roots), pre, ctx, result)
 
     def tx_fraud_args(self, batch: AppendedBatch, i: int) -> dict[str, Any]:
-        """Arguments of `prove_tx_fraud` for transaction `i`, witnesses from the honest pre-state."""
-        state = copy_state(batch.pre_state)
-        for raw in batch.txs[:i]:
-            apply_tx(state, raw, batch.ctx, self.config)
-        witnesses, _ = build_tx_witnesses(state, batch.txs[i], batch.ctx, self.config)
-        root_leaves = [root_leaf(r) for r in batch.roots]
-        if i == 0:
-            pre_root, pre_proof = batch.header.prev_root, []
-        else:
-            pre_root, pre_proof = batch.roots[i - 1], merkle_proof(root_leaves, i - 1)
-        return {
-            "header": batch.header,
-            "tx_index": i,
-            "tx": batch.txs[i],
-            "tx_proof": merkle_proof([tx_leaf(t) for t in batch.txs], i),
-            "pre_root": pre_root,
-            "pre_proof": pre_proof,
-            "post_root": batch.roots[i],
-            "post_proof": merkle_proof(root_leaves, i),
-            "witnesses": witnesses,
-        }
+        """Arguments of `prove_tx_fraud` for transaction `i`, built by the prover itself."""
+        proof = tx_fraud_proof(
+            self.config, batch.header, batch.txs, batch.roots, batch.pre_state, batch.ctx, i
+        )
+        return dataclasses.asdict(proof) | {"header": proof.header, "witnesses": proof.witnesses}
 
     def post_state(self, batch: AppendedBatch) -> State:
         """The honest state after `batch`."""

@@ -53,6 +53,16 @@ def test_deposit__zero_amount__reverts(h: Harness) -> None:
     assert err.value.reason == "bridge: zero amount"
 
 
+def test_deposit__zero_recipient__reverts(h: Harness) -> None:
+    who = h.account(5)
+    h.token.mint(h.deployer, who.address, 10)
+    h.token.approve(who, h.bridge.address, 10)
+    with pytest.raises(TransactionReverted) as err:
+        h.bridge.deposit(who, bytes(20), 10)
+    assert err.value.reason == "bridge: zero recipient"
+    assert h.bridge.deposit_count() == 0
+
+
 def test_deposit__without_allowance__reverts(h: Harness) -> None:
     who = h.account(5)
     h.token.mint(h.deployer, who.address, 10)

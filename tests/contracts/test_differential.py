@@ -114,6 +114,7 @@ SIGNED_FLAWS = [
     "future_nonce",
     "self_transfer",
     "withdrawal_exists",
+    "zero_recipient",
 ]
 
 
@@ -131,6 +132,8 @@ def signed_txs(draw: st.DrawFn, state: State, config: ChainConfig, withdraw: boo
     nonce = account.nonce
     if flaw == "self_transfer":
         to = sender
+    elif flaw == "zero_recipient":  # a withdrawal to 0x0 is a no-op; a transfer to it is valid
+        to = bytes(20)
     elif flaw == "zero_amount":
         amount = 0
     elif flaw == "overdraft":
@@ -226,10 +229,11 @@ SCENARIOS = (
         (kind, f, 1)
         for kind in ("transfer", "withdraw")
         for f in SIGNED_FLAWS
-        if f not in ("none", "self_transfer", "withdrawal_exists", *RULE_FLAWS)
+        if f not in ("none", "self_transfer", "withdrawal_exists", "zero_recipient", *RULE_FLAWS)
     ]
     + [(kind, f, 2) for kind in ("transfer", "withdraw") for f in RULE_FLAWS]
     + [("transfer", "self_transfer", 2), ("withdraw", "withdrawal_exists", 2)]
+    + [(kind, "zero_recipient", 2) for kind in ("transfer", "withdraw")]
     + [("deposit", f, 2) for f in DEPOSIT_FLAWS if f != "none"]
     + [(k, "", 2) for k in OTHER_KINDS]
 )

@@ -26,3 +26,13 @@ def test_keccak__agrees_with_backend_api_and_pycryptodome() -> None:
 
 def test_sha256__is_hashlib() -> None:
     assert sha256(b"abc") == hashlib.sha256(b"abc").digest()
+
+
+def test_eth_hash_auto__after_importing_sequencer__uses_pysha3() -> None:
+    import eth_hash.auto
+
+    import sequencer  # noqa: F401  (selects the backend)
+
+    eth_hash.auto.keccak(b"")  # the automatic backend resolves on first use
+    chosen = eth_hash.auto.keccak.hasher.__self__  # the resolved backend's bound keccak256
+    assert type(chosen).__module__ == "eth_hash.backends.pysha3"

@@ -43,7 +43,7 @@ lint: bootstrap
 	$(VENV)/bin/ruff format --check .
 
 typecheck: bootstrap
-	$(VENV)/bin/mypy sequencer/stf prover
+	$(VENV)/bin/mypy sequencer/stf sequencer/matching prover
 
 unit: bootstrap
 	$(PY) -m pytest -q

@@ -43,6 +43,7 @@ from sequencer.stf.errors import DecodeError, InvalidTransaction
 from sequencer.stf.state import get_account, get_next_deposit_index, state_root
 from sequencer.stf.types import ChainConfig, Deposit, L1Context, Tx
 from sequencer.store import Store, StoredTx
+from sequencer.stream import Stream
 
 log = get_logger("sequencer")
 
@@ -121,6 +122,8 @@ class SequencerNode:
         self.last_error: str | None = None
         self.loops_alive = {"follower": False, "builder": False}
         self.stopping = False
+        self.stream = Stream()
+        """Chain events for WebSocket subscribers (`/v1/stream`)."""
         self.poll_lock = asyncio.Lock()
         """The follower and the builder both poll; one fold at a time, each event once."""
 
@@ -240,6 +243,9 @@ class SequencerNode:
                     if b.header.sequencer != self.writer.address:
                         reverted_foreign.extend(raw for raw in b.txs)
                 n = self.store.unbatch_from(event.from_index)
+                self.stream.publish(
+                    {"type": "revert", "from_index": event.from_index, "to_index": event.to_index}
+                )
                 log.warning(
                     "batches_reverted", from_index=event.from_index, to_index=event.to_index, txs_back=n
                 )
@@ -252,6 +258,17 @@ class SequencerNode:
                     self.store.mark_batched([p.seq for p in included], event.header.index)
                 if event.header.sequencer != self.writer.address:
                     unforeseen = True
+                self.stream.publish(
+                    {
+                        "type": "batch",
+                        "index": event.header.index,
+                        "post_root": "0x" + event.header.post_root.hex(),
+                        "sequencer": "0x" + event.header.sequencer.hex(),
+                        "tx_hashes": ["0x" + h.hex() for h in batch_tx_hashes(event.txs)],
+                        "valid": self.chain.fraud is None
+                        or self.chain.fraud.batch_index > event.header.index,
+                    }
+                )
                 log.info(
                     "batch_seen",
                     index=event.header.index,

@@ -9,7 +9,7 @@ node changes nothing when it refuses.
 # No `from __future__ import annotations` here: FastAPI must see the local `NodeDep` alias itself.
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -31,6 +31,7 @@ from sequencer.metrics import REGISTRY, TXS_REJECTED
 from sequencer.stf.errors import RollupError
 from sequencer.stf.types import Tx
 from sequencer.store import StoredTx
+from sequencer.stream import Stream
 
 
 class NodeAPI(Protocol):
@@ -67,6 +68,11 @@ class NodeAPI(Protocol):
 
     def health(self) -> dict[str, Any]:
         """Liveness facts (L1 reachable, loops alive)."""
+        ...
+
+    @property
+    def stream(self) -> Stream:
+        """Chain events for WebSocket subscribers."""
         ...
 
 
@@ -211,6 +217,23 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
     async def get_status(n: NodeDep) -> StatusView:
         """The node at a glance."""
         return n.status_view()
+
+    @reads.websocket("/stream")
+    async def stream(ws: WebSocket) -> None:
+        """Chain events as JSON: `batch` (index, post_root, sequencer, tx_hashes, valid), `revert`."""
+        await ws.accept()
+        queue = node.stream.subscribe()
+        try:
+            while True:
+                message = await queue.get()
+                if message is None:  # fell too far behind
+                    await ws.close(code=1013)
+                    return
+                await ws.send_json(message)
+        except WebSocketDisconnect:
+            return
+        finally:
+            node.stream.unsubscribe(queue)
 
     app.include_router(txs)
     app.include_router(reads)

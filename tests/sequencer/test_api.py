@@ -17,6 +17,8 @@ from sequencer.receipts import verify_receipt
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
 from sequencer.store import Store
+from sequencer.stream import MAX_QUEUED as STREAM_MAX_QUEUED
+from sequencer.stream import Stream
 from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, FakeRollup
 
 SEQ_KEY = b"\x09" * 32
@@ -184,3 +186,25 @@ def test_reads__unknown__404(setup) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/v1/transactions/0x" + "00" * 32).json()["error"]["code"] == "not_found"
     assert client.get("/openapi.json").status_code == 200
     assert "rollup_txs_accepted_total" in client.get("/metrics").text
+
+
+def test_stream__websocket_subscriber__receives_published_events(setup) -> None:  # type: ignore[no-untyped-def]
+    client, node, _ = setup
+    with client as c, c.websocket_connect("/v1/stream") as ws:
+        on_app_loop = c.portal.call  # the subscriber's queue lives on the app's loop
+        assert on_app_loop(lambda: len(node.stream.subscribers)) == 1
+        on_app_loop(node.stream.publish, {"type": "batch", "index": 7})
+        on_app_loop(node.stream.publish, {"type": "revert", "from_index": 7, "to_index": 7})
+        assert ws.receive_json() == {"type": "batch", "index": 7}
+        assert ws.receive_json()["type"] == "revert"
+
+
+def test_stream_publish__subscriber_too_far_behind__dropped_not_buffered() -> None:
+    stream = Stream()
+    slow, fast = stream.subscribe(), stream.subscribe()
+    for i in range(STREAM_MAX_QUEUED):
+        stream.publish({"i": i})
+        fast.get_nowait()
+    stream.publish({"i": "one too many"})
+    assert stream.subscribers == {fast}
+    assert slow.qsize() == STREAM_MAX_QUEUED + 1 and list(slow._queue)[-1] is None  # told it was dropped

@@ -1,0 +1,24 @@
+"""`rollup bench --quick` runs every benchmark and ends with one JSON line; proofs stay under 1M gas."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devnet.bench import main
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+
+def test_bench__quick__json_line_with_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["--quick"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    figures = json.loads(last)
+    for key in ("stf_txs_per_s", "watcher_txs_per_s", "l1_gas_per_tx", "fraud_proof_gas"):
+        assert key in figures
+    assert figures["keccak_backend"] == "pysha3"
+    # gas is deterministic (not a timing): every transaction type's proof fits the goal
+    assert set(figures["fraud_proof_gas"]) >= {"deposit", "transfer", "withdraw", "undecodable", "bad_signature"}
+    assert all(0 < gas < 1_000_000 for gas in figures["fraud_proof_gas"].values())
+    assert 0 < figures["l1_gas_per_tx"] < 30_000

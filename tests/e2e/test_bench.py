@@ -19,6 +19,12 @@ def test_bench__quick__json_line_with_every_figure(capsys: pytest.CaptureFixture
         assert key in figures
     assert figures["keccak_backend"] == "pysha3"
     # gas is deterministic (not a timing): every transaction type's proof fits the goal
-    assert set(figures["fraud_proof_gas"]) >= {"deposit", "transfer", "withdraw", "undecodable", "bad_signature"}
+    assert set(figures["fraud_proof_gas"]) >= {
+        "deposit",
+        "transfer",
+        "withdraw",
+        "undecodable",
+        "bad_signature",
+    }
     assert all(0 < gas < 1_000_000 for gas in figures["fraud_proof_gas"].values())
     assert 0 < figures["l1_gas_per_tx"] < 30_000

@@ -14,14 +14,14 @@ against us; see docs/protocol.md section 7).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sequencer.api.errors import Malformed, Overloaded
 from sequencer.logs import get_logger
 from sequencer.metrics import PENDING
 from sequencer.stf.codec import decode_tx, encode_tx, tx_hash
-from sequencer.stf.errors import InvalidTransaction
+from sequencer.stf.errors import InvalidTransaction, RollupError
 from sequencer.stf.state import State
 from sequencer.stf.transition import plan_tx
 from sequencer.stf.types import ChainConfig, Deposit, L1Context, Tx
@@ -83,25 +83,68 @@ class Mempool:
         `Overloaded`; a refusal changes nothing. Submitting an acknowledged transaction again
         returns its first acknowledgement.
         """
-        if isinstance(item, bytes):
-            tx = decode_tx(item)
-            raw = item
-        else:
-            tx = item
-            raw = encode_tx(tx)
-        if isinstance(tx, Deposit):
-            raise Malformed("deposits enter through the L1 bridge, not the API")
-        h = tx_hash(raw)
-        if h in self.hashes or self.store.has(h):
-            row = self.store.get(h)
-            assert row is not None
-            return h, row.seq
-        if len(self.pending) >= self.max_pending:
-            raise Overloaded(f"mempool holds {len(self.pending)} transactions")
-        writes = plan_tx(self.view, tx, _NO_L1, self.config, signer_verified=False)
-        seq = self.store.add(h, raw)
-        self._accept(PendingTx(seq, h, raw, tx), writes)
-        return h, seq
+        (result,) = self.submit_many([item])
+        if isinstance(result, RollupError):
+            raise result
+        return result
+
+    def submit_many(self, items: Sequence[Tx | bytes]) -> list[tuple[bytes, int] | RollupError]:
+        """Admit several transactions in order, with ONE durable commit for all that pass.
+
+        Each item is checked against the view that includes the items before it (so one
+        request may carry an account's consecutive nonces); each gets its own result: (hash,
+        seq) or the error that refused it. Nothing is acknowledged before the commit.
+        """
+        results: list[tuple[bytes, int] | RollupError | int] = []
+        staged: list[tuple[bytes, bytes, Tx, dict[bytes, bytes]]] = []
+        staged_at: dict[bytes, int] = {}
+        undo: list[tuple[bytes, bytes | None]] = []  # overlay entries as they were, to roll back
+        for item in items:
+            try:
+                if isinstance(item, bytes):
+                    tx = decode_tx(item)
+                    raw = item
+                else:
+                    tx = item
+                    raw = encode_tx(tx)
+                if isinstance(tx, Deposit):
+                    raise Malformed("deposits enter through the L1 bridge, not the API")
+                h = tx_hash(raw)
+                if h in staged_at:
+                    results.append(staged_at[h])
+                    continue
+                if h in self.hashes or self.store.has(h):
+                    row = self.store.get(h)
+                    assert row is not None
+                    results.append((h, row.seq))
+                    continue
+                if len(self.pending) + len(staged) >= self.max_pending:
+                    raise Overloaded(f"mempool holds {len(self.pending)} transactions")
+                writes = plan_tx(self.view, tx, _NO_L1, self.config, signer_verified=False)
+            except RollupError as exc:
+                results.append(exc)
+                continue
+            for key, value in writes.items():  # later items in this call see these writes
+                undo.append((key, self.overlay.writes.get(key)))
+                self.overlay.set(key, value)
+            staged_at[h] = len(staged)
+            results.append(len(staged))
+            staged.append((h, raw, tx, writes))
+        if staged:
+            try:
+                seqs = self.store.add_many([(h, raw) for h, raw, _, _ in staged])
+            except BaseException:
+                for key, old in reversed(undo):  # nothing was logged: forget the staged writes
+                    if old is None:
+                        del self.overlay.writes[key]
+                    else:
+                        self.overlay.writes[key] = old
+                raise
+            for (h, raw, tx, _), seq in zip(staged, seqs, strict=True):
+                self.pending.append(PendingTx(seq, h, raw, tx))
+                self.hashes.add(h)
+            PENDING.set(len(self.pending))
+        return [(staged[r][0], seqs[r]) if isinstance(r, int) else r for r in results]
 
     def _accept(self, ptx: PendingTx, writes: dict[bytes, bytes]) -> None:
         for key, value in writes.items():

@@ -39,7 +39,7 @@ from sequencer.metrics import (
 )
 from sequencer.receipts import sign_receipt
 from sequencer.stf.codec import decode_tx
-from sequencer.stf.errors import DecodeError, InvalidTransaction
+from sequencer.stf.errors import DecodeError, InvalidTransaction, RollupError
 from sequencer.stf.state import get_account, get_next_deposit_index, state_root
 from sequencer.stf.types import ChainConfig, Deposit, L1Context, Tx
 from sequencer.store import Store, StoredTx
@@ -151,6 +151,20 @@ class SequencerNode:
     def address(self) -> bytes:
         """The sequencer's L1 address."""
         return self.writer.address
+
+    def submit_many(self, items: list[bytes]) -> list[tuple[bytes, int] | RollupError]:
+        """Admit several encoded transactions with one durable commit (see `Mempool.submit_many`)."""
+        if not self.synced:
+            raise NotReady("the node is still catching up with the L1")
+        started = time.perf_counter()
+        results = self.mempool.submit_many(items)
+        accepted = sum(1 for r in results if not isinstance(r, RollupError))
+        if accepted:
+            ADMIT_SECONDS.observe((time.perf_counter() - started) / len(items))
+            TXS_ACCEPTED.labels(type="batch").inc(accepted)
+        if len(self.mempool) >= self.options.batch_max_txs:
+            self.batch_due.set()
+        return results
 
     # ---- reads ---------------------------------------------------------------------------
 

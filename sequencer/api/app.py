@@ -19,8 +19,12 @@ from sequencer.api.errors import Malformed, NotFound, status_for
 from sequencer.api.schemas import (
     Accepted,
     AccountView,
+    BatchAccepted,
+    BatchItem,
     BatchView,
     ErrorBody,
+    ItemError,
+    RawBatchRequest,
     RawTxRequest,
     StatusView,
     TransferRequest,
@@ -43,6 +47,10 @@ class NodeAPI(Protocol):
 
     def receipt(self, tx_hash: bytes, seq: int) -> bytes | None:
         """The signed acknowledgement of a logged transaction."""
+        ...
+
+    def submit_many(self, items: list[bytes]) -> list[tuple[bytes, int] | RollupError]:
+        """Admit several transactions with one durable commit; one result per item."""
         ...
 
     @property
@@ -181,6 +189,31 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
     async def post_raw(body: RawTxRequest, n: NodeDep) -> Accepted:
         """Submit an encoded transaction (protocol section 3)."""
         return _accepted(n, *n.submit(_hex_to_bytes(body.raw, None, "raw")))
+
+    @txs.post("/transactions/batch", response_model=BatchAccepted)
+    async def post_raw_batch(body: RawBatchRequest, n: NodeDep) -> BatchAccepted:
+        """Submit up to 1,000 encoded transactions at once (one durable commit for all).
+
+        Items are admitted in order, each against the view that includes the ones before it;
+        each gets its own acknowledgement or error. HTTP 200 even if some items are refused.
+        """
+        raws = [_hex_to_bytes(r, None, "raw") for r in body.raws]
+        items: list[BatchItem] = []
+        for result in n.submit_many(raws):
+            if isinstance(result, RollupError):
+                code = getattr(result, "code", "internal")
+                TXS_REJECTED.labels(code=code).inc()
+                items.append(BatchItem(error=ItemError(code=code, message=str(result))))
+            else:
+                receipt = n.receipt(*result)
+                items.append(
+                    BatchItem(
+                        hash="0x" + result[0].hex(),
+                        seq=result[1],
+                        receipt=None if receipt is None else "0x" + receipt.hex(),
+                    )
+                )
+        return BatchAccepted(sequencer="0x" + n.address.hex(), results=items)
 
     @txs.get("/transactions/{tx_hash}", response_model=TxStatus)
     async def get_tx(tx_hash: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], n: NodeDep) -> TxStatus:

@@ -62,6 +62,37 @@ class RawTxRequest(BaseModel):
     raw: HexBytes
 
 
+class RawBatchRequest(BaseModel):
+    """Several encoded transactions, admitted in order with one durable commit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    raws: list[HexBytes] = Field(min_length=1, max_length=1000)
+
+
+class ItemError(BaseModel):
+    """Why one item of a batch request was refused."""
+
+    code: str
+    message: str
+
+
+class BatchItem(BaseModel):
+    """One item's outcome: an acknowledgement, or an error (the others are unaffected)."""
+
+    hash: str | None = None
+    seq: int | None = None
+    receipt: str | None = None
+    error: ItemError | None = None
+
+
+class BatchAccepted(BaseModel):
+    """Per-item outcomes, in request order."""
+
+    sequencer: str
+    results: list[BatchItem]
+
+
 class Accepted(BaseModel):
     """The acknowledgement: the transaction is in the durable log.
 

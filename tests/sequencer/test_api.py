@@ -208,3 +208,45 @@ def test_stream_publish__subscriber_too_far_behind__dropped_not_buffered() -> No
     stream.publish({"i": "one too many"})
     assert stream.subscribers == {fast}
     assert slow.qsize() == STREAM_MAX_QUEUED + 1 and list(slow._queue)[-1] is None  # told it was dropped
+
+
+def test_post_batch__mixed_items__each_acknowledged_or_refused_in_one_commit(setup) -> None:  # type: ignore[no-untyped-def]
+    client, node, l1 = setup
+    good = [encode_tx(sign_transfer(KEYS[0], ADDRS[1], 10, n, CONFIG)) for n in range(3)]
+    stale = encode_tx(sign_transfer(KEYS[0], ADDRS[1], 10, 0, CONFIG))
+    broke = encode_tx(sign_transfer(KEYS[2], ADDRS[0], 10, 0, CONFIG))  # no collateral
+    raws = ["0x" + r.hex() for r in (good[0], good[1], broke, good[2], good[0], b"\x02\x00")]
+    commits = []
+    original = node.store.add_many
+    node.store.add_many = lambda rows: commits.append(len(rows)) or original(rows)
+    r = client.post("/v1/transactions/batch", json={"raws": raws})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert [x["error"]["code"] if x["error"] else "ok" for x in results] == [
+        "ok",
+        "ok",
+        "insufficient_balance",
+        "ok",
+        "ok",
+        "malformed",
+    ]
+    assert results[4]["hash"] == results[0]["hash"]  # a repeat gets the first acknowledgement
+    assert commits == [3]  # one durable commit for the three new ones
+    h = bytes.fromhex(results[3]["hash"][2:])
+    assert verify_receipt(CONFIG, h, results[3]["seq"], l1.address, bytes.fromhex(results[3]["receipt"][2:]))
+    assert node.account_view(ADDRS[0]).pending_nonce == 3
+    r = client.post("/v1/transactions/batch", json={"raws": ["0x" + stale.hex()]})
+    assert r.json()["results"][0]["hash"] == results[0]["hash"]
+
+
+def test_post_batch__log_commit_fails__nothing_acknowledged_and_view_unchanged(setup) -> None:  # type: ignore[no-untyped-def]
+    _, node, _ = setup
+    before = node.account_view(ADDRS[0])
+
+    def disk_full(rows: object) -> list[int]:
+        raise OSError("disk full")
+
+    node.store.add_many = disk_full
+    with pytest.raises(OSError):
+        node.submit_many([encode_tx(sign_transfer(KEYS[0], ADDRS[1], 10, n, CONFIG)) for n in range(2)])
+    assert node.account_view(ADDRS[0]) == before and len(node.mempool) == 0

@@ -271,6 +271,9 @@ def append_batch(
     @param txs The encoded transactions, 1 to 256, each at most 512 bytes.
     @param roots The state root after each transaction.
     """
+    # Data availability: the batch data is read back from the top-level transaction's input, so
+    # the call must come straight from a plain EOA (no contract, no EIP-7702 delegated code).
+    assert msg.sender == tx.origin and msg.sender.codesize == 0, "rollup: sequencer must be a plain EOA"
     info: Sequencer = self.sequencers[msg.sender]
     assert info.bond >= MIN_BOND_WEI and not info.slashed, "rollup: not bonded"
     assert prev_root == self.tip_post_root, "rollup: wrong prev_root"
@@ -278,12 +281,16 @@ def append_batch(
     assert queue_start <= queue_end, "rollup: queue_end before queue_start"
     deposit_count: uint256 = staticcall self.bridge.deposit_count()
     assert queue_end <= deposit_count, "rollup: queue_end past deposits"
-    if queue_end < deposit_count:
-        assert (
-            block.timestamp < staticcall self.bridge.deposit_timestamp(queue_end) + FORCE_INCLUSION_SECONDS
-        ), "rollup: overdue deposit"
     n: uint256 = len(txs)
     assert n >= 1, "rollup: empty batch"
+    if queue_end < deposit_count:
+        # An overdue deposit must not be left behind, unless the batch is nothing but deposits
+        # (each consumed deposit is one transaction): a backlog larger than a batch drains
+        # instead of halting every append.
+        assert (
+            block.timestamp < staticcall self.bridge.deposit_timestamp(queue_end) + FORCE_INCLUSION_SECONDS
+            or queue_end - queue_start == n
+        ), "rollup: overdue deposit"
     assert len(roots) == n, "rollup: roots length"
 
     tx_leaves: DynArray[bytes32, MAX_BATCH_TXS] = []

@@ -27,6 +27,8 @@ from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.logs import DISCARD as _DISCARD
 
 from contracts.build import Artifact, compile_all
+from contracts.calldata import CalldataError, decode_append_batch
+from sequencer.stf.batch import batch_roots
 from sequencer.stf.smt import Witness
 from sequencer.stf.types import BatchHeader
 
@@ -651,17 +653,12 @@ class RollupClient(_Client):
     def decode_append_calldata(
         self, data: bytes | str
     ) -> tuple[bytes, int, int, tuple[bytes, ...], tuple[bytes, ...]]:
-        """`(prev_root, queue_start, queue_end, txs, roots)` from an `append_batch` call's input."""
-        fn, args = self.contract.decode_function_input(HexBytes(data))
-        if fn.fn_name != "append_batch":
-            raise ContractError(f"not an append_batch call: {fn.fn_name}")
-        return (
-            bytes(args["prev_root"]),
-            int(args["queue_start"]),
-            int(args["queue_end"]),
-            tuple(bytes(t) for t in args["txs"]),
-            tuple(bytes(r) for r in args["roots"]),
-        )
+        """`(prev_root, queue_start, queue_end, txs, roots)` from an `append_batch` call's input,
+        read as the Rollup's own decoder reads it (see `contracts.calldata`)."""
+        try:
+            return decode_append_batch(bytes(HexBytes(data)))
+        except CalldataError as exc:
+            raise ContractError(str(exc)) from exc
 
     def batch_appended_events(
         self, from_block: int, to_block: int | str = "latest"
@@ -688,6 +685,7 @@ class RollupClient(_Client):
             or roots[-1] != header.post_root
             or prev_root != header.prev_root
             or (queue_start, queue_end) != (header.queue_start, header.queue_end)
+            or batch_roots(txs, roots) != (header.tx_root, header.roots_root)
         ):
             raise ContractError(
                 f"calldata of 0x{bytes(log['transactionHash']).hex()} does not match its event"

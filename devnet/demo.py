@@ -23,6 +23,7 @@ from web3 import Web3
 
 from contracts.bindings import BridgeClient, RollupClient, Sender, TokenClient, TransactionReverted
 from devnet.deploy import DeployParams
+from devnet.faucet import fund_traders
 from devnet.orchestrator import FIRST_TRADER, SEQ_A, SEQ_B, WATCHER_1, WATCHER_2, Network, get_json
 from devnet.procs import wait_until
 from prover.withdrawals import build_withdrawal_claim
@@ -71,18 +72,13 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         )
         reader = Web3L1(net.l1_url, dep)
         config = ChainConfig(chain_id=dep.chain_id, rollup=bytes.fromhex(dep.rollup[2:]))
-        deployer = Sender.from_key(net.accounts[0].private_key)
         traders = net.accounts[FIRST_TRADER : FIRST_TRADER + 4]
         keys = [bytes.fromhex(t.private_key[2:]) for t in traders]
         addrs = [bytes.fromhex(t.address[2:]) for t in traders]
 
         # 1. deposits through the L1 bridge
         deposit = 10_000 * TOKEN_UNIT
-        for t in traders:
-            sender = Sender.from_key(t.private_key)
-            token.mint(deployer, t.address, deposit)
-            token.approve(sender, dep.bridge, deposit)
-            bridge.deposit(sender, t.address, deposit)
+        fund_traders(w3, dep, net.accounts[0].private_key, [t.private_key for t in traders], deposit)
         wait_until(
             lambda: get_json(f"{seq_a.url}/v1/status")["next_deposit_index"] == len(traders),
             60,

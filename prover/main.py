@@ -52,11 +52,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8700)
     parser.add_argument("--poll-ms", type=int, default=250)
+    parser.add_argument("--l1-confirmations", type=int, default=0, help="read only L1 blocks this deep")
     parser.add_argument("--no-challenge", action="store_true", help="verify only, never send proofs")
     args = parser.parse_args(argv)
 
     deployment = load_deployment(args.deployment)
-    l1 = Web3L1(args.l1_url, deployment, private_key=args.private_key)
+    l1 = Web3L1(args.l1_url, deployment, private_key=args.private_key, confirmations=args.l1_confirmations)
     watcher = Watcher(
         l1.chain_config(),
         l1,

@@ -94,6 +94,7 @@ class Watcher:
         self.found: set[tuple[int, int, bytes]] = set()
         self.retry_at = 0.0
         self.l1_head = start_block - 1
+        self.last_event = (-1, -1)
         self.proofs_lost = 0
         """Proofs that found the batch already reverted (another watcher was first)."""
         self.last_error: str | None = None
@@ -107,16 +108,19 @@ class Watcher:
         head = self.reader.head_block()
         to = min(head, self.next_block + POLL_RANGE_BLOCKS - 1)  # bounded: progress while catching up
         events = self.reader.events(self.next_block, to) if to >= self.next_block else []
-        self.next_block = max(self.next_block, to + 1)
+        # a fold that failed part-way reads the range again: skip what was folded already
+        events = [e for e in events if (e.l1_block, e.log_index) > self.last_event]
         self.metrics.l1_block.set(to)
         self.l1_head = head
         if to < head:
             log.info("catching_up", l1_block=to, l1_head=head, batches=len(self.chain.batches))
         for event in events:
             self.chain.apply_event(event)
+            self.last_event = (event.l1_block, event.log_index)
             if isinstance(event, L1Batch):
                 self.metrics.txs_derived.inc(event.header.tx_count)
                 log.info("batch_derived", index=event.header.index, txs=event.header.tx_count)
+        self.next_block = max(self.next_block, to + 1)  # only once the whole range is folded
         self.metrics.batches_verified.set(self.chain.valid_count)
         fraud = self.chain.fraud
         if fraud is not None and self.challenge:

@@ -29,6 +29,8 @@ class BuiltBatch:
     """Pending transactions it holds (deposits are not in the mempool)."""
     skipped: list[tuple[PendingTx, str]]
     """Pending transactions that no longer applied (with the reason); not in the batch."""
+    post_state: State | None = None
+    """The state after the batch, as the builder computed it (None if a root was corrupted)."""
 
 
 def due_deposits(state: State, deposits: dict[int, L1Deposit], limit: int) -> list[Deposit]:
@@ -85,9 +87,18 @@ def build_batch(
         included.append(ptx)
     if not txs:
         return None
+    honest = True
     if 0 <= corrupt_root_at < len(roots):
         roots[corrupt_root_at] = keccak(b"fault-injection" + roots[corrupt_root_at])
-    return BuiltBatch(txs=txs, roots=roots, queue_end=queue_end, included=included, skipped=skipped)
+        honest = False
+    return BuiltBatch(
+        txs=txs,
+        roots=roots,
+        queue_end=queue_end,
+        included=included,
+        skipped=skipped,
+        post_state=work if honest else None,
+    )
 
 
 def batch_tx_hashes(txs: list[bytes] | tuple[bytes, ...]) -> list[bytes]:

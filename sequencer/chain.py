@@ -87,6 +87,28 @@ class Chain:
         if self.fraud is None and self.valid_count == batch.header.index:
             self._verify_next()
 
+    def adopt_own(self, batch: L1Batch, post_state: State) -> bool:
+        """Fold a batch this node built itself, without executing it again.
+
+        Only when it is exactly what was built (the Rollup recomputed its commitments from our
+        calldata) and it extends a fully verified chain: then `post_state` is what re-execution
+        would give. Returns False (and does nothing) otherwise; the caller folds it normally.
+        """
+        if (
+            self.fraud is not None
+            or self.valid_count != len(self.batches)
+            or batch.header.index != len(self.batches)
+            or batch.header.prev_root != state_root(self.state)
+            or state_root(post_state) != batch.header.post_root
+        ):
+            return False
+        self.batches.append(batch)
+        self.snapshots[batch.header.index] = self.state
+        self.state = post_state
+        self.valid_count += 1
+        self._prune(batch.header.timestamp)
+        return True
+
     def _verify_next(self) -> None:
         while self.fraud is None and self.valid_count < len(self.batches):
             batch = self.batches[self.valid_count]

@@ -25,6 +25,8 @@ class SequencerSettings(BaseSettings):
     """Size trigger: post when this many transactions are pending."""
     batch_interval_ms: int = Field(default=500, ge=10)
     """Time trigger: post pending transactions at least this often."""
+    l1_confirmations: int = Field(default=0, ge=0)
+    """Read only L1 blocks with this many blocks on top (0 on a devnet; more on a live chain)."""
     l1_poll_ms: int = Field(default=250, ge=10)
     """How often the L1 is polled for new events."""
     max_pending: int = Field(default=100_000, ge=1)

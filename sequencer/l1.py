@@ -56,13 +56,22 @@ class Web3L1:
     """Reads rollup events from, and sends rollup transactions to, one L1 endpoint."""
 
     def __init__(
-        self, url: str, deployment: Deployment, *, private_key: str = "", timeout: float = 30.0
+        self,
+        url: str,
+        deployment: Deployment,
+        *,
+        private_key: str = "",
+        timeout: float = 30.0,
+        confirmations: int = 0,
     ) -> None:
         self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
         self.deployment = deployment
         self.rollup = RollupClient(self.w3, deployment.rollup)
         self.bridge = BridgeClient(self.w3, deployment.bridge)
         self.sender = Sender.from_key(private_key) if private_key else None
+        self.confirmations = confirmations
+        """Blocks a block must be buried under before it is read (0 on a devnet, which has no
+        reorgs; a live chain wants more: reorgs are not rolled back, see docs/protocol.md)."""
         self.address = bytes.fromhex(self.sender.address[2:]) if self.sender else b"\x00" * 20
         chain_id = self.w3.eth.chain_id
         if chain_id != deployment.chain_id:
@@ -88,8 +97,8 @@ class Web3L1:
     # ---- L1Reader ----------------------------------------------------------------------
 
     def head_block(self) -> int:
-        """The latest L1 block number."""
-        return int(self.w3.eth.block_number)
+        """The latest L1 block with `confirmations` blocks on top of it."""
+        return max(0, int(self.w3.eth.block_number) - self.confirmations)
 
     def events(self, from_block: int, to_block: int) -> list[L1Event]:
         """Every rollup event in the inclusive range, in (block, log index) order."""

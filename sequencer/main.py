@@ -25,7 +25,9 @@ log = get_logger("sequencer")
 def build_node(settings: SequencerSettings) -> SequencerNode:
     """Wire a node from its settings."""
     deployment = load_deployment(settings.deployment)
-    l1 = Web3L1(settings.l1_url, deployment, private_key=settings.private_key)
+    l1 = Web3L1(
+        settings.l1_url, deployment, private_key=settings.private_key, confirmations=settings.l1_confirmations
+    )
     Path(settings.db_path).parent.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_path, fsync=settings.fsync)
     options = NodeOptions(
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-max-txs", type=int)
     parser.add_argument("--batch-interval-ms", type=int)
     parser.add_argument("--fsync", action="store_true", default=None)
+    parser.add_argument("--l1-confirmations", type=int, help="read only L1 blocks this deep (default 0)")
     parser.add_argument(
         "--fault-post-root-offset",
         type=int,

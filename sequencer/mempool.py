@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sequencer.api.errors import Malformed, Overloaded
+from sequencer.api.errors import Dropped, Malformed, Overloaded
 from sequencer.logs import get_logger
 from sequencer.metrics import PENDING
 from sequencer.stf.codec import decode_tx, encode_tx, tx_hash
@@ -116,6 +116,8 @@ class Mempool:
                 if h in self.hashes or self.store.has(h):
                     row = self.store.get(h)
                     assert row is not None
+                    if row.status == "dropped":  # no fresh receipt for it: sign a new transaction
+                        raise Dropped(f"dropped after an L1 revert: {row.reason}")
                     results.append((h, row.seq))
                     continue
                 if len(self.pending) + len(staged) >= self.max_pending:

@@ -37,9 +37,9 @@ from sequencer.metrics import (
     REVERTS_SEEN,
     TXS_ACCEPTED,
 )
-from sequencer.receipts import sign_receipt
+from sequencer.receipts import ReceiptSigner
 from sequencer.stf.codec import decode_tx
-from sequencer.stf.errors import DecodeError, InvalidTransaction, RollupError
+from sequencer.stf.errors import RollupError
 from sequencer.stf.state import get_account, get_next_deposit_index, state_root
 from sequencer.stf.types import ChainConfig, Deposit, L1Context, Tx
 from sequencer.store import Store, StoredTx
@@ -106,8 +106,8 @@ class SequencerNode:
         self.reader = reader
         self.writer = writer
         self.options = options or NodeOptions()
-        self.receipt_key = receipt_key
-        """The sequencer's L1 key, which signs acknowledgements (None: unsigned acks, tests only)."""
+        self.receipts = None if receipt_key is None else ReceiptSigner(receipt_key, config)
+        """Signs acknowledgements with the sequencer's L1 key (None: unsigned acks, tests only)."""
         self.chain = Chain(config)
         if self.options.corrupt_root_at >= 0:
             # A lying sequencer keeps building on its own batches; the honest path never does this.
@@ -115,6 +115,8 @@ class SequencerNode:
         self.mempool = Mempool(config, store, self.options.max_pending)
         self.next_block = start_block
         self.l1_head = start_block - 1
+        self.last_event = (-1, -1)
+        """(block, log index) of the last event folded."""
         self.synced = False
         self.batch_due = asyncio.Event()
         self.last_post = time.monotonic()
@@ -125,6 +127,8 @@ class SequencerNode:
         self.stream = Stream()
         """Chain events for WebSocket subscribers (`/v1/stream`)."""
         self.poll_lock = asyncio.Lock()
+        self.in_flight: BuiltBatch | None = None
+        """The batch being appended, kept so that folding it back from L1 needs no re-execution."""
         """The follower and the builder both poll; one fold at a time, each event once."""
 
     # ---- admission (called by the API on the loop thread) -------------------------------
@@ -143,9 +147,15 @@ class SequencerNode:
 
     def receipt(self, tx_hash: bytes, seq: int) -> bytes | None:
         """The signed acknowledgement of a logged transaction (see `sequencer.receipts`)."""
-        if self.receipt_key is None:
+        if self.receipts is None:
             return None
-        return sign_receipt(self.receipt_key, self.config, tx_hash, seq)
+        return self.receipts.sign(tx_hash, seq)
+
+    def batch_receipt(self, items: list[tuple[bytes, int]]) -> bytes | None:
+        """One signed acknowledgement of every (hash, seq) a batch request got."""
+        if self.receipts is None or not items:
+            return None
+        return self.receipts.sign_batch(items)
 
     @property
     def address(self) -> bytes:
@@ -240,16 +250,27 @@ class SequencerNode:
             # at most POLL_RANGE_BLOCKS per call, so catching up shows progress and bounds memory
             to = min(head, self.next_block + POLL_RANGE_BLOCKS - 1)
             events = await asyncio.to_thread(self.reader.events, self.next_block, to)
-            self.next_block = to + 1
+            # events already folded (a fold that failed part-way is read again) are skipped
+            events = [e for e in events if (e.l1_block, e.log_index) > self.last_event]
             self.l1_head = head
             if events:
                 self._fold(events)
+            self.next_block = to + 1  # only once the whole range is folded
             return len(events)
 
     def _fold(self, events: list[L1Event]) -> None:
+        if not self.synced:
+            # Catching up after a start: only the chain moves. Reconciling the log and the
+            # mempool against history (instead of the tip) would drop transactions that are
+            # valid now; `reconcile_store` does it once, on the final state.
+            for event in events:
+                self.chain.apply_event(event)
+                self.last_event = (event.l1_block, event.log_index)
+            return
         unforeseen = False
         reverted_foreign: list[bytes] = []
         for event in events:
+            self.last_event = (event.l1_block, event.log_index)
             if isinstance(event, L1Revert):
                 REVERTS_SEEN.inc()
                 reverted = self.chain.batches[event.from_index :]
@@ -264,7 +285,19 @@ class SequencerNode:
                     "batches_reverted", from_index=event.from_index, to_index=event.to_index, txs_back=n
                 )
                 unforeseen = True
-            self.chain.apply_event(event)
+            own = self.in_flight
+            if (
+                isinstance(event, L1Batch)
+                and own is not None
+                and own.post_state is not None
+                and event.header.sequencer == self.writer.address
+                and event.txs == tuple(own.txs)
+                and event.roots == tuple(own.roots)
+                and self.chain.adopt_own(event, own.post_state)
+            ):
+                self.in_flight = None  # our own batch: its post-state is already computed
+            else:
+                self.chain.apply_event(event)
             if isinstance(event, L1Batch):
                 hashes = set(batch_tx_hashes(event.txs))
                 included = self.mempool.remove_included(hashes)
@@ -325,21 +358,26 @@ class SequencerNode:
                 if isinstance(tx, Deposit):
                     continue
                 self.mempool.submit(raw)
-            except (DecodeError, InvalidTransaction):
+            except RollupError as exc:  # no longer valid, or no room: the others still go in
+                log.info("foreign_tx_not_readmitted", code=exc.code)
                 continue
         log.info("mempool_rebased", pending=len(self.mempool), readmitted_foreign=len(foreign))
 
     def reconcile_store(self) -> None:
-        """After a restart: put the durable log in line with L1 and reload the mempool."""
+        """After a (re)start: put the durable log in line with L1 as it is now, then reload the
+        mempool: a logged transaction is batched iff a live L1 batch holds it."""
         on_l1: dict[bytes, int] = {}
         for b in self.chain.batches:
             for h in batch_tx_hashes(b.txs):
                 on_l1[h] = b.header.index
-        # anything the log thinks is batched beyond the L1 tip goes back to pending
-        self.store.unbatch_from(len(self.chain.batches))
-        for row in self.store.pending():
-            if row.hash in on_l1:
-                self.store.mark_batched([row.seq], on_l1[row.hash])
+        back: list[int] = []
+        for row in self.store.unfinished():
+            index = on_l1.get(row.hash)
+            if index is not None and (row.status != "batched" or row.batch_index != index):
+                self.store.mark_batched([row.seq], index)
+            elif index is None and row.status == "batched":
+                back.append(row.seq)
+        self.store.mark_pending(back)
         self._rebase([])
 
     # ---- building ------------------------------------------------------------------------
@@ -368,6 +406,7 @@ class SequencerNode:
             log.warning("tx_dropped", hash=ptx.hash, reason=reason)
         if built.skipped:  # the speculative view had drifted from the chain: rebuild it
             self._rebase([])
+        self.in_flight = built
         try:
             l1_tx = await asyncio.to_thread(
                 self.writer.append_batch,

@@ -8,12 +8,35 @@ with `verify_receipt` against the sequencer's bonded address.
 
 from __future__ import annotations
 
-from sequencer.stf.eip712 import address_of, recover_digest, sign_digest
+from coincurve import PrivateKey
+
+from sequencer.stf.eip712 import address_of, recover_digest
 from sequencer.stf.hashing import keccak
 from sequencer.stf.types import ChainConfig
 
 RECEIPT_TYPEHASH = keccak(b"Receipt(bytes32 txHash,uint64 seq,address sequencer)")
 """keccak of the Receipt type string."""
+
+BATCH_RECEIPT_TYPEHASH = keccak(b"BatchReceipt(bytes32 itemsHash,address sequencer)")
+"""keccak of the BatchReceipt type string: one signature for every item a batch request acknowledged."""
+
+
+def items_hash(items: list[tuple[bytes, int]]) -> bytes:
+    """`keccak(txHash_0 ‖ word(seq_0) ‖ txHash_1 ‖ …)` over the acknowledged items, in order."""
+    return keccak(b"".join(h + seq.to_bytes(32, "big") for h, seq in items))
+
+
+def batch_receipt_digest(config: ChainConfig, items: list[tuple[bytes, int]], sequencer: bytes) -> bytes:
+    """The EIP-712 digest of a batch receipt."""
+    struct = keccak(BATCH_RECEIPT_TYPEHASH + items_hash(items) + bytes(12) + sequencer)
+    return keccak(b"\x19\x01" + config.domain_separator + struct)
+
+
+def verify_batch_receipt(
+    config: ChainConfig, items: list[tuple[bytes, int]], sequencer: bytes, signature: bytes
+) -> bool:
+    """True iff `signature` is `sequencer`'s batch receipt for exactly these (hash, seq) items."""
+    return _recovers(batch_receipt_digest(config, items, sequencer), sequencer, signature)
 
 
 def receipt_digest(config: ChainConfig, tx_hash: bytes, seq: int, sequencer: bytes) -> bytes:
@@ -24,13 +47,38 @@ def receipt_digest(config: ChainConfig, tx_hash: bytes, seq: int, sequencer: byt
 
 def sign_receipt(private_key: bytes, config: ChainConfig, tx_hash: bytes, seq: int) -> bytes:
     """The 65-byte `r || s || v` signature of a receipt by the sequencer's key."""
-    r, s, v = sign_digest(private_key, receipt_digest(config, tx_hash, seq, address_of(private_key)))
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((v,))
+    return ReceiptSigner(private_key, config).sign(tx_hash, seq)
+
+
+class ReceiptSigner:
+    """Signs receipts with one key; the key object and its address are derived once (deriving
+    them per receipt cost more than the signature itself)."""
+
+    def __init__(self, private_key: bytes, config: ChainConfig) -> None:
+        self._key = PrivateKey(private_key)
+        self.address = address_of(private_key)
+        self.config = config
+
+    def sign(self, tx_hash: bytes, seq: int) -> bytes:
+        """The 65-byte `r || s || v` signature of the receipt for (`tx_hash`, `seq`)."""
+        return self._sign(receipt_digest(self.config, tx_hash, seq, self.address))
+
+    def sign_batch(self, items: list[tuple[bytes, int]]) -> bytes:
+        """One signature acknowledging every (hash, seq) of a batch request, in order."""
+        return self._sign(batch_receipt_digest(self.config, items, self.address))
+
+    def _sign(self, digest: bytes) -> bytes:
+        sig = self._key.sign_recoverable(digest, hasher=None)  # libsecp256k1: low s
+        return sig[:64] + bytes((sig[64] + 27,))
 
 
 def verify_receipt(config: ChainConfig, tx_hash: bytes, seq: int, sequencer: bytes, signature: bytes) -> bool:
     """True iff `signature` is `sequencer`'s receipt for (`tx_hash`, `seq`)."""
+    return _recovers(receipt_digest(config, tx_hash, seq, sequencer), sequencer, signature)
+
+
+def _recovers(digest: bytes, signer: bytes, signature: bytes) -> bool:
     if len(signature) != 65:
         return False
     r, s, v = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
-    return recover_digest(receipt_digest(config, tx_hash, seq, sequencer), r, s, v) == sequencer
+    return recover_digest(digest, r, s, v) == signer

@@ -110,6 +110,22 @@ class Store:
         ).fetchall()
         return [StoredTx(*r) for r in rows]
 
+    def unfinished(self) -> list[StoredTx]:
+        """Every pending or batched transaction, in admission order (for reconciling with L1)."""
+        rows = self.db.execute(
+            "SELECT seq, hash, raw, status, batch_index, reason FROM txs"
+            " WHERE status IN ('pending', 'batched') ORDER BY seq"
+        ).fetchall()
+        return [StoredTx(*r) for r in rows]
+
+    def mark_pending(self, seqs: list[int]) -> None:
+        """Put batched transactions back to pending (their batch is not on L1 any more)."""
+        self.db.execute("BEGIN")
+        self.db.executemany(
+            "UPDATE txs SET status = 'pending', batch_index = NULL WHERE seq = ?", [(s,) for s in seqs]
+        )
+        self.db.execute("COMMIT")
+
     def mark_batched(self, seqs: list[int], batch_index: int) -> None:
         """Record that these transactions are in L1 batch `batch_index`."""
         self.db.execute("BEGIN")

@@ -15,6 +15,7 @@ HTTP_STATUS: dict[str, int] = {
     "bad_nonce": 409,
     "insufficient_balance": 409,
     "withdrawal_exists": 409,
+    "dropped": 409,
     "not_found": 404,
     "too_large": 413,
     "overloaded": 503,
@@ -48,6 +49,13 @@ class NotReady(ServiceError):
     """The node has not caught up with the L1 yet."""
 
     code = "not_ready"
+
+
+class Dropped(ServiceError):
+    """The transaction was acknowledged once, then dropped (it no longer applied after an L1
+    revert); it is not acknowledged again."""
+
+    code = "dropped"
 
 
 class Malformed(ServiceError):

@@ -82,15 +82,19 @@ class BatchItem(BaseModel):
 
     hash: str | None = None
     seq: int | None = None
-    receipt: str | None = None
     error: ItemError | None = None
 
 
 class BatchAccepted(BaseModel):
-    """Per-item outcomes, in request order."""
+    """Per-item outcomes, in request order.
+
+    `receipt` is one EIP-712 signature over every acknowledged (hash, seq), in order
+    (`sequencer.receipts.verify_batch_receipt`).
+    """
 
     sequencer: str
     results: list[BatchItem]
+    receipt: str | None
 
 
 class Accepted(BaseModel):

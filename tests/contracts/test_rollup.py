@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+import vyper
 from contracts_harness import (
     CHALLENGE_WINDOW_SECONDS,
     FORCE_INCLUSION_SECONDS,
@@ -14,7 +15,7 @@ from contracts_harness import (
     user_address,
 )
 
-from contracts.bindings import Sender, TransactionReverted
+from contracts.bindings import Sender, TransactionReverted, send_transaction
 from sequencer.stf.batch import batch_roots
 from sequencer.stf.constants import EMPTY, MAX_BATCH_TXS
 from sequencer.stf.keys import global_key
@@ -140,6 +141,62 @@ def test_append_batch__overdue_deposit_left_behind__reverts(h: Harness) -> None:
     # Consuming it is allowed.
     batch = h.append(seq, [h.deposit_tx(0, user_address(1), 10)], queue_end=1)
     assert batch.header.queue_end == 1
+
+
+def test_append_batch__backlog_older_than_the_deadline__all_deposit_batches_drain_it(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    deps = [h.deposit(user_address(1), 10 + i) for i in range(3)]
+    (last,) = h.bridge.deposited_from_receipt(deps[-1].receipt)
+    h.travel_to(last.timestamp + FORCE_INCLUSION_SECONDS)  # all three are overdue
+    # a batch that is all deposits may leave overdue ones for the next batch (no deadlock) ...
+    first = h.append(seq, [h.deposit_tx(i, user_address(1), 10 + i) for i in range(2)], queue_end=2)
+    assert (first.header.queue_start, first.header.queue_end) == (0, 2)
+    # ... a batch that also carries other transactions may not
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, seq, [b"\x00"], [ROOT_A], queue_end=2)
+    assert err.value.reason == "rollup: overdue deposit"
+    assert h.append(seq, [h.deposit_tx(2, user_address(1), 12)], queue_end=3).header.queue_end == 3
+
+
+def test_append_batch__called_by_a_contract__reverts(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    proxy_source = """
+interface IRollup:
+    def append_batch(
+        p: bytes32, s: uint256, e: uint256, t: DynArray[Bytes[512], 256], r: DynArray[bytes32, 256]
+    ): nonpayable
+
+@external
+def relay(rollup: address, p: bytes32, t: DynArray[Bytes[512], 256], r: DynArray[bytes32, 256]):
+    extcall IRollup(rollup).append_batch(p, 0, 0, t, r)
+"""
+    out = vyper.compile_code(proxy_source, output_formats=["abi", "bytecode"])
+    factory = h.w3.eth.contract(abi=out["abi"], bytecode=out["bytecode"])
+    receipt = h.w3.eth.wait_for_transaction_receipt(factory.constructor().transact({"from": seq.address}))
+    proxy = h.w3.eth.contract(address=receipt["contractAddress"], abi=out["abi"])
+    call = proxy.functions.relay(h.rollup.address, h.rollup.tip().post_root, [b"\x00"], [ROOT_A])
+    with pytest.raises(Exception, match="sequencer must be a plain EOA"):
+        call.call({"from": seq.address})
+    tx = call.transact({"from": seq.address, "gas": 3_000_000})
+    assert h.w3.eth.wait_for_transaction_receipt(tx)["status"] == 0
+    assert h.rollup.batch_count() == 0
+
+
+def test_batch_appended_events__dirty_abi_padding__still_derived(h: Harness) -> None:
+    """Vyper's decoder accepts non-zero padding after a `bytes` item: so must the derivation."""
+    seq = h.account(1)
+    h.bond(seq)
+    h.deposit(user_address(0), 1000)
+    txs = [h.deposit_tx(0, user_address(0), 1000)]  # 61 bytes: 3 bytes of padding follow
+    roots = h.honest_roots(txs, 1)
+    fn = h.rollup.contract.functions.append_batch(h.rollup.tip().post_root, 0, 1, txs, roots)
+    data = bytearray(bytes.fromhex(fn._encode_transaction_data()[2:]))
+    data[bytes(data).find(txs[0]) + len(txs[0])] = 0xFF
+    send_transaction(h.w3, seq, {"to": h.rollup.address, "data": "0x" + bytes(data).hex()}, label="dirty")
+    (event,) = h.rollup.batch_appended_events(0)
+    assert event.txs == tuple(txs) and event.roots == tuple(roots)
 
 
 def test_append_batch__young_deposit_left_behind__accepted(h: Harness) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from web3 import Web3
 
 from contracts.bindings import BridgeClient, RollupClient, Sender, TokenClient
+from devnet.faucet import fund_traders
 from devnet.orchestrator import FIRST_TRADER, Network
 from sequencer.stf.types import ChainConfig
 
@@ -29,9 +30,12 @@ class Clients:
 
     def fund(self, n: int, amount: int) -> list[bytes]:
         """Mint, approve and deposit `amount` for the first `n` traders; returns their keys."""
-        for account in self.net.accounts[FIRST_TRADER : FIRST_TRADER + n]:
-            sender = Sender.from_key(account.private_key)
-            self.token.mint(self.deployer, account.address, amount)
-            self.token.approve(sender, self.net.deployment.bridge, amount)
-            self.bridge.deposit(sender, account.address, amount)
+        traders = self.net.accounts[FIRST_TRADER : FIRST_TRADER + n]
+        fund_traders(
+            self.w3,
+            self.net.deployment,
+            self.net.accounts[0].private_key,
+            [t.private_key for t in traders],
+            amount,
+        )
         return self.trader_keys(n)

@@ -13,7 +13,7 @@ from sequencer.api.app import create_app
 from sequencer.builder import BuiltBatch
 from sequencer.l1types import L1Event
 from sequencer.node import NodeOptions, SequencerNode
-from sequencer.receipts import verify_receipt
+from sequencer.receipts import verify_batch_receipt, verify_receipt
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
 from sequencer.store import Store
@@ -232,8 +232,10 @@ def test_post_batch__mixed_items__each_acknowledged_or_refused_in_one_commit(set
     ]
     assert results[4]["hash"] == results[0]["hash"]  # a repeat gets the first acknowledgement
     assert commits == [3]  # one durable commit for the three new ones
-    h = bytes.fromhex(results[3]["hash"][2:])
-    assert verify_receipt(CONFIG, h, results[3]["seq"], l1.address, bytes.fromhex(results[3]["receipt"][2:]))
+    acked = [(bytes.fromhex(x["hash"][2:]), x["seq"]) for x in results if x["error"] is None]
+    signature = bytes.fromhex(r.json()["receipt"][2:])
+    assert verify_batch_receipt(CONFIG, acked, l1.address, signature)
+    assert not verify_batch_receipt(CONFIG, acked[:-1], l1.address, signature)
     assert node.account_view(ADDRS[0]).pending_nonce == 3
     r = client.post("/v1/transactions/batch", json={"raws": ["0x" + stale.hex()]})
     assert r.json()["results"][0]["hash"] == results[0]["hash"]
@@ -250,3 +252,13 @@ def test_post_batch__log_commit_fails__nothing_acknowledged_and_view_unchanged(s
     with pytest.raises(OSError):
         node.submit_many([encode_tx(sign_transfer(KEYS[0], ADDRS[1], 10, n, CONFIG)) for n in range(2)])
     assert node.account_view(ADDRS[0]) == before and len(node.mempool) == 0
+
+
+def test_post__resubmitting_a_dropped_tx__409_dropped_and_no_new_receipt(setup) -> None:  # type: ignore[no-untyped-def]
+    client, node, _ = setup
+    tx = sign_transfer(KEYS[0], ADDRS[1], 10, 0, CONFIG)
+    first = client.post("/v1/transfers", json=body(tx)).json()
+    node.store.drop(first["seq"], "bad_nonce: after a revert")
+    node.mempool.remove_included({bytes.fromhex(first["hash"][2:])})
+    r = client.post("/v1/transfers", json=body(tx))
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "dropped")

@@ -1,0 +1,68 @@
+"""A restart replays L1 in windows; acknowledged transactions valid on the tip must survive it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+import sequencer.node as node_module
+from sequencer.builder import build_batch
+from sequencer.chain import Chain
+from sequencer.l1types import L1Event
+from sequencer.mempool import PendingTx
+from sequencer.node import SequencerNode
+from sequencer.stf.codec import encode_tx, tx_hash
+from sequencer.stf.eip712 import sign_transfer
+from sequencer.store import Store
+from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, FakeRollup
+
+FOREIGN, OURS = b"\xbb" * 20, b"\xaa" * 20
+
+
+class Reader:
+    def __init__(self, log: list[L1Event]) -> None:
+        self.log = log
+
+    def head_block(self) -> int:
+        return len(self.log)
+
+    def events(self, a: int, b: int) -> list[L1Event]:
+        return self.log[max(a, 1) - 1 : b]
+
+
+class Writer:
+    address = OURS
+
+    def ensure_bonded(self, bond_wei: int) -> None:
+        return None
+
+    def append_batch(self, *args: object) -> bytes:
+        raise RuntimeError("not in this test")
+
+
+def test_start__long_history_with_foreign_batches__acknowledged_tx_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    l1, chain, log = FakeRollup(), Chain(CONFIG), []
+    for event in (l1.deposit(ADDRS[0], 1000),):
+        log.append(event)
+        chain.apply_event(event)
+    b0 = l1.append(build_batch(chain.state, chain.deposits, [], CONFIG), sequencer=FOREIGN)
+    chain.apply_event(b0)
+    t0 = sign_transfer(KEYS[0], ADDRS[1], 10, 0, CONFIG)  # another sequencer includes nonce 0
+    p0 = PendingTx(0, tx_hash(encode_tx(t0)), encode_tx(t0), t0)
+    b1 = l1.append(build_batch(chain.state, chain.deposits, [p0], CONFIG), sequencer=FOREIGN)
+    log += [b0, b1]
+    store = Store(tmp_path / "log.sqlite")
+    t1 = sign_transfer(KEYS[0], ADDRS[2], 20, 1, CONFIG)  # we acknowledged nonce 1 before a crash
+    h1 = tx_hash(encode_tx(t1))
+    store.add(h1, encode_tx(t1))
+    monkeypatch.setattr(node_module, "POLL_RANGE_BLOCKS", 1)  # a history of many windows
+    node = SequencerNode(CONFIG, store, Reader(log), Writer(), start_block=1)
+    asyncio.run(node.start())
+    row = store.get(h1)
+    assert row is not None and (row.status, row.reason) == ("pending", None)
+    assert [p.hash for p in node.mempool.pending] == [h1]
+    store.close()

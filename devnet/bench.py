@@ -195,9 +195,11 @@ def main(argv: list[str] | None = None) -> None:
     result: dict[str, Any] = {"keccak_backend": KECCAK_BACKEND, "accounts": args.accounts, "txs": args.txs}
     result.update(bench_stf(args.accounts, args.txs, args.repeats))
     result.update(bench_watcher(args.accounts, args.txs, args.repeats))
+    from devnet.bench_http import bench_http
     from devnet.bench_l1 import bench_l1
 
     result.update(bench_l1(quick=args.quick))
+    result.update(bench_http(quick=args.quick))
     print(orjson.dumps(result).decode())
 
 

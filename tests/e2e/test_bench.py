@@ -15,7 +15,13 @@ def test_bench__quick__json_line_with_every_figure(capsys: pytest.CaptureFixture
     main(["--quick"])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     figures = json.loads(last)
-    for key in ("stf_txs_per_s", "watcher_txs_per_s", "l1_gas_per_tx", "fraud_proof_gas"):
+    for key in (
+        "stf_txs_per_s",
+        "watcher_txs_per_s",
+        "l1_gas_per_tx",
+        "fraud_proof_gas",
+        "http_txs_accepted_per_s",
+    ):
         assert key in figures
     assert figures["keccak_backend"] == "pysha3"
     # gas is deterministic (not a timing): every transaction type's proof fits the goal

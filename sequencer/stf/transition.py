@@ -97,6 +97,21 @@ def _account_value(collateral: int, nonce: int) -> bytes:
     return collateral.to_bytes(32, "big") + nonce.to_bytes(32, "big")
 
 
+def _debit(state: State, tx: Transfer | Withdraw) -> tuple[bytes, int, int]:
+    """The rules a Transfer and a Withdraw share on the sender's side (amount, nonce, balance);
+    returns the sender's key, collateral and nonce."""
+    amount = tx.amount
+    if amount == 0 or amount > MAX_TOTAL_DEPOSITS:
+        raise InvalidAmount(amount)
+    from_key = account_key(tx.sender)
+    collateral, nonce = _account(state.tree.get(from_key))
+    if tx.nonce != nonce:
+        raise BadNonce(tx.sender, nonce, tx.nonce)
+    if amount > collateral:
+        raise InsufficientBalance(tx.sender, amount, collateral)
+    return from_key, collateral, nonce
+
+
 def plan_tx(
     state: State, tx: Tx, ctx: L1Context, config: ChainConfig, *, signer_verified: bool = False
 ) -> dict[bytes, bytes]:
@@ -107,20 +122,12 @@ def plan_tx(
     """
     tree = state.tree
     if type(tx) is Transfer:
-        sender = tx.sender
+        sender, amount = tx.sender, tx.amount
         if not signer_verified and recover_signer(tx, config) != sender:
             raise BadSignature(sender)
         if sender == tx.to:
             raise SelfTransfer(sender)
-        amount = tx.amount
-        if amount == 0 or amount > MAX_TOTAL_DEPOSITS:
-            raise InvalidAmount(amount)
-        from_key = account_key(sender)
-        collateral, nonce = _account(tree.get(from_key))
-        if tx.nonce != nonce:
-            raise BadNonce(sender, nonce, tx.nonce)
-        if amount > collateral:
-            raise InsufficientBalance(sender, amount, collateral)
+        from_key, collateral, nonce = _debit(state, tx)
         to_key = account_key(tx.to)
         to_collateral, to_nonce = _account(tree.get(to_key))
         return {
@@ -128,20 +135,12 @@ def plan_tx(
             to_key: _account_value(to_collateral + amount, to_nonce),
         }
     if type(tx) is Withdraw:
-        sender = tx.sender
+        sender, amount = tx.sender, tx.amount
         if not signer_verified and recover_signer(tx, config) != sender:
             raise BadSignature(sender)
         if tx.to == _ZERO_ADDRESS:
             raise InvalidRecipient(sender)
-        amount = tx.amount
-        if amount == 0 or amount > MAX_TOTAL_DEPOSITS:
-            raise InvalidAmount(amount)
-        from_key = account_key(sender)
-        collateral, nonce = _account(tree.get(from_key))
-        if tx.nonce != nonce:
-            raise BadNonce(sender, nonce, tx.nonce)
-        if amount > collateral:
-            raise InsufficientBalance(sender, amount, collateral)
+        from_key, collateral, nonce = _debit(state, tx)
         w_key = withdrawal_key(sender, tx.nonce)
         if tree.get(w_key) is not None:
             raise WithdrawalExists(sender, tx.nonce)

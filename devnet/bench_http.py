@@ -124,7 +124,7 @@ async def _latency_load(url: str, raws: list[str], rate: float, connections: int
 
 def bench_http(quick: bool = False) -> dict[str, Any]:
     """Run the network, load it, return the figures."""
-    n_batch = 4_000 if quick else 20_000
+    n_batch = 4_000 if quick else 10_000
     n_single = 500 if quick else 4_000
     rate = 500.0 if quick else 1_000.0
     workdir = Path(tempfile.mkdtemp(prefix="rollup-bench-http-"))
@@ -180,7 +180,13 @@ def bench_http(quick: bool = False) -> dict[str, Any]:
         funded, errors = asyncio.run(_batch_load(seq.url, [fan_out], 200))
         if funded != len(fan_out):
             raise RuntimeError(f"fan-out refused: {sorted(set(errors))}")
-        # measured while the sequencer still posts the backlog to L1: a loaded node, as in use
+        # steady state: the backlog is on L1 first, then the node only posts what this load brings
+        wait_until(
+            lambda: get_json(f"{seq.url}/v1/status")["pending"] == 0,
+            600,
+            interval=0.5,
+            what="the backlog on L1",
+        )
         latencies = asyncio.run(_latency_load(seq.url, singles, rate))
         p50, p99 = statistics.median(latencies), statistics.quantiles(latencies, n=100)[98]
         progress(f"http: single requests at {rate:.0f}/s: ack p50 {p50:.1f} ms, p99 {p99:.1f} ms")

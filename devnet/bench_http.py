@@ -7,8 +7,9 @@ figures.
 
 - `http_txs_accepted_per_s`: batch requests (`POST /v1/transactions/batch`, 200 transactions per
   request, 4 connections), every acknowledgement durable in SQLite before it is sent.
-- `http_ack_ms_p50` / `http_ack_ms_p99`: once that backlog is on L1, single-transaction requests (`POST /v1/transactions`)
-  sent at a fixed rate, latency from send to acknowledgement.
+- `http_ack_ms_p50` / `http_ack_ms_p99`: once that backlog is on L1, single-transaction
+  requests (`POST /v1/transactions`) sent at a fixed rate, latency from due time to
+  acknowledgement.
 """
 
 from __future__ import annotations

@@ -102,7 +102,8 @@ class SelfTransfer(InvalidTransaction):
 
 
 class BadDeposit(InvalidTransaction):
-    """A deposit out of queue order, beyond the batch's `queue_end`, or not matching L1."""
+    """A queue entry (deposit or message) out of queue order, beyond the batch's `queue_end`, or
+    not matching L1."""
 
     code = "bad_deposit"
 
@@ -125,6 +126,208 @@ class WithdrawalExists(InvalidTransaction):
         """The sender."""
         self.nonce = nonce
         """The withdrawal's nonce."""
+
+
+class InsufficientMargin(InvalidTransaction):
+    """The account would end below its initial margin (or a risk-reducing trade loses too much)."""
+
+    code = "insufficient_margin"
+
+    def __init__(self, account: bytes, required: int, equity: int) -> None:
+        super().__init__(f"0x{account.hex()} needs margin {required}, has equity {equity}")
+        self.account = account
+        """The account."""
+        self.required = required
+        """The margin it must keep."""
+        self.equity = equity
+        """Its equity after the transaction."""
+
+
+class UnknownMarket(InvalidTransaction):
+    """The market is not listed."""
+
+    code = "unknown_market"
+
+    def __init__(self, market: int) -> None:
+        super().__init__(f"market {market} is not listed")
+        self.market = market
+        """The market id."""
+
+
+class PriceOffTick(InvalidTransaction):
+    """A price is not a positive multiple of the market's tick."""
+
+    code = "price_off_tick"
+
+    def __init__(self, price: int, tick: int) -> None:
+        super().__init__(f"price {price} is not a positive multiple of the tick {tick}")
+        self.price = price
+        """The price."""
+        self.tick = tick
+        """The market's tick size."""
+
+
+class SizeOffLot(InvalidTransaction):
+    """A size is not a positive multiple of the market's lot."""
+
+    code = "size_off_lot"
+
+    def __init__(self, size: int, lot: int) -> None:
+        super().__init__(f"size {size} is not a positive multiple of the lot {lot}")
+        self.size = size
+        """The size."""
+        self.lot = lot
+        """The market's lot size."""
+
+
+class OrderExpired(InvalidTransaction):
+    """The order's expiry has passed (`l2_time >= expiry`)."""
+
+    code = "order_expired"
+
+    def __init__(self, expiry: int, now: int) -> None:
+        super().__init__(f"order expired at {expiry}, time is {now}")
+        self.expiry = expiry
+        """The order's expiry."""
+        self.now = now
+        """The time it was checked at."""
+
+
+class OrderCancelled(InvalidTransaction):
+    """The order was cancelled."""
+
+    code = "order_cancelled"
+
+    def __init__(self, digest: bytes) -> None:
+        super().__init__(f"order 0x{digest.hex()} is cancelled")
+        self.digest = digest
+        """The order's digest."""
+
+
+class Overfill(InvalidTransaction):
+    """The order has no room left for the size."""
+
+    code = "overfill"
+
+    def __init__(self, digest: bytes, size: int, filled: int, wanted: int) -> None:
+        super().__init__(
+            f"order 0x{digest.hex()} of size {size} has {filled} filled; {wanted} more overfills"
+        )
+        self.digest = digest
+        """The order's digest."""
+        self.size = size
+        """The order's size."""
+        self.filled = filled
+        """What was filled before."""
+        self.wanted = wanted
+        """The size asked for."""
+
+
+class SelfTrade(InvalidTransaction):
+    """Both sides of a trade are one account."""
+
+    code = "self_trade"
+
+    def __init__(self, account: bytes) -> None:
+        super().__init__(f"0x{account.hex()} is on both sides")
+        self.account = account
+        """The account."""
+
+
+class StaleOracle(InvalidTransaction):
+    """A market's price is older than its staleness limit (or there is none yet)."""
+
+    code = "stale_oracle"
+
+    def __init__(self, market: int, oracle_time: int, now: int) -> None:
+        super().__init__(f"market {market}: price of {oracle_time} is stale at {now}")
+        self.market = market
+        """The market id."""
+        self.oracle_time = oracle_time
+        """Time of its last price (0: never)."""
+        self.now = now
+        """The time it was checked at."""
+
+
+class MarketHalted(InvalidTransaction):
+    """The circuit breaker halted risk-increasing trades in the market."""
+
+    code = "market_halted"
+
+    def __init__(self, market: int, until: int) -> None:
+        super().__init__(f"market {market} is halted until {until}")
+        self.market = market
+        """The market id."""
+        self.until = until
+        """When the halt ends."""
+
+
+class ReduceOnly(InvalidTransaction):
+    """A reduce-only order would increase (or flip) its trader's position."""
+
+    code = "reduce_only"
+
+    def __init__(self, account: bytes, market: int) -> None:
+        super().__init__(f"reduce-only order of 0x{account.hex()} would increase its position in {market}")
+        self.account = account
+        """The trader."""
+        self.market = market
+        """The market id."""
+
+
+class PositionLimit(InvalidTransaction):
+    """A position would pass the market's `max_position`, or the account MAX_POSITIONS positions."""
+
+    code = "position_limit"
+
+    def __init__(self, account: bytes, market: int, reason: str) -> None:
+        super().__init__(f"0x{account.hex()} in market {market}: {reason}")
+        self.account = account
+        """The account."""
+        self.market = market
+        """The market id."""
+
+
+class NotLiquidatable(InvalidTransaction):
+    """The account is not in the state a liquidation or deleverage needs."""
+
+    code = "not_liquidatable"
+
+    def __init__(self, account: bytes, reason: str) -> None:
+        super().__init__(f"0x{account.hex()}: {reason}")
+        self.account = account
+        """The account."""
+        self.reason = reason
+        """Which condition fails."""
+
+
+class InvalidOrder(InvalidTransaction):
+    """An order rule other than the ones with their own error: flags, sides, markets of a trade."""
+
+    code = "invalid_order"
+
+
+class InvalidOracleUpdate(InvalidTransaction):
+    """An oracle update that the committee rules refuse (signers, threshold, prices, times)."""
+
+    code = "invalid_oracle_update"
+
+
+class FundingNotDue(InvalidTransaction):
+    """A funding step before its interval has passed (or before funding started)."""
+
+    code = "funding_not_due"
+
+    def __init__(self, market: int, due: int, now: int) -> None:
+        super().__init__(f"market {market}: funding due at {due}, time is {now}")
+        self.market = market
+        """The market id."""
+
+
+class InvalidMessage(InvalidTransaction):
+    """A governance payload that does not decode or breaks its rules (only advances the queue)."""
+
+    code = "invalid_message"
 
 
 class InvalidBatch(RollupError):

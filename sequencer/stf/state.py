@@ -1,7 +1,8 @@
 """The rollup state: a plain dataclass holding the sparse Merkle tree, and free functions on it.
 
 Genesis is the empty tree, whose root is `EMPTY`. Absent leaves read as their defaults (protocol
-section 2): account (0, 0), `next_deposit_index` 0, no withdrawal.
+section 2): account (0, 0, no position), `next_queue_index` 0, no withdrawal, no market, order
+(0 filled, not cancelled), insurance 0, no committee.
 """
 
 from __future__ import annotations
@@ -10,15 +11,30 @@ from dataclasses import dataclass, field
 
 from sequencer.stf.codec import (
     decode_account,
+    decode_committee,
     decode_global,
+    decode_markets,
+    decode_order_state,
     decode_withdrawal_value,
+    decode_word,
     encode_account,
+    encode_committee,
     encode_global,
+    encode_markets,
     encode_withdrawal_value,
+    encode_word,
 )
-from sequencer.stf.keys import account_key, global_key, withdrawal_key
+from sequencer.stf.keys import (
+    account_key,
+    global_key,
+    insurance_key,
+    markets_key,
+    oracle_key,
+    order_key,
+    withdrawal_key,
+)
 from sequencer.stf.smt import SparseMerkleTree
-from sequencer.stf.types import EMPTY_ACCOUNT, Account
+from sequencer.stf.types import EMPTY_ACCOUNT, Account, Committee, Market, OrderState
 
 
 @dataclass
@@ -41,7 +57,7 @@ def set_account(state: State, address: bytes, account: Account) -> None:
 
 
 def get_next_deposit_index(state: State) -> int:
-    """The next L1 deposit-queue index the state will consume."""
+    """The next L1 queue index the state will consume (deposits and messages)."""
     value = state.tree.get(global_key())
     return 0 if value is None else decode_global(value)
 
@@ -60,6 +76,45 @@ def get_withdrawal(state: State, account: bytes, nonce: int) -> tuple[bytes, int
 def set_withdrawal(state: State, account: bytes, nonce: int, l1_recipient: bytes, amount: int) -> None:
     """Write withdrawal `(account, nonce)`."""
     state.tree.set(withdrawal_key(account, nonce), encode_withdrawal_value(l1_recipient, amount))
+
+
+def get_markets(state: State) -> tuple[Market, ...]:
+    """Every listed market, by id."""
+    value = state.tree.get(markets_key())
+    return () if value is None else decode_markets(value)
+
+
+def set_markets(state: State, markets: tuple[Market, ...] | list[Market]) -> None:
+    """Write the Markets leaf (tests and genesis tooling; transactions change it by the rules)."""
+    state.tree.set(markets_key(), encode_markets(markets))
+
+
+def get_order_state(state: State, digest: bytes) -> OrderState:
+    """Fill state of the order (or bundle) with EIP-712 digest `digest`."""
+    value = state.tree.get(order_key(digest))
+    return OrderState() if value is None else decode_order_state(value)
+
+
+def get_insurance(state: State) -> int:
+    """The Insurance fund's balance."""
+    value = state.tree.get(insurance_key())
+    return 0 if value is None else decode_word(value)
+
+
+def set_insurance(state: State, balance: int) -> None:
+    """Write the Insurance leaf."""
+    state.tree.set(insurance_key(), encode_word(balance))
+
+
+def get_committee(state: State) -> Committee | None:
+    """The oracle committee, None if none is set."""
+    value = state.tree.get(oracle_key())
+    return None if value is None else decode_committee(value)
+
+
+def set_committee(state: State, committee: Committee) -> None:
+    """Write the Oracle leaf."""
+    state.tree.set(oracle_key(), encode_committee(committee))
 
 
 def state_root(state: State) -> bytes:

@@ -1,9 +1,10 @@
 """The state transition (protocol sections 3 and 4).
 
 `plan_tx` decides what one transaction writes (or which rule it breaks) without touching the
-state; `apply_tx` / `apply_decoded` make the writes and report the post-state root, turning a
-rule break into a no-op; `apply_batch` runs a batch; `check_batch` re-executes a batch against
-its header and per-transaction roots and raises `InvalidBatch` at the first mismatch.
+state, dispatching to the rule modules (`funds`, `oracle`, `trading`, `liquidation`);
+`apply_tx` / `apply_decoded` make the writes and report the post-state root, turning a rule break
+into a no-op; `apply_batch` runs a batch; `check_batch` re-executes a batch against its header and
+per-transaction roots and raises `InvalidBatch` at the first mismatch.
 """
 
 from __future__ import annotations
@@ -12,31 +13,44 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sequencer.stf.batch import batch_roots
-from sequencer.stf.codec import decode_tx, deposit_hash, encode_tx
-from sequencer.stf.constants import MAX_BATCH_TXS, MAX_TOTAL_DEPOSITS, MAX_TX_BYTES
-from sequencer.stf.eip712 import recover_signer
-from sequencer.stf.errors import (
-    BadDeposit,
-    BadNonce,
-    BadSignature,
-    DecodeError,
-    InsufficientBalance,
-    InvalidAmount,
-    InvalidBatch,
-    InvalidRecipient,
-    InvalidTransaction,
-    SelfTransfer,
-    WithdrawalExists,
-)
+from sequencer.stf.codec import decode_tx, encode_tx
+from sequencer.stf.constants import MAX_BATCH_TXS, MAX_TX_BYTES
+from sequencer.stf.eip712 import bundle_digest, order_digest
+from sequencer.stf.errors import DecodeError, InvalidBatch, InvalidTransaction
+from sequencer.stf.funds import plan_deposit, plan_l1_message, plan_transfer, plan_withdraw
 from sequencer.stf.hashing import keccak
-from sequencer.stf.keys import account_key, global_key, withdrawal_key
+from sequencer.stf.keys import (
+    account_key,
+    global_key,
+    insurance_key,
+    markets_key,
+    oracle_key,
+    order_key,
+    withdrawal_key,
+)
+from sequencer.stf.liquidation import plan_deleverage, plan_liquidate
+from sequencer.stf.oracle import plan_funding, plan_oracle_update
 from sequencer.stf.state import State, copy_state, get_next_deposit_index
-from sequencer.stf.types import BatchHeader, ChainConfig, Deposit, L1Context, Transfer, Tx, Withdraw
+from sequencer.stf.trading import plan_bundle_fill, plan_cancel, plan_fill
+from sequencer.stf.types import (
+    BatchHeader,
+    BundleFill,
+    Cancel,
+    ChainConfig,
+    Deleverage,
+    Deposit,
+    Fill,
+    Funding,
+    L1Context,
+    L1Message,
+    Liquidate,
+    OracleUpdate,
+    Transfer,
+    Tx,
+    Withdraw,
+)
 
-_from_bytes = int.from_bytes
-_ZERO12 = bytes(12)
 _ZERO32 = bytes(32)
-_ZERO_ADDRESS = bytes(20)
 
 # Reasons of InvalidBatch (what mismatched).
 REASON_TX_COUNT = "tx_count"
@@ -49,6 +63,8 @@ REASON_PREV_ROOT = "prev_root"
 """`prev_root` is not the state root the batch starts from."""
 REASON_QUEUE_CONTEXT = "queue_context"
 """The L1 context's `queue_end` is not the header's."""
+REASON_TIME_CONTEXT = "time_context"
+"""The L1 context's `l2_time` is not the header's."""
 REASON_TX_ROOT = "tx_root"
 """`tx_root` is not the root of the transactions."""
 REASON_ROOTS_ROOT = "roots_root"
@@ -58,7 +74,7 @@ REASON_POST_ROOT = "post_root"
 REASON_STATE_ROOT = "state_root"
 """A per-transaction root differs from re-execution (transaction fraud at `tx_index`)."""
 REASON_QUEUE = "queue"
-"""After the batch, `next_deposit_index != queue_end` (queue fraud)."""
+"""After the batch, `next_queue_index != queue_end` (queue fraud)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,97 +91,85 @@ class TxOutcome:
     """State root after the transaction (the pre-state root for a no-op)."""
 
 
-def touched_keys(tx: Tx) -> tuple[bytes, ...]:
-    """The state keys a transaction touches, in witness order (protocol section 3)."""
-    if type(tx) is Transfer:
-        return account_key(tx.sender), account_key(tx.to)
-    if type(tx) is Withdraw:
-        return account_key(tx.sender), withdrawal_key(tx.sender, tx.nonce)
-    if type(tx) is Deposit:
-        return global_key(), account_key(tx.to)
-    raise TypeError(f"not a transaction: {type(tx).__name__}")
-
-
-def _account(value: bytes | None) -> tuple[int, int]:
-    """(collateral, nonce) of an Account leaf value (absent = (0, 0))."""
-    if value is None:
-        return 0, 0
-    return _from_bytes(value[:32], "big"), _from_bytes(value[32:], "big")
-
-
-def _account_value(collateral: int, nonce: int) -> bytes:
-    return collateral.to_bytes(32, "big") + nonce.to_bytes(32, "big")
-
-
-def _debit(state: State, tx: Transfer | Withdraw) -> tuple[bytes, int, int]:
-    """The rules a Transfer and a Withdraw share on the sender's side (amount, nonce, balance);
-    returns the sender's key, collateral and nonce."""
-    amount = tx.amount
-    if amount == 0 or amount > MAX_TOTAL_DEPOSITS:
-        raise InvalidAmount(amount)
-    from_key = account_key(tx.sender)
-    collateral, nonce = _account(state.tree.get(from_key))
-    if tx.nonce != nonce:
-        raise BadNonce(tx.sender, nonce, tx.nonce)
-    if amount > collateral:
-        raise InsufficientBalance(tx.sender, amount, collateral)
-    return from_key, collateral, nonce
+def touched_keys(tx: Tx, config: ChainConfig) -> tuple[bytes, ...]:
+    """The state keys a transaction touches, in witness order, repeats removed (protocol section 3)."""
+    keys: tuple[bytes, ...]
+    if type(tx) is Fill:
+        maker, taker = tx.maker.order, tx.taker.order
+        keys = (
+            account_key(maker.trader),
+            account_key(taker.trader),
+            order_key(order_digest(maker, config)),
+            order_key(order_digest(taker, config)),
+            markets_key(),
+            insurance_key(),
+        )
+    elif type(tx) is Transfer:
+        keys = (account_key(tx.sender), account_key(tx.to), markets_key())
+    elif type(tx) is Withdraw:
+        keys = (account_key(tx.sender), withdrawal_key(tx.sender, tx.nonce), markets_key())
+    elif type(tx) is Deposit:
+        keys = (global_key(), account_key(tx.to), markets_key())
+    elif type(tx) is Cancel:
+        keys = (order_key(order_digest(tx.order, config)),)
+    elif type(tx) is OracleUpdate:
+        keys = (oracle_key(), markets_key())
+    elif type(tx) is Funding:
+        keys = (markets_key(),)
+    elif type(tx) is Liquidate:
+        keys = (account_key(tx.liquidator), account_key(tx.account), markets_key(), insurance_key())
+    elif type(tx) is Deleverage:
+        keys = (account_key(tx.account), account_key(tx.counterparty), markets_key(), insurance_key())
+    elif type(tx) is BundleFill:
+        listed = [
+            account_key(tx.bundle.trader),
+            order_key(bundle_digest(tx.bundle, config)),
+            markets_key(),
+            insurance_key(),
+        ]
+        for signed in tx.makers:
+            listed.append(account_key(signed.order.trader))
+            listed.append(order_key(order_digest(signed.order, config)))
+        keys = tuple(listed)
+    elif type(tx) is L1Message:
+        keys = (global_key(), markets_key(), oracle_key())
+    else:
+        raise TypeError(f"not a transaction: {type(tx).__name__}")
+    return tuple(dict.fromkeys(keys))
 
 
 def plan_tx(
     state: State, tx: Tx, ctx: L1Context, config: ChainConfig, *, signer_verified: bool = False
 ) -> dict[bytes, bytes]:
-    """The writes of `tx` (key -> new value, in touched-key order); raises the rule it breaks.
+    """The writes of `tx` (key -> new value); raises the rule it breaks.
 
-    Does not modify `state`. With `signer_verified=True` the signature is not checked (the
-    caller already checked it, e.g. the sequencer at admission).
+    Does not modify `state`. With `signer_verified=True` the traders' signatures are not checked
+    (the caller already checked them, e.g. the sequencer at admission); an oracle update's
+    committee signatures are always checked (who signed is part of the rule).
     """
     tree = state.tree
+    if type(tx) is Fill:
+        return plan_fill(tree, tx, ctx, config, signer_verified)
     if type(tx) is Transfer:
-        sender, amount = tx.sender, tx.amount
-        if not signer_verified and recover_signer(tx, config) != sender:
-            raise BadSignature(sender)
-        if sender == tx.to:
-            raise SelfTransfer(sender)
-        from_key, collateral, nonce = _debit(state, tx)
-        to_key = account_key(tx.to)
-        to_collateral, to_nonce = _account(tree.get(to_key))
-        return {
-            from_key: _account_value(collateral - amount, nonce + 1),
-            to_key: _account_value(to_collateral + amount, to_nonce),
-        }
+        return plan_transfer(tree, tx, ctx, config, signer_verified)
     if type(tx) is Withdraw:
-        sender, amount = tx.sender, tx.amount
-        if not signer_verified and recover_signer(tx, config) != sender:
-            raise BadSignature(sender)
-        if tx.to == _ZERO_ADDRESS:
-            raise InvalidRecipient(sender)
-        from_key, collateral, nonce = _debit(state, tx)
-        w_key = withdrawal_key(sender, tx.nonce)
-        if tree.get(w_key) is not None:
-            raise WithdrawalExists(sender, tx.nonce)
-        return {
-            from_key: _account_value(collateral - amount, nonce + 1),
-            w_key: _ZERO12 + tx.to + amount.to_bytes(32, "big"),
-        }
+        return plan_withdraw(tree, tx, ctx, config, signer_verified)
     if type(tx) is Deposit:
-        g_key = global_key()
-        g_value = tree.get(g_key)
-        next_index = 0 if g_value is None else _from_bytes(g_value, "big")
-        index = tx.queue_index
-        if index != next_index:
-            raise BadDeposit(index, f"next deposit index is {next_index}")
-        if index >= ctx.queue_end:
-            raise BadDeposit(index, f"not before the batch's queue_end {ctx.queue_end}")
-        expected = ctx.deposit_hashes.get(index)
-        if expected is None or expected != deposit_hash(index, tx.to, tx.amount):
-            raise BadDeposit(index, "does not match the L1 deposit")
-        to_key = account_key(tx.to)
-        to_collateral, to_nonce = _account(tree.get(to_key))
-        return {
-            g_key: (next_index + 1).to_bytes(32, "big"),
-            to_key: _account_value(to_collateral + tx.amount, to_nonce),
-        }
+        return plan_deposit(tree, tx, ctx)
+    if type(tx) is Cancel:
+        return plan_cancel(tree, tx, config, signer_verified)
+    if type(tx) is OracleUpdate:
+        return plan_oracle_update(tree, tx, ctx, config)
+    if type(tx) is Funding:
+        return plan_funding(tree, tx, ctx)
+    if type(tx) is Liquidate:
+        return plan_liquidate(tree, tx, ctx, config, signer_verified)
+    if type(tx) is Deleverage:
+        return plan_deleverage(tree, tx, ctx)
+    if type(tx) is BundleFill:
+        return plan_bundle_fill(tree, tx, ctx, config, signer_verified)
+    if type(tx) is L1Message:
+        return plan_l1_message(tree, tx, ctx)
     raise DecodeError(f"not a transaction: {type(tx).__name__}")
 
 
@@ -237,6 +241,8 @@ def check_batch(
         raise InvalidBatch(REASON_PREV_ROOT)
     if ctx.queue_end != header.queue_end:
         raise InvalidBatch(REASON_QUEUE_CONTEXT)
+    if ctx.l2_time != header.l2_time:
+        raise InvalidBatch(REASON_TIME_CONTEXT)
     tx_root, roots_root = batch_roots(txs, roots)
     if header.tx_root != tx_root:
         raise InvalidBatch(REASON_TX_ROOT)

@@ -20,7 +20,7 @@ from sequencer.stf.codec import (
 )
 from sequencer.stf.errors import DecodeError, InvalidTransaction
 from sequencer.stf.hashing import keccak
-from sequencer.stf.types import Account, BatchHeader, Deposit, Transfer, Withdraw, checksum_address
+from sequencer.stf.types import Account, BatchHeader, Deposit, Position, Transfer, Withdraw, checksum_address
 
 addresses = st.binary(min_size=20, max_size=20)
 u256 = st.integers(0, 2**256 - 1)
@@ -54,7 +54,7 @@ def test_tx__layout_of_transfer() -> None:
     [
         b"",
         b"\x00" * 61,
-        b"\x04" * 146,
+        b"\x0c" * 146,
         b"\xff",
         b"\x01" * 60,
         b"\x01" * 62,
@@ -94,11 +94,23 @@ def test_encode__refuses_fields_that_do_not_fit(tx: Deposit | Transfer | Withdra
         encode_tx(tx)
 
 
-@given(u256, u256)
-def test_account__round_trips(collateral: int, nonce: int) -> None:
-    value = encode_account(Account(collateral, nonce))
-    assert value == abi_encode(["uint256", "uint256"], [collateral, nonce])
-    assert decode_account(value) == Account(collateral, nonce)
+i256 = st.integers(-(2**255), 2**255 - 1)
+positions = st.lists(
+    st.builds(Position, st.integers(0, 15), i256.filter(bool), i256, i256),
+    max_size=8,
+    unique_by=lambda p: p.market,
+).map(lambda ps: tuple(sorted(ps, key=lambda p: p.market)))
+
+
+@given(i256, u256, positions)
+def test_account__round_trips_as_abi_words(collateral: int, nonce: int, held: tuple[Position, ...]) -> None:
+    value = encode_account(Account(collateral, nonce, held))
+    words = [collateral, nonce] + [
+        x for p in held for x in (p.market, p.size, p.open_notional, p.funding_snapshot)
+    ]
+    types = ["int256", "uint256"] + ["uint256", "int256", "int256", "int256"] * len(held)
+    assert value == abi_encode(types, words)
+    assert decode_account(value) == Account(collateral, nonce, held)
 
 
 @given(addresses, u256)
@@ -115,15 +127,16 @@ def test_deposit_hash__is_keccak_of_abi_words(index: int, to: bytes, amount: int
     )
 
 
-@given(st.integers(0, 2**64), st.binary(min_size=32, max_size=32), addresses, st.integers(0, 2**40))
+@given(st.integers(0, 2**64), st.binary(min_size=32, max_size=32), addresses, st.integers(1, 2**40))
 def test_batch_header__abi_encoding_and_hash(n: int, root: bytes, sequencer: bytes, ts: int) -> None:
-    header = BatchHeader(n, root, keccak(root), root[::-1], bytes(32), 3, n, n + 2, sequencer, ts)
+    header = BatchHeader(n, root, keccak(root), root[::-1], bytes(32), 3, n, n + 2, ts - 1, sequencer, ts)
     types = [
         "uint256",
         "bytes32",
         "bytes32",
         "bytes32",
         "bytes32",
+        "uint256",
         "uint256",
         "uint256",
         "uint256",
@@ -134,4 +147,4 @@ def test_batch_header__abi_encoding_and_hash(n: int, root: bytes, sequencer: byt
     assert header.encode() == expected == abi_encode(types, list(header.as_tuple()))
     assert header.hash() == keccak(expected)
     assert BatchHeader.decode(header.encode()) == header
-    assert header.as_tuple()[8] == to_checksum_address(sequencer) == checksum_address(sequencer)
+    assert header.as_tuple()[9] == to_checksum_address(sequencer) == checksum_address(sequencer)

@@ -41,7 +41,7 @@ from sequencer.stf.errors import (
     WithdrawalExists,
 )
 from sequencer.stf.hashing import keccak
-from sequencer.stf.keys import account_key, global_key, withdrawal_key
+from sequencer.stf.keys import account_key, global_key, markets_key, withdrawal_key
 from sequencer.stf.smt import check_witness, write_witness
 from sequencer.stf.state import (
     State,
@@ -96,7 +96,7 @@ def check_sequential_witnesses(pre: State, raw: bytes, v: Vector, post_root: byt
     assert root == post_root == state_root(state)
     running = state_root(pre)
     try:
-        keys = touched_keys(decode_tx(raw))
+        keys = touched_keys(decode_tx(raw), CONFIG)
     except DecodeError:
         assert witnesses == []
         return
@@ -105,8 +105,7 @@ def check_sequential_witnesses(pre: State, raw: bytes, v: Vector, post_root: byt
         assert check_witness(w, running)
         assert w.value == (pre.tree.get(w.key) or b"")  # witness j shows the value before the tx
         new = v.post.get(w.key)
-        if v.error is None:
-            assert new is not None
+        if v.error is None and new is not None and new != (w.value or None):  # written iff changed
             running = write_witness(w, new)
     assert running == post_root
 
@@ -132,7 +131,8 @@ def test_plan_tx__does_not_modify_state_and_lists_writes_in_touched_order() -> N
     root = state_root(state)
     tx = sign_withdraw(ALICE_KEY, BOB, 5, 3, CONFIG)
     writes = plan_tx(state, tx, L1Context(0), CONFIG)
-    assert list(writes) == list(touched_keys(tx)) == [account_key(ALICE), withdrawal_key(ALICE, 3)]
+    assert list(writes) == [account_key(ALICE), withdrawal_key(ALICE, 3)]
+    assert touched_keys(tx, CONFIG) == (account_key(ALICE), withdrawal_key(ALICE, 3), markets_key())
     assert state_root(state) == root
 
 
@@ -196,7 +196,17 @@ def make_batch(
     roots = apply_batch(work, txs, ctx, CONFIG)
     tx_root, roots_root = batch_roots(txs, roots)
     header = BatchHeader(
-        index, state_root(pre), roots[-1], tx_root, roots_root, len(txs), 2, ctx.queue_end, b"\x5e" * 20, 1000
+        index,
+        state_root(pre),
+        roots[-1],
+        tx_root,
+        roots_root,
+        len(txs),
+        2,
+        ctx.queue_end,
+        ctx.l2_time,
+        b"\x5e" * 20,
+        1000,
     )
     return header, roots
 
@@ -280,7 +290,7 @@ def test_check_batch__shape_errors() -> None:
     with pytest.raises(InvalidBatch) as info:
         check_batch(copy_state(pre), replace(header, tx_count=0), [], [], ctx, CONFIG)
     assert info.value.reason == REASON_TX_COUNT
-    long_txs = [*txs[:-1], b"\x02" * 513]
+    long_txs = [*txs[:-1], b"\x02" * 1025]
     with pytest.raises(InvalidBatch) as info:
         check_batch(copy_state(pre), header, long_txs, roots, ctx, CONFIG)
     assert (info.value.reason, info.value.tx_index) == (REASON_TX_TOO_LARGE, 5)

@@ -7,7 +7,7 @@ from stf_vectors import ALICE, ALICE_KEY, BASE, BOB, CONFIG, state_of
 from prover.witness import build_tx_witnesses, encode_witness_for_abi
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import sign_transfer
-from sequencer.stf.keys import account_key
+from sequencer.stf.keys import account_key, markets_key
 from sequencer.stf.smt import TERMINAL_EMPTY, TERMINAL_LEAF, check_witness
 from sequencer.stf.state import get_account, state_root
 from sequencer.stf.transition import apply_tx
@@ -21,13 +21,13 @@ def test_undecodable__no_witnesses_root_unchanged() -> None:
     assert state_root(state) == root
 
 
-def test_self_transfer__one_witness_per_touched_key_against_unchanged_root() -> None:
+def test_self_transfer__one_witness_per_distinct_key_against_unchanged_root() -> None:
     state = state_of(BASE)
     root = state_root(state)
     raw = encode_tx(sign_transfer(ALICE_KEY, ALICE, 1, 3, CONFIG))
     witnesses, post = build_tx_witnesses(state, raw, L1Context(0), CONFIG)
     assert post == root == state_root(state)
-    assert [w.key for w in witnesses] == [account_key(ALICE), account_key(ALICE)]
+    assert [w.key for w in witnesses] == [account_key(ALICE), markets_key()]  # the repeat is listed once
     assert all(check_witness(w, root) for w in witnesses)
 
 
@@ -45,13 +45,15 @@ def test_valid_transfer__advances_state_like_apply_tx() -> None:
 def test_encode_witness_for_abi__struct_field_order() -> None:
     state = state_of(BASE)
     w = state.tree.witness(account_key(BOB))
-    key, value, terminal, other_key, other_value_hash, siblings = encode_witness_for_abi(w)
-    assert (key, value, terminal, other_key, other_value_hash) == (
+    key, value, terminal, other_key, other_value_hash, depth, present, siblings = encode_witness_for_abi(w)
+    assert (key, value, terminal, other_key, other_value_hash, depth, present) == (
         w.key,
         w.value,
         w.terminal,
         w.other_key,
         w.other_value_hash,
+        w.depth,
+        w.present,
     )
     assert siblings == list(w.siblings) and isinstance(siblings, list)
     absent = encode_witness_for_abi(state.tree.witness(b"\x00" * 32))

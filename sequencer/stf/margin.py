@@ -1,0 +1,212 @@
+"""Cross-margin risk math (protocol section 3, "Common rules").
+
+Accounts are worked on as `Acct`, a small mutable record (collateral, nonce, positions by market)
+read from and written back to the Account leaf; markets as the decoded Markets leaf (a tuple of
+`Market`, decoded once per distinct leaf value). Every function here is integer-only and follows
+the protocol's formulas literally: divisions only ever take a non-negative dividend.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sequencer.stf.codec import decode_markets
+from sequencer.stf.constants import ACCOUNT_HEAD_BYTES, BPS, MAX_POSITIONS, POSITION_BYTES
+from sequencer.stf.errors import InsufficientMargin, PositionLimit, StaleOracle
+from sequencer.stf.types import Account, Market, Position
+
+_from_bytes = int.from_bytes
+
+Markets = tuple[Market, ...]
+"""The decoded Markets leaf: record `i` is market `i`."""
+
+
+class Acct:
+    """An account being worked on: `positions[market] = [size, open_notional, funding_snapshot]`."""
+
+    __slots__ = ("collateral", "nonce", "positions")
+
+    def __init__(self, collateral: int, nonce: int, positions: dict[int, list[int]]) -> None:
+        self.collateral = collateral
+        """Signed collateral."""
+        self.nonce = nonce
+        """Next nonce."""
+        self.positions = positions
+        """Open positions (size never 0)."""
+
+    def size(self, market: int) -> int:
+        """The signed size held in `market` (0 if none)."""
+        p = self.positions.get(market)
+        return 0 if p is None else p[0]
+
+    def to_account(self) -> Account:
+        """The immutable record of the same account."""
+        return Account(
+            self.collateral,
+            self.nonce,
+            tuple(Position(m, *self.positions[m]) for m in sorted(self.positions)),
+        )
+
+
+def read_acct(value: bytes | None) -> Acct:
+    """An Account leaf value (None = absent) as a working record."""
+    if value is None:
+        return Acct(0, 0, {})
+    positions: dict[int, list[int]] = {}
+    for b in range(ACCOUNT_HEAD_BYTES, len(value), POSITION_BYTES):
+        positions[_from_bytes(value[b : b + 32], "big")] = [
+            _from_bytes(value[b + 32 : b + 64], "big", signed=True),
+            _from_bytes(value[b + 64 : b + 96], "big", signed=True),
+            _from_bytes(value[b + 96 : b + 128], "big", signed=True),
+        ]
+    return Acct(_from_bytes(value[:32], "big", signed=True), _from_bytes(value[32:64], "big"), positions)
+
+
+def write_acct(a: Acct) -> bytes:
+    """The Account leaf value of a working record (positions by market ascending)."""
+    parts = [a.collateral.to_bytes(32, "big", signed=True), a.nonce.to_bytes(32, "big")]
+    positions = a.positions
+    for m in sorted(positions):
+        size, notional, snapshot = positions[m]
+        parts.append(m.to_bytes(32, "big"))
+        parts.append(size.to_bytes(32, "big", signed=True))
+        parts.append(notional.to_bytes(32, "big", signed=True))
+        parts.append(snapshot.to_bytes(32, "big", signed=True))
+    return b"".join(parts)
+
+
+@lru_cache(maxsize=16)
+def read_markets(value: bytes | None) -> Markets:
+    """The Markets leaf value (None = no market) decoded; cached, since most transactions only
+    read it."""
+    return () if value is None else decode_markets(value)
+
+
+def settle(a: Acct, markets: Markets) -> None:
+    """Settle funding: `collateral -= size * (funding_index - snapshot)` for every position."""
+    for m, p in a.positions.items():
+        index = markets[m].funding_index
+        if p[2] != index:
+            a.collateral -= p[0] * (index - p[2])
+            p[2] = index
+
+
+def equity(a: Acct, markets: Markets) -> int:
+    """`collateral + sum(size * mark - open_notional)`."""
+    total = a.collateral
+    for m, p in a.positions.items():
+        total += p[0] * markets[m].mark_price - p[1]
+    return total
+
+
+def initial_margin(a: Acct, markets: Markets) -> int:
+    """`sum(ceil(|size| * mark * imr_bps / BPS))`."""
+    total = 0
+    for m, p in a.positions.items():
+        market = markets[m]
+        total += (abs(p[0]) * market.mark_price * market.params.imr_bps + BPS - 1) // BPS
+    return total
+
+
+def maintenance_margin(a: Acct, markets: Markets) -> int:
+    """`sum(ceil(|size| * mark * mmr_bps / BPS))`."""
+    total = 0
+    for m, p in a.positions.items():
+        market = markets[m]
+        total += (abs(p[0]) * market.mark_price * market.params.mmr_bps + BPS - 1) // BPS
+    return total
+
+
+def fresh(market: Market, now: int) -> bool:
+    """The market has a price no older than its staleness limit."""
+    return market.oracle_time > 0 and now <= market.oracle_time + market.params.max_oracle_age
+
+
+def halted(market: Market, now: int) -> bool:
+    """The circuit breaker halts risk-increasing trades."""
+    return now < market.halted_until
+
+
+def require_fresh(market_id: int, markets: Markets, now: int) -> None:
+    """Raise `StaleOracle` unless `market_id`'s price is fresh."""
+    market = markets[market_id]
+    if not fresh(market, now):
+        raise StaleOracle(market_id, market.oracle_time, now)
+
+
+def require_all_fresh(a: Acct, markets: Markets, now: int) -> None:
+    """Raise `StaleOracle` unless every market of the account's positions has a fresh price."""
+    for m in a.positions:
+        require_fresh(m, markets, now)
+
+
+def increases(before: int, after: int) -> bool:
+    """A size change that adds risk: `|after| > |before|`, or a flip to the other side."""
+    return abs(after) > abs(before) or (after != 0 and before != 0 and (after > 0) != (before > 0))
+
+
+def fee(notional: int, bps: int) -> int:
+    """A fee on a non-negative notional: charges round up, rebates (negative bps) down."""
+    if bps >= 0:
+        return (notional * bps + BPS - 1) // BPS
+    return -((notional * -bps) // BPS)
+
+
+def trade(a: Acct, owner: bytes, market_id: int, delta: int, price: int, markets: Markets) -> None:
+    """The account buys `delta > 0` (sells `delta < 0`) at `price`, realizing PnL on the part that
+    closes; raises `PositionLimit` past MAX_POSITIONS. Funding must be settled first."""
+    positions = a.positions
+    p = positions.get(market_id)
+    if p is None:
+        if len(positions) >= MAX_POSITIONS:
+            raise PositionLimit(owner, market_id, f"more than {MAX_POSITIONS} positions")
+        positions[market_id] = [delta, delta * price, markets[market_id].funding_index]
+        return
+    s, n = p[0], p[1]
+    if (delta > 0) == (s > 0):
+        p[0] = s + delta
+        p[1] = n + delta * price
+        return
+    c = min(abs(delta), abs(s))
+    removed = (abs(n) * c // abs(s)) * (1 if n > 0 else -1 if n < 0 else 0)
+    a.collateral += (c if s > 0 else -c) * price - removed
+    if abs(delta) > abs(s):
+        s_new = delta + s
+        p[0] = s_new
+        p[1] = s_new * price
+        p[2] = markets[market_id].funding_index
+    elif abs(delta) == abs(s):
+        del positions[market_id]
+    else:
+        p[0] = s + delta
+        p[1] = n - removed
+
+
+def check_max_position(owner: bytes, market_id: int, before: int, after: int, market: Market) -> None:
+    """A trade that grows `|size|` must end within the market's `max_position`."""
+    if abs(after) > abs(before) and abs(after) > market.params.max_position:
+        raise PositionLimit(owner, market_id, f"|size| {abs(after)} above {market.params.max_position}")
+
+
+def check_risk(
+    owner: bytes,
+    equity_before: int,
+    mmr_before: int,
+    a: Acct,
+    markets: Markets,
+    increased: list[int],
+    now: int,
+) -> None:
+    """`risk_ok` of the protocol, for an account after its trades (and fees): raises the rule it
+    breaks. `increased` lists the markets where its position grew or flipped; `equity_before` and
+    `mmr_before` are of the account after settlement, before the trades."""
+    for m in increased:
+        require_fresh(m, markets, now)
+    eq = equity(a, markets)
+    imr = initial_margin(a, markets)
+    if eq >= imr:
+        return
+    if increased:
+        raise InsufficientMargin(owner, imr, eq)
+    if eq < 0 or eq - maintenance_margin(a, markets) < equity_before - mmr_before:
+        raise InsufficientMargin(owner, imr, eq)

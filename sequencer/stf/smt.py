@@ -27,7 +27,7 @@ from typing import Any
 
 import sha3
 
-from sequencer.stf.constants import EMPTY, LEAF_TAG, MAX_VALUE_BYTES, SMT_DEPTH_BITS
+from sequencer.stf.constants import EMPTY, LEAF_TAG, MAX_SIBLINGS, MAX_VALUE_BYTES, SMT_DEPTH_BITS
 
 _keccak = sha3.keccak_256
 _TOP_SHIFT = SMT_DEPTH_BITS - 1
@@ -44,7 +44,12 @@ TERMINAL_OTHER = 2
 
 @dataclass(frozen=True, slots=True)
 class Witness:
-    """A proof of a key's value (or absence) against a root (protocol section 2, "Proofs")."""
+    """A proof of a key's value (or absence) against a root (protocol section 2, "Witnesses").
+
+    The path from the root to the terminal node at depth `depth` has `depth` siblings; only the
+    non-EMPTY ones are carried. Sibling `j` (the one at depth `depth - j`, j = 0 .. depth-1) is
+    the next entry of `siblings` if bit `j` of `present` is set, else `EMPTY`.
+    """
 
     key: bytes
     """The 32-byte key."""
@@ -56,8 +61,20 @@ class Witness:
     """Terminal 2: the other leaf's key; else 32 zero bytes."""
     other_value_hash: bytes
     """Terminal 2: keccak of the other leaf's value; else 32 zero bytes."""
+    depth: int
+    """Depth of the terminal node, 0 .. 256."""
+    present: int
+    """Bit `j` set iff the sibling at depth `depth - j` is not EMPTY (so `present < 2**depth`)."""
     siblings: tuple[bytes, ...]
-    """Sibling hashes, deepest first: `siblings[j]` is the sibling at depth d-j, d = len."""
+    """The non-EMPTY siblings, deepest first; `len(siblings) == popcount(present)`."""
+
+    def full_siblings(self) -> tuple[bytes, ...]:
+        """All `depth` siblings, deepest first, EMPTY ones included (for display and tests)."""
+        out: list[bytes] = []
+        it = iter(self.siblings)
+        for j in range(self.depth):
+            out.append(next(it, EMPTY) if (self.present >> j) & 1 else EMPTY)
+        return tuple(out)
 
 
 def leaf_hash(key: bytes, value: bytes) -> bytes:
@@ -200,25 +217,32 @@ class SparseMerkleTree:
         return node
 
     def witness(self, key: bytes) -> Witness:
-        """A witness for `key` against the current root."""
+        """A witness for `key` against the current root (EMPTY siblings left out)."""
         if len(key) != 32:
             raise ValueError("a state key is 32 bytes")
         k = int.from_bytes(key, "big")
         node = self._root
         shift = _TOP_SHIFT
-        siblings: list[bytes] = []
+        path: list[bytes] = []  # siblings from the root down: path[q] is at depth q + 1
         while type(node) is list:
             bit = (k >> shift) & 1
-            siblings.append(_hash(node[1 - bit]))
+            path.append(_hash(node[1 - bit]))
             node = node[bit]
             shift -= 1
-        siblings.reverse()
+        depth = len(path)
+        present = 0
+        siblings: list[bytes] = []
+        for j in range(depth):  # sibling j is at depth depth - j, i.e. path[depth - 1 - j]
+            h = path[depth - 1 - j]
+            if h != EMPTY:
+                present |= 1 << j
+                siblings.append(h)
         if node is None:
-            return Witness(key, b"", TERMINAL_EMPTY, EMPTY, EMPTY, tuple(siblings))
+            return Witness(key, b"", TERMINAL_EMPTY, EMPTY, EMPTY, depth, present, tuple(siblings))
         if node[0] == key:
-            return Witness(key, node[1], TERMINAL_LEAF, EMPTY, EMPTY, tuple(siblings))
+            return Witness(key, node[1], TERMINAL_LEAF, EMPTY, EMPTY, depth, present, tuple(siblings))
         other_hash: bytes = _keccak(node[1]).digest()
-        return Witness(key, b"", TERMINAL_OTHER, node[0], other_hash, tuple(siblings))
+        return Witness(key, b"", TERMINAL_OTHER, node[0], other_hash, depth, present, tuple(siblings))
 
     def copy(self) -> SparseMerkleTree:
         """An independent tree with the same content, in O(1) (nodes are shared copy-on-write)."""
@@ -243,12 +267,16 @@ class SparseMerkleTree:
 
 
 def _valid_shape(w: Witness) -> bool:
-    """Field lengths and the terminal rules of a witness, before hashing."""
+    """Whether `w` is well formed (protocol section 2), before any hashing: field lengths,
+    `depth <= 256`, `present < 2**depth`, `len(siblings) == popcount(present) <= MAX_SIBLINGS`,
+    `len(value) <= MAX_VALUE_BYTES`, and the terminal rules."""
     if len(w.key) != 32 or len(w.other_key) != 32 or len(w.other_value_hash) != 32:
         return False
-    if len(w.siblings) > SMT_DEPTH_BITS or len(w.value) > MAX_VALUE_BYTES:
+    if not 0 <= w.depth <= SMT_DEPTH_BITS or not 0 <= w.present < (1 << w.depth):
         return False
-    if any(len(s) != 32 for s in w.siblings):
+    if len(w.siblings) > MAX_SIBLINGS or len(w.siblings) != w.present.bit_count():
+        return False
+    if len(w.value) > MAX_VALUE_BYTES or any(len(s) != 32 for s in w.siblings):
         return False
     if w.terminal == TERMINAL_LEAF:
         return bool(w.value) and w.other_key == EMPTY and w.other_value_hash == EMPTY
@@ -258,24 +286,30 @@ def _valid_shape(w: Witness) -> bool:
         if w.value or w.other_key == w.key:
             return False
         diff = int.from_bytes(w.key, "big") ^ int.from_bytes(w.other_key, "big")
-        return diff.bit_length() <= SMT_DEPTH_BITS - len(w.siblings)  # agree on bits 0..d-1
+        return diff.bit_length() <= SMT_DEPTH_BITS - w.depth  # agree on bits 0..d-1
     return False
 
 
-def _climb(key: bytes, node: bytes, siblings: tuple[bytes, ...]) -> bytes:
-    """Hash from depth `len(siblings)` up to the root along `key`'s path."""
-    k = int.from_bytes(key, "big")
-    shift = SMT_DEPTH_BITS - len(siblings)  # bit q = d-1-j has shift 255-q = 256-d+j
-    for sibling in siblings:
+def _climb(w: Witness, node: bytes) -> bytes:
+    """Hash from the terminal depth `w.depth` up to the root along `w.key`'s path."""
+    k = int.from_bytes(w.key, "big")
+    shift = SMT_DEPTH_BITS - w.depth  # sibling j is at depth d-j: bit q = d-1-j, shift 255-q
+    present = w.present
+    siblings = iter(w.siblings)
+    keccak = _keccak
+    for _ in range(w.depth):
+        sibling = next(siblings) if present & 1 else EMPTY
         if (k >> shift) & 1:
-            node = _keccak(sibling + node).digest()
+            node = keccak(sibling + node).digest()
         else:
-            node = _keccak(node + sibling).digest()
+            node = keccak(node + sibling).digest()
+        present >>= 1
         shift += 1
     return node
 
 
 def _terminal_hash(w: Witness) -> bytes:
+    """The hash of the node where `w.key`'s path ends."""
     if w.terminal == TERMINAL_LEAF:
         return leaf_hash(w.key, w.value)
     if w.terminal == TERMINAL_EMPTY:
@@ -287,7 +321,7 @@ def check_witness(w: Witness, root: bytes) -> bool:
     """True iff `w` is well formed and proves `w.key`'s value (or absence) against `root`."""
     if not _valid_shape(w):
         return False
-    return _climb(w.key, _terminal_hash(w), w.siblings) == root
+    return _climb(w, _terminal_hash(w)) == root
 
 
 def write_witness(w: Witness, new_value: bytes) -> bytes:
@@ -300,9 +334,9 @@ def write_witness(w: Witness, new_value: bytes) -> bytes:
         other = _keccak(LEAF_TAG + w.other_key + w.other_value_hash).digest()
         p_shift = (k ^ int.from_bytes(w.other_key, "big")).bit_length() - 1  # shift of bit p
         node = _keccak(other + node if (k >> p_shift) & 1 else node + other).digest()
-        d_shift = SMT_DEPTH_BITS - 1 - len(w.siblings)  # shift of bit d
+        d_shift = SMT_DEPTH_BITS - 1 - w.depth  # shift of bit d
         s = p_shift + 1
         while s <= d_shift:
             node = _keccak(EMPTY + node if (k >> s) & 1 else node + EMPTY).digest()
             s += 1
-    return _climb(w.key, node, w.siblings)
+    return _climb(w, node)

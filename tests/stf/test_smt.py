@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stf_vectors import ref_root
 
-from sequencer.stf.constants import EMPTY
+from sequencer.stf.constants import EMPTY, MAX_SIBLINGS, MAX_VALUE_BYTES
 from sequencer.stf.hashing import keccak
 from sequencer.stf.smt import (
     TERMINAL_EMPTY,
@@ -128,7 +128,8 @@ def test_witness__terminal_two_split_deep() -> None:
     for p in (0, 1, 7, 8, 100, 254, 255):
         probe = (1 << (255 - p)).to_bytes(32, "big")
         w = tree.witness(probe)
-        assert w.terminal == TERMINAL_OTHER and w.siblings == () and w.other_key == a
+        assert w.terminal == TERMINAL_OTHER and w.other_key == a
+        assert (w.depth, w.present, w.siblings) == (0, 0, ())
         assert check_witness(w, tree.root)
         t2 = tree.copy()
         t2.set(probe, b"new")
@@ -136,18 +137,35 @@ def test_witness__terminal_two_split_deep() -> None:
 
 
 def tampered(w: Witness) -> list[Witness]:
+    """Changed copies of `w`; none may check against the root `w` checks against."""
+    top_bit = 1 << (w.depth - 1) if w.depth else 0
     out = [
         replace(w, value=w.value + b"x"),
         replace(w, value=b""),
         replace(w, terminal=(w.terminal + 1) % 3),
         replace(w, terminal=3),
-        replace(w, siblings=(*w.siblings, EMPTY)),
         replace(w, other_key=b"\x01" * 32),
+        # a sibling more or fewer than `present` says
+        replace(w, siblings=(*w.siblings, EMPTY)),
+        replace(w, siblings=(*w.siblings, b"\x05" * 32)),
+        # one level deeper or shallower, siblings unchanged
+        replace(w, depth=w.depth + 1),
+        replace(w, depth=w.depth + 1, present=w.present << 1),
+        replace(w, depth=max(w.depth - 1, 0), present=w.present & (top_bit - 1) if w.depth else 0),
+        # a present EMPTY position claimed non-empty with a real hash
+        replace(
+            w, depth=w.depth + 1, present=w.present | (1 << w.depth), siblings=(*w.siblings, b"\x05" * 32)
+        ),
     ]
+    if w.depth and not w.present & 1:  # the deepest sibling is EMPTY: say it is not
+        out.append(replace(w, present=w.present | 1, siblings=(b"\x05" * 32, *w.siblings)))
     if w.siblings:
         s0 = w.siblings[0]
         out.append(replace(w, siblings=(bytes([s0[0] ^ 1]) + s0[1:], *w.siblings[1:])))
         out.append(replace(w, siblings=w.siblings[:-1]))
+        highest = 1 << (w.present.bit_length() - 1)
+        out.append(replace(w, present=w.present ^ highest, siblings=w.siblings[:-1]))
+        out.append(replace(w, present=w.present ^ highest ^ (highest << 1)))  # moved one level up
     if w.terminal == TERMINAL_OTHER:
         out.append(replace(w, other_value_hash=keccak(b"other")))
         out.append(replace(w, other_key=w.key))
@@ -180,7 +198,7 @@ def test_witness__terminal_two_must_share_prefix() -> None:
     tree = build({k: b"v" for k in keys})
     for _ in range(50):
         w = tree.witness(rng.randbytes(32))
-        if w.terminal != TERMINAL_OTHER or not w.siblings:
+        if w.terminal != TERMINAL_OTHER or not w.depth:
             continue
         flipped = int.from_bytes(w.other_key, "big") ^ (1 << 255)
         assert not check_witness(replace(w, other_key=flipped.to_bytes(32, "big")), tree.root)
@@ -191,9 +209,117 @@ def test_set__rejects_empty_or_long_value_and_short_key() -> None:
     with pytest.raises(ValueError):
         tree.set(bytes(32), b"")
     with pytest.raises(ValueError):
-        tree.set(bytes(32), b"x" * 257)
+        tree.set(bytes(32), b"x" * (MAX_VALUE_BYTES + 1))
     with pytest.raises(ValueError):
         tree.set(bytes(31), b"x")
+
+
+def test_set__longest_value__witness_checks_and_writes() -> None:
+    tree = build({bytes(32): b"a", b"\x80" + bytes(31): b"x" * MAX_VALUE_BYTES})
+    w = tree.witness(b"\x80" + bytes(31))
+    assert check_witness(w, tree.root) and len(w.value) == MAX_VALUE_BYTES
+    assert not check_witness(replace(w, value=w.value + b"x"), tree.root)
+    longest = b"y" * MAX_VALUE_BYTES
+    assert write_witness(w, longest) == ref_root({bytes(32): b"a", w.key: longest})
+    with pytest.raises(ValueError):
+        write_witness(w, b"y" * (MAX_VALUE_BYTES + 1))
+
+
+# ---- the compressed sibling list (`depth`, `present`) ----
+
+
+def _bit(k: bytes, q: int) -> int:
+    return (k[q // 8] >> (7 - q % 8)) & 1
+
+
+def ref_subtree(items: dict[bytes, bytes], keys: list[bytes], depth: int) -> bytes:
+    """The protocol's hash of the subtree at `depth` holding `keys` (they share bits 0..depth-1)."""
+    if not keys:
+        return EMPTY
+    if len(keys) == 1:
+        return leaf_hash(keys[0], items[keys[0]])
+    left = [k for k in keys if _bit(k, depth) == 0]
+    right = [k for k in keys if _bit(k, depth) == 1]
+    return keccak(ref_subtree(items, left, depth + 1) + ref_subtree(items, right, depth + 1))
+
+
+def reference_siblings(items: dict[bytes, bytes], key: bytes) -> tuple[int, list[bytes]]:
+    """`(depth, every sibling deepest first)` of `key`'s path, from the protocol's definition:
+    the path goes down while two or more leaves share it."""
+    on_path = list(items)
+    path: list[bytes] = []
+    depth = 0
+    while len(on_path) >= 2:
+        side = _bit(key, depth)
+        path.append(ref_subtree(items, [k for k in on_path if _bit(k, depth) != side], depth + 1))
+        on_path = [k for k in on_path if _bit(k, depth) == side]
+        depth += 1
+    return depth, path[::-1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(key_sets, keys32, st.data())
+def test_witness__bitmap_lists_exactly_the_non_empty_siblings(
+    keys: list[bytes], extra: bytes, data: st.DataObject
+) -> None:
+    items = {k: data.draw(values) for k in keys}
+    tree = build(items)
+    for probe in [*keys[:3], extra]:
+        w = tree.witness(probe)
+        depth, full = reference_siblings(items, probe)
+        assert w.depth == depth and w.full_siblings() == tuple(full)
+        assert w.siblings == tuple(s for s in full if s != EMPTY)
+        assert w.present == sum(1 << j for j, s in enumerate(full) if s != EMPTY)
+        assert EMPTY not in w.siblings and w.present < 2**w.depth
+        assert len(w.siblings) == w.present.bit_count()
+
+
+def test_witness__two_keys_sharing_255_bits__one_sibling_at_depth_256() -> None:
+    a, b = bytes(32), bytes(31) + b"\x01"
+    tree = build({a: b"a", b: b"b"})
+    w = tree.witness(a)
+    assert (w.depth, w.present, w.siblings) == (256, 1, (leaf_hash(b, b"b"),))
+    assert check_witness(w, tree.root)
+    # the same path with every EMPTY sibling written out is not the encoding: popcount != len
+    assert not check_witness(replace(w, siblings=w.full_siblings()), tree.root)
+    assert not check_witness(replace(w, depth=257, present=2), tree.root)
+    assert not check_witness(replace(w, present=w.present | (1 << 256)), tree.root)
+    assert not check_witness(replace(w, present=2**256 - 1), tree.root)
+    # the absent neighbour between them: terminal 2 can not sit at depth 256
+    c = bytes(31) + b"\x02"
+    wc = tree.witness(c)
+    assert wc.terminal == TERMINAL_EMPTY and wc.depth == 255 and wc.present == 1
+    assert check_witness(wc, tree.root)
+
+
+def test_witness__empty_sibling_listed_as_present__same_path_checks() -> None:
+    """`present` may claim an EMPTY sibling (listed as 32 zero bytes): the climb is the same, so
+    the well-formedness rules of protocol section 2 accept it; honest witnesses never do it."""
+    a, b = bytes(32), bytes(31) + b"\x01"
+    tree = build({a: b"a", b: b"b"})
+    w = tree.witness(a)
+    loose = replace(w, present=w.present | 2, siblings=(w.siblings[0], EMPTY))
+    assert check_witness(loose, tree.root)
+    assert write_witness(loose, b"z") == write_witness(w, b"z")
+
+
+def test_witness__max_siblings__accepted_one_more__rejected() -> None:
+    """A path with MAX_SIBLINGS non-empty siblings checks; with one more the witness is refused
+    (the tree itself still holds and hashes such keys)."""
+    probe = keccak(b"probe")
+    k = int.from_bytes(probe, "big")
+    neighbours = {(k ^ (1 << (255 - q))).to_bytes(32, "big"): b"n" for q in range(MAX_SIBLINGS)}
+    items = {probe: b"p", **neighbours}
+    tree = build(items)
+    w = tree.witness(probe)
+    assert len(w.siblings) == MAX_SIBLINGS and w.depth == MAX_SIBLINGS
+    assert check_witness(w, tree.root)
+    assert write_witness(w, b"q") == ref_root({**items, probe: b"q"})
+    deeper = (k ^ (1 << (255 - MAX_SIBLINGS))).to_bytes(32, "big")
+    tree.set(deeper, b"n")
+    w = tree.witness(probe)
+    assert len(w.siblings) == MAX_SIBLINGS + 1 and tree.root == ref_root({**items, deeper: b"n"})
+    assert not check_witness(w, tree.root)
 
 
 def test_copy__is_independent_both_ways() -> None:

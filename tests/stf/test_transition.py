@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from exchange_vectors import EXCHANGE_VECTORS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from stf_vectors import (
@@ -110,7 +111,36 @@ def check_sequential_witnesses(pre: State, raw: bytes, v: Vector, post_root: byt
     assert running == post_root
 
 
-@pytest.mark.parametrize("v", VECTORS, ids=[v.name for v in VECTORS])
+ALL_VECTORS = VECTORS + EXCHANGE_VECTORS
+
+
+def test_exchange_vectors__names_unique_and_every_error_code_covered() -> None:
+    assert len({v.name for v in ALL_VECTORS}) == len(ALL_VECTORS)
+    assert {v.error for v in EXCHANGE_VECTORS} >= {
+        None,
+        "bad_signature",
+        "bad_nonce",
+        "bad_deposit",
+        "insufficient_margin",
+        "unknown_market",
+        "price_off_tick",
+        "size_off_lot",
+        "order_expired",
+        "order_cancelled",
+        "overfill",
+        "self_trade",
+        "stale_oracle",
+        "market_halted",
+        "reduce_only",
+        "position_limit",
+        "not_liquidatable",
+        "invalid_order",
+        "invalid_oracle_update",
+        "funding_not_due",
+    }
+
+
+@pytest.mark.parametrize("v", ALL_VECTORS, ids=[v.name for v in ALL_VECTORS])
 def test_vector(v: Vector) -> None:
     pre = state_of(v.pre)
     assert state_root(pre) == ref_root(v.pre)

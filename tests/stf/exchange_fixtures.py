@@ -7,6 +7,9 @@ and bundles for the keyed traders.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from stf_vectors import CONFIG
 
 from sequencer.stf.codec import (
@@ -111,6 +114,13 @@ def market(params: MarketParams, mark: int, **fields: int) -> Market:
 
 MARKETS = [market(ETH_PARAMS, 100), market(BTC_PARAMS, 5000)]
 """ETH at 100, BTC at 5000, both fresh."""
+
+
+def markets_with(i: int, **fields: Any) -> list[Market]:
+    """MARKETS with market `i`'s fields replaced."""
+    out = list(MARKETS)
+    out[i] = replace(out[i], **fields)
+    return out
 
 
 def acct(

@@ -27,6 +27,7 @@ from exchange_fixtures import (
     leaves,
     liquidate,
     market,
+    markets_with,
     order,
     price,
     trader_key,
@@ -74,13 +75,6 @@ BUY, SELL = SIDE_BUY, SIDE_SELL
 def filled(n: int, cancelled: bool = False) -> bytes:
     """An Order leaf value."""
     return encode_order_state(OrderState(n, cancelled))
-
-
-def markets_with(i: int, **fields: int) -> list[Market]:
-    """MARKETS with market `i`'s fields replaced."""
-    out = list(MARKETS)
-    out[i] = replace(out[i], **fields)
-    return out
 
 
 def tamper(signed: SignedOrder, **fields: int) -> SignedOrder:

@@ -1,0 +1,169 @@
+"""Keeping the exchange safe: which funding steps are due, which accounts to liquidate (and by how
+much), and whom to deleverage when the insurance fund cannot cover a bankrupt account.
+
+These are the sequencer's and the liquidator bot's decisions, not protocol rules: every
+transaction they lead to is checked again by the state machine (`sequencer.stf`), which owns the
+rules; the arithmetic here only uses its risk functions (`sequencer.stf.margin`).
+
+The state holds no list of accounts (keys are hashes), so `RiskIndex` remembers the traders whose
+positions transactions may have changed, from the transactions themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sequencer.stf.constants import BPS
+from sequencer.stf.funds import Reader
+from sequencer.stf.keys import account_key, insurance_key, markets_key
+from sequencer.stf.margin import (
+    Acct,
+    Markets,
+    equity,
+    fresh,
+    maintenance_margin,
+    read_acct,
+    read_markets,
+    settle,
+)
+from sequencer.stf.types import BundleFill, Deleverage, Fill, Funding, Liquidate, Tx
+
+
+def position_traders(tx: Tx) -> tuple[bytes, ...]:
+    """The accounts whose positions `tx` may change."""
+    if type(tx) is Fill:
+        return tx.maker.order.trader, tx.taker.order.trader
+    if type(tx) is BundleFill:
+        return (tx.bundle.trader, *(m.order.trader for m in tx.makers))
+    if type(tx) is Liquidate:
+        return tx.liquidator, tx.account
+    if type(tx) is Deleverage:
+        return tx.account, tx.counterparty
+    return ()
+
+
+class RiskIndex:
+    """The traders that may hold positions (a superset: flat ones are dropped when seen flat)."""
+
+    def __init__(self) -> None:
+        self.traders: set[bytes] = set()
+
+    def note(self, tx: Tx) -> None:
+        """Remember the traders a transaction may have given positions."""
+        self.traders.update(position_traders(tx))
+
+    def holders(self, tree: Reader) -> list[tuple[bytes, Acct]]:
+        """Every remembered trader that holds positions now, with its account (settled later by
+        the callers); flat ones are forgotten."""
+        out = []
+        for trader in sorted(self.traders):
+            a = read_acct(tree.get(account_key(trader)))
+            if a.positions:
+                out.append((trader, a))
+            else:
+                self.traders.discard(trader)
+        return out
+
+
+def due_funding(tree: Reader, now: int) -> list[Funding]:
+    """Funding steps the state machine would accept at `now` (fresh price, interval passed)."""
+    out = []
+    for m, market in enumerate(read_markets(tree.get(markets_key()))):
+        last = market.last_funding_time
+        if last and now >= last + market.params.funding_interval and fresh(market, now):
+            out.append(Funding(m))
+    return out
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An account below its maintenance margin and the liquidation that would help most."""
+
+    account: bytes
+    """The account."""
+    market: int
+    """The market of the position to liquidate."""
+    size: int
+    """Size to take over (a multiple of the lot, at most the position)."""
+    shortfall: int
+    """`maintenance margin - equity` (> 0)."""
+    bankrupt: bool
+    """Equity below zero: once the account has one position left, Insurance may not cover it."""
+
+
+def liquidation_size(a: Acct, market_id: int, markets: Markets, shortfall: int) -> int:
+    """The smallest lot multiple of the position in `market_id` whose liquidation (at the mark,
+    paying the penalty) brings the account back to its maintenance margin; the whole position
+    when even that does not."""
+    market = markets[market_id]
+    p = market.params
+    held = abs(a.positions[market_id][0])
+    freed_per_unit_bps = market.mark_price * (p.mmr_bps - p.liquidation_penalty_bps)
+    if freed_per_unit_bps <= 0:
+        return held
+    units = -(-shortfall * BPS // freed_per_unit_bps)
+    lots = -(-units // p.lot_size)
+    return min(held, max(1, lots) * p.lot_size)
+
+
+def liquidation_candidates(tree: Reader, index: RiskIndex, now: int) -> list[Candidate]:
+    """Accounts the state machine would let anyone liquidate at `now` (every price of theirs
+    fresh, equity below maintenance margin), worst first; for each, the position with the largest
+    maintenance margin and the size that restores it."""
+    markets = read_markets(tree.get(markets_key()))
+    out = []
+    for trader, a in index.holders(tree):
+        if not all(fresh(markets[m], now) for m in a.positions):
+            continue
+        settle(a, markets)
+        eq, mmr = equity(a, markets), maintenance_margin(a, markets)
+        if eq >= mmr:
+            continue
+        market_id = max(
+            a.positions,
+            key=lambda m: (abs(a.positions[m][0]) * markets[m].mark_price * markets[m].params.mmr_bps, -m),
+        )
+        out.append(
+            Candidate(trader, market_id, liquidation_size(a, market_id, markets, mmr - eq), mmr - eq, eq < 0)
+        )
+    out.sort(key=lambda c: (-c.shortfall, c.account))
+    return out
+
+
+def deleverage_options(tree: Reader, index: RiskIndex, account: bytes, now: int) -> list[Deleverage]:
+    """Auto-deleveragings of a bankrupt `account` whose one position Insurance cannot cover, one
+    per opposite position large enough, best-ranked first: highest unrealized profit times
+    leverage (ties by address). Empty if the account is not in that state. The state machine
+    still decides (the counterparty must stay solvent): try them in order."""
+    markets = read_markets(tree.get(markets_key()))
+    a = read_acct(tree.get(account_key(account)))
+    if len(a.positions) != 1:
+        return []
+    (market_id,) = a.positions
+    if not fresh(markets[market_id], now):
+        return []
+    settle(a, markets)
+    eq = equity(a, markets)
+    insurance_value = tree.get(insurance_key())
+    insurance = 0 if insurance_value is None else int.from_bytes(insurance_value, "big")
+    if eq >= 0 or insurance >= -eq:
+        return []
+    size = a.positions[market_id][0]
+    ranked = []
+    for trader, other in index.holders(tree):
+        held = other.size(market_id)
+        if trader == account or held == 0 or (held > 0) == (size > 0) or abs(held) < abs(size):
+            continue
+        settle(other, markets)
+        mark = markets[market_id].mark_price
+        profit = held * mark - other.positions[market_id][1]
+        notional = abs(held) * mark
+        score = profit * notional // max(equity(other, markets), 1)
+        ranked.append((-score, trader))
+    return [Deleverage(account, trader, market_id) for _, trader in sorted(ranked)]
+
+
+def bankrupt_accounts(candidates: Iterable[Candidate]) -> list[bytes]:
+    """The candidates with negative equity."""
+    return [c.account for c in candidates if c.bankrupt]

@@ -1,0 +1,226 @@
+"""`rollup oracle`: an oracle committee's price feed.
+
+Each committee member signs its own `Price(market, mark, index, timestamp)` (EIP-712, the rollup's
+domain); an `OracleUpdate` carries at least the committee's threshold of them, and the state
+machine takes the lower medians (docs/protocol.md section 3, "Oracle and funding"). This service
+holds the keys of one or more members, reads prices from a source, and submits one update per
+market per interval to a sequencer (`POST /v1/transactions`).
+
+Sources: `walk` (a seeded random walk: the devnet's markets, reproducible) and `file` (JSON lines
+`{"market": 0, "mark": 3000, "index": 2999}` appended by any other program: a real feed plugs in
+there). With `--metrics-port` it serves its Prometheus metrics (updates sent, refused by code,
+last mark); it logs one structured line per update.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from sequencer.logs import get_logger
+from sequencer.stf.codec import encode_tx
+from sequencer.stf.eip712 import address_of, sign_price
+from sequencer.stf.types import ChainConfig, OracleUpdate, PriceEntry
+
+log = get_logger("oracle")
+
+
+class PriceSource(Protocol):
+    """Where prices come from."""
+
+    def quote(self, market: int, now: int) -> tuple[int, int] | None:
+        """`(mark, index)` of `market` at unix second `now`, None if there is no price."""
+        ...
+
+
+class RandomWalk:
+    """A reproducible random walk per market: the mark moves up to `step_bps` per quote and the
+    index follows it within `basis_bps` (so funding has a premium to pay)."""
+
+    def __init__(
+        self, starts: dict[int, int], *, step_bps: int = 20, basis_bps: int = 5, seed: int = 1
+    ) -> None:
+        self.marks = dict(starts)
+        self.step_bps = step_bps
+        self.basis_bps = basis_bps
+        self.rng = random.Random(seed)
+
+    def quote(self, market: int, now: int) -> tuple[int, int] | None:
+        """Step the walk of `market` once and quote it."""
+        mark = self.marks.get(market)
+        if mark is None:
+            return None
+        mark = max(1, mark + mark * self.rng.randint(-self.step_bps, self.step_bps) // 10_000)
+        self.marks[market] = mark
+        index = max(1, mark + mark * self.rng.randint(-self.basis_bps, self.basis_bps) // 10_000)
+        return mark, index
+
+
+class FileSource:
+    """The last line per market of a JSON-lines file (`{"market", "mark", "index"}`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def quote(self, market: int, now: int) -> tuple[int, int] | None:
+        """The newest price of `market` in the file."""
+        latest = None
+        try:
+            lines = self.path.read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        for line in lines:
+            try:
+                item = json.loads(line)
+                if int(item["market"]) == market:
+                    latest = int(item["mark"]), int(item["index"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn or malformed line: the previous price stands
+        return latest
+
+
+@dataclass(frozen=True)
+class Committee:
+    """The member keys this feed signs with."""
+
+    keys: tuple[bytes, ...]
+    config: ChainConfig
+
+    @property
+    def addresses(self) -> list[bytes]:
+        """The members' addresses (what the Oracle leaf must list)."""
+        return [address_of(k) for k in self.keys]
+
+    def update(self, market: int, mark: int, index: int, timestamp: int) -> OracleUpdate:
+        """An update in which every member held here signs the same price."""
+        return OracleUpdate(
+            market,
+            tuple(
+                PriceEntry(mark, index, timestamp, sign_price(k, market, mark, index, timestamp, self.config))
+                for k in self.keys
+            ),
+        )
+
+
+class OracleFeed:
+    """Submits one update per market per interval until stopped."""
+
+    def __init__(
+        self,
+        sequencer_url: str,
+        committee: Committee,
+        source: PriceSource,
+        markets: Sequence[int],
+        *,
+        interval_s: float = 2.0,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.url = sequencer_url.rstrip("/")
+        self.committee = committee
+        self.source = source
+        self.markets = list(markets)
+        self.interval_s = interval_s
+        self.http = httpx.Client(timeout=10.0)
+        self.stop = threading.Event()
+        self.registry = registry or CollectorRegistry()
+        self.sent = Counter(
+            "oracle_updates_sent_total", "Updates acknowledged", ["market"], registry=self.registry
+        )
+        self.refused = Counter(
+            "oracle_updates_refused_total", "Updates refused", ["code"], registry=self.registry
+        )
+        self.last_mark = Gauge("oracle_last_mark", "Last mark sent", ["market"], registry=self.registry)
+        self.last_timestamp = 0
+
+    def step(self, now: int | None = None) -> list[str]:
+        """Submit one update per market; returns the error codes of the refused ones."""
+        now = int(time.time()) if now is None else now
+        now = max(now, self.last_timestamp + 1)  # each update must be newer than the last
+        self.last_timestamp = now
+        refused = []
+        for market in self.markets:
+            quote = self.source.quote(market, now)
+            if quote is None:
+                continue
+            mark, index = quote
+            raw = encode_tx(self.committee.update(market, mark, index, now))
+            try:
+                response = self.http.post(f"{self.url}/v1/transactions", json={"raw": "0x" + raw.hex()})
+            except httpx.HTTPError as exc:
+                log.warning("oracle_submit_failed", market=market, error=str(exc))
+                refused.append("unreachable")
+                continue
+            if response.status_code == 200:
+                self.sent.labels(market=str(market)).inc()
+                self.last_mark.labels(market=str(market)).set(mark)
+                log.info("oracle_update_sent", market=market, mark=mark, index=index, timestamp=now)
+            else:
+                code = _error_code(response)
+                self.refused.labels(code=code).inc()
+                refused.append(code)
+                log.warning("oracle_update_refused", market=market, code=code, status=response.status_code)
+        return refused
+
+    def run(self) -> None:
+        """Step every `interval_s` until `stop` is set."""
+        while not self.stop.is_set():
+            self.step()
+            self.stop.wait(self.interval_s)
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return f"http_{response.status_code}"
+
+
+def _market_start(text: str) -> tuple[int, int]:
+    market, _, price = text.partition("=")
+    return int(market), int(price)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run a price feed until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(prog="rollup oracle", description="Sign and submit oracle prices.")
+    parser.add_argument("--sequencer", default="http://127.0.0.1:8600")
+    parser.add_argument("--deployment", default="var/deployment.json", help="gives the chain id and Rollup")
+    parser.add_argument("--member-key", action="append", required=True, help="hex key of a member (repeat)")
+    parser.add_argument("--market", action="append", default=[], type=_market_start, help="ID=START_PRICE")
+    parser.add_argument("--source", default="walk", help="walk, or file:PATH (JSON lines)")
+    parser.add_argument("--interval-ms", type=int, default=2000)
+    parser.add_argument("--walk-bps", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--metrics-port", type=int, default=0, help="serve /metrics here (0: off)")
+    args = parser.parse_args(argv)
+
+    from sequencer.l1 import load_deployment
+
+    deployment = load_deployment(args.deployment)
+    config = ChainConfig(deployment.chain_id, bytes.fromhex(deployment.rollup[2:]))
+    committee = Committee(tuple(bytes.fromhex(k.removeprefix("0x")) for k in args.member_key), config)
+    starts = dict(args.market)
+    source: PriceSource = (
+        FileSource(Path(args.source.removeprefix("file:")))
+        if args.source.startswith("file:")
+        else RandomWalk(starts, step_bps=args.walk_bps, seed=args.seed)
+    )
+    feed = OracleFeed(args.sequencer, committee, source, sorted(starts), interval_s=args.interval_ms / 1000)
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=feed.registry)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: feed.stop.set())
+    log.info("oracle_started", members=[a.hex() for a in committee.addresses], markets=sorted(starts))
+    feed.run()
+    log.info("oracle_stopped")

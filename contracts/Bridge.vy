@@ -4,14 +4,18 @@
 @title Bridge
 @custom:contract-name Bridge
 @license MIT
-@notice The L1 side of the rollup's money (docs/protocol.md section 6):
-        the deposit queue that batches consume in order (each entry's
-        hash and L1 timestamp), and the payment of withdrawals proven
-        against the post-state root of a FINAL batch, each withdrawal
-        key paid once.
+@notice The L1 side of the rollup's money and governance
+        (docs/protocol.md section 6): one queue that batches consume in
+        order (each entry's hash and L1 timestamp) holding deposits and
+        the governor's messages, and the payment of withdrawals proven
+        against the post-state root of a FINAL batch, each withdrawal key
+        paid once.
 @dev The collateral token is pulled with `transferFrom` on deposit and
-     paid with `transfer` on claim. All external functions are
-     non-reentrant.
+     paid with `transfer` on claim. A deposit's queue hash is
+     `keccak(word(i) || word(to) || word(amount))`, a message's
+     `keccak(word(i) || word(2**256 - 1) || keccak(payload))`: the middle
+     word of a message is no address, so the two never collide. All
+     external functions are non-reentrant.
 """
 
 from ethereum.ercs import IERC20
@@ -30,6 +34,15 @@ interface IRollup:
 MAX_TOTAL_DEPOSITS: constant(uint256) = 2**128 - 1
 
 
+# @dev Longest message payload: an L1Message transaction (`type || queue_index(8) ||
+#      payload`) is at most MAX_TX_BYTES (1024) bytes.
+MAX_PAYLOAD_BYTES: constant(uint256) = 1015
+
+
+# @dev The middle word of a message's queue hash (in place of a deposit's recipient).
+MESSAGE_TAG: constant(uint256) = max_value(uint256)
+
+
 # EVENTS #
 
 
@@ -38,8 +51,20 @@ event Deposited:
     sender: indexed(address)
     to: indexed(address)
     amount: uint256
-    deposit_hash: bytes32
+    queue_hash: bytes32
     timestamp: uint256
+
+
+event MessageQueued:
+    index: indexed(uint256)
+    payload: Bytes[MAX_PAYLOAD_BYTES]
+    queue_hash: bytes32
+    timestamp: uint256
+
+
+event GovernorChanged:
+    previous: indexed(address)
+    governor: indexed(address)
 
 
 event WithdrawalClaimed:
@@ -62,16 +87,20 @@ TOKEN: public(immutable(IERC20))
 ROLLUP: public(immutable(IRollup))
 
 
-# @dev Number of deposits ever queued; the next deposit's index.
-deposit_count: public(uint256)
+# @dev The account allowed to queue governance messages (the deployer, then `set_governor`).
+governor: public(address)
 
 
-# @dev `keccak(word(i) || word(to) || word(amount))` of deposit `i` (zero past the end).
-deposit_hash: public(HashMap[uint256, bytes32])
+# @dev Number of entries (deposits and messages) ever queued; the next entry's index.
+queue_length: public(uint256)
 
 
-# @dev L1 block timestamp at which deposit `i` was queued (zero past the end).
-deposit_timestamp: public(HashMap[uint256, uint256])
+# @dev The queue hash of entry `i` (zero past the end).
+queue_hash: public(HashMap[uint256, bytes32])
+
+
+# @dev L1 block timestamp at which entry `i` was queued (zero past the end).
+queue_timestamp: public(HashMap[uint256, uint256])
 
 
 # @dev Sum of all deposits ever (at most `MAX_TOTAL_DEPOSITS`).
@@ -85,13 +114,15 @@ claimed: public(HashMap[bytes32, bool])
 @deploy
 def __init__(token: address, rollup: address):
     """
-    @dev Sets the collateral token and the Rollup.
+    @dev Sets the collateral token and the Rollup; the deployer is the governor.
     @param token The collateral ERC-20.
     @param rollup The Rollup contract.
     """
     assert token != empty(address) and rollup != empty(address), "bridge: zero address"
     TOKEN = IERC20(token)
     ROLLUP = IRollup(rollup)
+    self.governor = msg.sender
+    log GovernorChanged(previous=empty(address), governor=msg.sender)
 
 
 @external
@@ -107,17 +138,47 @@ def deposit(to: address, amount: uint256) -> uint256:
     # nobody can sign for the zero address: its collateral could never move again
     assert to != empty(address), "bridge: zero recipient"
     assert amount <= MAX_TOTAL_DEPOSITS - self.total_deposited, "bridge: deposit cap"
-    index: uint256 = self.deposit_count
+    index: uint256 = self.queue_length
     entry: bytes32 = keccak256(abi_encode(index, to, amount))
     self.total_deposited += amount
-    self.deposit_count = index + 1
-    self.deposit_hash[index] = entry
-    self.deposit_timestamp[index] = block.timestamp
+    self._enqueue(index, entry)
     log Deposited(
-        index=index, sender=msg.sender, to=to, amount=amount, deposit_hash=entry, timestamp=block.timestamp
+        index=index, sender=msg.sender, to=to, amount=amount, queue_hash=entry, timestamp=block.timestamp
     )
     assert extcall TOKEN.transferFrom(msg.sender, self, amount, default_return_value=True), "bridge: transfer failed"
     return index
+
+
+@external
+def send_message(payload: Bytes[MAX_PAYLOAD_BYTES]) -> uint256:
+    """
+    @dev Queues a governance message (an L1Message transaction on L2,
+         protocol.md section 3). Governor only.
+    @param payload The message, `kind(1) || body`, 1 to 1015 bytes. The
+           Bridge does not read it: an invalid payload is consumed on L2
+           and changes nothing else.
+    @return uint256 The message's queue index.
+    """
+    assert msg.sender == self.governor, "bridge: not governor"
+    assert len(payload) != 0, "bridge: empty payload"
+    index: uint256 = self.queue_length
+    entry: bytes32 = keccak256(abi_encode(index, MESSAGE_TAG, keccak256(payload)))
+    self._enqueue(index, entry)
+    log MessageQueued(index=index, payload=payload, queue_hash=entry, timestamp=block.timestamp)
+    return index
+
+
+@external
+def set_governor(new_governor: address):
+    """
+    @dev Hands the governor role over (to a timelock or a multisig in
+         production). Governor only.
+    @param new_governor The next governor (not the zero address).
+    """
+    assert msg.sender == self.governor, "bridge: not governor"
+    assert new_governor != empty(address), "bridge: zero address"
+    self.governor = new_governor
+    log GovernorChanged(previous=msg.sender, governor=new_governor)
 
 
 @external
@@ -153,3 +214,13 @@ def claim_withdrawal(
         key=key, account=account, nonce=nonce, recipient=l1_recipient, amount=amount, batch_index=header.index
     )
     assert extcall TOKEN.transfer(l1_recipient, amount, default_return_value=True), "bridge: transfer failed"
+
+
+@internal
+def _enqueue(index: uint256, entry: bytes32):
+    """
+    @dev Appends queue entry `index` with its hash and this block's timestamp.
+    """
+    self.queue_length = index + 1
+    self.queue_hash[index] = entry
+    self.queue_timestamp[index] = block.timestamp

@@ -30,17 +30,18 @@ interface IFraudVerifier:
         tx_data: Bytes[MAX_TX_BYTES],
         witnesses: DynArray[smt.Witness, MAX_WITNESSES],
         queue_end: uint256,
+        l2_time: uint256,
     ) -> bytes32: view
 
 
-# @dev The Bridge: the L1 deposit queue (protocol.md section 6).
+# @dev The Bridge: the L1 queue of deposits and messages (protocol.md section 6).
 interface IBridge:
-    def deposit_count() -> uint256: view
-    def deposit_timestamp(index: uint256) -> uint256: view
+    def queue_length() -> uint256: view
+    def queue_timestamp(index: uint256) -> uint256: view
 
 
 # @dev Longest encoded transaction.
-MAX_TX_BYTES: constant(uint256) = 512
+MAX_TX_BYTES: constant(uint256) = 1024
 
 
 # @dev Most transactions in one batch.
@@ -48,7 +49,7 @@ MAX_BATCH_TXS: constant(uint256) = merkle.MAX_BATCH_TXS
 
 
 # @dev Most state leaves one transaction touches.
-MAX_WITNESSES: constant(uint256) = 8
+MAX_WITNESSES: constant(uint256) = 12
 
 
 # @dev Longest merkletools inclusion proof in a batch tree.
@@ -98,6 +99,7 @@ event BatchAppended:
     tx_count: uint256
     queue_start: uint256
     queue_end: uint256
+    l2_time: uint256
     sequencer: indexed(address)
     timestamp: uint256
 
@@ -137,8 +139,12 @@ MIN_BOND_WEI: public(immutable(uint256))
 CHALLENGER_REWARD_BPS: public(immutable(uint256))
 
 
-# @dev Age at which a queued deposit must be consumed by the next batch.
+# @dev Age at which a queue entry (deposit or message) must be consumed by the next batch.
 FORCE_INCLUSION_SECONDS: public(immutable(uint256))
+
+
+# @dev How far a batch's `l2_time` may lag behind the L1 block's timestamp.
+MAX_L2_TIME_LAG_SECONDS: public(immutable(uint256))
 
 
 # @dev The account allowed to call `initialize` once (the deployer).
@@ -170,6 +176,11 @@ tip_post_root: public(bytes32)
 tip_queue_end: public(uint256)
 
 
+# @dev The `l2_time` of each batch (so a revert gives the tip back its
+#      clock); entries at or past `batch_count` are meaningless.
+batch_l2_time: public(HashMap[uint256, uint256])
+
+
 # @dev Bond, slash flag and last append time of each sequencer.
 sequencers: public(HashMap[address, Sequencer])
 
@@ -184,13 +195,15 @@ def __init__(
     min_bond_wei: uint256,
     challenger_reward_bps: uint256,
     force_inclusion_seconds: uint256,
+    max_l2_time_lag_seconds: uint256,
 ):
     """
     @dev Sets the deployment parameters (protocol.md section 1).
     @param challenge_window_seconds Seconds a batch stays challengeable.
     @param min_bond_wei Least bond to append batches.
     @param challenger_reward_bps Challenger's share of a slashed bond.
-    @param force_inclusion_seconds Deadline to consume a queued deposit.
+    @param force_inclusion_seconds Deadline to consume a queue entry.
+    @param max_l2_time_lag_seconds Most a batch's `l2_time` may lag the L1 block's timestamp.
     """
     assert challenger_reward_bps <= BPS, "rollup: reward above 100%"
     assert min_bond_wei > 0, "rollup: zero min bond"
@@ -198,6 +211,7 @@ def __init__(
     MIN_BOND_WEI = min_bond_wei
     CHALLENGER_REWARD_BPS = challenger_reward_bps
     FORCE_INCLUSION_SECONDS = force_inclusion_seconds
+    MAX_L2_TIME_LAG_SECONDS = max_l2_time_lag_seconds
     self.initializer = msg.sender
 
 
@@ -257,6 +271,7 @@ def append_batch(
     prev_root: bytes32,
     queue_start: uint256,
     queue_end: uint256,
+    l2_time: uint256,
     txs: DynArray[Bytes[MAX_TX_BYTES], MAX_BATCH_TXS],
     roots: DynArray[bytes32, MAX_BATCH_TXS],
 ):
@@ -264,11 +279,14 @@ def append_batch(
     @dev Appends a batch (protocol.md section 4). `prev_root` and
          `queue_start` are what the sequencer built on: they must equal
          the tip, so a batch built on a stale tip is refused instead of
-         being appended on the wrong state.
+         being appended on the wrong state. `l2_time` is the batch's
+         clock: not before the tip's, not after this block, and at most
+         `MAX_L2_TIME_LAG_SECONDS` behind it.
     @param prev_root The state root before the batch (the tip's post root).
-    @param queue_start The first deposit index the batch may consume (the tip's queue end).
-    @param queue_end One past the last deposit index the batch consumes.
-    @param txs The encoded transactions, 1 to 256, each at most 512 bytes.
+    @param queue_start The first queue index the batch may consume (the tip's queue end).
+    @param queue_end One past the last queue index the batch consumes.
+    @param l2_time The batch's clock (unix seconds).
+    @param txs The encoded transactions, 1 to 256, each at most 1024 bytes.
     @param roots The state root after each transaction.
     """
     # Data availability: the batch data is read back from the top-level transaction's input, so
@@ -279,16 +297,19 @@ def append_batch(
     assert prev_root == self.tip_post_root, "rollup: wrong prev_root"
     assert queue_start == self.tip_queue_end, "rollup: wrong queue_start"
     assert queue_start <= queue_end, "rollup: queue_end before queue_start"
-    deposit_count: uint256 = staticcall self.bridge.deposit_count()
-    assert queue_end <= deposit_count, "rollup: queue_end past deposits"
+    queue_length: uint256 = staticcall self.bridge.queue_length()
+    assert queue_end <= queue_length, "rollup: queue_end past deposits"
+    assert l2_time >= self._tip_l2_time(), "rollup: l2_time before tip"
+    assert l2_time <= block.timestamp, "rollup: l2_time ahead of L1"
+    assert l2_time + MAX_L2_TIME_LAG_SECONDS >= block.timestamp, "rollup: l2_time behind L1"
     n: uint256 = len(txs)
     assert n >= 1, "rollup: empty batch"
-    if queue_end < deposit_count:
-        # An overdue deposit must not be left behind, unless the batch is nothing but deposits
-        # (each consumed deposit is one transaction): a backlog larger than a batch drains
+    if queue_end < queue_length:
+        # An overdue queue entry must not be left behind, unless the batch is nothing but queue
+        # entries (each consumed entry is one transaction): a backlog larger than a batch drains
         # instead of halting every append.
         assert (
-            block.timestamp < staticcall self.bridge.deposit_timestamp(queue_end) + FORCE_INCLUSION_SECONDS
+            block.timestamp < staticcall self.bridge.queue_timestamp(queue_end) + FORCE_INCLUSION_SECONDS
             or queue_end - queue_start == n
         ), "rollup: overdue deposit"
     assert len(roots) == n, "rollup: roots length"
@@ -308,10 +329,12 @@ def append_batch(
         tx_count=n,
         queue_start=queue_start,
         queue_end=queue_end,
+        l2_time=l2_time,
         sequencer=msg.sender,
         timestamp=block.timestamp,
     )
     self.batch_hash[header.index] = batch_header.hash(header)
+    self.batch_l2_time[header.index] = l2_time
     self.batch_count = header.index + 1
     self.tip_post_root = header.post_root
     self.tip_queue_end = queue_end
@@ -325,6 +348,7 @@ def append_batch(
         tx_count=header.tx_count,
         queue_start=header.queue_start,
         queue_end=header.queue_end,
+        l2_time=header.l2_time,
         sequencer=header.sequencer,
         timestamp=header.timestamp,
     )
@@ -371,7 +395,9 @@ def prove_tx_fraud(
         assert merkle.verify(
             merkle.root_leaf(pre_root), i - 1, header.tx_count, pre_proof, header.roots_root
         ), "rollup: bad pre_root proof"
-    computed: bytes32 = staticcall self.verifier.apply_tx(pre_root, tx_data, witnesses, header.queue_end)
+    computed: bytes32 = staticcall self.verifier.apply_tx(
+        pre_root, tx_data, witnesses, header.queue_end, header.l2_time
+    )
     assert computed != post_root, "rollup: no fraud"
     self._punish(header, i)
 
@@ -380,7 +406,7 @@ def prove_tx_fraud(
 def prove_queue_fraud(header: batch_header.BatchHeader, witness: smt.Witness):
     """
     @dev Proves that a live batch inside its window ends with
-         `next_deposit_index != queue_end` (protocol.md section 5): the
+         `next_queue_index != queue_end` (protocol.md section 5): the
          witness for the Global key checks against `header.post_root`.
          A Global value that is not one 32-byte word is fraud too.
     @param header The challenged batch's header.
@@ -424,15 +450,27 @@ def is_live(header: batch_header.BatchHeader) -> bool:
 
 @external
 @view
-def tip() -> (uint256, bytes32, uint256):
+def tip() -> (uint256, bytes32, uint256, uint256):
     """
     @dev Returns the tip: the number of live batches (the next index),
-         the last live batch's post root, and its queue end.
+         the last live batch's post root, its queue end and its l2_time.
     @return uint256 `batch_count`.
     @return bytes32 `tip_post_root`.
     @return uint256 `tip_queue_end`.
+    @return uint256 `tip_l2_time()`.
     """
-    return self.batch_count, self.tip_post_root, self.tip_queue_end
+    return self.batch_count, self.tip_post_root, self.tip_queue_end, self._tip_l2_time()
+
+
+@external
+@view
+def tip_l2_time() -> uint256:
+    """
+    @dev Returns the clock of the tip: the last live batch's `l2_time`
+         (0 at genesis). A batch's `l2_time` may not be earlier.
+    @return uint256 The tip's `l2_time`.
+    """
+    return self._tip_l2_time()
 
 
 @external
@@ -456,6 +494,18 @@ def is_bonded(sequencer: address) -> bool:
     """
     info: Sequencer = self.sequencers[sequencer]
     return info.bond >= MIN_BOND_WEI and not info.slashed
+
+
+@internal
+@view
+def _tip_l2_time() -> uint256:
+    """
+    @dev Returns the last live batch's `l2_time`, 0 when there is none.
+    """
+    count: uint256 = self.batch_count
+    if count == 0:
+        return 0
+    return self.batch_l2_time[count - 1]
 
 
 @internal
@@ -484,6 +534,7 @@ def _punish(header: batch_header.BatchHeader, tx_index: uint256):
          batch's sequencer and pays the challenger (msg.sender).
     """
     last: uint256 = self.batch_count - 1
+    # The tip goes back to batch `header.index - 1`, with its `l2_time` (`batch_l2_time`).
     self.batch_count = header.index
     self.tip_post_root = header.prev_root
     self.tip_queue_end = header.queue_start

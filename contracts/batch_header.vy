@@ -5,7 +5,7 @@
 @license MIT
 @notice Library module: the batch header of protocol.md section 4 and
         its commitment `batch_hash = keccak(abi.encode(header))`, the
-        ten fields as ten 32-byte words in this order.
+        eleven fields as eleven 32-byte words in this order.
 @dev The module holds no state: `import batch_header`.
 """
 
@@ -20,6 +20,7 @@ struct BatchHeader:
     tx_count: uint256
     queue_start: uint256
     queue_end: uint256
+    l2_time: uint256
     sequencer: address
     timestamp: uint256
 
@@ -28,7 +29,7 @@ struct BatchHeader:
 @pure
 def hash(header: BatchHeader) -> bytes32:
     """
-    @dev Returns `keccak(abi.encode(header))` (ten 32-byte words).
+    @dev Returns `keccak(abi.encode(header))` (eleven 32-byte words).
     @param header The batch header.
     @return bytes32 The batch hash.
     """

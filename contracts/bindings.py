@@ -27,7 +27,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.logs import DISCARD as _DISCARD
 
 from contracts.build import Artifact, compile_all
-from contracts.calldata import CalldataError, decode_append_batch
+from contracts.calldata import AppendBatchCall, CalldataError, decode_append_batch
 from sequencer.stf.batch import batch_roots
 from sequencer.stf.smt import Witness
 from sequencer.stf.types import BatchHeader
@@ -245,22 +245,34 @@ def deploy_contract(
 # ABI conversions
 # --------------------------------------------------------------------------------------------
 
-AbiWitness = tuple[bytes, bytes, int, bytes, bytes, list[bytes]]
-"""A witness as the Vyper struct `Witness{key, value, terminal, other_key, other_value_hash, siblings}`."""
+AbiWitness = tuple[bytes, bytes, int, bytes, bytes, int, int, list[bytes]]
+"""A witness as the Vyper struct
+`Witness{key, value, terminal, other_key, other_value_hash, depth, present, siblings}`."""
 
 
 def witness_arg(w: Witness | Sequence[Any]) -> AbiWitness:
     """A `sequencer.stf.smt.Witness` (or an ABI tuple already) as the ABI struct tuple."""
     if isinstance(w, Witness):
-        return (w.key, w.value, w.terminal, w.other_key, w.other_value_hash, list(w.siblings))
-    key, value, terminal, other_key, other_value_hash, siblings = w
+        return (
+            w.key,
+            w.value,
+            w.terminal,
+            w.other_key,
+            w.other_value_hash,
+            w.depth,
+            w.present,
+            list(w.siblings),
+        )
+    key, value, terminal, other_key, other_value_hash, depth, present, siblings = w
     return (
         bytes(key),
         bytes(value),
         int(terminal),
         bytes(other_key),
         bytes(other_value_hash),
-        list(siblings),
+        int(depth),
+        int(present),
+        [bytes(s) for s in siblings],
     )
 
 
@@ -276,7 +288,9 @@ def header_from_abi(value: Any) -> BatchHeader:
         fields = [get(n) for n in _HEADER_FIELDS]
     else:
         fields = list(value)
-    (index, prev_root, post_root, tx_root, roots_root, tx_count, queue_start, queue_end, seq, ts) = fields
+    (index, prev_root, post_root, tx_root, roots_root, tx_count, queue_start, queue_end, l2_time, seq, ts) = (
+        fields
+    )
     return BatchHeader(
         index=int(index),
         prev_root=bytes(prev_root),
@@ -286,6 +300,7 @@ def header_from_abi(value: Any) -> BatchHeader:
         tx_count=int(tx_count),
         queue_start=int(queue_start),
         queue_end=int(queue_end),
+        l2_time=int(l2_time),
         sequencer=bytes.fromhex(str(seq).removeprefix("0x")),
         timestamp=int(ts),
     )
@@ -300,6 +315,7 @@ _HEADER_FIELDS = (
     "tx_count",
     "queue_start",
     "queue_end",
+    "l2_time",
     "sequencer",
     "timestamp",
 )
@@ -392,14 +408,36 @@ class BondWithdrawnEvent:
 
 @dataclass(frozen=True)
 class DepositedEvent:
-    """`Bridge.Deposited`."""
+    """`Bridge.Deposited`: queue entry `index` is a deposit."""
 
     index: int
     sender: bytes
     to: bytes
     amount: int
-    deposit_hash: bytes
+    queue_hash: bytes
+    """`keccak(word(index) || word(to) || word(amount))`."""
     timestamp: int
+    meta: EventMeta
+
+
+@dataclass(frozen=True)
+class MessageQueuedEvent:
+    """`Bridge.MessageQueued`: queue entry `index` is a governance message."""
+
+    index: int
+    payload: bytes
+    queue_hash: bytes
+    """`keccak(word(index) || word(2**256 - 1) || keccak(payload))`."""
+    timestamp: int
+    meta: EventMeta
+
+
+@dataclass(frozen=True)
+class GovernorChangedEvent:
+    """`Bridge.GovernorChanged` (`previous` is the zero address at deployment)."""
+
+    previous: bytes
+    governor: bytes
     meta: EventMeta
 
 
@@ -418,11 +456,16 @@ class WithdrawalClaimedEvent:
 
 @dataclass(frozen=True)
 class Tip:
-    """The Rollup's tip: the next batch index, its prev_root and its queue_start."""
+    """The Rollup's tip: what the next batch builds on."""
 
     batch_count: int
+    """The next batch's index."""
     post_root: bytes
+    """The next batch's `prev_root`."""
     queue_end: int
+    """The next batch's `queue_start`."""
+    l2_time: int
+    """The least `l2_time` the next batch may declare (0 at genesis)."""
 
 
 @dataclass(frozen=True)
@@ -442,6 +485,7 @@ class RollupParams:
     min_bond_wei: int
     challenger_reward_bps: int
     force_inclusion_seconds: int
+    max_l2_time_lag_seconds: int
 
 
 QUEUE_FRAUD = 2**256 - 1
@@ -547,11 +591,13 @@ class RollupClient(_Client):
         prev_root: bytes,
         queue_start: int,
         queue_end: int,
+        l2_time: int,
         timeout: float = 120.0,
     ) -> TxResult:
-        """Append a batch built on the tip (`prev_root`, `queue_start`), consuming deposits to `queue_end`."""
+        """Append a batch built on the tip (`prev_root`, `queue_start`), consuming queue entries to
+        `queue_end`, with the clock `l2_time` (protocol section 4)."""
         fn = self.contract.functions.append_batch(
-            prev_root, queue_start, queue_end, [bytes(t) for t in txs], [bytes(r) for r in roots]
+            prev_root, queue_start, queue_end, l2_time, [bytes(t) for t in txs], [bytes(r) for r in roots]
         )
         return self._send(sender, fn, timeout=timeout)
 
@@ -563,8 +609,12 @@ class RollupClient(_Client):
         return int(self._view(self.contract.functions.batch_count()))
 
     def tip(self) -> Tip:
-        count, root, queue_end = self._view(self.contract.functions.tip())
-        return Tip(int(count), bytes(root), int(queue_end))
+        count, root, queue_end, l2_time = self._view(self.contract.functions.tip())
+        return Tip(int(count), bytes(root), int(queue_end), int(l2_time))
+
+    def batch_l2_time(self, index: int) -> int:
+        """The stored `l2_time` of batch `index` (meaningless at or past `batch_count`)."""
+        return int(self._view(self.contract.functions.batch_l2_time(index)))
 
     def is_final(self, header: BatchHeader) -> bool:
         return bool(self._view(self.contract.functions.is_final(header_arg(header))))
@@ -583,6 +633,7 @@ class RollupClient(_Client):
             int(self._view(f.MIN_BOND_WEI())),
             int(self._view(f.CHALLENGER_REWARD_BPS())),
             int(self._view(f.FORCE_INCLUSION_SECONDS())),
+            int(self._view(f.MAX_L2_TIME_LAG_SECONDS())),
         )
 
     def total_burned(self) -> int:
@@ -650,11 +701,9 @@ class RollupClient(_Client):
 
     # ---- events ----
 
-    def decode_append_calldata(
-        self, data: bytes | str
-    ) -> tuple[bytes, int, int, tuple[bytes, ...], tuple[bytes, ...]]:
-        """`(prev_root, queue_start, queue_end, txs, roots)` from an `append_batch` call's input,
-        read as the Rollup's own decoder reads it (see `contracts.calldata`)."""
+    def decode_append_calldata(self, data: bytes | str) -> AppendBatchCall:
+        """The arguments of an `append_batch` call's input, read as the Rollup's own decoder reads
+        it (see `contracts.calldata`)."""
         try:
             return decode_append_batch(bytes(HexBytes(data)))
         except CalldataError as exc:
@@ -679,12 +728,14 @@ class RollupClient(_Client):
     def _batch_event(self, log: Any) -> BatchAppendedEvent:
         header = header_from_abi(log["args"])
         tx = self.w3.eth.get_transaction(log["transactionHash"])
-        prev_root, queue_start, queue_end, txs, roots = self.decode_append_calldata(tx["input"])
+        call = self.decode_append_calldata(tx["input"])
+        txs, roots = call.txs, call.roots
         if (
             len(txs) != header.tx_count
             or roots[-1] != header.post_root
-            or prev_root != header.prev_root
-            or (queue_start, queue_end) != (header.queue_start, header.queue_end)
+            or call.prev_root != header.prev_root
+            or (call.queue_start, call.queue_end, call.l2_time)
+            != (header.queue_start, header.queue_end, header.l2_time)
             or batch_roots(txs, roots) != (header.tx_root, header.roots_root)
         ):
             raise ContractError(
@@ -763,7 +814,7 @@ class RollupClient(_Client):
 
 
 class BridgeClient(_Client):
-    """The Bridge: the deposit queue and withdrawal claims."""
+    """The Bridge: the L1 queue (deposits and governance messages) and withdrawal claims."""
 
     CONTRACT = "Bridge"
 
@@ -771,15 +822,28 @@ class BridgeClient(_Client):
         """Queue a deposit of `amount` for L2 account `to` (approve the Bridge first)."""
         return self._send(sender, self.contract.functions.deposit(_checksum(to), amount))
 
-    def deposit_count(self) -> int:
-        return int(self._view(self.contract.functions.deposit_count()))
+    def send_message(self, sender: Sender, payload: bytes) -> TxResult:
+        """Queue a governance message (governor only; 1 to 1015 bytes)."""
+        return self._send(sender, self.contract.functions.send_message(bytes(payload)))
 
-    def deposit_hash(self, index: int) -> bytes:
-        """`keccak(word(i) || word(to) || word(amount))` (zero past the end)."""
-        return bytes(self._view(self.contract.functions.deposit_hash(index)))
+    def set_governor(self, sender: Sender, new_governor: str | bytes) -> TxResult:
+        """Hand the governor role to `new_governor` (governor only)."""
+        return self._send(sender, self.contract.functions.set_governor(_checksum(new_governor)))
 
-    def deposit_timestamp(self, index: int) -> int:
-        return int(self._view(self.contract.functions.deposit_timestamp(index)))
+    def governor(self) -> str:
+        return str(self._view(self.contract.functions.governor()))
+
+    def queue_length(self) -> int:
+        """Number of entries ever queued (deposits and messages)."""
+        return int(self._view(self.contract.functions.queue_length()))
+
+    def queue_hash(self, index: int) -> bytes:
+        """The queue hash of entry `index` (zero past the end)."""
+        return bytes(self._view(self.contract.functions.queue_hash(index)))
+
+    def queue_timestamp(self, index: int) -> int:
+        """L1 timestamp at which entry `index` was queued (zero past the end)."""
+        return int(self._view(self.contract.functions.queue_timestamp(index)))
 
     def total_deposited(self) -> int:
         return int(self._view(self.contract.functions.total_deposited()))
@@ -831,10 +895,38 @@ class BridgeClient(_Client):
             _address_bytes(a["sender"]),
             _address_bytes(a["to"]),
             int(a["amount"]),
-            bytes(a["deposit_hash"]),
+            bytes(a["queue_hash"]),
             int(a["timestamp"]),
             _meta(log),
         )
+
+    def message_queued_events(
+        self, from_block: int, to_block: int | str = "latest"
+    ) -> list[MessageQueuedEvent]:
+        return [self._message(log) for log in self._logs("MessageQueued", from_block, to_block)]
+
+    def message_queued_from_receipt(self, receipt: Any) -> list[MessageQueuedEvent]:
+        return [self._message(log) for log in self._from_receipt("MessageQueued", receipt)]
+
+    @staticmethod
+    def _message(log: Any) -> MessageQueuedEvent:
+        a = log["args"]
+        return MessageQueuedEvent(
+            int(a["index"]), bytes(a["payload"]), bytes(a["queue_hash"]), int(a["timestamp"]), _meta(log)
+        )
+
+    def governor_changed_events(
+        self, from_block: int, to_block: int | str = "latest"
+    ) -> list[GovernorChangedEvent]:
+        return [self._governor(log) for log in self._logs("GovernorChanged", from_block, to_block)]
+
+    def governor_changed_from_receipt(self, receipt: Any) -> list[GovernorChangedEvent]:
+        return [self._governor(log) for log in self._from_receipt("GovernorChanged", receipt)]
+
+    @staticmethod
+    def _governor(log: Any) -> GovernorChangedEvent:
+        a = log["args"]
+        return GovernorChangedEvent(_address_bytes(a["previous"]), _address_bytes(a["governor"]), _meta(log))
 
     def withdrawal_claimed_events(
         self, from_block: int, to_block: int | str = "latest"
@@ -864,25 +956,69 @@ class VerifierClient(_Client):
     CONTRACT = "FraudVerifier"
 
     def apply_tx(
-        self, pre_root: bytes, tx: bytes, witnesses: Iterable[Witness | Sequence[Any]], queue_end: int
+        self,
+        pre_root: bytes,
+        tx: bytes,
+        witnesses: Iterable[Witness | Sequence[Any]],
+        queue_end: int,
+        l2_time: int,
     ) -> bytes:
         """The post-state root of `tx` on `pre_root` (raises `TransactionReverted` on a bad witness)."""
-        fn = self.contract.functions.apply_tx(
-            pre_root, bytes(tx), [witness_arg(w) for w in witnesses], queue_end
-        )
-        return bytes(self._view(fn))
+        return bytes(self._view(self._apply_tx(pre_root, tx, witnesses, queue_end, l2_time)))
 
     def apply_tx_gas(
-        self, pre_root: bytes, tx: bytes, witnesses: Iterable[Witness | Sequence[Any]], queue_end: int
+        self,
+        pre_root: bytes,
+        tx: bytes,
+        witnesses: Iterable[Witness | Sequence[Any]],
+        queue_end: int,
+        l2_time: int,
     ) -> int:
         """Gas of an `apply_tx` call (as a transaction: includes the 21k base and calldata)."""
-        fn = self.contract.functions.apply_tx(
-            pre_root, bytes(tx), [witness_arg(w) for w in witnesses], queue_end
-        )
+        fn = self._apply_tx(pre_root, tx, witnesses, queue_end, l2_time)
         try:
             return int(fn.estimate_gas())
         except _REVERT_ERRORS as exc:
             raise TransactionReverted("FraudVerifier.apply_tx", _revert_reason(exc)) from exc
+
+    def _apply_tx(
+        self,
+        pre_root: bytes,
+        tx: bytes,
+        witnesses: Iterable[Witness | Sequence[Any]],
+        queue_end: int,
+        l2_time: int,
+    ) -> ContractFunction:
+        return self.contract.functions.apply_tx(
+            pre_root, bytes(tx), [witness_arg(w) for w in witnesses], queue_end, l2_time
+        )
+
+    def rules_addresses(self) -> tuple[str, str, str]:
+        """`(TransferRules, TradeRules, RiskRules)`, the contracts `apply_tx` dispatches to."""
+        f = self.contract.functions
+        return (
+            str(self._view(f.TRANSFER_RULES())),
+            str(self._view(f.TRADE_RULES())),
+            str(self._view(f.RISK_RULES())),
+        )
+
+
+class RulesClient(_Client):
+    """A rules contract (TransferRules, TradeRules or RiskRules; views only)."""
+
+    def __init__(
+        self, w3: Web3, address: str | bytes, contract: str, *, artifact: Artifact | None = None
+    ) -> None:
+        self.CONTRACT = contract
+        super().__init__(w3, address, artifact=artifact)
+
+    def execute(
+        self, tx: bytes, values: Sequence[bytes], queue_end: int, l2_time: int
+    ) -> tuple[tuple[bytes, ...], bool, tuple[bytes, ...]]:
+        """`(touched keys, applies, new values)` of `tx` on the keys' `values` (section 5)."""
+        fn = self.contract.functions.execute(bytes(tx), [bytes(v) for v in values], queue_end, l2_time)
+        keys, applies, new_values = self._view(fn)
+        return tuple(bytes(k) for k in keys), bool(applies), tuple(bytes(v) for v in new_values)
 
     def domain_separator(self) -> bytes:
         return bytes(self._view(self.contract.functions.domain_separator()))
@@ -891,4 +1027,5 @@ class VerifierClient(_Client):
         return str(self._view(self.contract.functions.ROLLUP()))
 
     def bridge_address(self) -> str:
+        """TransferRules only: the Bridge whose queue a Deposit or L1Message must match."""
         return str(self._view(self.contract.functions.BRIDGE()))

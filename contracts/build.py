@@ -24,7 +24,15 @@ REPO_ROOT = CONTRACTS_DIR.parent
 CACHE_DIR = REPO_ROOT / ".cache" / "contracts"
 
 # Deployable contracts; the other `.vy` files are library modules they import.
-CONTRACT_NAMES: tuple[str, ...] = ("Token", "Rollup", "Bridge", "FraudVerifier")
+CONTRACT_NAMES: tuple[str, ...] = (
+    "Token",
+    "Rollup",
+    "Bridge",
+    "FraudVerifier",
+    "TransferRules",
+    "TradeRules",
+    "RiskRules",
+)
 
 # EIP-170: the most bytes of runtime code a contract may have.
 EIP170_CODE_SIZE_LIMIT = 24_576

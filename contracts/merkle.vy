@@ -31,7 +31,7 @@ ROOT_LEAF_TAG: constant(bytes1) = 0x01
 
 @internal
 @pure
-def tx_leaf(tx_data: Bytes[512]) -> bytes32:
+def tx_leaf(tx_data: Bytes[1024]) -> bytes32:
     """
     @dev Returns the transaction-tree leaf `sha256(TX_LEAF_TAG || tx)`.
     @param tx_data The encoded transaction.

@@ -12,8 +12,11 @@
         whatever its depth, and a subtree with two or more leaves to
         `keccak(hash(left) || hash(right))`.
 @dev The module holds no state: it is imported (`import smt`) and its
-     internal functions are called as `smt.check(...)`. `check` never
-     reverts (it answers `False`); `write` assumes `check` held.
+     internal functions are called as `smt.check(...)`. `check` and
+     `check_and_write` never revert on a bad witness (they answer
+     `False`). Gas: a witness is copied once into the callee's frame and
+     the climb is inlined (no deeper call carries the sibling list), so
+     the memory a proof touches stays small.
 """
 
 
@@ -21,8 +24,12 @@
 SMT_DEPTH: constant(uint256) = 256
 
 
+# @dev Most non-empty siblings a witness carries.
+MAX_SIBLINGS: constant(uint256) = 80
+
+
 # @dev Longest encoded leaf value.
-MAX_VALUE_BYTES: constant(uint256) = 256
+MAX_VALUE_BYTES: constant(uint256) = 2048
 
 
 # @dev The hash of an empty subtree (and the genesis state root).
@@ -39,8 +46,10 @@ TERMINAL_EMPTY: constant(uint8) = 1
 TERMINAL_OTHER: constant(uint8) = 2
 
 
-# @dev A path from the root to the node where `key`'s path ends.
-#      `siblings[j]` is the sibling at depth `d - j` (`d = len(siblings)`).
+# @dev A path from the root to the node at depth `depth` where `key`'s
+#      path ends (protocol.md section 2, "Witnesses"). Sibling `j`
+#      (j < depth, the sibling at depth `depth - j`) is the next entry of
+#      `siblings` if bit `j` of `present` is 1, else `EMPTY`.
 #      `value` is empty iff the key is absent (terminals 1 and 2);
 #      `other_key` and `other_value_hash` describe the leaf of another
 #      key met on the path (terminal 2 only, else zero).
@@ -50,59 +59,27 @@ struct Witness:
     terminal: uint8
     other_key: bytes32
     other_value_hash: bytes32
-    siblings: DynArray[bytes32, SMT_DEPTH]
+    depth: uint256
+    present: uint256
+    siblings: DynArray[bytes32, MAX_SIBLINGS]
 
 
 @internal
 @pure
-def bit(key: bytes32, q: uint256) -> uint256:
+def leaf_hash(key: bytes32, value_hash: bytes32) -> bytes32:
     """
-    @dev Returns bit `q` of `key` (bit 0 is the most significant).
-    @param key The 32-byte key.
-    @param q The bit index, 0 to 255.
-    @return uint256 The bit, 0 or 1.
-    """
-    return (convert(key, uint256) >> (255 - q)) & 1
-
-
-@internal
-@pure
-def leaf_hash(key: bytes32, val: Bytes[MAX_VALUE_BYTES]) -> bytes32:
-    """
-    @dev Returns `keccak(LEAF_TAG || key || keccak(val))`.
+    @dev Returns `keccak(LEAF_TAG || key || value_hash)`, the hash of a
+         subtree holding the one leaf `key` whose value hashes to `value_hash`.
     @param key The leaf's key.
-    @param val The leaf's value.
+    @param value_hash `keccak(value)`.
     @return bytes32 The leaf hash.
     """
-    return keccak256(concat(LEAF_TAG, key, keccak256(val)))
+    return keccak256(concat(LEAF_TAG, key, value_hash))
 
 
 @internal
 @pure
-def _climb(key: bytes32, node: bytes32, siblings: DynArray[bytes32, SMT_DEPTH]) -> bytes32:
-    """
-    @dev Climbs from the terminal node at depth `len(siblings)` to the
-         root: at depth `q + 1 -> q` the node is the right child iff bit
-         `q` of `key` is 1.
-    @param key The key whose path is climbed.
-    @param node The terminal node hash.
-    @param siblings The witness siblings, deepest first.
-    @return bytes32 The root.
-    """
-    d: uint256 = len(siblings)
-    acc: bytes32 = node
-    for j: uint256 in range(d, bound=SMT_DEPTH):
-        sibling: bytes32 = siblings[j]
-        if self.bit(key, d - 1 - j) == 1:
-            acc = keccak256(concat(sibling, acc))
-        else:
-            acc = keccak256(concat(acc, sibling))
-    return acc
-
-
-@internal
-@pure
-def _leading_zeros(x: uint256) -> uint256:
+def leading_zeros(x: uint256) -> uint256:
     """
     @dev Returns the number of leading zero bits of `x` (256 for 0),
          i.e. the index of the first bit set when bit 0 is the most
@@ -142,65 +119,152 @@ def _leading_zeros(x: uint256) -> uint256:
 
 @internal
 @pure
+def _terminal(
+    key: bytes32,
+    value_length: uint256,
+    value_hash: bytes32,
+    terminal: uint8,
+    other_key: bytes32,
+    other_value_hash: bytes32,
+    depth: uint256,
+    present: uint256,
+) -> (bool, bytes32):
+    """
+    @dev The well-formedness rules of a witness that do not involve its
+         sibling list, and the hash of its terminal node. The sibling
+         count (`popcount(present)`) is checked during the climb.
+    @return bool Whether the fields are well formed: `depth <= 256`,
+            `present < 2**depth`, `other_key` and `other_value_hash`
+            zero unless terminal 2, `value` non-empty iff terminal 0, and
+            for terminal 2 `other_key != key` agreeing with `key` on bits
+            `0 .. depth-1`.
+    @return bytes32 The terminal node hash (meaningful when well formed).
+    """
+    if depth > SMT_DEPTH:
+        return False, EMPTY
+    if depth < SMT_DEPTH and present >> depth != 0:
+        return False, EMPTY
+    if terminal == TERMINAL_OTHER:
+        if value_length != 0 or other_key == key:
+            return False, EMPTY
+        if self.leading_zeros(convert(key, uint256) ^ convert(other_key, uint256)) < depth:
+            return False, EMPTY
+        return True, self.leaf_hash(other_key, other_value_hash)
+    if other_key != EMPTY or other_value_hash != EMPTY:
+        return False, EMPTY
+    if terminal == TERMINAL_LEAF:
+        return value_length != 0, self.leaf_hash(key, value_hash)
+    return terminal == TERMINAL_EMPTY and value_length == 0, EMPTY
+
+
+@internal
+@pure
 def check(root: bytes32, w: Witness) -> bool:
     """
     @dev Returns whether the witness `w` holds against `root`
          (protocol.md section 2, "Checking a witness").
     @param root The state root.
     @param w The witness.
-    @return bool True iff the witness is well formed (`other_key` and
-            `other_value_hash` zero unless terminal 2) and the climb from
-            the terminal node ends at `root`.
+    @return bool True iff the witness is well formed and the climb from
+            its terminal node ends at `root`.
     """
+    ok: bool = False
     node: bytes32 = EMPTY
-    if w.terminal != TERMINAL_OTHER and (w.other_key != EMPTY or w.other_value_hash != EMPTY):
+    ok, node = self._terminal(
+        w.key,
+        len(w.value),
+        keccak256(w.value),
+        w.terminal,
+        w.other_key,
+        w.other_value_hash,
+        w.depth,
+        w.present,
+    )
+    if not ok:
         return False
-    if w.terminal == TERMINAL_LEAF:
-        if len(w.value) == 0:
-            return False
-        node = self.leaf_hash(w.key, w.value)
-    elif w.terminal == TERMINAL_EMPTY:
-        if len(w.value) != 0:
-            return False
-    elif w.terminal == TERMINAL_OTHER:
-        if len(w.value) != 0 or w.other_key == w.key:
-            return False
-        # `other_key` agrees with `key` on bits 0 .. d-1.
-        if self._leading_zeros(convert(w.key, uint256) ^ convert(w.other_key, uint256)) < len(w.siblings):
-            return False
-        node = keccak256(concat(LEAF_TAG, w.other_key, w.other_value_hash))
-    else:
-        return False
-    return self._climb(w.key, node, w.siblings) == root
+    # Climb from depth d to 0: sibling j is at depth d - j, the node there
+    # is the right child iff bit d-1-j of the key is 1 (at_bit 256-d+j).
+    k: uint256 = convert(w.key, uint256)
+    at_bit: uint256 = SMT_DEPTH - w.depth
+    present: uint256 = w.present
+    count: uint256 = len(w.siblings)
+    used: uint256 = 0
+    for _: uint256 in range(w.depth, bound=SMT_DEPTH):
+        sibling: bytes32 = EMPTY
+        if present & 1 == 1:
+            if used == count:
+                return False
+            sibling = w.siblings[used]
+            used += 1
+        if (k >> at_bit) & 1 == 1:
+            node = keccak256(concat(sibling, node))
+        else:
+            node = keccak256(concat(node, sibling))
+        present = present >> 1
+        at_bit += 1
+    return used == count and node == root
 
 
 @internal
 @pure
-def write(w: Witness, new_value: Bytes[MAX_VALUE_BYTES]) -> bytes32:
+def check_and_write(root: bytes32, w: Witness, new_value: Bytes[MAX_VALUE_BYTES]) -> (bool, bytes32):
     """
-    @dev Returns the root after writing `new_value` at `w.key` into the tree
-         that the (checked) witness `w` describes (protocol.md section 2,
-         "Writing value v").
-    @notice The caller must have checked `w` first.
-    @param w The witness, already checked against the current root.
-    @param new_value The new value of `w.key`.
-    @return bytes32 The new root.
+    @dev Checks `w` against `root` and returns the root after writing
+         `new_value` at `w.key` (protocol.md section 2, "Writing value
+         v"): one climb computes both the old root and the new one.
+    @param root The state root before the write.
+    @param w The witness of `w.key` against `root`.
+    @param new_value The new value of `w.key` (non-empty).
+    @return bool True iff `w` checks against `root`.
+    @return bytes32 The new root (meaningful when the witness checks).
     """
-    leaf: bytes32 = self.leaf_hash(w.key, new_value)
-    if w.terminal != TERMINAL_OTHER:
-        return self._climb(w.key, leaf, w.siblings)
-    d: uint256 = len(w.siblings)
-    # The first bit where the two keys differ; `p >= d` since `check` held.
-    p: uint256 = self._leading_zeros(convert(w.key, uint256) ^ convert(w.other_key, uint256))
-    other: bytes32 = keccak256(concat(LEAF_TAG, w.other_key, w.other_value_hash))
+    ok: bool = False
     node: bytes32 = EMPTY
-    if self.bit(w.key, p) == 0:
-        node = keccak256(concat(leaf, other))
-    else:
-        node = keccak256(concat(other, leaf))
-    for i: uint256 in range(p - d, bound=SMT_DEPTH):
-        if self.bit(w.key, p - 1 - i) == 0:
-            node = keccak256(concat(node, EMPTY))
+    ok, node = self._terminal(
+        w.key,
+        len(w.value),
+        keccak256(w.value),
+        w.terminal,
+        w.other_key,
+        w.other_value_hash,
+        w.depth,
+        w.present,
+    )
+    if not ok:
+        return False, EMPTY
+    k: uint256 = convert(w.key, uint256)
+    written: bytes32 = self.leaf_hash(w.key, keccak256(new_value))
+    if w.terminal == TERMINAL_OTHER:
+        # The two leaves split at the first bit `p >= d` where the keys
+        # differ; between depths p and d the new branch has EMPTY siblings.
+        p: uint256 = self.leading_zeros(k ^ convert(w.other_key, uint256))
+        if (k >> (255 - p)) & 1 == 0:
+            written = keccak256(concat(written, node))
         else:
-            node = keccak256(concat(EMPTY, node))
-    return self._climb(w.key, node, w.siblings)
+            written = keccak256(concat(node, written))
+        for i: uint256 in range(p - w.depth, bound=SMT_DEPTH):
+            # depth q = p - 1 - i, bit q has at_bit 255 - q = 256 - p + i
+            if (k >> (256 - p + i)) & 1 == 0:
+                written = keccak256(concat(written, EMPTY))
+            else:
+                written = keccak256(concat(EMPTY, written))
+    at_bit: uint256 = SMT_DEPTH - w.depth
+    present: uint256 = w.present
+    count: uint256 = len(w.siblings)
+    used: uint256 = 0
+    for _: uint256 in range(w.depth, bound=SMT_DEPTH):
+        sibling: bytes32 = EMPTY
+        if present & 1 == 1:
+            if used == count:
+                return False, EMPTY
+            sibling = w.siblings[used]
+            used += 1
+        if (k >> at_bit) & 1 == 1:
+            node = keccak256(concat(sibling, node))
+            written = keccak256(concat(sibling, written))
+        else:
+            node = keccak256(concat(node, sibling))
+            written = keccak256(concat(written, sibling))
+        present = present >> 1
+        at_bit += 1
+    return used == count and node == root, written

@@ -1,9 +1,10 @@
-"""Deploy and wire the rollup's L1 contracts: Token, Rollup, Bridge, FraudVerifier.
+"""Deploy and wire the rollup's L1 contracts: Token, Rollup, Bridge, the rules, FraudVerifier.
 
-Order: Token (the devnet collateral), Rollup (parameters), Bridge(token, rollup),
-FraudVerifier(rollup, bridge), then the one-time `Rollup.initialize(verifier, bridge)` that closes
-the circular references. `deploy_all` returns a `Deployment`, which round-trips through JSON (the
-deployment file the services read).
+Order: Token (the devnet collateral), Rollup (parameters), Bridge(token, rollup) (the deployer is
+its governor), TransferRules(rollup, bridge), TradeRules(rollup), RiskRules(rollup),
+FraudVerifier(transfer_rules, trade_rules, risk_rules), then the one-time
+`Rollup.initialize(verifier, bridge)` that closes the circular references. `deploy_all` returns a
+`Deployment`, which round-trips through JSON (the deployment file the services read).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ class DeployParams:
     challenger_reward_bps: int = 5_000
     """Share of a slashed bond paid to the challenger (CHALLENGER_REWARD_BPS); the rest is burned."""
     force_inclusion_seconds: int = 60
-    """Age at which a queued deposit must be consumed (FORCE_INCLUSION_SECONDS)."""
+    """Age at which a queue entry must be consumed (FORCE_INCLUSION_SECONDS)."""
+    max_l2_time_lag_seconds: int = 600
+    """Most a batch's `l2_time` may lag the L1 block's timestamp (MAX_L2_TIME_LAG_SECONDS)."""
     token_name: str = "Devnet USD"
     """Name of the devnet collateral token."""
     token_symbol: str = "dUSD"
@@ -57,6 +60,12 @@ class Deployment:
     """FraudVerifier contract (checksummed)."""
     deploy_block: int
     """First L1 block to scan for rollup events (the Rollup's deployment block)."""
+    transfer_rules: str = ""
+    """TransferRules contract (checksummed; the verifier's rules of Deposit ... Funding)."""
+    trade_rules: str = ""
+    """TradeRules contract (checksummed; Fill, BundleFill)."""
+    risk_rules: str = ""
+    """RiskRules contract (checksummed; Liquidate, Deleverage)."""
     deployer: str = ""
     """Account that deployed (and owns the devnet token)."""
     params: dict[str, int] = field(default_factory=dict)
@@ -75,6 +84,9 @@ class Deployment:
             bridge=Web3.to_checksum_address(data["bridge"]),
             verifier=Web3.to_checksum_address(data["verifier"]),
             deploy_block=int(data["deploy_block"]),
+            transfer_rules=_checksum_or_empty(data.get("transfer_rules", "")),
+            trade_rules=_checksum_or_empty(data.get("trade_rules", "")),
+            risk_rules=_checksum_or_empty(data.get("risk_rules", "")),
             deployer=data.get("deployer", ""),
             params={k: int(v) for k, v in data.get("params", {}).items()},
         )
@@ -92,8 +104,13 @@ class Deployment:
         return cls.from_json(Path(path).read_text())
 
 
+def _checksum_or_empty(address: str) -> str:
+    return Web3.to_checksum_address(address) if address else ""
+
+
 def deploy_all(w3: Web3, deployer: Sender, params: DeployParams | None = None) -> Deployment:
-    """Deploy Token (unless `params.token_address`), Rollup, Bridge, FraudVerifier, and wire them."""
+    """Deploy Token (unless `params.token_address`), Rollup, Bridge, the three rules contracts and
+    FraudVerifier, and wire them."""
     params = params or DeployParams()
     artifacts = compile_all()
     if params.token_address is None:
@@ -108,9 +125,15 @@ def deploy_all(w3: Web3, deployer: Sender, params: DeployParams | None = None) -
         params.min_bond_wei,
         params.challenger_reward_bps,
         params.force_inclusion_seconds,
+        params.max_l2_time_lag_seconds,
     )
     bridge, _ = deploy_contract(w3, deployer, artifacts["Bridge"], token, rollup)
-    verifier, _ = deploy_contract(w3, deployer, artifacts["FraudVerifier"], rollup, bridge)
+    transfer_rules, _ = deploy_contract(w3, deployer, artifacts["TransferRules"], rollup, bridge)
+    trade_rules, _ = deploy_contract(w3, deployer, artifacts["TradeRules"], rollup)
+    risk_rules, _ = deploy_contract(w3, deployer, artifacts["RiskRules"], rollup)
+    verifier, _ = deploy_contract(
+        w3, deployer, artifacts["FraudVerifier"], transfer_rules, trade_rules, risk_rules
+    )
     client = RollupClient(w3, rollup, artifact=artifacts["Rollup"])
     client._send(deployer, client.contract.functions.initialize(verifier, bridge))
     return Deployment(
@@ -120,12 +143,16 @@ def deploy_all(w3: Web3, deployer: Sender, params: DeployParams | None = None) -
         bridge=bridge,
         verifier=verifier,
         deploy_block=rollup_result.block_number,
+        transfer_rules=transfer_rules,
+        trade_rules=trade_rules,
+        risk_rules=risk_rules,
         deployer=deployer.address,
         params={
             "challenge_window_seconds": params.challenge_window_seconds,
             "min_bond_wei": params.min_bond_wei,
             "challenger_reward_bps": params.challenger_reward_bps,
             "force_inclusion_seconds": params.force_inclusion_seconds,
+            "max_l2_time_lag_seconds": params.max_l2_time_lag_seconds,
         },
     )
 

@@ -282,6 +282,7 @@ def deploy_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-bond-wei", type=int, default=DeployParams.min_bond_wei)
     parser.add_argument("--reward-bps", type=int, default=DeployParams.challenger_reward_bps)
     parser.add_argument("--force-inclusion", type=int, default=DeployParams.force_inclusion_seconds)
+    parser.add_argument("--max-l2-time-lag", type=int, default=DeployParams.max_l2_time_lag_seconds)
     parser.add_argument("--token", default=None, help="an existing ERC-20 to use as collateral")
     args = parser.parse_args(argv)
     w3 = Web3(Web3.HTTPProvider(args.l1_url, request_kwargs={"timeout": 60}))
@@ -290,6 +291,7 @@ def deploy_main(argv: list[str] | None = None) -> None:
         min_bond_wei=args.min_bond_wei,
         challenger_reward_bps=args.reward_bps,
         force_inclusion_seconds=args.force_inclusion,
+        max_l2_time_lag_seconds=args.max_l2_time_lag,
         token_address=args.token,
     )
     deployment = deploy_all(w3, Sender.from_key(args.key), params)

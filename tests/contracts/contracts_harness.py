@@ -17,6 +17,7 @@ from web3 import EthereumTesterProvider, Web3
 from contracts.bindings import (
     BridgeClient,
     RollupClient,
+    RulesClient,
     Sender,
     TokenClient,
     TxResult,
@@ -36,6 +37,7 @@ CHALLENGE_WINDOW_SECONDS = 20
 MIN_BOND_WEI = 10**18
 CHALLENGER_REWARD_BPS = 5_000
 FORCE_INCLUSION_SECONDS = 60
+MAX_L2_TIME_LAG_SECONDS = 600
 FRAUD_GAS_LIMIT = 1_000_000
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +70,7 @@ class AppendedBatch:
     roots: list[bytes]
     pre_state: State
     ctx: L1Context
+    """The batch's L1 context (queue hashes, `queue_end`, `l2_time`)."""
     result: TxResult
 
 
@@ -82,6 +85,9 @@ class Harness:
     bridge: BridgeClient
     token: TokenClient
     verifier: VerifierClient
+    transfer_rules: RulesClient
+    trade_rules: RulesClient
+    risk_rules: RulesClient
     config: ChainConfig
     state: State = field(default_factory=State)
     """The honest state at the tip (advanced by `append` unless told not to)."""
@@ -99,6 +105,7 @@ class Harness:
                 min_bond_wei=MIN_BOND_WEI,
                 challenger_reward_bps=CHALLENGER_REWARD_BPS,
                 force_inclusion_seconds=FORCE_INCLUSION_SECONDS,
+                max_l2_time_lag_seconds=MAX_L2_TIME_LAG_SECONDS,
             ),
         )
         return cls(
@@ -109,6 +116,9 @@ class Harness:
             bridge=BridgeClient(w3, d.bridge),
             token=TokenClient(w3, d.token),
             verifier=VerifierClient(w3, d.verifier),
+            transfer_rules=RulesClient(w3, d.transfer_rules, "TransferRules"),
+            trade_rules=RulesClient(w3, d.trade_rules, "TradeRules"),
+            risk_rules=RulesClient(w3, d.risk_rules, "RiskRules"),
             config=ChainConfig(d.chain_id, bytes.fromhex(d.rollup[2:])),
         )
 
@@ -124,6 +134,15 @@ class Harness:
     def now(self) -> int:
         """Timestamp the next mined block will have (at least)."""
         return int(self.w3.eth.get_block("pending")["timestamp"])
+
+    def latest_timestamp(self) -> int:
+        """Timestamp of the latest block: every later block is later, so an `l2_time` of it or
+        less is never ahead of the append's block."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def default_l2_time(self) -> int:
+        """The clock an honest sequencer would declare now: the tip's, or the L1 head's if later."""
+        return max(self.rollup.tip().l2_time, self.latest_timestamp())
 
     def travel_to(self, timestamp: int) -> None:
         """Mine blocks until the latest one is at `timestamp` or later (what views see); the
@@ -147,10 +166,10 @@ class Harness:
         self.token.approve(who, self.bridge.address, amount)
         return self.bridge.deposit(who, to, amount)
 
-    def ctx(self, queue_end: int) -> L1Context:
-        """The L1 context of a batch: deposit hashes as the Bridge stores them."""
-        count = self.bridge.deposit_count()
-        return L1Context(queue_end, {i: self.bridge.deposit_hash(i) for i in range(count)})
+    def ctx(self, queue_end: int, l2_time: int = 0) -> L1Context:
+        """The L1 context of a batch: queue hashes as the Bridge stores them, and its clock."""
+        count = self.bridge.queue_length()
+        return L1Context(queue_end, {i: self.bridge.queue_hash(i) for i in range(count)}, l2_time)
 
     # ---- L2 transactions ----
 
@@ -168,10 +187,12 @@ class Harness:
     def bond(self, sequencer: Sender, amount: int = MIN_BOND_WEI) -> TxResult:
         return self.rollup.register(sequencer, amount)
 
-    def honest_roots(self, txs: list[bytes], queue_end: int, state: State | None = None) -> list[bytes]:
+    def honest_roots(
+        self, txs: list[bytes], queue_end: int, state: State | None = None, l2_time: int = 0
+    ) -> list[bytes]:
         """Per-transaction post roots by the Python state machine, on a copy of `state`."""
         work = copy_state(state if state is not None else self.state)
-        ctx = self.ctx(queue_end)
+        ctx = self.ctx(queue_end, l2_time)
         return [apply_tx(work, raw, ctx, self.config).post_root for raw in txs]
 
     def append(
@@ -180,10 +201,12 @@ class Harness:
         txs: list[bytes],
         *,
         queue_end: int | None = None,
+        l2_time: int | None = None,
         roots: list[bytes] | None = None,
         advance: bool = True,
     ) -> AppendedBatch:
-        """Append `txs` on the tip; `roots` default to the honest ones.
+        """Append `txs` on the tip; `roots` default to the honest ones, `l2_time` to
+        `default_l2_time()`.
 
         The honest state advances by the transactions when `advance` (pass False for a batch
         that will be proven wrong).
@@ -191,12 +214,20 @@ class Harness:
         tip = self.rollup.tip()
         if queue_end is None:
             queue_end = tip.queue_end
-        ctx = self.ctx(queue_end)
+        if l2_time is None:
+            l2_time = self.default_l2_time()
+        ctx = self.ctx(queue_end, l2_time)
         pre = copy_state(self.state)
         if roots is None:
-            roots = self.honest_roots(txs, queue_end)
+            roots = self.honest_roots(txs, queue_end, l2_time=l2_time)
         result = self.rollup.append_batch(
-            sequencer, txs, roots, prev_root=tip.post_root, queue_start=tip.queue_end, queue_end=queue_end
+            sequencer,
+            txs,
+            roots,
+            prev_root=tip.post_root,
+            queue_start=tip.queue_end,
+            queue_end=queue_end,
+            l2_time=l2_time,
         )
         (event,) = self.rollup.batch_appended_from_receipt(result.receipt)
         if advance:

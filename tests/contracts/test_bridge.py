@@ -1,4 +1,5 @@
-"""Bridge: the deposit queue and withdrawal claims against final batches."""
+"""Bridge: the L1 queue (deposits and governance messages), the governor, and withdrawal claims
+against final batches."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pytest
 from contracts_harness import CHALLENGE_WINDOW_SECONDS, AppendedBatch, Harness, user_address
 
 from contracts.bindings import Sender, TransactionReverted
-from sequencer.stf.codec import deposit_hash
-from sequencer.stf.constants import MAX_TOTAL_DEPOSITS
+from sequencer.stf.codec import deposit_hash, message_hash
+from sequencer.stf.constants import MAX_MESSAGE_PAYLOAD_BYTES, MAX_TOTAL_DEPOSITS
 from sequencer.stf.keys import account_key, withdrawal_key
 from sequencer.stf.smt import Witness
 
@@ -32,17 +33,17 @@ def test_deposit__several__events_and_hashes_match_stf(h: Harness) -> None:
     for i, ((to, amount), event, result) in enumerate(zip(amounts, events, results, strict=True)):
         expected = deposit_hash(i, to, amount)
         block = h.w3.eth.get_block(result.block_number)
-        assert (event.index, event.sender, event.to, event.amount, event.deposit_hash) == (
+        assert (event.index, event.sender, event.to, event.amount, event.queue_hash) == (
             i,
             _addr(depositor),
             to,
             amount,
             expected,
         )
-        assert event.timestamp == block["timestamp"] == h.bridge.deposit_timestamp(i)
-        assert h.bridge.deposit_hash(i) == expected
-    assert h.bridge.deposit_count() == 3
-    assert h.bridge.deposit_hash(3) == b"\x00" * 32
+        assert event.timestamp == block["timestamp"] == h.bridge.queue_timestamp(i)
+        assert h.bridge.queue_hash(i) == expected
+    assert h.bridge.queue_length() == 3
+    assert h.bridge.queue_hash(3) == b"\x00" * 32
     assert h.bridge.total_deposited() == sum(a for _, a in amounts)
     assert h.token.balance_of(h.bridge.address) == sum(a for _, a in amounts)
 
@@ -60,7 +61,7 @@ def test_deposit__zero_recipient__reverts(h: Harness) -> None:
     with pytest.raises(TransactionReverted) as err:
         h.bridge.deposit(who, bytes(20), 10)
     assert err.value.reason == "bridge: zero recipient"
-    assert h.bridge.deposit_count() == 0
+    assert h.bridge.queue_length() == 0
 
 
 def test_deposit__without_allowance__reverts(h: Harness) -> None:
@@ -69,7 +70,7 @@ def test_deposit__without_allowance__reverts(h: Harness) -> None:
     with pytest.raises(TransactionReverted) as err:
         h.bridge.deposit(who, user_address(1), 10)
     assert err.value.reason == "token: insufficient allowance"
-    assert h.bridge.deposit_count() == 0
+    assert h.bridge.queue_length() == 0
 
 
 def test_deposit__running_total_past_cap__reverts(h: Harness) -> None:
@@ -82,6 +83,95 @@ def test_deposit__running_total_past_cap__reverts(h: Harness) -> None:
         h.bridge.deposit(who, user_address(1), 1)
     assert err.value.reason == "bridge: deposit cap"
     assert h.bridge.total_deposited() == MAX_TOTAL_DEPOSITS
+
+
+# ---- governance messages and the governor ----
+
+
+SET_COMMITTEE = b"\x02\x01\x01" + b"\x11" * 20
+"""A SetCommittee payload (threshold 1, one member); the Bridge does not read it."""
+
+
+def test_send_message__governor__queued_with_hash_and_event(h: Harness) -> None:
+    result = h.bridge.send_message(h.deployer, SET_COMMITTEE)
+    (event,) = h.bridge.message_queued_from_receipt(result.receipt)
+    block = h.w3.eth.get_block(result.block_number)
+    assert (event.index, event.payload, event.queue_hash, event.timestamp) == (
+        0,
+        SET_COMMITTEE,
+        message_hash(0, SET_COMMITTEE),
+        block["timestamp"],
+    )
+    assert h.bridge.queue_length() == 1
+    assert h.bridge.queue_hash(0) == message_hash(0, SET_COMMITTEE)
+    assert h.bridge.queue_timestamp(0) == block["timestamp"]
+    assert h.bridge.message_queued_events(result.block_number) == [event]
+
+
+def test_send_message__deposits_and_messages__one_queue_in_order(h: Harness) -> None:
+    h.deposit(user_address(1), 10)
+    h.bridge.send_message(h.deployer, b"\x01")
+    h.deposit(user_address(2), 20)
+    longest = b"\x02" * MAX_MESSAGE_PAYLOAD_BYTES
+    h.bridge.send_message(h.deployer, longest)
+    expected = [
+        deposit_hash(0, user_address(1), 10),
+        message_hash(1, b"\x01"),
+        deposit_hash(2, user_address(2), 20),
+        message_hash(3, longest),
+    ]
+    assert [h.bridge.queue_hash(i) for i in range(4)] == expected
+    assert h.bridge.queue_length() == 4
+    assert [e.index for e in h.bridge.deposited_events(0)] == [0, 2]
+    assert [(e.index, e.payload) for e in h.bridge.message_queued_events(0)] == [(1, b"\x01"), (3, longest)]
+    assert h.bridge.total_deposited() == 30
+
+
+def test_send_message__not_governor__reverts(h: Harness) -> None:
+    with pytest.raises(TransactionReverted) as err:
+        h.bridge.send_message(h.account(5), SET_COMMITTEE)
+    assert err.value.reason == "bridge: not governor"
+    assert h.bridge.queue_length() == 0
+
+
+def test_send_message__empty_payload__reverts(h: Harness) -> None:
+    with pytest.raises(TransactionReverted) as err:
+        h.bridge.send_message(h.deployer, b"")
+    assert err.value.reason == "bridge: empty payload"
+
+
+def test_send_message__payload_past_1015_bytes__refused(h: Harness) -> None:
+    with pytest.raises(TransactionReverted):  # the ABI decoder refuses Bytes[1015] overflow
+        h.bridge.send_message(h.deployer, b"\x01" * (MAX_MESSAGE_PAYLOAD_BYTES + 1))
+    assert h.bridge.queue_length() == 0
+
+
+def test_set_governor__handed_over__event_old_refused_new_accepted(h: Harness) -> None:
+    new = h.account(7)
+    result = h.bridge.set_governor(h.deployer, new.address)
+    (event,) = h.bridge.governor_changed_from_receipt(result.receipt)
+    assert (event.previous, event.governor) == (_addr(h.deployer), _addr(new))
+    assert h.bridge.governor() == new.address
+    with pytest.raises(TransactionReverted) as err:
+        h.bridge.send_message(h.deployer, SET_COMMITTEE)
+    assert err.value.reason == "bridge: not governor"
+    with pytest.raises(TransactionReverted) as err:
+        h.bridge.set_governor(h.deployer, h.deployer.address)
+    assert err.value.reason == "bridge: not governor"
+    h.bridge.send_message(new, SET_COMMITTEE)
+    assert h.bridge.queue_length() == 1
+
+
+def test_set_governor__zero_address__reverts(h: Harness) -> None:
+    with pytest.raises(TransactionReverted) as err:
+        h.bridge.set_governor(h.deployer, bytes(20))
+    assert err.value.reason == "bridge: zero address"
+    assert h.bridge.governor() == h.deployer.address
+
+
+def test_governor__deployment__deployer_with_event(h: Harness) -> None:
+    (event,) = h.bridge.governor_changed_events(0)
+    assert (event.previous, event.governor) == (bytes(20), _addr(h.deployer))
 
 
 # ---- withdrawals ----
@@ -155,6 +245,8 @@ def test_claim_withdrawal__wrong_witness_or_values__reverts(h: Harness) -> None:
         (dict(nonce=1), absent),
         ({}, other),
         ({}, replace(witness, siblings=witness.siblings[:-1])),
+        ({}, replace(witness, depth=witness.depth + 1)),
+        ({}, replace(witness, present=witness.present ^ 1, siblings=witness.siblings[1:])),
         ({}, replace(witness, value=witness.value[:-1] + b"\x00")),
         ({}, replace(witness, terminal=1, value=b"")),
     ]

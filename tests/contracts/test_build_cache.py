@@ -23,7 +23,15 @@ def test_compile_all__second_call__served_from_disk_cache() -> None:
 
 def test_compile_all__every_contract__abi_bytecode_and_under_eip170_limit() -> None:
     artifacts = build.compile_all()
-    assert set(artifacts) == {"Token", "Rollup", "Bridge", "FraudVerifier"}
+    assert set(artifacts) == {
+        "Token",
+        "Rollup",
+        "Bridge",
+        "FraudVerifier",
+        "TransferRules",
+        "TradeRules",
+        "RiskRules",
+    }
     for artifact in artifacts.values():
         assert artifact.abi and artifact.bytecode and artifact.runtime_bytecode
         assert artifact.code_size <= build.EIP170_CODE_SIZE_LIMIT, artifact.name
@@ -39,7 +47,15 @@ def test_compile_all__every_contract__abi_bytecode_and_under_eip170_limit() -> N
         ("Rollup", "is_final"),
         ("Bridge", "deposit"),
         ("Bridge", "claim_withdrawal"),
+        ("Bridge", "send_message"),
+        ("Bridge", "set_governor"),
+        ("Bridge", "queue_hash"),
+        ("Bridge", "queue_timestamp"),
+        ("Bridge", "queue_length"),
         ("FraudVerifier", "apply_tx"),
+        ("TransferRules", "execute"),
+        ("TradeRules", "execute"),
+        ("RiskRules", "execute"),
         ("Token", "mint"),
     ],
 )

@@ -34,7 +34,10 @@ class Scene:
     seq: Sender
     seq2: Sender
     challenger: Sender
+    first: AppendedBatch
+    """Batch 0: funds users 1 and 2."""
     batch: AppendedBatch
+    """Batch 1: one transaction of each kind, its clock one second after batch 0's."""
     later: AppendedBatch
 
 
@@ -63,16 +66,17 @@ def _scene(h: Harness, corrupt: int | None) -> Scene:
     h.bond(seq2)
     for i, amount in enumerate((1_000, 2_000, 300)):
         h.deposit(user_address(i + 1), amount)
-    h.append(
+    first = h.append(
         seq, [h.deposit_tx(0, user_address(1), 1_000), h.deposit_tx(1, user_address(2), 2_000)], queue_end=2
     )
     txs = _batch_txs(h)
-    roots = h.honest_roots(txs, 3)
+    l2_time = first.header.l2_time + 1  # later blocks are later: never ahead of L1
+    roots = h.honest_roots(txs, 3, l2_time=l2_time)
     if corrupt is not None:
         roots[corrupt] = WRONG_ROOT
-    batch = h.append(seq, txs, queue_end=3, roots=roots)
+    batch = h.append(seq, txs, queue_end=3, l2_time=l2_time, roots=roots)
     later = h.append(seq2, [h.transfer_tx(4, user_address(1), 10, 0)])
-    return Scene(h, seq, seq2, challenger, batch, later)
+    return Scene(h, seq, seq2, challenger, first, batch, later)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -107,11 +111,14 @@ def test_prove_tx_fraud__corrupted_post_root__proven_reverted_and_slashed(h: Har
     )
 
     tip = h.rollup.tip()
-    assert (tip.batch_count, tip.post_root, tip.queue_end) == (
+    # the tip is batch 0 again, with its clock
+    assert (tip.batch_count, tip.post_root, tip.queue_end, tip.l2_time) == (
         1,
         s.batch.header.prev_root,
         s.batch.header.queue_start,
+        s.first.header.l2_time,
     )
+    assert s.first.header.l2_time < s.batch.header.l2_time
     assert not h.rollup.is_live(s.batch.header) and not h.rollup.is_live(s.later.header)
     assert h.balance(s.challenger) == challenger_before + reward - h.fee(result)
     assert h.balance(h.rollup.address) == rollup_before - reward
@@ -129,15 +136,21 @@ def test_prove_tx_fraud__corrupted_post_root__proven_reverted_and_slashed(h: Har
     # The slashed sequencer can neither append nor bond again; the chain goes on from batch 0.
     with pytest.raises(TransactionReverted) as err:
         h.rollup.append_batch(
-            s.seq, [b"\x00"], [WRONG_ROOT], prev_root=tip.post_root, queue_start=2, queue_end=2
+            s.seq,
+            [b"\x00"],
+            [WRONG_ROOT],
+            prev_root=tip.post_root,
+            queue_start=2,
+            queue_end=2,
+            l2_time=h.default_l2_time(),
         )
     assert err.value.reason == "rollup: not bonded"
     with pytest.raises(TransactionReverted) as err:
         h.rollup.register(s.seq, MIN_BOND_WEI)
     assert err.value.reason == "rollup: slashed"
     h.state = s.batch.pre_state
-    again = h.append(s.seq2, s.batch.txs, queue_end=3)
-    assert again.header.index == 1
+    again = h.append(s.seq2, s.batch.txs, queue_end=3, l2_time=s.first.header.l2_time)
+    assert (again.header.index, again.header.l2_time) == (1, s.first.header.l2_time)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -246,6 +259,7 @@ def test_prove_queue_fraud__deposit_claimed_not_consumed__proven(h: Harness) -> 
     assert h.balance(challenger) == before + reward - h.fee(result)
     tip = h.rollup.tip()
     assert (tip.batch_count, tip.post_root, tip.queue_end) == (1, batch.header.prev_root, 1)
+    assert tip.l2_time == h.rollup.batch_l2_time(0)
     with pytest.raises(TransactionReverted) as err:
         h.rollup.prove_queue_fraud(challenger, batch.header, witness)
     assert err.value.reason == "rollup: unknown batch"

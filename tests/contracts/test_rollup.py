@@ -1,4 +1,5 @@
-"""Rollup mechanics: bonds, append checks, on-chain batch roots, finality, bond withdrawal."""
+"""Rollup mechanics: bonds, append checks, the batch clock, on-chain batch roots, finality, bond
+withdrawal."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import vyper
 from contracts_harness import (
     CHALLENGE_WINDOW_SECONDS,
     FORCE_INCLUSION_SECONDS,
+    MAX_L2_TIME_LAG_SECONDS,
     MIN_BOND_WEI,
     Harness,
     record_gas,
@@ -16,8 +18,9 @@ from contracts_harness import (
 )
 
 from contracts.bindings import Sender, TransactionReverted, send_transaction
+from contracts.calldata import decode_append_batch
 from sequencer.stf.batch import batch_roots
-from sequencer.stf.constants import EMPTY, MAX_BATCH_TXS
+from sequencer.stf.constants import EMPTY, MAX_BATCH_TXS, MAX_TX_BYTES
 from sequencer.stf.keys import global_key
 from sequencer.stf.types import BatchHeader
 
@@ -26,8 +29,22 @@ ROOT_A = b"\xaa" * 32
 
 def _raw_append(h: Harness, seq: Sender, txs: list[bytes], roots: list[bytes], **kw: object) -> None:
     tip = h.rollup.tip()
-    args = {"prev_root": tip.post_root, "queue_start": tip.queue_end, "queue_end": tip.queue_end, **kw}
+    args = {
+        "prev_root": tip.post_root,
+        "queue_start": tip.queue_end,
+        "queue_end": tip.queue_end,
+        "l2_time": h.default_l2_time(),
+        **kw,
+    }
     h.rollup.append_batch(seq, txs, roots, **args)  # type: ignore[arg-type]
+
+
+def _pin_next_block(h: Harness, seconds_ahead: int = 50) -> int:
+    """Make the next block's timestamp exactly `now + seconds_ahead` (ahead of the wall clock, so
+    it does not move while the transaction is simulated and sent); returns it."""
+    timestamp = h.now() + seconds_ahead
+    h.w3.provider.ethereum_tester.time_travel(timestamp)  # type: ignore[attr-defined]
+    return timestamp
 
 
 # ---- initialize ----
@@ -41,25 +58,39 @@ def test_initialize__second_call__reverts(h: Harness) -> None:
 
 
 def test_deploy__wiring__addresses_and_params(h: Harness) -> None:
-    assert h.rollup.verifier_address() == h.deployment.verifier
-    assert h.rollup.bridge_address() == h.deployment.bridge
-    assert h.verifier.rollup_address() == h.deployment.rollup
-    assert h.verifier.bridge_address() == h.deployment.bridge
-    assert h.bridge.token_address() == h.deployment.token
-    assert h.verifier.domain_separator() == h.config.domain_separator
+    d = h.deployment
+    assert h.rollup.verifier_address() == d.verifier
+    assert h.rollup.bridge_address() == d.bridge
+    assert h.verifier.rules_addresses() == (d.transfer_rules, d.trade_rules, d.risk_rules)
+    assert len({d.transfer_rules, d.trade_rules, d.risk_rules}) == 3
+    for rules in (h.transfer_rules, h.trade_rules, h.risk_rules):
+        assert rules.rollup_address() == d.rollup
+        assert rules.domain_separator() == h.config.domain_separator
+    assert h.transfer_rules.bridge_address() == d.bridge
+    assert h.bridge.token_address() == d.token
+    assert h.bridge.governor() == h.deployer.address
     p = h.rollup.params()
     assert (
         p.challenge_window_seconds,
         p.min_bond_wei,
         p.challenger_reward_bps,
         p.force_inclusion_seconds,
+        p.max_l2_time_lag_seconds,
     ) == (
         CHALLENGE_WINDOW_SECONDS,
         MIN_BOND_WEI,
         5_000,
         FORCE_INCLUSION_SECONDS,
+        MAX_L2_TIME_LAG_SECONDS,
     )
+    assert d.params["max_l2_time_lag_seconds"] == MAX_L2_TIME_LAG_SECONDS
     assert h.token.decimals() == 6
+
+
+def test_deploy__deployment_file__round_trips_every_address(h: Harness) -> None:
+    from devnet.deploy import Deployment
+
+    assert Deployment.from_json(h.deployment.to_json()) == h.deployment
 
 
 # ---- register ----
@@ -165,18 +196,25 @@ def test_append_batch__called_by_a_contract__reverts(h: Harness) -> None:
     proxy_source = """
 interface IRollup:
     def append_batch(
-        p: bytes32, s: uint256, e: uint256, t: DynArray[Bytes[512], 256], r: DynArray[bytes32, 256]
+        p: bytes32,
+        s: uint256,
+        e: uint256,
+        c: uint256,
+        t: DynArray[Bytes[1024], 256],
+        r: DynArray[bytes32, 256],
     ): nonpayable
 
 @external
-def relay(rollup: address, p: bytes32, t: DynArray[Bytes[512], 256], r: DynArray[bytes32, 256]):
-    extcall IRollup(rollup).append_batch(p, 0, 0, t, r)
+def relay(rollup: address, p: bytes32, c: uint256, t: DynArray[Bytes[1024], 256], r: DynArray[bytes32, 256]):
+    extcall IRollup(rollup).append_batch(p, 0, 0, c, t, r)
 """
     out = vyper.compile_code(proxy_source, output_formats=["abi", "bytecode"])
     factory = h.w3.eth.contract(abi=out["abi"], bytecode=out["bytecode"])
     receipt = h.w3.eth.wait_for_transaction_receipt(factory.constructor().transact({"from": seq.address}))
     proxy = h.w3.eth.contract(address=receipt["contractAddress"], abi=out["abi"])
-    call = proxy.functions.relay(h.rollup.address, h.rollup.tip().post_root, [b"\x00"], [ROOT_A])
+    call = proxy.functions.relay(
+        h.rollup.address, h.rollup.tip().post_root, h.default_l2_time(), [b"\x00"], [ROOT_A]
+    )
     with pytest.raises(Exception, match="sequencer must be a plain EOA"):
         call.call({"from": seq.address})
     tx = call.transact({"from": seq.address, "gas": 3_000_000})
@@ -190,13 +228,24 @@ def test_batch_appended_events__dirty_abi_padding__still_derived(h: Harness) -> 
     h.bond(seq)
     h.deposit(user_address(0), 1000)
     txs = [h.deposit_tx(0, user_address(0), 1000)]  # 61 bytes: 3 bytes of padding follow
-    roots = h.honest_roots(txs, 1)
-    fn = h.rollup.contract.functions.append_batch(h.rollup.tip().post_root, 0, 1, txs, roots)
+    l2_time = h.default_l2_time()
+    roots = h.honest_roots(txs, 1, l2_time=l2_time)
+    fn = h.rollup.contract.functions.append_batch(h.rollup.tip().post_root, 0, 1, l2_time, txs, roots)
     data = bytearray(bytes.fromhex(fn._encode_transaction_data()[2:]))
     data[bytes(data).find(txs[0]) + len(txs[0])] = 0xFF
     send_transaction(h.w3, seq, {"to": h.rollup.address, "data": "0x" + bytes(data).hex()}, label="dirty")
     (event,) = h.rollup.batch_appended_events(0)
     assert event.txs == tuple(txs) and event.roots == tuple(roots)
+    assert event.header.l2_time == l2_time
+
+
+def test_decode_append_batch__web3_encoding__every_argument_read_back(h: Harness) -> None:
+    txs = [b"\x01" * 61, b"", b"\x02" * MAX_TX_BYTES]
+    roots = [b"\x0a" * 32, b"\x0b" * 32, b"\x0c" * 32]
+    fn = h.rollup.contract.functions.append_batch(ROOT_A, 3, 7, 1_700_000_123, txs, roots)
+    call = decode_append_batch(bytes.fromhex(fn._encode_transaction_data()[2:]))
+    assert (call.prev_root, call.queue_start, call.queue_end, call.l2_time) == (ROOT_A, 3, 7, 1_700_000_123)
+    assert (call.txs, call.roots) == (tuple(txs), tuple(roots))
 
 
 def test_append_batch__young_deposit_left_behind__accepted(h: Harness) -> None:
@@ -235,8 +284,8 @@ def test_append_batch__too_many_txs__reverts(h: Harness) -> None:
 def test_append_batch__tx_too_long__reverts(h: Harness) -> None:
     seq = h.account(1)
     h.bond(seq)
-    with pytest.raises(TransactionReverted):  # the ABI decoder refuses Bytes[512] overflow
-        _raw_append(h, seq, [b"\x00" * 513], [ROOT_A])
+    with pytest.raises(TransactionReverted):  # the ABI decoder refuses Bytes[1024] overflow
+        _raw_append(h, seq, [b"\x00" * (MAX_TX_BYTES + 1)], [ROOT_A])
     assert h.rollup.batch_count() == 0
 
 
@@ -260,10 +309,11 @@ def test_append_batch__valid__event_tip_and_hash(h: Harness) -> None:
     h.bond(seq)
     h.deposit(user_address(1), 500)
     txs = [h.deposit_tx(0, user_address(1), 500), h.transfer_tx(1, user_address(2), 200, 0)]
-    batch = h.append(seq, txs, queue_end=1)
+    l2_time = h.latest_timestamp() - 5
+    batch = h.append(seq, txs, queue_end=1, l2_time=l2_time)
     header = batch.header
     block = h.w3.eth.get_block(batch.result.block_number)
-    roots = h.honest_roots(txs, 1, batch.pre_state)
+    roots = h.honest_roots(txs, 1, batch.pre_state, l2_time)
     tx_root, roots_root = batch_roots(txs, roots)
     assert header == BatchHeader(
         index=0,
@@ -274,13 +324,15 @@ def test_append_batch__valid__event_tip_and_hash(h: Harness) -> None:
         tx_count=2,
         queue_start=0,
         queue_end=1,
+        l2_time=l2_time,
         sequencer=bytes.fromhex(seq.address[2:]),
         timestamp=int(block["timestamp"]),
     )
     assert h.rollup.batch_hash(0) == header.hash()
     assert h.rollup.hash_header(header) == header.hash()
     tip = h.rollup.tip()
-    assert (tip.batch_count, tip.post_root, tip.queue_end) == (1, roots[-1], 1)
+    assert (tip.batch_count, tip.post_root, tip.queue_end, tip.l2_time) == (1, roots[-1], 1, l2_time)
+    assert h.rollup.batch_l2_time(0) == l2_time
     assert h.rollup.sequencer_info(seq.address).last_batch_timestamp == header.timestamp
     assert h.state.tree.root == roots[-1]
     assert h.state.tree.get(global_key()) is not None
@@ -288,6 +340,77 @@ def test_append_batch__valid__event_tip_and_hash(h: Harness) -> None:
     # The next batch must build on it.
     second = h.append(seq, [h.transfer_tx(2, user_address(1), 50, 0)])
     assert (second.header.index, second.header.prev_root, second.header.queue_start) == (1, roots[-1], 1)
+
+
+# ---- the batch clock (l2_time) ----
+
+
+def test_tip__genesis__l2_time_zero(h: Harness) -> None:
+    tip = h.rollup.tip()
+    assert (tip.batch_count, tip.post_root, tip.queue_end, tip.l2_time) == (0, EMPTY, 0, 0)
+
+
+def test_append_batch__l2_time_equal_to_block_timestamp__accepted(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    block_time = _pin_next_block(h)
+    batch = h.append(seq, [b"\x00"], l2_time=block_time)
+    assert batch.header.l2_time == batch.header.timestamp == block_time
+    (event,) = h.rollup.batch_appended_events(batch.result.block_number)
+    assert event.header == batch.header
+    assert h.rollup.tip().l2_time == block_time
+
+
+def test_append_batch__l2_time_ahead_of_block__reverts(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    block_time = _pin_next_block(h)
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, seq, [b"\x00"], [ROOT_A], l2_time=block_time + 1)
+    assert err.value.reason == "rollup: l2_time ahead of L1"
+    assert h.rollup.batch_count() == 0
+
+
+def test_append_batch__l2_time_at_the_lag_limit__accepted(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    block_time = _pin_next_block(h, MAX_L2_TIME_LAG_SECONDS + 50)
+    batch = h.append(seq, [b"\x00"], l2_time=block_time - MAX_L2_TIME_LAG_SECONDS)
+    assert batch.header.timestamp - batch.header.l2_time == MAX_L2_TIME_LAG_SECONDS
+
+
+def test_append_batch__l2_time_lagging_past_the_limit__reverts(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    block_time = _pin_next_block(h, MAX_L2_TIME_LAG_SECONDS + 50)
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, seq, [b"\x00"], [ROOT_A], l2_time=block_time - MAX_L2_TIME_LAG_SECONDS - 1)
+    assert err.value.reason == "rollup: l2_time behind L1"
+    assert h.rollup.batch_count() == 0
+
+
+def test_append_batch__l2_time_before_tip__reverts_equal_accepted(h: Harness) -> None:
+    seq = h.account(1)
+    h.bond(seq)
+    first = h.append(seq, [b"\x00"], l2_time=h.latest_timestamp())
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, seq, [b"\x00"], [ROOT_A], l2_time=first.header.l2_time - 1)
+    assert err.value.reason == "rollup: l2_time before tip"
+    second = h.append(seq, [b"\x01"], l2_time=first.header.l2_time)  # the clock may stand still
+    assert second.header.l2_time == first.header.l2_time
+    assert [h.rollup.batch_l2_time(i) for i in (0, 1)] == [first.header.l2_time] * 2
+
+
+def test_append_batch__overdue_message_left_behind__reverts(h: Harness) -> None:
+    """Forced inclusion covers the whole queue: a governance message is an entry like a deposit."""
+    seq = h.account(1)
+    h.bond(seq)
+    sent = h.bridge.send_message(h.deployer, b"\x02\x01\x01" + b"\x11" * 20)
+    (message,) = h.bridge.message_queued_from_receipt(sent.receipt)
+    h.travel_to(message.timestamp + FORCE_INCLUSION_SECONDS)
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, seq, [b"\x00"], [ROOT_A], queue_end=0)
+    assert err.value.reason == "rollup: overdue deposit"
 
 
 def test_append_batch__256_transfers__gas_per_tx(h: Harness) -> None:

@@ -69,8 +69,10 @@ def _check_price_size(price: int, size: int, market: Market) -> None:
         raise SizeOffLot(size, p.lot_size)
 
 
-def _check_order(order: Order, market: Market, now: int) -> None:
-    """Shape, tick, lot and liveness of one order."""
+def check_order(order: Order, market: Market, now: int) -> None:
+    """Shape, tick, lot and liveness of one order at time `now` (raises the rule it breaks).
+
+    Public so that the sequencer admits orders with the very checks a Fill runs."""
     if order.side != SIDE_BUY and order.side != SIDE_SELL:
         raise InvalidOrder(f"side {order.side} is neither buy (0) nor sell (1)")
     flags = order.flags
@@ -81,8 +83,11 @@ def _check_order(order: Order, market: Market, now: int) -> None:
         raise OrderExpired(order.expiry, now)
 
 
-def _order_room(tree: Reader, key: bytes, digest: bytes, order_size: int, size: int) -> int:
-    """The order's filled size, after checking it is not cancelled and has room for `size`."""
+def order_room(tree: Reader, key: bytes, digest: bytes, order_size: int, size: int) -> int:
+    """The order's filled size, after checking it is not cancelled and has room for `size`.
+
+    `key` is `order_key(digest)`. Public so that the sequencer reads an order's leaf by the
+    rule a Fill applies."""
     value = tree.get(key)
     if value is None:
         filled = 0
@@ -156,8 +161,8 @@ def plan_fill(tree: Reader, tx: Fill, ctx: L1Context, config: ChainConfig, verif
         raise InvalidOrder("the orders are for different markets")
     market = _market(markets, m)
     now = ctx.l2_time
-    _check_order(maker, market, now)
-    _check_order(taker, market, now)
+    check_order(maker, market, now)
+    check_order(taker, market, now)
     if maker.side == taker.side:
         raise InvalidOrder("both orders are on one side")
     if maker.flags & FLAG_IOC:
@@ -168,8 +173,8 @@ def plan_fill(tree: Reader, tx: Fill, ctx: L1Context, config: ChainConfig, verif
     if size == 0 or size % market.params.lot_size:
         raise SizeOffLot(size, market.params.lot_size)
     maker_key, taker_key = order_key(maker_digest), order_key(taker_digest)
-    maker_filled = _order_room(tree, maker_key, maker_digest, maker.size, size)
-    taker_filled = _order_room(tree, taker_key, taker_digest, taker.size, size)
+    maker_filled = order_room(tree, maker_key, maker_digest, maker.size, size)
+    taker_filled = order_room(tree, taker_key, taker_digest, taker.size, size)
     if taker.price < maker.price if taker.side == SIDE_BUY else taker.price > maker.price:
         raise InvalidOrder("the prices do not cross")
     price = maker.price
@@ -250,7 +255,7 @@ def plan_bundle_fill(
             raise SelfTrade(trader)
         if maker.market != leg.market:
             raise InvalidOrder("a maker order is for another market than its leg")
-        _check_order(maker, market, now)
+        check_order(maker, market, now)
         if maker.side == leg.side:
             raise InvalidOrder("a maker order is on its leg's side")
         if maker.flags & FLAG_IOC:
@@ -267,7 +272,7 @@ def plan_bundle_fill(
     for leg, signed, maker_digest in zip(legs, tx.makers, maker_digests, strict=True):
         maker = signed.order
         key = order_key(maker_digest)
-        filled = _order_room(tree, key, maker_digest, maker.size, leg.size)
+        filled = order_room(tree, key, maker_digest, maker.size, leg.size)
         if maker.trader not in sides:
             sides[maker.trader] = TradeSide(
                 maker.trader, read_acct(tree.get(account_key(maker.trader))), markets

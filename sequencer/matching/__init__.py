@@ -4,7 +4,7 @@ Pure, deterministic and integer-only; no I/O and no clock. The state machine re-
 it produces, so nothing here is a protocol rule (see `book` for the matching rules).
 """
 
-from sequencer.matching.book import MaxReduce, OrderBook
+from sequencer.matching.book import FillCheck, MaxReduce, OrderBook
 from sequencer.matching.errors import (
     DuplicateOrder,
     InvalidOrder,
@@ -28,6 +28,7 @@ from sequencer.matching.types import (
     PlaceResult,
     RemoveReason,
     Side,
+    Verdict,
     is_expired,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "BookOrder",
     "DuplicateOrder",
     "Fill",
+    "FillCheck",
     "InvalidOrder",
     "MaxReduce",
     "OrderAdded",
@@ -54,5 +56,6 @@ __all__ = [
     "Side",
     "SizeOffLot",
     "UnknownOrder",
+    "Verdict",
     "is_expired",
 ]

@@ -35,6 +35,10 @@ Rules:
   order that rests can outlive the position it reduced, so the state machine re-checks
   reduce-only at every fill and the sequencer should cancel resting reduce-only orders a
   position change invalidates.
+- A fill check (`place`'s `check`, the sequencer's call into the state machine) is asked before
+  every fill: it may accept it, reject the maker (removed, reason REJECTED; the taker goes on to
+  the next maker) or stop the taker (matching ends, the fills so far stand, the remainder is
+  refused with reason REFUSED and never rests). Without a check every fill is accepted.
 - Order ids are unique among RESTING orders (`DuplicateOrder`); the book does not remember
   finished orders (memory would grow forever). Refusing a replayed, already filled order is the
   mempool's job, and the state machine refuses to fill an order beyond its signed size.
@@ -82,12 +86,21 @@ from sequencer.matching.types import (
     PlaceResult,
     RemoveReason,
     Side,
+    Verdict,
     is_expired,
 )
 
 MaxReduce = Callable[[bytes, int, Side], int]
 """`max_reduce(trader, market, side)`: the size of `side` that would only reduce the trader's
 position in `market` (0 when it has none to reduce on that side)."""
+
+FillCheck = Callable[[BookOrder, BookOrder, int], Verdict]
+"""`check(taker, maker, size)`: asked before each fill of `size` between the arriving `taker` and
+the resting `maker` (as placed; its remaining size is at least `size`). It must not raise: the
+book is part-way through the order when it asks."""
+
+_ACCEPT = Verdict.ACCEPT
+_REJECT_MAKER = Verdict.REJECT_MAKER
 
 # Flags as plain ints: `IntFlag.__and__` builds a new enum member and costs more than a fill.
 _POST_ONLY = int(OrderFlags.POST_ONLY)
@@ -232,13 +245,20 @@ class OrderBook:
 
     # ---- changing -------------------------------------------------------------------------
 
-    def place(self, order: BookOrder, now: int, max_reduce: MaxReduce | None = None) -> PlaceResult:
+    def place(
+        self,
+        order: BookOrder,
+        now: int,
+        max_reduce: MaxReduce | None = None,
+        check: FillCheck | None = None,
+    ) -> PlaceResult:
         """Match `order` against the book at unix second `now`, then rest or cancel its remainder.
 
         Raises (and changes nothing) for an order that is malformed for this book (`InvalidOrder`,
         `PriceOffTick`, `SizeOffLot`), already resting (`DuplicateOrder`), expired
         (`OrderExpired`), reduce-only with nothing to reduce (`ReduceOnlyWouldIncrease`) or
-        post-only and crossing (`PostOnlyWouldCross`). `max_reduce` caps REDUCE_ONLY orders.
+        post-only and crossing (`PostOnlyWouldCross`). `max_reduce` caps REDUCE_ONLY orders;
+        `check` is asked before every fill (`FillCheck`, `Verdict`).
         """
         flags = int(order.flags)
         self._check(order, flags, now)
@@ -258,10 +278,12 @@ class OrderBook:
         self._last_seq = order.seq
         fills: list[Fill] = []
         events: list[BookEvent] = []
-        remaining = self._match(order, size, opposite, now, fills, events)
+        remaining, stopped = self._match(order, size, opposite, now, fills, events, check)
         resting = None
         if remaining:
-            if flags & _IOC:
+            if stopped:
+                events.append(self._removed(order, remaining, RemoveReason.REFUSED))
+            elif flags & _IOC:
                 events.append(self._removed(order, remaining, RemoveReason.IOC_REMAINDER))
             else:
                 resting = self._rest(order, remaining)
@@ -270,11 +292,55 @@ class OrderBook:
 
     def cancel(self, order_id: bytes) -> OrderRemoved:
         """Remove a resting order (the caller has checked the trader's authority to cancel it)."""
+        return self.remove(order_id, RemoveReason.CANCELLED)
+
+    def remove(self, order_id: bytes, reason: RemoveReason) -> OrderRemoved:
+        """Remove a resting order for `reason` (CANCELLED, EXPIRED, REJECTED...); `UnknownOrder`
+        if it does not rest here."""
         entry = self._orders.get(order_id)
         if entry is None:
             raise UnknownOrder(order_id)
         self._remove(entry)
-        return self._removed(entry.order, entry.remaining, RemoveReason.CANCELLED)
+        return self._removed(entry.order, entry.remaining, reason)
+
+    def find_maker(
+        self, side: Side, price: int, size: int, now: int, exclude: bytes | None = None
+    ) -> BookOrder | None:
+        """The first resting order a taker of `side` with limit `price` would meet, in priority
+        order, that is live at `now`, has at least `size` left and is not `exclude`'s (the
+        taker's own); None if there is none. Read-only (`size` = the order's remaining size).
+
+        This is how a bundle's leg, which fills whole against one maker, finds its maker.
+        """
+        half = self._asks if side == Side.BUY else self._bids
+        sign = half.sign
+        limit = sign * price
+        for key in reversed(half.keys):
+            if key < limit:
+                break
+            for entry in half.levels[sign * key].orders.values():
+                maker = entry.order
+                if entry.remaining >= size and maker.trader != exclude and not is_expired(maker, now):
+                    return _resting_view(entry)
+        return None
+
+    def take(self, order_id: bytes, size: int) -> OrderReduced | OrderRemoved:
+        """Fill `size` of a resting order outside `place` (a bundle's leg); it keeps its place
+        with the rest, or leaves (reason FILLED) when nothing is left."""
+        entry = self._orders.get(order_id)
+        if entry is None:
+            raise UnknownOrder(order_id)
+        if not 0 < size <= entry.remaining:
+            raise InvalidOrder(order_id, f"cannot take {size} of {entry.remaining} resting")
+        order = entry.order
+        if size == entry.remaining:
+            self._remove(entry)
+            return self._removed(order, size, RemoveReason.FILLED)
+        entry.remaining -= size
+        entry.level.size -= size
+        return OrderReduced(
+            order.order_id, order.trader, self.market, order.side, order.price, size, entry.remaining
+        )
 
     def expire(self, now: int) -> tuple[OrderRemoved, ...]:
         """Remove every order expired at unix second `now`, in (expiry, seq) order."""
@@ -347,8 +413,10 @@ class OrderBook:
         now: int,
         fills: list[Fill],
         events: list[BookEvent],
-    ) -> int:
-        """Trade `taker` against `half` while prices cross; returns its unfilled size.
+        check: FillCheck | None,
+    ) -> tuple[int, bool]:
+        """Trade `taker` against `half` while prices cross; returns its unfilled size and whether
+        the fill check stopped it.
 
         The hot loop: names are bound to locals because attribute lookups dominate its cost.
         """
@@ -375,28 +443,37 @@ class OrderBook:
                     gone = entry.remaining
                 else:
                     qty = entry.remaining if entry.remaining < remaining else remaining
-                    fills.append(
-                        Fill(maker.order_id, taker_id, maker.trader, trader, market, level.price, qty, side)
-                    )
-                    remaining -= qty
-                    if qty < entry.remaining:
-                        # The taker is used up; the maker keeps its place with the rest.
-                        entry.remaining -= qty
-                        level.size -= qty
-                        events.append(
-                            OrderReduced(
-                                maker.order_id,
-                                maker.trader,
-                                market,
-                                maker.side,
-                                level.price,
-                                qty,
-                                entry.remaining,
+                    verdict = _ACCEPT if check is None else check(taker, maker, qty)
+                    if verdict == _ACCEPT:
+                        fills.append(
+                            Fill(
+                                maker.order_id, taker_id, maker.trader, trader, market, level.price, qty, side
                             )
                         )
-                        continue
-                    reason = RemoveReason.FILLED
-                    gone = qty
+                        remaining -= qty
+                        if qty < entry.remaining:
+                            # The taker is used up; the maker keeps its place with the rest.
+                            entry.remaining -= qty
+                            level.size -= qty
+                            events.append(
+                                OrderReduced(
+                                    maker.order_id,
+                                    maker.trader,
+                                    market,
+                                    maker.side,
+                                    level.price,
+                                    qty,
+                                    entry.remaining,
+                                )
+                            )
+                            continue
+                        reason = RemoveReason.FILLED
+                        gone = qty
+                    elif verdict == _REJECT_MAKER:
+                        reason = RemoveReason.REJECTED
+                        gone = entry.remaining
+                    else:  # STOP: the maker stays as it is; the caller refuses the remainder
+                        return remaining, True
                 # The maker leaves; it is its level's first order, so it pops from the front.
                 queue.popitem(last=False)
                 del index[maker.order_id]
@@ -406,7 +483,7 @@ class OrderBook:
                 events.append(self._removed(maker, gone, reason))
             if not queue:
                 half.drop(level)
-        return remaining
+        return remaining, False
 
     def _rest(self, order: BookOrder, remaining: int) -> BookOrder:
         """Put the remainder of an accepted order in the book; returns its resting view."""

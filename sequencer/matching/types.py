@@ -112,6 +112,25 @@ class RemoveReason(IntEnum):
     changes no depth: it tells the trader's order stream that the remainder is cancelled."""
     SELF_TRADE = 4
     """A resting maker cancelled because a taker of the same trader reached it."""
+    REJECTED = 5
+    """A resting maker that the fill check of `place` rejected (it can no longer trade, e.g. its
+    trader lacks margin), or that the caller removed for such a reason (`remove`)."""
+    REFUSED = 6
+    """The unfilled part of a taker whose fill check stopped the matching: like IOC_REMAINDER
+    it never rested and changes no depth."""
+
+
+class Verdict(IntEnum):
+    """The answer of a fill check (`FillCheck`) to one fill the book proposes."""
+
+    ACCEPT = 0
+    """The fill stands: the book applies it and goes on."""
+    REJECT_MAKER = 1
+    """The maker cannot trade: the book removes it (reason REJECTED), nothing trades, and the
+    taker goes on to the next maker."""
+    STOP = 2
+    """The taker cannot trade (any more): matching stops, the fills accepted so far stand, and the
+    taker's remainder is refused (an `OrderRemoved` with reason REFUSED); it never rests."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,4 +198,4 @@ class PlaceResult:
     """Book changes in the order they happened, the taker's own (added / IOC remainder) last."""
     accepted_size: int
     """Size the book worked with: the order's size, or less when a reduce-only cap applied.
-    Always `sum(fill sizes) + resting size + IOC remainder`."""
+    Always `sum(fill sizes) + resting size + IOC or refused remainder`."""

@@ -2,7 +2,8 @@
 
 (a) conservation: every accepted size is filled, resting, or removed, exactly;
 (b) the book is never crossed; (c) replaying a stream gives the same outputs, byte for byte;
-(d) the book agrees with a naive O(n^2) matcher written here from the rules alone.
+(d) the book agrees with a naive O(n^2) matcher written here from the rules alone;
+(a), (b) and (d) also hold with a fill check that rejects some makers and stops some takers.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sequencer.matching import (
     RemoveReason,
     Side,
     UnknownOrder,
+    Verdict,
 )
 from sequencer.stf.errors import InvalidTransaction
 from tests.matching.helpers import LOT, MARKET, TICK, oid
@@ -49,6 +51,12 @@ FLAGS = (
 def max_reduce(trader: bytes, market: int, side: Side) -> int:
     """A fixed, position-like cap (0 for some trader/side pairs, so refusals happen too)."""
     return ((trader[0] * 3 + int(side)) % 4) * LOT + (LOT // 2)
+
+
+def fill_check(taker: BookOrder, maker: BookOrder, size: int) -> Verdict:
+    """A deterministic check: mostly accepts, sometimes rejects the maker or stops the taker."""
+    x = (maker.order_id[-1] * 7 + taker.order_id[-1] * 3 + size // LOT) % 10
+    return Verdict.ACCEPT if x < 7 else Verdict.REJECT_MAKER if x < 9 else Verdict.STOP
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,7 @@ class NaiveBook:
     def removed(order: BookOrder, size: int, reason: RemoveReason) -> OrderRemoved:
         return OrderRemoved(order.order_id, order.trader, MARKET, order.side, order.price, size, reason)
 
-    def place(self, taker: BookOrder, now: int) -> PlaceResult:
+    def place(self, taker: BookOrder, now: int, check: bool = False) -> PlaceResult:
         if any(r.order.order_id == taker.order_id for r in self.resting):
             raise DuplicateOrder(taker.order_id)
         if self.dead(taker, now):
@@ -159,6 +167,7 @@ class NaiveBook:
         fills: list[Fill] = []
         events: list[BookEvent] = []
         remaining = size
+        stopped = False
         while remaining:
             candidates = [r for r in self.resting if self.crosses(r.order, taker)]
             if not candidates:
@@ -171,6 +180,12 @@ class NaiveBook:
             elif maker.trader == taker.trader:
                 self.resting.remove(best)
                 events.append(self.removed(maker, best.left, RemoveReason.SELF_TRADE))
+            elif check and fill_check(taker, maker, min(best.left, remaining)) == Verdict.REJECT_MAKER:
+                self.resting.remove(best)
+                events.append(self.removed(maker, best.left, RemoveReason.REJECTED))
+            elif check and fill_check(taker, maker, min(best.left, remaining)) == Verdict.STOP:
+                stopped = True
+                break
             else:
                 qty = min(best.left, remaining)
                 fills.append(
@@ -197,7 +212,9 @@ class NaiveBook:
                         )
                     )
         resting = None
-        if remaining and taker.flags & OrderFlags.IOC:
+        if remaining and stopped:
+            events.append(self.removed(taker, remaining, RemoveReason.REFUSED))
+        elif remaining and taker.flags & OrderFlags.IOC:
             events.append(self.removed(taker, remaining, RemoveReason.IOC_REMAINDER))
         elif remaining:
             self.resting.append(Resting(taker, remaining))
@@ -228,11 +245,13 @@ class NaiveBook:
 # ---- running a stream ------------------------------------------------------------------------
 
 
-def run(ops: list[Op], book: OrderBook | NaiveBook, check: bool = False) -> list[object]:
+def run(
+    ops: list[Op], book: OrderBook | NaiveBook, check: bool = False, with_fill_check: bool = False
+) -> list[object]:
     """Apply `ops` to `book`; returns every output (result, event or error code) in order.
 
     With `check`, asserts after every call that the book is not crossed and that its levels
-    add up to its orders.
+    add up to its orders. With `with_fill_check`, places run `fill_check` on every fill.
     """
     out: list[object] = []
     now = 0
@@ -255,9 +274,9 @@ def run(ops: list[Op], book: OrderBook | NaiveBook, check: bool = False) -> list
                 )
                 ids.append(order.order_id)
                 if isinstance(book, OrderBook):
-                    out.append(book.place(order, now, max_reduce))
+                    out.append(book.place(order, now, max_reduce, fill_check if with_fill_check else None))
                 else:
-                    out.append(book.place(order, now))
+                    out.append(book.place(order, now, with_fill_check))
             elif isinstance(op, Cancel):
                 out.append(book.cancel(ids[op.target % len(ids)] if ids else oid(10**6)))
             else:
@@ -288,10 +307,12 @@ def check_book(book: OrderBook) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(streams)
-def test_place__random_streams__sizes_conserved_and_book_never_crossed(ops: list[Op]) -> None:
+@given(streams, st.booleans())
+def test_place__random_streams__sizes_conserved_and_book_never_crossed(
+    ops: list[Op], with_fill_check: bool
+) -> None:
     book = OrderBook(MARKET, TICK, LOT)
-    out = run(ops, book, check=True)
+    out = run(ops, book, check=True, with_fill_check=with_fill_check)
     accepted: dict[bytes, int] = {}
     filled: dict[bytes, int] = defaultdict(int)
     gone: dict[bytes, int] = defaultdict(int)  # left unfilled: cancelled, expired, self-trade, IOC
@@ -305,7 +326,10 @@ def test_place__random_streams__sizes_conserved_and_book_never_crossed(ops: list
                 filled[fill.taker_order_id] += fill.size
                 taker = fill.taker_order_id
             for event in events:
-                if isinstance(event, OrderRemoved) and event.reason == RemoveReason.IOC_REMAINDER:
+                if isinstance(event, OrderRemoved) and event.reason in (
+                    RemoveReason.IOC_REMAINDER,
+                    RemoveReason.REFUSED,
+                ):
                     taker = event.order_id
             assert taker is not None
             accepted[taker] = item.accepted_size
@@ -333,10 +357,10 @@ def test_place__same_stream_twice__identical_outputs_byte_for_byte(ops: list[Op]
 
 
 @settings(max_examples=400, deadline=None)
-@given(streams)
-def test_place__random_streams__same_outputs_as_naive_matcher(ops: list[Op]) -> None:
+@given(streams, st.booleans())
+def test_place__random_streams__same_outputs_as_naive_matcher(ops: list[Op], with_fill_check: bool) -> None:
     book = OrderBook(MARKET, TICK, LOT)
     naive = NaiveBook()
-    assert run(ops, book) == run(ops, naive)
+    assert run(ops, book, with_fill_check=with_fill_check) == run(ops, naive, with_fill_check=with_fill_check)
     for side in Side:
         assert list(book.orders(side)) == naive.orders(side)

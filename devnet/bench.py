@@ -19,7 +19,7 @@ import orjson
 
 from sequencer.builder import build_batch
 from sequencer.chain import Chain
-from sequencer.l1types import L1Batch, L1Deposit
+from sequencer.l1types import L1Batch, L1Deposit, L1QueueEntry
 from sequencer.mempool import PendingTx
 from sequencer.stf.batch import batch_roots
 from sequencer.stf.codec import deposit_hash, encode_tx, tx_hash
@@ -51,16 +51,16 @@ def median_rate(count: int, run: Callable[[], None], repeats: int) -> tuple[floa
 
 def funded_state(
     n_accounts: int, balance: int
-) -> tuple[State, list[bytes], list[bytes], dict[int, L1Deposit]]:
+) -> tuple[State, list[bytes], list[bytes], dict[int, L1QueueEntry]]:
     """A state with `n_accounts` accounts funded by deposits (applied through the state machine)."""
     rng = random.Random(7)
     keys = [rng.getrandbits(256).to_bytes(32, "big") for _ in range(n_accounts)]
     addrs = [address_of(k) for k in keys]
-    deposits = {
+    deposits: dict[int, L1QueueEntry] = {
         i: L1Deposit(i, a, balance, deposit_hash(i, a, balance), 0, 0, 0) for i, a in enumerate(addrs)
     }
     state = State()
-    ctx = L1Context(queue_end=n_accounts, deposit_hashes={i: d.hash for i, d in deposits.items()})
+    ctx = L1Context(queue_end=n_accounts, queue_hashes={i: d.hash for i, d in deposits.items()})
     for i, a in enumerate(addrs):
         outcome = apply_decoded(state, Deposit(i, a, balance), ctx, CONFIG, signer_verified=True)
         assert outcome.applied
@@ -86,7 +86,7 @@ def bench_stf(n_accounts: int, n_txs: int, repeats: int) -> dict[str, Any]:
     progress(f"stf: funding {n_accounts} accounts, signing {n_txs} transfers")
     base, keys, addrs, _ = funded_state(n_accounts, 10**12)
     txs = signed_transfers(keys, addrs, n_txs)
-    ctx = L1Context(queue_end=0, deposit_hashes={})
+    ctx = L1Context(queue_end=0, queue_hashes={})
     hashes = [tx_hash(encode_tx(t)) for t in txs]
 
     def run() -> None:
@@ -126,7 +126,7 @@ def bench_stf(n_accounts: int, n_txs: int, repeats: int) -> dict[str, Any]:
 
 
 def fake_batches(
-    base: State, deposits: dict[int, L1Deposit], txs: list[Transfer], size: int
+    base: State, deposits: dict[int, L1QueueEntry], txs: list[Transfer], size: int
 ) -> list[L1Batch]:
     """Batches as the Rollup would record them (headers from the calldata), built by the builder."""
     state = copy_state(base)
@@ -135,7 +135,7 @@ def fake_batches(
     queue = len(deposits)
     for start in range(0, len(txs), size):
         chunk = [PendingTx(0, b"", encode_tx(t), t) for t in txs[start : start + size]]
-        built = build_batch(state, {}, chunk, CONFIG, max_txs=size)
+        built = build_batch(state, {}, chunk, CONFIG, l2_time=0, max_txs=size)
         assert built is not None and len(built.txs) == len(chunk)
         tx_root, roots_root = batch_roots(built.txs, built.roots)
         header = BatchHeader(
@@ -147,6 +147,7 @@ def fake_batches(
             len(built.txs),
             queue,
             queue,
+            0,
             b"\x00" * 20,
             0,
         )
@@ -154,7 +155,7 @@ def fake_batches(
         for raw in built.txs:  # advance our copy the same way
             from sequencer.stf.transition import apply_tx
 
-            apply_tx(state, raw, L1Context(queue_end=queue, deposit_hashes={}), CONFIG, signer_verified=True)
+            apply_tx(state, raw, L1Context(queue_end=queue, queue_hashes={}), CONFIG, signer_verified=True)
         prev_root = built.roots[-1]
     return batches
 
@@ -172,7 +173,7 @@ def bench_watcher(n_accounts: int, n_txs: int, repeats: int) -> dict[str, Any]:
     def run() -> None:
         chain = Chain(CONFIG)
         chain.state = copy_state(base)
-        chain.deposits = dict(deposits)
+        chain.queue = dict(deposits)
         for b in batches:
             chain.apply_event(b)
         assert chain.fraud is None and chain.valid_count == len(batches)

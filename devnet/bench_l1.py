@@ -64,10 +64,15 @@ class L1Bench:
             self.chain.apply_event(deposit_record(d))
 
     def append(self, txs: list[Tx], sequencer: Sender, corrupt_at: int = -1) -> tuple[int, L1Batch]:
-        """Build (deposits due first) and append a batch; returns (gas used, the batch as derived)."""
+        """Build (queue entries due first) and append a batch; returns (gas used, the batch as derived)."""
         pending = [PendingTx(0, b"", encode_tx(t), t) for t in txs]
         built = build_batch(
-            self.chain.state, self.chain.deposits, pending, self.config, corrupt_root_at=corrupt_at
+            self.chain.state,
+            self.chain.queue,
+            pending,
+            self.config,
+            l2_time=self.l2_time(),
+            corrupt_root_at=corrupt_at,
         )
         assert built is not None and len(built.skipped) == 0
         result = self.rollup.append_batch(
@@ -77,6 +82,7 @@ class L1Bench:
             prev_root=self.chain.tip_root,
             queue_start=self.chain.queue_end,
             queue_end=built.queue_end,
+            l2_time=built.l2_time,
         )
         (event,) = self.rollup.batch_appended_from_receipt(result.receipt)
         batch = batch_record(event)
@@ -86,7 +92,8 @@ class L1Bench:
     def append_raw(self, raws: list[bytes], sequencer: Sender, corrupt_at: int) -> None:
         """Append bytes an honest builder never posts (undecodable, badly signed), roots from the stf."""
         work = copy_state(self.chain.state)
-        ctx = L1Context(queue_end=self.chain.queue_end, deposit_hashes={})
+        l2_time = self.l2_time()
+        ctx = L1Context(queue_end=self.chain.queue_end, queue_hashes={}, l2_time=l2_time)
         roots = [apply_tx(work, raw, ctx, self.config).post_root for raw in raws]
         roots[corrupt_at] = keccak(b"wrong" + roots[corrupt_at])
         result = self.rollup.append_batch(
@@ -96,9 +103,14 @@ class L1Bench:
             prev_root=self.chain.tip_root,
             queue_start=self.chain.queue_end,
             queue_end=self.chain.queue_end,
+            l2_time=l2_time,
         )
         (event,) = self.rollup.batch_appended_from_receipt(result.receipt)
         self.chain.apply_event(batch_record(event))
+
+    def l2_time(self) -> int:
+        """The next batch's clock: the L1 head's timestamp (never ahead of the append's block)."""
+        return max(self.chain.tip_l2_time, int(self.w3.eth.get_block("latest")["timestamp"]))
 
     def transfer(self, i: int, j: int, amount: int) -> Tx:
         """A signed transfer from trader i to trader j with i's next nonce."""

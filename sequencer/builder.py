@@ -1,4 +1,5 @@
-"""Batch building: deposits due from the L1 queue, then pending transactions, each with its root.
+"""Batch building: entries due from the L1 queue (deposits and governance messages), then pending
+transactions, each with its root, all under the batch's clock `l2_time`.
 
 The builder works on a copy of the chain state; the chain itself only moves when the batch is
 seen on L1 (`sequencer.chain`), so a posting that fails leaves nothing to undo.
@@ -8,14 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sequencer.l1types import L1Deposit
+from sequencer.l1types import L1Deposit, L1QueueEntry
 from sequencer.mempool import PendingTx
 from sequencer.stf.codec import encode_tx, tx_hash
 from sequencer.stf.constants import MAX_BATCH_TXS
 from sequencer.stf.hashing import keccak
 from sequencer.stf.state import State, copy_state, get_next_deposit_index
 from sequencer.stf.transition import apply_decoded
-from sequencer.stf.types import ChainConfig, Deposit, L1Context
+from sequencer.stf.types import ChainConfig, Deposit, L1Context, L1Message
+
+QueueTx = Deposit | L1Message
+"""The transaction that consumes one L1 queue entry."""
 
 
 @dataclass(frozen=True)
@@ -25,53 +29,73 @@ class BuiltBatch:
     txs: list[bytes]
     roots: list[bytes]
     queue_end: int
+    l2_time: int
+    """The batch's clock, as every transaction saw it."""
     included: list[PendingTx]
-    """Pending transactions it holds (deposits are not in the mempool)."""
+    """Pending transactions it holds (queue entries are not in the mempool)."""
     skipped: list[tuple[PendingTx, str]]
     """Pending transactions that no longer applied (with the reason); not in the batch."""
     post_state: State | None = None
     """The state after the batch, as the builder computed it (None if a root was corrupted)."""
 
 
-def due_deposits(state: State, deposits: dict[int, L1Deposit], limit: int) -> list[Deposit]:
-    """Deposits from the state's queue position on, as many as are known (contiguous) up to `limit`."""
-    start = get_next_deposit_index(state)
-    out: list[Deposit] = []
-    i = start
-    while i in deposits and len(out) < limit:
-        d = deposits[i]
-        out.append(Deposit(queue_index=i, to=d.to, amount=d.amount))
+def queue_tx(entry: L1QueueEntry) -> QueueTx:
+    """The transaction consuming a queue entry: a Deposit, or an L1Message for a message."""
+    if isinstance(entry, L1Deposit):
+        return Deposit(queue_index=entry.index, to=entry.to, amount=entry.amount)
+    return L1Message(queue_index=entry.index, payload=entry.payload)
+
+
+def due_queue(state: State, queue: dict[int, L1QueueEntry], limit: int) -> list[QueueTx]:
+    """Queue entries from the state's queue position on, in order, as many as are known
+    (contiguous) up to `limit`, as the transactions that consume them."""
+    out: list[QueueTx] = []
+    i = get_next_deposit_index(state)
+    while i in queue and len(out) < limit:
+        out.append(queue_tx(queue[i]))
         i += 1
     return out
 
 
+def queue_context(
+    state: State, queue: dict[int, L1QueueEntry], due: list[QueueTx], l2_time: int
+) -> L1Context:
+    """The L1 context of a batch that consumes the `due` entries on top of `state`."""
+    return L1Context(
+        queue_end=get_next_deposit_index(state) + len(due),
+        queue_hashes={q.queue_index: queue[q.queue_index].hash for q in due},
+        l2_time=l2_time,
+    )
+
+
 def build_batch(
     state: State,
-    deposits: dict[int, L1Deposit],
+    queue: dict[int, L1QueueEntry],
     pending: list[PendingTx],
     config: ChainConfig,
     *,
+    l2_time: int,
     max_txs: int = MAX_BATCH_TXS,
     corrupt_root_at: int = -1,
 ) -> BuiltBatch | None:
-    """Build the next batch on top of `state` (which is not modified); None if there is nothing to post.
+    """Build the next batch on top of `state` (which is not modified), with the clock `l2_time`;
+    None if there is nothing to post.
 
+    The due queue entries come first, in queue order (a deposit as a Deposit, a governance
+    message as an L1Message), then the pending transactions that still apply.
     `corrupt_root_at` is fault injection for tests and the demo only: it replaces that
     transaction's committed post-root by a wrong one, as a lying sequencer would.
     """
     work = copy_state(state)
-    deps = due_deposits(work, deposits, max_txs)
-    queue_end = get_next_deposit_index(work) + len(deps)
-    ctx = L1Context(
-        queue_end=queue_end, deposit_hashes={d.queue_index: deposits[d.queue_index].hash for d in deps}
-    )
+    due = due_queue(work, queue, max_txs)
+    ctx = queue_context(work, queue, due, l2_time)
     txs: list[bytes] = []
     roots: list[bytes] = []
-    for dep in deps:
-        outcome = apply_decoded(work, dep, ctx, config, signer_verified=True)
+    for entry in due:
+        outcome = apply_decoded(work, entry, ctx, config, signer_verified=True)
         if not outcome.applied:  # the L1 record disagrees with itself: never post it
-            raise RuntimeError(f"deposit {dep.queue_index} does not apply: {outcome.error}")
-        txs.append(encode_tx(dep))
+            raise RuntimeError(f"queue entry {entry.queue_index} does not apply: {outcome.error}")
+        txs.append(encode_tx(entry))
         roots.append(outcome.post_root)
     included: list[PendingTx] = []
     skipped: list[tuple[PendingTx, str]] = []
@@ -94,7 +118,8 @@ def build_batch(
     return BuiltBatch(
         txs=txs,
         roots=roots,
-        queue_end=queue_end,
+        queue_end=ctx.queue_end,
+        l2_time=l2_time,
         included=included,
         skipped=skipped,
         post_state=work if honest else None,

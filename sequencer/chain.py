@@ -1,6 +1,7 @@
 """Derivation: the rollup chain as L1 data alone defines it.
 
-`Chain` folds L1 events (deposits, appended batches, reverts) into the canonical state, checking
+`Chain` folds L1 events (queue entries: deposits and governance messages; appended batches;
+reverts) into the canonical state, checking
 every batch with the one state machine (`sequencer.stf.check_batch`). The sequencer uses it to
 follow the L1, the watcher (`prover`) to find fraud: both run this same code.
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sequencer.l1types import L1Batch, L1Deposit, L1Event, L1Fraud, L1Revert
+from sequencer.l1types import L1Batch, L1Deposit, L1Event, L1Fraud, L1Message, L1QueueEntry, L1Revert
 from sequencer.stf.errors import InvalidBatch
 from sequencer.stf.state import State, copy_state, genesis_state, state_root
 from sequencer.stf.transition import check_batch
@@ -40,8 +41,8 @@ class Chain:
     """State after the last valid batch."""
     batches: list[L1Batch] = field(default_factory=list)
     """Batches as they stand on L1 (position = batch index)."""
-    deposits: dict[int, L1Deposit] = field(default_factory=dict)
-    """The Bridge queue by index."""
+    queue: dict[int, L1QueueEntry] = field(default_factory=dict)
+    """The Bridge queue (deposits and governance messages) by index."""
     valid_count: int = 0
     """How many batches (a prefix of `batches`) are applied and verified."""
     fraud: Fraud | None = None
@@ -56,21 +57,22 @@ class Chain:
     reverts_seen: list[L1Revert] = field(default_factory=list)
 
     def context(self, batch: L1Batch) -> L1Context:
-        """What the state machine needs from L1 to apply `batch`."""
+        """What the state machine needs from L1 to apply `batch`: its queue range and its clock."""
         return L1Context(
             queue_end=batch.header.queue_end,
-            # only the deposits this batch may consume: [queue_start, queue_end)
-            deposit_hashes={
-                i: self.deposits[i].hash
+            # only the entries this batch may consume: [queue_start, queue_end)
+            queue_hashes={
+                i: self.queue[i].hash
                 for i in range(batch.header.queue_start, batch.header.queue_end)
-                if i in self.deposits
+                if i in self.queue
             },
+            l2_time=batch.header.l2_time,
         )
 
     def apply_event(self, event: L1Event) -> None:
         """Fold one L1 event into the chain."""
-        if isinstance(event, L1Deposit):
-            self.deposits[event.index] = event
+        if isinstance(event, L1Deposit | L1Message):
+            self.queue[event.index] = event
         elif isinstance(event, L1Batch):
             self._on_batch(event)
         elif isinstance(event, L1Revert):
@@ -173,8 +175,13 @@ class Chain:
 
     @property
     def queue_end(self) -> int:
-        """Deposit-queue position after the last batch on L1."""
+        """Queue position after the last batch on L1."""
         return self.batches[-1].header.queue_end if self.batches else 0
+
+    @property
+    def tip_l2_time(self) -> int:
+        """Clock of the last batch on L1 (0 at genesis): the next batch's `l2_time` is not earlier."""
+        return self.batches[-1].header.l2_time if self.batches else 0
 
     def pre_state_of(self, batch_index: int) -> State:
         """A copy of the state before `batch_index` (for witnesses)."""

@@ -16,11 +16,12 @@ from contracts.bindings import (
     BatchesRevertedEvent,
     BridgeClient,
     DepositedEvent,
+    MessageQueuedEvent,
     RollupClient,
     Sender,
 )
 from devnet.deploy import Deployment
-from sequencer.l1types import L1Batch, L1Deposit, L1Event, L1Fraud, L1Revert
+from sequencer.l1types import L1Batch, L1Deposit, L1Event, L1Fraud, L1Message, L1Revert
 from sequencer.logs import get_logger
 from sequencer.stf.types import ChainConfig
 
@@ -33,8 +34,13 @@ LOG_RANGE_BLOCKS = 2_000
 def deposit_record(d: DepositedEvent) -> L1Deposit:
     """A Bridge `Deposited` event as the derivation's record."""
     return L1Deposit(
-        d.index, d.to, d.amount, d.deposit_hash, d.timestamp, d.meta.block_number, d.meta.log_index
+        d.index, d.to, d.amount, d.queue_hash, d.timestamp, d.meta.block_number, d.meta.log_index
     )
+
+
+def message_record(m: MessageQueuedEvent) -> L1Message:
+    """A Bridge `MessageQueued` event as the derivation's record."""
+    return L1Message(m.index, m.payload, m.queue_hash, m.timestamp, m.meta.block_number, m.meta.log_index)
 
 
 def batch_record(e: BatchAppendedEvent) -> L1Batch:
@@ -113,6 +119,7 @@ class Web3L1:
 
     def _events(self, a: int, b: int) -> list[L1Event]:
         out: list[L1Event] = [deposit_record(d) for d in self.bridge.deposited_events(a, b)]
+        out += [message_record(m) for m in self.bridge.message_queued_events(a, b)]
         out += [batch_record(e) for e in self.rollup.batch_appended_events(a, b)]
         out += [revert_record(r) for r in self.rollup.batches_reverted_events(a, b)]
         out += [
@@ -138,12 +145,29 @@ class Web3L1:
             result = self.rollup.register(sender, bond_wei)
             log.info("bonded", sequencer=sender.address, bond_wei=bond_wei, l1_tx=result.tx_hash)
 
+    def head_timestamp(self) -> int:
+        """Timestamp of the latest L1 block (the batch clock may not run ahead of L1)."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
     def append_batch(
-        self, txs: list[bytes], roots: list[bytes], prev_root: bytes, queue_start: int, queue_end: int
+        self,
+        txs: list[bytes],
+        roots: list[bytes],
+        prev_root: bytes,
+        queue_start: int,
+        queue_end: int,
+        l2_time: int,
     ) -> bytes:
-        """Append a batch on the tip we built on; returns the L1 tx hash (raises with the revert reason)."""
+        """Append a batch on the tip we built on, with its clock `l2_time`; returns the L1 tx hash
+        (raises with the revert reason)."""
         result = self.rollup.append_batch(
-            self._need_sender(), txs, roots, prev_root=prev_root, queue_start=queue_start, queue_end=queue_end
+            self._need_sender(),
+            txs,
+            roots,
+            prev_root=prev_root,
+            queue_start=queue_start,
+            queue_end=queue_end,
+            l2_time=l2_time,
         )
         return result.tx_hash
 

@@ -23,11 +23,32 @@ class L1Deposit:
     amount: int
     """Collateral token units."""
     hash: bytes
-    """`deposit_hash(index)` as the Bridge stores it."""
+    """`queue_hash(index)` as the Bridge stores it: `keccak(word(index) || word(to) || word(amount))`."""
     timestamp: int
     """L1 block time of the deposit (forced-inclusion deadline counts from it)."""
     l1_block: int
     log_index: int
+
+
+@dataclass(frozen=True)
+class L1Message:
+    """A governance message in the Bridge's L1-to-L2 queue (an L1Message transaction on L2)."""
+
+    index: int
+    """Queue position."""
+    payload: bytes
+    """`kind(1) || body`, as the governor sent it (the Bridge does not read it)."""
+    hash: bytes
+    """`queue_hash(index)` as the Bridge stores it:
+    `keccak(word(index) || word(2**256 - 1) || keccak(payload))`."""
+    timestamp: int
+    """L1 block time of the message (forced-inclusion deadline counts from it)."""
+    l1_block: int
+    log_index: int
+
+
+L1QueueEntry = L1Deposit | L1Message
+"""An entry of the Bridge's queue, which batches consume in index order."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +90,7 @@ class L1Fraud:
     log_index: int
 
 
-L1Event = L1Deposit | L1Batch | L1Revert | L1Fraud
+L1Event = L1Deposit | L1Message | L1Batch | L1Revert | L1Fraud
 
 
 class L1Reader(Protocol):

@@ -7,7 +7,9 @@ I/O runs in worker threads):
   runs), then reconciles the mempool: transactions now in an L1 batch leave it, reverted ones
   come back, and after an unforeseen change the speculative view is rebuilt;
 - the builder posts a batch when `batch_max_txs` are pending or `batch_interval_ms` has passed,
-  one batch in flight at a time, and never on top of a batch it found invalid.
+  one batch in flight at a time, and never on top of a batch it found invalid. A batch's clock
+  (`l2_time`) is the later of the tip's and the wall clock, the latter at most
+  `L2_TIME_ALLOWANCE_SECONDS` past the L1 head (`choose_l2_time`).
 
 Errors in the loops are sorted as in the OP Stack: temporary (L1 unreachable, a posting that lost
 a race) are retried with backoff; critical (the L1 history disagrees with itself) stop the node.
@@ -23,7 +25,14 @@ from typing import Any, Protocol
 
 from sequencer.api.errors import NotReady
 from sequencer.api.schemas import AccountView, BatchView, StatusView
-from sequencer.builder import BuiltBatch, batch_tx_hashes, build_batch, due_deposits
+from sequencer.builder import (
+    BuiltBatch,
+    QueueTx,
+    batch_tx_hashes,
+    build_batch,
+    due_queue,
+    queue_context,
+)
 from sequencer.chain import Chain
 from sequencer.l1types import L1Batch, L1Event, L1Reader, L1Revert
 from sequencer.logs import get_logger
@@ -41,7 +50,7 @@ from sequencer.receipts import ReceiptSigner
 from sequencer.stf.codec import decode_tx
 from sequencer.stf.errors import RollupError
 from sequencer.stf.state import get_account, get_next_deposit_index, state_root
-from sequencer.stf.types import ChainConfig, Deposit, L1Context, Tx
+from sequencer.stf.types import ChainConfig, Deposit, L1Context, L1Message, Tx
 from sequencer.store import Store, StoredTx
 from sequencer.stream import Stream
 
@@ -50,6 +59,32 @@ log = get_logger("sequencer")
 POLL_RANGE_BLOCKS = 5_000
 """Most L1 blocks read in one poll."""
 
+L2_TIME_ALLOWANCE_SECONDS = 1
+"""How far past the L1 head's timestamp a batch's clock may run. Every block is at least one
+second after its parent, so a clock at most one second past the head is never ahead of the block
+that includes the append (the Rollup refuses `l2_time > block.timestamp`), whatever the L1."""
+
+REFUSED_AHEAD = "rollup: l2_time ahead of L1"
+"""The Rollup's refusal of a clock past the append's block."""
+REFUSED_BEHIND = "rollup: l2_time behind L1"
+"""The Rollup's refusal of a clock more than `MAX_L2_TIME_LAG_SECONDS` behind the append's block."""
+
+
+def choose_l2_time(tip_l2_time: int, now: float, head_timestamp: int, *, follow_head: bool = True) -> int:
+    """The clock of the next batch (protocol section 8): the later of the tip's `l2_time` and the
+    wall clock `now`, the latter capped at `head_timestamp + L2_TIME_ALLOWANCE_SECONDS`.
+
+    The embedded L1 and anvil (automine) stamp a block `max(parent + 1, wall clock)`, so the wall
+    clock is never ahead of the append's block on them; the cap keeps an L1 whose clock is behind
+    ours from refusing it. But on an automine L1 that has been idle for longer than
+    `MAX_L2_TIME_LAG_SECONDS`, the capped clock is too far behind the next block: after such a
+    refusal the node passes `follow_head=False` and uses the wall clock alone.
+    """
+    clock = int(now)
+    if follow_head:
+        clock = min(clock, head_timestamp + L2_TIME_ALLOWANCE_SECONDS)
+    return max(tip_l2_time, clock)
+
 
 class L1Writer(Protocol):
     """What the sequencer sends to L1."""
@@ -57,12 +92,23 @@ class L1Writer(Protocol):
     address: bytes
     """The sequencer's L1 account."""
 
-    def append_batch(
-        self, txs: list[bytes], roots: list[bytes], prev_root: bytes, queue_start: int, queue_end: int
-    ) -> bytes:
-        """Append a batch built on (`prev_root`, `queue_start`).
+    def head_timestamp(self) -> int:
+        """Timestamp of the latest L1 block."""
+        ...
 
-        Returns the mined L1 tx hash; raises with the revert reason.
+    def append_batch(
+        self,
+        txs: list[bytes],
+        roots: list[bytes],
+        prev_root: bytes,
+        queue_start: int,
+        queue_end: int,
+        l2_time: int,
+    ) -> bytes:
+        """Append a batch built on (`prev_root`, `queue_start`) with the clock `l2_time`.
+
+        Returns the mined L1 tx hash; raises with the revert reason (an exception with a `reason`
+        attribute, as `contracts.bindings.TransactionReverted`).
         """
         ...
 
@@ -129,6 +175,9 @@ class SequencerNode:
         self.poll_lock = asyncio.Lock()
         self.in_flight: BuiltBatch | None = None
         """The batch being appended, kept so that folding it back from L1 needs no re-execution."""
+        self.clock_follows_head = True
+        """Whether the next batch's clock is capped by the L1 head (see `choose_l2_time`); cleared
+        after the Rollup found a clock too far behind, set again after one found it ahead."""
         """The follower and the builder both poll; one fold at a time, each event once."""
 
     # ---- admission (called by the API on the loop thread) -------------------------------
@@ -331,18 +380,15 @@ class SequencerNode:
         else:
             self._add_new_deposits()
 
-    def _l1_context(self) -> tuple[list[Deposit], L1Context]:
-        deps = due_deposits(self.chain.state, self.chain.deposits, 1 << 30)
-        end = get_next_deposit_index(self.chain.state) + len(deps)
-        ctx = L1Context(
-            queue_end=end,
-            deposit_hashes={d.queue_index: self.chain.deposits[d.queue_index].hash for d in deps},
-        )
-        return deps, ctx
+    def _l1_context(self) -> tuple[list[QueueTx], L1Context]:
+        """Every queue entry the tip has not consumed (deposits and messages, in order), with
+        their context, for the speculative view (the tip's clock: queue entries do not read it)."""
+        due = due_queue(self.chain.state, self.chain.queue, 1 << 30)
+        return due, queue_context(self.chain.state, self.chain.queue, due, self.chain.tip_l2_time)
 
     def _add_new_deposits(self) -> None:
-        deps, ctx = self._l1_context()
-        self.mempool.apply_deposits(deps, ctx)
+        due, ctx = self._l1_context()
+        self.mempool.apply_deposits(due, ctx)  # type: ignore[arg-type]  # Deposit | L1Message
 
     def _rebase(self, foreign: list[bytes]) -> None:
         back = [
@@ -350,12 +396,12 @@ class SequencerNode:
             for r in self.store.pending()
             if r.hash not in self.mempool.hashes
         ]
-        deps, ctx = self._l1_context()
-        self.mempool.rebase(self.chain.state, deps, ctx, back)
+        due, ctx = self._l1_context()
+        self.mempool.rebase(self.chain.state, due, ctx, back)  # type: ignore[arg-type]
         for raw in foreign:  # signed data from a reverted batch: keep it alive (no lost order)
             try:
                 tx = decode_tx(raw)
-                if isinstance(tx, Deposit):
+                if isinstance(tx, Deposit | L1Message):  # queue entries come back from the queue
                     continue
                 self.mempool.submit(raw)
             except RollupError as exc:  # no longer valid, or no room: the others still go in
@@ -382,22 +428,32 @@ class SequencerNode:
 
     # ---- building ------------------------------------------------------------------------
 
-    def _build(self) -> BuiltBatch | None:
+    def _build(self, l2_time: int) -> BuiltBatch | None:
         corrupt = self.options.corrupt_root_at if self.faults_left > 0 else -1
         return build_batch(
             self.chain.state,
-            self.chain.deposits,
+            self.chain.queue,
             self.mempool.pending,
             self.config,
+            l2_time=l2_time,
             max_txs=self.options.batch_max_txs,
             corrupt_root_at=corrupt,
+        )
+
+    async def _next_l2_time(self) -> int:
+        """The clock of the batch about to be built (`choose_l2_time`)."""
+        head_timestamp = await asyncio.to_thread(self.writer.head_timestamp)
+        return choose_l2_time(
+            self.chain.tip_l2_time, time.time(), head_timestamp, follow_head=self.clock_follows_head
         )
 
     async def build_and_post(self) -> bool:
         """Post one batch if there is anything to post; True if a batch was appended."""
         if self.chain.fraud is not None or self.chain.valid_count != len(self.chain.batches):
             return False  # never build on a batch we found invalid
-        built = self._build()
+        if not self.mempool.pending and not due_queue(self.chain.state, self.chain.queue, 1):
+            return False  # nothing to post: no need to ask L1 for the time
+        built = self._build(await self._next_l2_time())
         if built is None:
             return False
         for ptx, reason in built.skipped:
@@ -415,20 +471,29 @@ class SequencerNode:
                 self.chain.tip_root,
                 self.chain.queue_end,
                 built.queue_end,
+                built.l2_time,
             )
         except Exception as exc:  # temporary: lost a race or L1 hiccup; the follower resyncs
             BATCH_POST_FAILURES.inc()
             self.last_error = f"append failed: {exc}"
-            log.warning("batch_post_failed", error=str(exc), txs=len(built.txs))
+            refusal = getattr(exc, "reason", None)
+            if refusal == REFUSED_BEHIND:  # an idle automine L1: its next block is far past its head
+                self.clock_follows_head = False
+            elif refusal == REFUSED_AHEAD:  # an L1 whose clock is behind ours
+                self.clock_follows_head = True
+            log.warning("batch_post_failed", error=str(exc), txs=len(built.txs), l2_time=built.l2_time)
             await self.poll_l1()
             return False
+        self.clock_follows_head = True
         if self.faults_left > 0:
             self.faults_left -= 1
             log.warning("fault_injected", tx_index=self.options.corrupt_root_at)
         self.last_post = time.monotonic()
         BATCHES_POSTED.inc()
         BATCH_TXS.observe(len(built.txs))
-        log.info("batch_posted", txs=len(built.txs), queue_end=built.queue_end, l1_tx=l1_tx)
+        log.info(
+            "batch_posted", txs=len(built.txs), queue_end=built.queue_end, l2_time=built.l2_time, l1_tx=l1_tx
+        )
         await self.poll_l1()  # fold our own batch now, before building the next
         return True
 

@@ -15,7 +15,7 @@ from sequencer.mempool import Mempool
 from sequencer.stf.eip712 import sign_transfer
 from sequencer.stf.smt import check_witness
 from sequencer.store import Store
-from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, FakeRollup, _ctx, funded_chain
+from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, L2_TIME, FakeRollup, _ctx, funded_chain
 
 
 class Reader:
@@ -49,11 +49,11 @@ def scenario(tmp_path: Path) -> tuple[Reader, FakeRollup]:
     pool.rebase(chain.state, [], _ctx(chain), [])
     for n in range(3):
         pool.submit(sign_transfer(KEYS[0], ADDRS[1], 5, n, CONFIG))
-    built = build_batch(chain.state, chain.deposits, pool.pending, CONFIG, corrupt_root_at=2)
+    built = build_batch(chain.state, chain.queue, pool.pending, CONFIG, l2_time=L2_TIME, corrupt_root_at=2)
     assert built is not None
     l1.append(built)
     reader = Reader()
-    reader.log = [*l1.deposits, *l1.batches]
+    reader.log = [*l1.queue, *l1.batches]
     return reader, l1
 
 

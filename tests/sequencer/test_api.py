@@ -19,7 +19,7 @@ from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
 from sequencer.store import Store
 from sequencer.stream import MAX_QUEUED as STREAM_MAX_QUEUED
 from sequencer.stream import Stream
-from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, FakeRollup
+from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, L2_TIME, FakeRollup
 
 SEQ_KEY = b"\x09" * 32
 
@@ -45,10 +45,21 @@ class FakeL1:
     def deposit(self, to: bytes, amount: int) -> None:
         self.log.append(self.rollup.deposit(to, amount))
 
+    def head_timestamp(self) -> int:
+        return L2_TIME
+
     def append_batch(
-        self, txs: list[bytes], roots: list[bytes], prev_root: bytes, queue_start: int, queue_end: int
+        self,
+        txs: list[bytes],
+        roots: list[bytes],
+        prev_root: bytes,
+        queue_start: int,
+        queue_end: int,
+        l2_time: int,
     ) -> bytes:
-        built = BuiltBatch(txs=txs, roots=roots, queue_end=queue_end, included=[], skipped=[])
+        built = BuiltBatch(
+            txs=txs, roots=roots, queue_end=queue_end, l2_time=l2_time, included=[], skipped=[]
+        )
         self.log.append(self.rollup.append(built, self.address))
         self.appends += 1
         return b"\x01" * 32

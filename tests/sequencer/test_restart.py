@@ -16,7 +16,7 @@ from sequencer.node import SequencerNode
 from sequencer.stf.codec import encode_tx, tx_hash
 from sequencer.stf.eip712 import sign_transfer
 from sequencer.store import Store
-from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, FakeRollup
+from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, L2_TIME, FakeRollup
 
 FOREIGN, OURS = b"\xbb" * 20, b"\xaa" * 20
 
@@ -38,6 +38,9 @@ class Writer:
     def ensure_bonded(self, bond_wei: int) -> None:
         return None
 
+    def head_timestamp(self) -> int:
+        return L2_TIME
+
     def append_batch(self, *args: object) -> bytes:
         raise RuntimeError("not in this test")
 
@@ -49,11 +52,11 @@ def test_start__long_history_with_foreign_batches__acknowledged_tx_kept(
     for event in (l1.deposit(ADDRS[0], 1000),):
         log.append(event)
         chain.apply_event(event)
-    b0 = l1.append(build_batch(chain.state, chain.deposits, [], CONFIG), sequencer=FOREIGN)
+    b0 = l1.append(build_batch(chain.state, chain.queue, [], CONFIG, l2_time=L2_TIME), sequencer=FOREIGN)
     chain.apply_event(b0)
     t0 = sign_transfer(KEYS[0], ADDRS[1], 10, 0, CONFIG)  # another sequencer includes nonce 0
     p0 = PendingTx(0, tx_hash(encode_tx(t0)), encode_tx(t0), t0)
-    b1 = l1.append(build_batch(chain.state, chain.deposits, [p0], CONFIG), sequencer=FOREIGN)
+    b1 = l1.append(build_batch(chain.state, chain.queue, [p0], CONFIG, l2_time=L2_TIME), sequencer=FOREIGN)
     log += [b0, b1]
     store = Store(tmp_path / "log.sqlite")
     t1 = sign_transfer(KEYS[0], ADDRS[2], 20, 1, CONFIG)  # we acknowledged nonce 1 before a crash

@@ -1,0 +1,106 @@
+"""The batch clock a sequencer declares (`l2_time`) and its retry after the Rollup refuses one."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from sequencer.node import (
+    L2_TIME_ALLOWANCE_SECONDS,
+    REFUSED_AHEAD,
+    REFUSED_BEHIND,
+    SequencerNode,
+    choose_l2_time,
+)
+from sequencer.stf.eip712 import sign_transfer
+from sequencer.store import Store
+from tests.sequencer.test_api import FakeL1
+from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, FakeRollup
+
+NOW = 1_800_000_000.7
+
+
+def test_choose_l2_time__fresh_head__the_wall_clock() -> None:
+    assert choose_l2_time(0, NOW, int(NOW) - 1) == int(NOW)
+
+
+def test_choose_l2_time__head_behind_the_wall_clock__capped_past_the_head() -> None:
+    head = int(NOW) - 100
+    assert choose_l2_time(0, NOW, head) == head + L2_TIME_ALLOWANCE_SECONDS
+    assert choose_l2_time(0, NOW, head, follow_head=False) == int(NOW)
+
+
+def test_choose_l2_time__tip_later__never_goes_back() -> None:
+    assert choose_l2_time(int(NOW) + 30, NOW, int(NOW)) == int(NOW) + 30
+    assert choose_l2_time(int(NOW) + 30, NOW, int(NOW), follow_head=False) == int(NOW) + 30
+
+
+class Refused(Exception):
+    """What the bindings raise on a revert: the Rollup's reason in `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Rollup.append_batch reverted: {reason}")
+        self.reason = reason
+
+
+class ClockL1(FakeL1):
+    """A fake L1 with a stale head that refuses the first appends for their clock."""
+
+    def __init__(self, rollup: FakeRollup, head: int, refusals: list[str]) -> None:
+        super().__init__(rollup)
+        self.head = head
+        self.refusals = refusals
+        self.clocks: list[int] = []
+
+    def head_timestamp(self) -> int:
+        return self.head
+
+    def append_batch(
+        self,
+        txs: list[bytes],
+        roots: list[bytes],
+        prev_root: bytes,
+        queue_start: int,
+        queue_end: int,
+        l2_time: int,
+    ) -> bytes:
+        self.clocks.append(l2_time)
+        if self.refusals:
+            raise Refused(self.refusals.pop(0))
+        return super().append_batch(txs, roots, prev_root, queue_start, queue_end, l2_time)
+
+
+@pytest.mark.parametrize(
+    ("refusal", "follows_head_after"),
+    [(REFUSED_BEHIND, False), (REFUSED_AHEAD, True)],
+)
+def test_build_and_post__clock_refused__retried_with_the_other_clock(
+    tmp_path: Path, refusal: str, follows_head_after: bool
+) -> None:
+    stale_head = int(time.time()) - 3_600  # an automine L1 idle for an hour
+    l1 = ClockL1(FakeRollup(), stale_head, [refusal])
+    l1.deposit(ADDRS[0], 1_000)
+    store = Store(tmp_path / "seq.sqlite")
+    node = SequencerNode(CONFIG, store, l1, l1, start_block=1)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(node.start())
+        assert not loop.run_until_complete(node.build_and_post())  # refused: nothing appended
+        assert node.clock_follows_head is follows_head_after
+        assert loop.run_until_complete(node.build_and_post())
+        assert l1.clocks[0] == stale_head + L2_TIME_ALLOWANCE_SECONDS
+        if follows_head_after:
+            assert l1.clocks[1] == stale_head + L2_TIME_ALLOWANCE_SECONDS
+        else:
+            assert l1.clocks[1] >= stale_head + 3_600  # the wall clock
+        assert l1.rollup.batches[-1].header.l2_time == l1.clocks[1]
+        assert node.clock_follows_head  # back to the capped clock once an append went through
+        node.submit(sign_transfer(KEYS[0], ADDRS[1], 5, 0, CONFIG))
+        assert loop.run_until_complete(node.build_and_post())
+        assert l1.clocks[2] == max(l1.clocks[1], stale_head + L2_TIME_ALLOWANCE_SECONDS)
+    finally:
+        loop.close()
+        store.close()

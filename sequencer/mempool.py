@@ -6,15 +6,27 @@ overlay dict over the chain's tree (reads only, no hashing). A transaction that 
 to the durable log and only then acknowledged; its writes go into the overlay, so the next
 transaction from the same account sees the new nonce and balance.
 
+Admission goes through a `Staging`: each transaction is planned on the view that includes the
+ones staged before it, and all of them are logged in ONE SQLite commit (together with whatever
+else the caller writes in that transaction, e.g. the exchange's order records) before any is
+acknowledged; a refusal or a failed commit leaves the view as it was.
+
+Capacity: ordinary transactions (orders' fills, bundles, transfers, withdrawals) are refused with
+`overloaded` once `max_pending` are pending; cancels, liquidations, deleverages, oracle updates
+and funding steps (`PRIORITY_TYPES`) still get in up to `max_pending + reserve`. Pending
+transactions stay in admission order: the batch builder takes them in that order, since fills
+were checked in that order and reordering could invalidate them.
+
 When the chain moves in a way the overlay did not foresee (another sequencer's batch, a revert),
 `rebase` rebuilds the overlay from the new chain state and re-plans every pending transaction;
 one that no longer applies is dropped with its reason (its acknowledgement is then evidence
-against us; see docs/protocol.md section 7).
+against us; see docs/protocol.md section 9).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sequencer.api.errors import Dropped, Malformed, Overloaded
@@ -24,12 +36,30 @@ from sequencer.stf.codec import decode_tx, encode_tx, tx_hash
 from sequencer.stf.errors import InvalidTransaction, RollupError
 from sequencer.stf.state import State
 from sequencer.stf.transition import plan_tx
-from sequencer.stf.types import ChainConfig, Deposit, L1Context, Tx
+from sequencer.stf.types import (
+    Cancel,
+    ChainConfig,
+    Deleverage,
+    Deposit,
+    Funding,
+    L1Context,
+    L1Message,
+    Liquidate,
+    OracleUpdate,
+    Tx,
+)
 from sequencer.store import Store
 
 log = get_logger("mempool")
 
-_NO_L1 = L1Context(queue_end=0, deposit_hashes={})
+PRIORITY_TYPES: tuple[type, ...] = (Cancel, Liquidate, Deleverage, OracleUpdate, Funding)
+"""Transactions admitted into the reserve above `max_pending`: they remove risk or keep prices
+and funding current, so an overloaded node must still take them."""
+
+
+def is_priority(tx: Tx) -> bool:
+    """Whether `tx` may use the mempool's reserve (`PRIORITY_TYPES`)."""
+    return isinstance(tx, PRIORITY_TYPES)
 
 
 class OverlayTree:
@@ -64,10 +94,15 @@ class PendingTx:
 class Mempool:
     """Pending transactions in admission order, with their speculative state."""
 
-    def __init__(self, config: ChainConfig, store: Store, max_pending: int) -> None:
+    def __init__(self, config: ChainConfig, store: Store, max_pending: int, reserve: int = 0) -> None:
         self.config = config
         self.store = store
         self.max_pending = max_pending
+        """Capacity for ordinary transactions."""
+        self.reserve = reserve
+        """Extra capacity that only `PRIORITY_TYPES` may use."""
+        self.l2_time: Callable[[], int] = lambda: 0
+        """The clock admission and `rebase` plan with (the node sets it to its batch clock)."""
         self.pending: list[PendingTx] = []
         self.hashes: set[bytes] = set()
         self.overlay = OverlayTree({})
@@ -95,58 +130,29 @@ class Mempool:
         request may carry an account's consecutive nonces); each gets its own result: (hash,
         seq) or the error that refused it. Nothing is acknowledged before the commit.
         """
-        results: list[tuple[bytes, int] | RollupError | int] = []
-        staged: list[tuple[bytes, bytes, Tx, dict[bytes, bytes]]] = []
-        staged_at: dict[bytes, int] = {}
-        undo: list[tuple[bytes, bytes | None]] = []  # overlay entries as they were, to roll back
+        stage = self.stage()
+        results: list[bytes | RollupError] = []
         for item in items:
             try:
-                if isinstance(item, bytes):
-                    tx = decode_tx(item)
-                    raw = item
-                else:
-                    tx = item
-                    raw = encode_tx(tx)
-                if isinstance(tx, Deposit):
-                    raise Malformed("deposits enter through the L1 bridge, not the API")
-                h = tx_hash(raw)
-                if h in staged_at:
-                    results.append(staged_at[h])
-                    continue
-                if h in self.hashes or self.store.has(h):
-                    row = self.store.get(h)
-                    assert row is not None
-                    if row.status == "dropped":  # no fresh receipt for it: sign a new transaction
-                        raise Dropped(f"dropped after an L1 revert: {row.reason}")
-                    results.append((h, row.seq))
-                    continue
-                if len(self.pending) + len(staged) >= self.max_pending:
-                    raise Overloaded(f"mempool holds {len(self.pending)} transactions")
-                writes = plan_tx(self.view, tx, _NO_L1, self.config, signer_verified=False)
+                results.append(stage.add(item))
             except RollupError as exc:
                 results.append(exc)
-                continue
-            for key, value in writes.items():  # later items in this call see these writes
-                undo.append((key, self.overlay.writes.get(key)))
-                self.overlay.set(key, value)
-            staged_at[h] = len(staged)
-            results.append(len(staged))
-            staged.append((h, raw, tx, writes))
-        if staged:
-            try:
-                seqs = self.store.add_many([(h, raw) for h, raw, _, _ in staged])
-            except BaseException:
-                for key, old in reversed(undo):  # nothing was logged: forget the staged writes
-                    if old is None:
-                        del self.overlay.writes[key]
-                    else:
-                        self.overlay.writes[key] = old
-                raise
-            for (h, raw, tx, _), seq in zip(staged, seqs, strict=True):
-                self.pending.append(PendingTx(seq, h, raw, tx))
-                self.hashes.add(h)
-            PENDING.set(len(self.pending))
-        return [(staged[r][0], seqs[r]) if isinstance(r, int) else r for r in results]
+        seqs = stage.commit()
+        return [r if isinstance(r, RollupError) else (r, seqs[r]) for r in results]
+
+    def stage(self, ctx: L1Context | None = None) -> Staging:
+        """Start admitting transactions that will be logged in one commit (see `Staging`);
+        `ctx` is the L1 context they are planned with (default: no queue, the node's clock)."""
+        return Staging(self, ctx if ctx is not None else self.admission_context())
+
+    def admission_context(self) -> L1Context:
+        """The context admission plans with: no queue entries, the clock `l2_time()`."""
+        return L1Context(queue_end=0, queue_hashes={}, l2_time=self.l2_time())
+
+    def room(self, priority: bool, staged: int = 0) -> bool:
+        """Whether one more transaction of the class fits, with `staged` not yet pending."""
+        limit = self.max_pending + self.reserve if priority else self.max_pending
+        return len(self.pending) + staged < limit
 
     def _accept(self, ptx: PendingTx, writes: dict[bytes, bytes]) -> None:
         for key, value in writes.items():
@@ -188,12 +194,132 @@ class Mempool:
         candidates = sorted({p.hash: p for p in [*self.pending, *extra]}.values(), key=lambda p: p.seq)
         self.pending = []
         self.hashes = set()
+        replan = self.admission_context()
         for ptx in candidates:
             try:
-                writes = plan_tx(self.view, ptx.tx, _NO_L1, self.config, signer_verified=True)
+                writes = plan_tx(self.view, ptx.tx, replan, self.config, signer_verified=True)
             except InvalidTransaction as exc:
                 self.store.drop(ptx.seq, f"{exc.code}: {exc}")
                 log.warning("tx_dropped", hash=ptx.hash, seq=ptx.seq, code=exc.code, reason=str(exc))
                 continue
             self._accept(ptx, writes)
         PENDING.set(len(self.pending))
+
+
+class Staging:
+    """Transactions checked against the mempool's view and held back for one durable commit.
+
+    `add` plans a transaction on the view that includes everything staged before it and puts its
+    writes into the view (undoably), so the next one sees them; `commit` logs every staged
+    transaction, plus whatever the caller writes in the same SQLite transaction, and only then
+    makes them pending; `rollback` (also done when the commit fails) takes their writes out of the
+    view again. Used on the node's loop thread, one staging at a time.
+    """
+
+    def __init__(self, mempool: Mempool, ctx: L1Context) -> None:
+        self.mempool = mempool
+        self.ctx = ctx
+        """The L1 context transactions are planned with, unless `add` is given another."""
+        self.items: list[tuple[bytes, bytes, Tx]] = []
+        """(hash, raw, tx) of the staged transactions, in order."""
+        self.known: dict[bytes, int] = {}
+        """Transactions added again that were already acknowledged: hash -> their seq."""
+        self._staged: set[bytes] = set()
+        self._undo: list[tuple[bytes, bytes | None]] = []  # overlay entries as they were
+
+    def __len__(self) -> int:
+        """Number of transactions staged (not counting ones already acknowledged)."""
+        return len(self.items)
+
+    def room(self, priority: bool) -> bool:
+        """Whether one more transaction of the class fits in the mempool."""
+        return self.mempool.room(priority, len(self.items))
+
+    def add(
+        self,
+        item: Tx | bytes,
+        *,
+        signer_verified: bool = False,
+        ctx: L1Context | None = None,
+        priority: bool | None = None,
+    ) -> bytes:
+        """Check one transaction against the view and stage it; returns its hash.
+
+        Raises the rule it breaks (`InvalidTransaction`), `Malformed`, `Dropped` (acknowledged
+        once, dropped since) or `Overloaded`, staging nothing. A transaction already acknowledged
+        (or already staged) is not staged again: its hash is returned and `commit` gives its seq.
+        `priority` overrides the capacity class of the transaction's type (`is_priority`).
+        """
+        mempool = self.mempool
+        if isinstance(item, bytes):
+            tx = decode_tx(item)
+            raw = item
+        else:
+            tx = item
+            raw = encode_tx(tx)
+        if isinstance(tx, Deposit | L1Message):
+            raise Malformed("queue entries (deposits, governance messages) enter through the L1 bridge")
+        h = tx_hash(raw)
+        if h in self._staged or h in self.known:
+            return h
+        if h in mempool.hashes or mempool.store.has(h):
+            row = mempool.store.get(h)
+            assert row is not None
+            if row.status == "dropped":  # no fresh receipt for it: sign a new transaction
+                raise Dropped(f"dropped after an L1 revert: {row.reason}")
+            self.known[h] = row.seq
+            return h
+        if not self.room(is_priority(tx) if priority is None else priority):
+            raise Overloaded(f"mempool holds {len(mempool.pending)} transactions")
+        writes = plan_tx(mempool.view, tx, ctx or self.ctx, mempool.config, signer_verified=signer_verified)
+        overlay = mempool.overlay
+        for key, value in writes.items():
+            self._undo.append((key, overlay.writes.get(key)))
+            overlay.set(key, value)
+        self._staged.add(h)
+        self.items.append((h, raw, tx))
+        return h
+
+    def commit(
+        self, extra: Callable[[sqlite3.Connection, dict[bytes, int]], None] | None = None
+    ) -> dict[bytes, int]:
+        """Log the staged transactions durably in one SQLite transaction (with `extra(db, seqs)`
+        run inside it), then make them pending. Returns hash -> seq for every transaction added
+        (new and already acknowledged). On failure nothing is logged and the view is rolled back."""
+        seqs = dict(self.known)
+        if not self.items and extra is None:
+            return seqs
+        hashes = [h for h, _, _ in self.items]
+
+        def inside(db: sqlite3.Connection, new_seqs: list[int]) -> None:
+            if extra is not None:
+                extra(db, {**seqs, **dict(zip(hashes, new_seqs, strict=True))})
+
+        mempool = self.mempool
+        try:
+            logged = mempool.store.add_many([(h, raw) for h, raw, _ in self.items], extra=inside)
+        except BaseException:
+            self.rollback()
+            raise
+        for (h, raw, tx), seq in zip(self.items, logged, strict=True):
+            mempool.pending.append(PendingTx(seq, h, raw, tx))
+            mempool.hashes.add(h)
+            seqs[h] = seq
+        if self.items:
+            PENDING.set(len(mempool.pending))
+        self.items = []
+        self._staged = set()
+        self._undo = []
+        return seqs
+
+    def rollback(self) -> None:
+        """Forget every staged transaction: their writes leave the view."""
+        writes = self.mempool.overlay.writes
+        for key, old in reversed(self._undo):
+            if old is None:
+                writes.pop(key, None)
+            else:
+                writes[key] = old
+        self.items = []
+        self._staged = set()
+        self._undo = []

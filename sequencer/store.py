@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,8 +74,16 @@ class Store:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def add_many(self, rows: list[tuple[bytes, bytes]]) -> list[int]:
-        """Append several admitted transactions in one commit; returns their sequence numbers."""
+    def add_many(
+        self,
+        rows: list[tuple[bytes, bytes]],
+        extra: Callable[[sqlite3.Connection, list[int]], None] | None = None,
+    ) -> list[int]:
+        """Append several admitted transactions in one commit; returns their sequence numbers.
+
+        `extra(db, seqs)` runs inside the same SQLite transaction after the inserts, so what it
+        writes (e.g. order records) is durable exactly when the transactions are.
+        """
         now = int(time.time() * 1000)
         seqs: list[int] = []
         self.db.execute("BEGIN")
@@ -85,6 +94,8 @@ class Store:
                 )
                 assert cur.lastrowid is not None
                 seqs.append(cur.lastrowid)
+            if extra is not None:
+                extra(self.db, seqs)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")

@@ -58,6 +58,12 @@ class Dropped(ServiceError):
     code = "dropped"
 
 
+class NoMatch(ServiceError):
+    """No resting order can fill a leg of a bundle whole (a bundle never rests)."""
+
+    code = "no_match"
+
+
 class Malformed(ServiceError):
     """The request body does not describe a transaction."""
 

@@ -12,6 +12,7 @@ commands:
   deploy     deploy the contracts to an L1 and write the deployment file
   sequencer  run a sequencer node
   watcher    run a watcher (derives from L1, proves fraud)
+  oracle     run an oracle committee's price feed
   devnet     run a whole network on this machine until Ctrl-C
   demo       run the end-to-end story and print one JSON line
   bench      run the benchmarks and print one JSON line
@@ -44,6 +45,12 @@ def _watcher(argv: list[str]) -> None:
     main(argv)
 
 
+def _oracle(argv: list[str]) -> None:
+    from sequencer.oracle_feed import main
+
+    main(argv)
+
+
 def _devnet(argv: list[str]) -> None:
     from devnet.orchestrator import devnet_main
 
@@ -67,6 +74,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "deploy": _deploy,
     "sequencer": _sequencer,
     "watcher": _watcher,
+    "oracle": _oracle,
     "devnet": _devnet,
     "demo": _demo,
     "bench": _bench,

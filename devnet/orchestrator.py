@@ -25,6 +25,7 @@ from contracts.bindings import Sender
 from devnet.anvil import find_anvil
 from devnet.deploy import Deployment, DeployParams, deploy_all
 from devnet.l1.chain import DevAccount, dev_accounts
+from devnet.markets import COMMITTEE_THRESHOLD, MARKETS, committee_keys, list_devnet_markets
 from devnet.procs import (
     REPO_ROOT,
     ManagedProcess,
@@ -76,8 +77,11 @@ class Network:
         params: DeployParams | None = None,
         chain_id: int = 31337,
         l1_port: int = 0,
+        markets: bool = True,
     ) -> Network:
-        """Start (or attach to) the L1 and deploy; services are started with `start_sequencer` etc."""
+        """Start (or attach to) the L1, deploy, and (unless `markets` is False) queue the devnet's
+        markets and oracle committee through the governor; services are started with
+        `start_sequencer` etc."""
         workdir.mkdir(parents=True, exist_ok=True)
         proc: ManagedProcess | None = None
         if l1 in {"embedded", "anvil"}:
@@ -92,6 +96,9 @@ class Network:
             path = workdir / "deployment.json"
             deployment.save(path)
             log.info("deployed", rollup=deployment.rollup, bridge=deployment.bridge, token=deployment.token)
+            if markets:
+                queued = list_devnet_markets(w3, deployment, accounts[DEPLOYER].private_key)
+                log.info("markets_queued", messages=queued, markets=[m.name for m in MARKETS])
         except BaseException:
             if proc is not None:
                 proc.stop()
@@ -127,6 +134,28 @@ class Network:
         account = self.accounts[account_index]
         argv = [*self._argv("prover.main", account, port), "--poll-ms", str(poll_ms)]
         return self._start_service(name, argv, port, account, timeout)
+
+    def start_oracle(
+        self,
+        name: str,
+        sequencer: Service,
+        *,
+        port: int = 0,
+        interval_ms: int = 2000,
+        walk_bps: int = 20,
+        timeout: float = 60.0,
+    ) -> Service:
+        """Start the devnet's price feed (threshold many committee members) on a sequencer, and
+        wait until its first updates are acknowledged."""
+        port = port or free_port()
+        argv = [sys.executable, "-m", "sequencer.oracle_feed", "--sequencer", sequencer.url]
+        argv += ["--deployment", str(self.deployment_path), "--port", str(port)]
+        argv += ["--interval-ms", str(interval_ms), "--walk-bps", str(walk_bps)]
+        for key in committee_keys()[:COMMITTEE_THRESHOLD]:
+            argv += ["--member-key", key.hex()]
+        for market in MARKETS:
+            argv += ["--market", f"{market.market_id}={market.start_price}"]
+        return self._start_service(name, argv, port, self.accounts[DEPLOYER], timeout)
 
     def _argv(self, module: str, account: DevAccount, port: int) -> list[str]:
         """The command line shared by every service: its module, the L1, the deployment, its key."""
@@ -235,6 +264,7 @@ def devnet_main(argv: list[str] | None = None) -> None:
         "--sequencer-port", type=int, default=8600, help="first sequencer; the second gets +1"
     )
     parser.add_argument("--watcher-port", type=int, default=8700)
+    parser.add_argument("--oracle-port", type=int, default=8800)
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="rollup-devnet-"))
     net = Network.start(
@@ -253,12 +283,18 @@ def devnet_main(argv: list[str] | None = None) -> None:
         if args.sequencers == 2:
             net.start_sequencer("sequencer-b", SEQ_B, port=args.sequencer_port and args.sequencer_port + 1)
         net.start_watcher("watcher", WATCHER_1, port=args.watcher_port)
+        net.start_oracle("oracle", net.services["sequencer-a"], port=args.oracle_port)
         print(f"L1            {net.l1_url}  (chain id {net.deployment.chain_id})")
         print(f"deployment    {net.deployment_path}")
         for c in ("rollup", "bridge", "verifier", "token"):
             print(f"  {c:<11} {getattr(net.deployment, c)}")
         for s in net.services.values():
             print(f"{s.name:<13} {s.url}  (L1 account {s.account.address}, log {s.process.log_path})")
+        print(
+            "markets       "
+            + ", ".join(f"{m.market_id} {m.name}" for m in MARKETS)
+            + " (prices from the oracle feed)"
+        )
         print("traders       dev accounts 5..9 of the test mnemonic hold ETH; the deployer (0) can mint dUSD")
         print("Ctrl-C stops everything.", flush=True)
         while not stop:

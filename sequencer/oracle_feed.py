@@ -8,8 +8,9 @@ market per interval to a sequencer (`POST /v1/transactions`).
 
 Sources: `walk` (a seeded random walk: the devnet's markets, reproducible) and `file` (JSON lines
 `{"market": 0, "mark": 3000, "index": 2999}` appended by any other program: a real feed plugs in
-there). With `--metrics-port` it serves its Prometheus metrics (updates sent, refused by code,
-last mark); it logs one structured line per update.
+there). It serves `GET /health` (200 once an update was acknowledged and the last round had no
+refusal) and `GET /metrics` (updates sent, refused by code, last mark) on `--port`, and logs one
+structured line per update.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
 
 import httpx
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
 from sequencer.logs import get_logger
 from sequencer.stf.codec import encode_tx
@@ -142,6 +144,10 @@ class OracleFeed:
         )
         self.last_mark = Gauge("oracle_last_mark", "Last mark sent", ["market"], registry=self.registry)
         self.last_timestamp = 0
+        self.acknowledged = 0
+        """Updates the sequencer acknowledged so far."""
+        self.last_refusals: list[str] = []
+        """Error codes of the last round's refused updates."""
 
     def step(self, now: int | None = None) -> list[str]:
         """Submit one update per market; returns the error codes of the refused ones."""
@@ -162,6 +168,7 @@ class OracleFeed:
                 refused.append("unreachable")
                 continue
             if response.status_code == 200:
+                self.acknowledged += 1
                 self.sent.labels(market=str(market)).inc()
                 self.last_mark.labels(market=str(market)).set(mark)
                 log.info("oracle_update_sent", market=market, mark=mark, index=index, timestamp=now)
@@ -170,7 +177,43 @@ class OracleFeed:
                 self.refused.labels(code=code).inc()
                 refused.append(code)
                 log.warning("oracle_update_refused", market=market, code=code, status=response.status_code)
+        self.last_refusals = refused
         return refused
+
+    def health(self) -> dict[str, object]:
+        """`ok` once an update was acknowledged and the last round had no refusal."""
+        ok = self.acknowledged > 0 and not self.last_refusals
+        return {"ok": ok, "acknowledged": self.acknowledged, "last_refusals": self.last_refusals}
+
+    def serve(self, host: str, port: int) -> ThreadingHTTPServer:
+        """Serve `/health` and `/metrics` in a background thread."""
+        feed = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # the http.server API names it
+                if self.path == "/health":
+                    health = feed.health()
+                    body, status, kind = (
+                        json.dumps(health).encode(),
+                        200 if health["ok"] else 503,
+                        "application/json",
+                    )
+                elif self.path == "/metrics":
+                    body, status, kind = generate_latest(feed.registry), 200, CONTENT_TYPE_LATEST
+                else:
+                    body, status, kind = b'{"error": {"code": "not_found"}}', 404, "application/json"
+                self.send_response(status)
+                self.send_header("content-type", kind)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                pass  # requests are not worth a log line each
+
+        server = ThreadingHTTPServer((host, port), Handler)
+        threading.Thread(target=server.serve_forever, name="oracle-http", daemon=True).start()
+        return server
 
     def run(self) -> None:
         """Step every `interval_s` until `stop` is set."""
@@ -202,7 +245,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interval-ms", type=int, default=2000)
     parser.add_argument("--walk-bps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--metrics-port", type=int, default=0, help="serve /metrics here (0: off)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8800, help="serves /health and /metrics")
     args = parser.parse_args(argv)
 
     from sequencer.l1 import load_deployment
@@ -217,10 +261,14 @@ def main(argv: list[str] | None = None) -> None:
         else RandomWalk(starts, step_bps=args.walk_bps, seed=args.seed)
     )
     feed = OracleFeed(args.sequencer, committee, source, sorted(starts), interval_s=args.interval_ms / 1000)
-    if args.metrics_port:
-        start_http_server(args.metrics_port, addr="127.0.0.1", registry=feed.registry)
+    server = feed.serve(args.host, args.port)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: feed.stop.set())
     log.info("oracle_started", members=[a.hex() for a in committee.addresses], markets=sorted(starts))
     feed.run()
+    server.shutdown()
     log.info("oracle_stopped")
+
+
+if __name__ == "__main__":
+    main()

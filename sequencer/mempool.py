@@ -224,6 +224,8 @@ class Staging:
         """(hash, raw, tx) of the staged transactions, in order."""
         self.known: dict[bytes, int] = {}
         """Transactions added again that were already acknowledged: hash -> their seq."""
+        self.revived: dict[bytes, int] = {}
+        """Dropped transactions staged to be pending again: hash -> their old seq."""
         self._staged: set[bytes] = set()
         self._undo: list[tuple[bytes, bytes | None]] = []  # overlay entries as they were
 
@@ -242,6 +244,7 @@ class Staging:
         signer_verified: bool = False,
         ctx: L1Context | None = None,
         priority: bool | None = None,
+        revive: bool = False,
     ) -> bytes:
         """Check one transaction against the view and stage it; returns its hash.
 
@@ -249,6 +252,9 @@ class Staging:
         once, dropped since) or `Overloaded`, staging nothing. A transaction already acknowledged
         (or already staged) is not staged again: its hash is returned and `commit` gives its seq.
         `priority` overrides the capacity class of the transaction's type (`is_priority`).
+        With `revive`, a dropped transaction that applies again is staged to become pending
+        again (under a new seq; `revived` keeps its old one): the exchange re-matching two orders
+        whose fill was dropped produces exactly that transaction, and so honours its first receipt.
         """
         mempool = self.mempool
         if isinstance(item, bytes):
@@ -262,13 +268,16 @@ class Staging:
         h = tx_hash(raw)
         if h in self._staged or h in self.known:
             return h
+        revived_from: int | None = None
         if h in mempool.hashes or mempool.store.has(h):
             row = mempool.store.get(h)
             assert row is not None
-            if row.status == "dropped":  # no fresh receipt for it: sign a new transaction
+            if row.status != "dropped":
+                self.known[h] = row.seq
+                return h
+            if not revive:  # no fresh receipt for it: sign a new transaction
                 raise Dropped(f"dropped after an L1 revert: {row.reason}")
-            self.known[h] = row.seq
-            return h
+            revived_from = row.seq
         if not self.room(is_priority(tx) if priority is None else priority):
             raise Overloaded(f"mempool holds {len(mempool.pending)} transactions")
         writes = plan_tx(mempool.view, tx, ctx or self.ctx, mempool.config, signer_verified=signer_verified)
@@ -278,6 +287,8 @@ class Staging:
             overlay.set(key, value)
         self._staged.add(h)
         self.items.append((h, raw, tx))
+        if revived_from is not None:
+            self.revived[h] = revived_from
         return h
 
     def commit(
@@ -297,7 +308,9 @@ class Staging:
 
         mempool = self.mempool
         try:
-            logged = mempool.store.add_many([(h, raw) for h, raw, _ in self.items], extra=inside)
+            logged = mempool.store.add_many(
+                [(h, raw) for h, raw, _ in self.items], extra=inside, revived=frozenset(self.revived)
+            )
         except BaseException:
             self.rollback()
             raise
@@ -310,6 +323,7 @@ class Staging:
         self.items = []
         self._staged = set()
         self._undo = []
+        self.revived = {}
         return seqs
 
     def rollback(self) -> None:
@@ -323,3 +337,4 @@ class Staging:
         self.items = []
         self._staged = set()
         self._undo = []
+        self.revived = {}

@@ -11,6 +11,11 @@ I/O runs in worker threads):
   (`l2_time`) is the later of the tip's and the wall clock, the latter at most
   `L2_TIME_ALLOWANCE_SECONDS` past the L1 head (`choose_l2_time`).
 
+Orders go through the node's `exchange` (`sequencer.exchange`): its books are rebuilt from the
+log whenever the mempool's view is (at start after `reconcile_store`, after an L1 revert or
+another sequencer's batch, after dropped transactions), and expired orders are swept out on every
+follower step.
+
 Errors in the loops are sorted as in the OP Stack: temporary (L1 unreachable, a posting that lost
 a race) are retried with backoff; critical (the L1 history disagrees with itself) stop the node.
 """
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sequencer.api.errors import NotReady
-from sequencer.api.schemas import AccountView, BatchView, StatusView
+from sequencer.api.schemas import AccountView, BatchView, OpenOrderView, PositionView, StatusView
 from sequencer.builder import (
     BuiltBatch,
     QueueTx,
@@ -34,8 +39,19 @@ from sequencer.builder import (
     queue_context,
 )
 from sequencer.chain import Chain
+from sequencer.exchange import (
+    TIME_MARGIN_SECONDS,
+    BundleOutcome,
+    CancelOutcome,
+    Exchange,
+    FillRecord,
+    OrderDetails,
+    OrderOutcome,
+    account_risk,
+)
 from sequencer.l1types import L1Batch, L1Event, L1Reader, L1Revert
 from sequencer.logs import get_logger
+from sequencer.matching import OrderBook
 from sequencer.mempool import Mempool, PendingTx
 from sequencer.metrics import (
     ADMIT_SECONDS,
@@ -48,9 +64,24 @@ from sequencer.metrics import (
 )
 from sequencer.receipts import ReceiptSigner
 from sequencer.stf.codec import decode_tx
+from sequencer.stf.constants import TX_TYPE_BUNDLE_FILL, TX_TYPE_CANCEL, TX_TYPE_FILL
+from sequencer.stf.eip712 import order_digest
 from sequencer.stf.errors import RollupError
+from sequencer.stf.margin import Markets
 from sequencer.stf.state import get_account, get_next_deposit_index, state_root
-from sequencer.stf.types import ChainConfig, Deposit, L1Context, L1Message, Tx
+from sequencer.stf.types import (
+    Bundle,
+    BundleFill,
+    Cancel,
+    ChainConfig,
+    Deposit,
+    Fill,
+    L1Context,
+    L1Message,
+    Signature,
+    SignedOrder,
+    Tx,
+)
 from sequencer.store import Store, StoredTx
 from sequencer.stream import Stream
 
@@ -131,6 +162,11 @@ class NodeOptions:
     """How many batches to corrupt when `corrupt_root_at` is set (later ones are honest)."""
     bond_wei: int = 10**18
     """Bond posted at start when the sequencer is not bonded yet."""
+    reserve_pending: int = 10_000
+    """Mempool room above `max_pending` kept for cancels, liquidations, oracle updates and
+    funding steps (`mempool.PRIORITY_TYPES`)."""
+    order_time_margin_s: int = TIME_MARGIN_SECONDS
+    """Orders are checked for expiry, and prices for staleness, this far ahead of the clock."""
 
 
 class SequencerNode:
@@ -158,7 +194,12 @@ class SequencerNode:
         if self.options.corrupt_root_at >= 0:
             # A lying sequencer keeps building on its own batches; the honest path never does this.
             self.chain.trusted_sequencer = writer.address
-        self.mempool = Mempool(config, store, self.options.max_pending)
+        self.clock: Callable[[], float] = time.time
+        """The wall clock (unix seconds); batch clocks and order checks read it."""
+        self.last_head_timestamp: int | None = None
+        """The L1 head's timestamp when the last batch clock was chosen."""
+        self.mempool = Mempool(config, store, self.options.max_pending, self.options.reserve_pending)
+        self.mempool.l2_time = self.estimated_l2_time
         self.next_block = start_block
         self.l1_head = start_block - 1
         self.last_event = (-1, -1)
@@ -171,7 +212,17 @@ class SequencerNode:
         self.loops_alive = {"follower": False, "builder": False}
         self.stopping = False
         self.stream = Stream()
-        """Chain events for WebSocket subscribers (`/v1/stream`)."""
+        """Chain and exchange events for WebSocket subscribers (`/v1/stream`)."""
+        self.exchange = Exchange(
+            config,
+            self.mempool,
+            stream=self.stream,
+            clock=lambda: self.clock(),
+            l2_floor=lambda: self.chain.tip_l2_time,
+            chain_state=lambda: self.chain.state,
+            margin_s=self.options.order_time_margin_s,
+        )
+        """The order books (rebuilt with the mempool's view, see `_rebase`)."""
         self.poll_lock = asyncio.Lock()
         self.in_flight: BuiltBatch | None = None
         """The batch being appended, kept so that folding it back from L1 needs no re-execution."""
@@ -190,8 +241,8 @@ class SequencerNode:
         h, seq = self.mempool.submit(item)
         ADMIT_SECONDS.observe(time.perf_counter() - started)
         TXS_ACCEPTED.labels(type=type(item).__name__ if not isinstance(item, bytes) else "raw").inc()
-        if len(self.mempool) >= self.options.batch_max_txs:
-            self.batch_due.set()
+        self._resync_books([item])
+        self._batch_trigger()
         return h, seq
 
     def receipt(self, tx_hash: bytes, seq: int) -> bytes | None:
@@ -221,9 +272,84 @@ class SequencerNode:
         if accepted:
             ADMIT_SECONDS.observe((time.perf_counter() - started) / len(items))
             TXS_ACCEPTED.labels(type="batch").inc(accepted)
+        self._resync_books([i for i, r in zip(items, results, strict=True) if not isinstance(r, RollupError)])
+        self._batch_trigger()
+        return results
+
+    def _batch_trigger(self) -> None:
         if len(self.mempool) >= self.options.batch_max_txs:
             self.batch_due.set()
+
+    def _resync_books(self, admitted: list[Tx | bytes]) -> None:
+        """Orders that raw Cancel / Fill / BundleFill transactions touched: update the books."""
+        digests: list[bytes] = []
+        for item in admitted:
+            if isinstance(item, bytes):
+                if not item or item[0] not in (TX_TYPE_CANCEL, TX_TYPE_FILL, TX_TYPE_BUNDLE_FILL):
+                    continue
+                item = decode_tx(item)
+            if isinstance(item, Cancel):
+                digests.append(order_digest(item.order, self.config))
+            elif isinstance(item, Fill):
+                digests += [
+                    order_digest(item.maker.order, self.config),
+                    order_digest(item.taker.order, self.config),
+                ]
+            elif isinstance(item, BundleFill):
+                digests += [order_digest(m.order, self.config) for m in item.makers]
+        if digests:
+            self.exchange.resync(digests)
+
+    # ---- orders (called by the API on the loop thread) -----------------------------------
+
+    def _require_synced(self) -> None:
+        if not self.synced:
+            raise NotReady("the node is still catching up with the L1")
+
+    def place_orders(self, orders: list[SignedOrder]) -> list[OrderOutcome | RollupError]:
+        """Place signed orders with one durable commit (see `Exchange.place_many`)."""
+        self._require_synced()
+        started = time.perf_counter()
+        results = self.exchange.place_many(orders)
+        ADMIT_SECONDS.observe((time.perf_counter() - started) / max(len(orders), 1))
+        fills = sum(len(r.fills) for r in results if not isinstance(r, RollupError) and not r.known)
+        if fills:
+            TXS_ACCEPTED.labels(type="Fill").inc(fills)
+        self._batch_trigger()
         return results
+
+    def cancel_order(self, tx: Cancel) -> CancelOutcome:
+        """Admit a signed Cancel and take the order out of its book."""
+        self._require_synced()
+        out = self.exchange.cancel(tx)
+        TXS_ACCEPTED.labels(type="Cancel").inc()
+        self._batch_trigger()
+        return out
+
+    def place_bundle(self, bundle: Bundle, sig: Signature) -> BundleOutcome:
+        """Fill a signed bundle whole against resting orders, or refuse it."""
+        self._require_synced()
+        out = self.exchange.place_bundle(bundle, sig)
+        if not out.known:
+            TXS_ACCEPTED.labels(type="BundleFill").inc()
+        self._batch_trigger()
+        return out
+
+    def order_details(self, digest: bytes) -> OrderDetails | None:
+        """An order the exchange accepted (see `Exchange.order_details`)."""
+        return self.exchange.order_details(digest)
+
+    def fills_of(self, account: bytes, limit: int, before_seq: int | None) -> list[FillRecord]:
+        """An account's latest fills, newest first."""
+        return self.exchange.fills_of(account, limit, before_seq)
+
+    def markets(self) -> Markets:
+        """The listed markets, as of the mempool."""
+        return self.exchange.markets()
+
+    def book(self, market_id: int) -> OrderBook | None:
+        """The order book of a listed market (None if not listed)."""
+        return self.exchange.book(market_id)
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -232,15 +358,44 @@ class SequencerNode:
         return self.store.get(h)
 
     def account_view(self, address: bytes) -> AccountView:
-        """An account as of the L1 tip and as of the mempool."""
+        """An account as of the L1 tip and as of the mempool, with its risk (as of the mempool,
+        computed by the state machine's margin functions) and its resting orders."""
         confirmed = get_account(self.chain.state, address)
         pending = get_account(self.mempool.view, address)
+        risk = account_risk(self.mempool.view.tree, address)
         return AccountView(
             address="0x" + address.hex(),
             collateral=str(confirmed.collateral),
             nonce=confirmed.nonce,
             pending_collateral=str(pending.collateral),
             pending_nonce=pending.nonce,
+            equity=str(risk.equity),
+            initial_margin=str(risk.initial_margin),
+            maintenance_margin=str(risk.maintenance_margin),
+            margin_ratio_bps=risk.margin_ratio_bps,
+            positions=[
+                PositionView(
+                    market=p.market,
+                    size=p.size,
+                    open_notional=str(p.open_notional),
+                    mark_price=p.mark_price,
+                    unrealized_pnl=str(p.unrealized_pnl),
+                    liquidation_price=p.liquidation_price,
+                )
+                for p in risk.positions
+            ],
+            open_orders=[
+                OpenOrderView(
+                    digest="0x" + o.order_id.hex(),
+                    market=o.market,
+                    side=int(o.side),
+                    price=o.price,
+                    resting=o.size,
+                    flags=int(o.flags),
+                    expiry=o.expiry,
+                )
+                for o in self.exchange.open_orders(address)
+            ],
         )
 
     def batch_view(self, index: int) -> BatchView | None:
@@ -408,6 +563,10 @@ class SequencerNode:
                 log.info("foreign_tx_not_readmitted", code=exc.code)
                 continue
         log.info("mempool_rebased", pending=len(self.mempool), readmitted_foreign=len(foreign))
+        # The books follow the view: remaining sizes as the new view has them, and orders whose
+        # acknowledged fills were just dropped back at work (nothing acknowledged is lost silently:
+        # a dropped fill keeps its log row and reason, and its orders trade again).
+        self.exchange.rebuild()
 
     def reconcile_store(self) -> None:
         """After a (re)start: put the durable log in line with L1 as it is now, then reload the
@@ -443,9 +602,18 @@ class SequencerNode:
     async def _next_l2_time(self) -> int:
         """The clock of the batch about to be built (`choose_l2_time`)."""
         head_timestamp = await asyncio.to_thread(self.writer.head_timestamp)
+        self.last_head_timestamp = head_timestamp
         return choose_l2_time(
-            self.chain.tip_l2_time, time.time(), head_timestamp, follow_head=self.clock_follows_head
+            self.chain.tip_l2_time, self.clock(), head_timestamp, follow_head=self.clock_follows_head
         )
+
+    def estimated_l2_time(self) -> int:
+        """The clock a batch built now would have (the last L1 head seen stands for the head):
+        what admission plans transactions with."""
+        head = self.last_head_timestamp
+        if head is None:
+            return max(self.chain.tip_l2_time, int(self.clock()))
+        return choose_l2_time(self.chain.tip_l2_time, self.clock(), head, follow_head=self.clock_follows_head)
 
     async def build_and_post(self) -> bool:
         """Post one batch if there is anything to post; True if a batch was appended."""
@@ -522,8 +690,15 @@ class SequencerNode:
         )
 
     async def follower_loop(self) -> None:
-        """Poll L1 events forever."""
-        await self._loop("follower", self.poll_l1, self.options.l1_poll_ms / 1000)
+        """Poll L1 events forever; sweep expired orders out of the books between polls."""
+
+        async def step() -> int:
+            folded = await self.poll_l1()
+            if self.synced:
+                self.exchange.sweep()
+            return folded
+
+        await self._loop("follower", step, self.options.l1_poll_ms / 1000)
 
     async def builder_loop(self) -> None:
         """Post batches on the size or time trigger."""

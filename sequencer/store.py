@@ -78,17 +78,32 @@ class Store:
         self,
         rows: list[tuple[bytes, bytes]],
         extra: Callable[[sqlite3.Connection, list[int]], None] | None = None,
+        revived: frozenset[bytes] = frozenset(),
     ) -> list[int]:
         """Append several admitted transactions in one commit; returns their sequence numbers.
 
-        `extra(db, seqs)` runs inside the same SQLite transaction after the inserts, so what it
-        writes (e.g. order records) is durable exactly when the transactions are.
+        A transaction whose hash is in `revived` was logged before and dropped: it becomes pending
+        again under a new sequence number (after every other), so the log's order stays the
+        admission order. `extra(db, seqs)` runs inside the same SQLite transaction after the
+        inserts, so what it writes (e.g. order records) is durable exactly when the transactions
+        are.
         """
         now = int(time.time() * 1000)
         seqs: list[int] = []
         self.db.execute("BEGIN")
         try:
             for tx_hash, raw in rows:
+                if tx_hash in revived:
+                    self.db.execute(
+                        "UPDATE txs SET seq = (SELECT MAX(seq) FROM txs) + 1, status = 'pending',"
+                        " batch_index = NULL, reason = NULL, received_ms = ?"
+                        " WHERE hash = ? AND status = 'dropped'",
+                        (now, tx_hash),
+                    )
+                    row = self.db.execute("SELECT seq, status FROM txs WHERE hash = ?", (tx_hash,)).fetchone()
+                    assert row is not None and row[1] == "pending"
+                    seqs.append(row[0])
+                    continue
                 cur = self.db.execute(
                     "INSERT INTO txs(hash, raw, received_ms) VALUES (?, ?, ?)", (tx_hash, raw, now)
                 )

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sequencer.api.errors import Malformed, NotFound, status_for
+from sequencer.api.exchange_routes import ExchangeNodeAPI, exchange_routers
 from sequencer.api.schemas import (
     Accepted,
     AccountView,
@@ -38,8 +39,8 @@ from sequencer.store import StoredTx
 from sequencer.stream import Stream
 
 
-class NodeAPI(Protocol):
-    """What the API needs from a running sequencer node."""
+class NodeAPI(ExchangeNodeAPI, Protocol):
+    """What the API needs from a running sequencer node (the exchange's part included)."""
 
     def submit(self, tx: Tx | bytes) -> tuple[bytes, int]:
         """Admit one transaction durably; return (hash, seq) or raise a RollupError."""
@@ -157,8 +158,16 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
     app = FastAPI(
         title="DerivRollup sequencer",
         version="1",
-        description="Submit signed transactions, read accounts and batches. See docs/protocol.md.",
-        responses={400: {"model": ErrorBody}, 409: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+        description=(
+            "Place signed orders, cancels and bundles; submit signed transactions; read markets, "
+            "books, orders, fills, accounts and batches. See docs/protocol.md."
+        ),
+        responses={
+            400: {"model": ErrorBody},
+            404: {"model": ErrorBody},
+            409: {"model": ErrorBody},
+            503: {"model": ErrorBody},
+        },
     )
 
     def get_node() -> NodeAPI:
@@ -239,7 +248,9 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
     async def get_account(
         address: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")], n: NodeDep
     ) -> AccountView:
-        """An account's collateral and nonce (as of the L1 tip, and with the mempool)."""
+        """An account's collateral and nonce (as of the L1 tip, and with the mempool), and as of
+        the mempool its equity, margins, margin ratio, positions with their liquidation prices,
+        and its resting orders."""
         return n.account_view(bytes.fromhex(address[2:]))
 
     @reads.get("/batches/{index}", response_model=BatchView)
@@ -257,7 +268,10 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
 
     @reads.websocket("/stream")
     async def stream(ws: WebSocket) -> None:
-        """Chain events as JSON: `batch` (index, post_root, sequencer, tx_hashes, valid), `revert`."""
+        """Events as JSON: `batch` (index, post_root, sequencer, tx_hashes, valid), `revert`,
+        `fill` (market, price, size, taker_side, maker, taker, maker_order, taker_order, tx_hash,
+        seq), `book` (change added / reduced / removed, market, order, trader, side, price, size,
+        remaining or reason) and `book_snapshot` (market, bids, asks) after the books are rebuilt."""
         await ws.accept()
         queue = node.stream.subscribe()
         try:
@@ -274,6 +288,8 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
 
     app.include_router(txs)
     app.include_router(reads)
+    for router in exchange_routers(get_node):
+        app.include_router(router)
 
     @app.get("/health", tags=["ops"])
     async def health(n: NodeDep) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sequencer.stf.errors import RollupError
 
-# code -> HTTP status (docs/protocol.md section 7). Every refusal carries one of these codes.
+# code -> HTTP status (docs/protocol.md section 9). Every refusal carries one of these codes.
 HTTP_STATUS: dict[str, int] = {
     "malformed": 400,
     "bad_signature": 400,
@@ -20,6 +20,30 @@ HTTP_STATUS: dict[str, int] = {
     "too_large": 413,
     "overloaded": 503,
     "not_ready": 503,
+    # exchange (protocol v2)
+    "insufficient_margin": 409,
+    "unknown_market": 404,
+    "price_off_tick": 400,
+    "size_off_lot": 400,
+    "order_expired": 409,
+    "order_cancelled": 409,
+    "overfill": 409,
+    "self_trade": 409,
+    "stale_oracle": 409,
+    "market_halted": 409,
+    "post_only_would_cross": 409,
+    "reduce_only": 409,
+    "position_limit": 409,
+    "not_liquidatable": 409,
+    "invalid_order": 400,
+    "no_match": 409,
+    "duplicate_order": 409,
+    "unknown_order": 404,
+    "reduce_only_would_increase": 409,
+    "invalid_oracle_update": 400,
+    "funding_not_due": 409,
+    "invalid_message": 400,
+    "invalid_transaction": 400,
 }
 
 

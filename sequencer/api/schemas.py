@@ -121,14 +121,53 @@ class TxStatus(BaseModel):
     reason: str | None = None
 
 
+class PositionView(BaseModel):
+    """An open position (as of the mempool), with the mark at which it becomes liquidatable."""
+
+    market: int
+    size: int
+    """Signed: > 0 long, < 0 short."""
+    open_notional: str
+    """Signed sum paid for the open size."""
+    mark_price: int
+    unrealized_pnl: str
+    """`size * mark - open_notional`."""
+    liquidation_price: int | None
+    """Mark of this market at which the account falls below maintenance margin, the other marks
+    unchanged (a long at or below it, a short at or above it); null if no mark does it."""
+
+
+class OpenOrderView(BaseModel):
+    """A resting order of the account."""
+
+    digest: str
+    market: int
+    side: int
+    price: int
+    resting: int
+    """Size still in the book."""
+    flags: int
+    expiry: int
+
+
 class AccountView(BaseModel):
-    """An account as of the L1 tip and as of the tip plus the mempool."""
+    """An account as of the L1 tip and as of the tip plus the mempool, with its risk (as of the
+    mempool: funding settled, the state machine's margin formulas) and its resting orders."""
 
     address: str
     collateral: str
     nonce: int
     pending_collateral: str
     pending_nonce: int
+    equity: str = "0"
+    """Collateral (funding settled) plus unrealized PnL."""
+    initial_margin: str = "0"
+    maintenance_margin: str = "0"
+    margin_ratio_bps: int | None = None
+    """`floor(equity * 10,000 / maintenance_margin)`; liquidatable below 10,000; null without
+    positions."""
+    positions: list[PositionView] = Field(default_factory=list)
+    open_orders: list[OpenOrderView] = Field(default_factory=list)
 
 
 class BatchView(BaseModel):

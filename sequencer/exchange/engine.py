@@ -34,11 +34,11 @@ Events (fills, book changes) go to the node's `Stream` after the commit.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from sequencer.api.errors import Dropped, NoMatch, Overloaded
+from sequencer.api.errors import NoMatch, Overloaded
 from sequencer.exchange.orderlog import OrderLog, OrderRow, OrderWrites, fill_record
 from sequencer.exchange.records import (
     BundleOutcome,
@@ -342,6 +342,35 @@ class Exchange:
             raise result
         h, records = result
         return BundleOutcome(digest, h, seqs[h], tuple(replace(r, seq=seqs[h]) for r in records))
+
+    def resync(self, digests: Iterable[bytes]) -> None:
+        """Bring resting orders in line with their Order leaves after transactions admitted
+        outside the exchange (a Cancel, Fill or BundleFill sent as raw bytes): a cancelled order
+        leaves its book, a filled part is taken off it."""
+        touched = [d for d in dict.fromkeys(digests) if d in self.resting]
+        if not touched:
+            return
+
+        def body(run: _Run) -> None:
+            view = self.mempool.view
+            for digest in touched:
+                order = self.resting[digest].signed.order
+                book = self.books[order.market]
+                leaf = get_order_state(view, digest)
+                if leaf.cancelled:
+                    self._left_book(book.remove(digest, RemoveReason.CANCELLED), run)
+                    continue
+                in_book = book.get(digest)
+                assert in_book is not None
+                excess = in_book.size - max(order.size - leaf.filled, 0)
+                if excess > 0:
+                    event = book.take(digest, excess)
+                    if isinstance(event, OrderRemoved):
+                        self._left_book(event, run)
+                    else:
+                        run.messages.append(_book_message(event))
+
+        self._execute(body, priority=True)
 
     def sweep(self) -> None:
         """Take expired orders out of the books and record them expired (call it periodically)."""
@@ -708,16 +737,11 @@ class Exchange:
             try:
                 if halt_possible:
                     plan_tx(mempool.view, fill, lo_ctx, config, signer_verified=True)
-                h = run.stage.add(fill, signer_verified=True, priority=run.priority)
+                # revive: the same two orders and size make the same Fill; if it was acknowledged
+                # and dropped (an L1 revert) and applies again, it is pending again, as promised
+                h = run.stage.add(fill, signer_verified=True, priority=run.priority, revive=True)
             except InvalidTransaction as exc:
                 return refused(exc, maker)
-            except Dropped as exc:  # this very fill was acknowledged, then dropped: never again
-                try:  # whose fault it is, if it still breaks a rule
-                    plan_tx(mempool.view, fill, run.stage.ctx, config, signer_verified=True)
-                except InvalidTransaction as why:
-                    return refused(why, maker)
-                placed.stop = exc
-                return Verdict.STOP
             except RollupError as exc:  # overloaded
                 placed.stop = exc
                 return Verdict.STOP
@@ -738,6 +762,9 @@ class Exchange:
             )
             placed.fills.append(record)
             run.messages.append(record)
+            old_seq = run.stage.revived.get(h)
+            if old_seq is not None:
+                run.writes.move_fill(h, old_seq)
             run.writes.fill(h, 0, maker.trader, taker.trader, maker.order_id, taker.order_id)
             return Verdict.ACCEPT
 

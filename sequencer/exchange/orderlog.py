@@ -127,6 +127,10 @@ class OrderWrites:
         """A fill carried by the transaction `tx_hash` (its seq is known only at commit)."""
         self.ops.append(("fill", (tx_hash, leg, maker, taker, maker_order, taker_order)))
 
+    def move_fill(self, tx_hash: bytes, old_seq: int) -> None:
+        """A dropped fill transaction is pending again under a new seq: its rows follow it."""
+        self.ops.append(("move", (tx_hash, old_seq)))
+
     def apply(self, db: sqlite3.Connection, seqs: dict[bytes, int]) -> None:
         """Write everything, in order, with `seqs` mapping transaction hashes to their seqs."""
         now = int(time.time() * 1000)
@@ -138,6 +142,9 @@ class OrderWrites:
                 )
             elif kind == "status":
                 db.execute("UPDATE orders SET status = ?, reason = ? WHERE digest = ?", args)
+            elif kind == "move":
+                tx_hash, old_seq = args
+                db.execute("UPDATE fills SET tx_seq = ? WHERE tx_seq = ?", (seqs[tx_hash], old_seq))  # type: ignore[index]
             else:
                 tx_hash, *rest = args
                 db.execute(

@@ -229,7 +229,7 @@ def test_post_batch__mixed_items__each_acknowledged_or_refused_in_one_commit(set
     raws = ["0x" + r.hex() for r in (good[0], good[1], broke, good[2], good[0], b"\x02\x00")]
     commits = []
     original = node.store.add_many
-    node.store.add_many = lambda rows, extra=None: commits.append(len(rows)) or original(rows, extra)
+    node.store.add_many = lambda rows, **kw: commits.append(len(rows)) or original(rows, **kw)
     r = client.post("/v1/transactions/batch", json={"raws": raws})
     assert r.status_code == 200
     results = r.json()["results"]
@@ -256,7 +256,7 @@ def test_post_batch__log_commit_fails__nothing_acknowledged_and_view_unchanged(s
     _, node, _ = setup
     before = node.account_view(ADDRS[0])
 
-    def disk_full(rows: object, extra: object = None) -> list[int]:
+    def disk_full(rows: object, **kw: object) -> list[int]:
         raise OSError("disk full")
 
     node.store.add_many = disk_full

@@ -291,9 +291,9 @@ def test_place_many__many_orders__one_durable_commit_per_item_results(h: Harness
     commits = []
     real = h.store.add_many
 
-    def counting(rows, extra=None):  # type: ignore[no-untyped-def]
+    def counting(rows, **kw):  # type: ignore[no-untyped-def]
         commits.append(len(rows))
-        return real(rows, extra)
+        return real(rows, **kw)
 
     monkeypatch.setattr(h.store, "add_many", counting)
     orders = [order(0, ETH, SIDE_SELL, 100 + i, 10, salt=i) for i in range(5)]
@@ -330,7 +330,7 @@ def test_commit_fails__nothing_logged_view_and_books_as_before(h: Harness, monke
     h.exchange.place(order(0, ETH, SIDE_SELL, 100, 50))
     books = h.exchange.books[ETH].depth(10)
 
-    def broken(rows, extra=None):  # type: ignore[no-untyped-def]
+    def broken(rows, **kw):  # type: ignore[no-untyped-def]
         raise OSError("disk full")
 
     monkeypatch.setattr(h.store, "add_many", broken)
@@ -361,6 +361,27 @@ def test_rebuild__a_fill_dropped_after_a_revert__taker_back_in_the_book_maker_re
     assert h.exchange.books[ETH].depth(5) == (((100, 30),), ())
     h.reopen()
     assert h.exchange.books[ETH].depth(5) == (((100, 30),), ())
+
+
+def test_rebuild__dropped_fill_applies_again__the_same_fill_revived_under_a_new_seq(h: Harness) -> None:
+    ask = order(0, ETH, SIDE_SELL, 100, 30)
+    bid = order(1, ETH, SIDE_BUY, 100, 30)
+    h.exchange.place(ask)
+    (fill,) = h.exchange.place(bid).fills
+    rich = h.state
+    h.mempool.rebase(state_of(leaves({A: acct(10), B: acct(RICH)})), [], L1Context(0, {}), [])
+    assert h.store.get(fill.tx_hash).status == "dropped"  # type: ignore[union-attr]
+    # the chain moves back (the revert's other transactions come back): A can trade again
+    h.mempool.rebase(rich, [], L1Context(0, {}), [])
+    h.exchange.rebuild()
+    row = h.store.get(fill.tx_hash)
+    assert row is not None and row.status == "pending" and row.seq > fill.seq
+    assert [p.hash for p in h.mempool.pending] == [fill.tx_hash]
+    for d in (digest(ask), digest(bid)):
+        details = h.exchange.order_details(d)
+        assert details is not None and details.status == OrderStatus.FILLED
+        assert [(f.tx_hash, f.seq, f.status) for f in details.fills] == [(fill.tx_hash, row.seq, "pending")]
+    assert len(h.exchange.books[ETH]) == 0
 
 
 # ---- cancels ---------------------------------------------------------------------------

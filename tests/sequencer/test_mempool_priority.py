@@ -63,7 +63,7 @@ def test_staging__commit_fails__nothing_pending_view_unchanged(
     stage.add(transfer(0))  # type: ignore[arg-type]
     assert get_account(mempool.view, A).collateral == 9_990  # staged writes are visible
 
-    def broken(rows: object, extra: object = None) -> list[int]:
+    def broken(rows: object, **kw: object) -> list[int]:
         raise OSError("disk full")
 
     monkeypatch.setattr(mempool.store, "add_many", broken)

@@ -1,0 +1,243 @@
+"""Thin routers of the exchange: orders, cancels, bundles, markets and books, fills.
+
+Every refusal is a `RollupError` with the protocol's code (the app's one exception handler turns
+it into `{"error": {"code", "message"}}` with its HTTP status); a partly filled order whose
+remainder was refused is a 200 whose body says `refused` with the code (its fills stand).
+"""
+
+# No `from __future__ import annotations` here: FastAPI must see the local `NodeDep` alias itself.
+from collections.abc import Callable
+from typing import Annotated, Protocol
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from sequencer.api.errors import NotFound
+from sequencer.api.order_schemas import (
+    BookView,
+    BundleRequest,
+    BundleResult,
+    CancelRequest,
+    CancelResult,
+    FillsView,
+    FillView,
+    Level,
+    MarketView,
+    OrderBatchItem,
+    OrderBatchRequest,
+    OrderBatchResult,
+    OrderRequest,
+    OrderResult,
+    OrderView,
+)
+from sequencer.api.schemas import ItemError
+from sequencer.exchange import (
+    BundleOutcome,
+    CancelOutcome,
+    FillRecord,
+    OrderDetails,
+    OrderOutcome,
+)
+from sequencer.matching import OrderBook
+from sequencer.metrics import TXS_REJECTED
+from sequencer.stf.errors import RollupError, UnknownMarket
+from sequencer.stf.margin import Markets
+from sequencer.stf.types import Bundle, Cancel, Signature, SignedOrder
+
+HexDigest = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
+MAX_DEPTH = 1000
+"""Most levels per side `GET /v1/markets/{id}/book` returns."""
+
+
+class ExchangeNodeAPI(Protocol):
+    """What the exchange endpoints need from a running node."""
+
+    @property
+    def address(self) -> bytes:
+        """The sequencer's L1 address."""
+        ...
+
+    def place_orders(self, orders: list[SignedOrder]) -> list[OrderOutcome | RollupError]:
+        """Place orders with one durable commit; one outcome or error per order."""
+        ...
+
+    def cancel_order(self, tx: Cancel) -> CancelOutcome:
+        """Admit a signed Cancel and take the order out of its book."""
+        ...
+
+    def place_bundle(self, bundle: Bundle, sig: Signature) -> BundleOutcome:
+        """Fill a signed bundle whole, or refuse it."""
+        ...
+
+    def order_details(self, digest: bytes) -> OrderDetails | None:
+        """An order the exchange accepted."""
+        ...
+
+    def fills_of(self, account: bytes, limit: int, before_seq: int | None) -> list[FillRecord]:
+        """An account's latest fills, newest first."""
+        ...
+
+    def markets(self) -> Markets:
+        """The listed markets (as of the mempool)."""
+        ...
+
+    def book(self, market_id: int) -> OrderBook | None:
+        """The book of a listed market."""
+        ...
+
+    def receipt(self, tx_hash: bytes, seq: int) -> bytes | None:
+        """The signed acknowledgement of a logged transaction."""
+        ...
+
+    def batch_receipt(self, items: list[tuple[bytes, int]]) -> bytes | None:
+        """One signed acknowledgement of several (hash, seq)."""
+        ...
+
+
+def _hex(b: bytes | None) -> str | None:
+    return None if b is None else "0x" + b.hex()
+
+
+def _result(n: ExchangeNodeAPI, out: OrderOutcome, receipt: bool = True) -> OrderResult:
+    fills = [FillView.of(f) for f in out.fills]
+    signed = n.batch_receipt([(f.tx_hash, f.seq) for f in out.fills]) if receipt else None
+    return OrderResult(
+        digest="0x" + out.digest.hex(),
+        status=str(out.status),
+        resting=out.resting,
+        fills=fills,
+        code=out.code,
+        message=out.message,
+        known=out.known,
+        sequencer="0x" + n.address.hex(),
+        receipt=_hex(signed),
+    )
+
+
+def exchange_routers(get_node: Callable[[], ExchangeNodeAPI]) -> list[APIRouter]:
+    """The routers of the exchange endpoints over the node `get_node` gives."""
+    NodeDep = Annotated[ExchangeNodeAPI, Depends(get_node)]
+    orders = APIRouter(prefix="/v1", tags=["orders"])
+
+    @orders.post("/orders", response_model=OrderResult)
+    async def post_order(body: OrderRequest, n: NodeDep) -> OrderResult:
+        """Place an EIP-712 signed order.
+
+        It matches what crosses (price-time priority, at the makers' prices; every fill checked
+        by the state machine), then rests, or (IOC) its remainder is cancelled. Its fills and its
+        record are durable before the answer. An order refused outright is a 4xx with the
+        protocol's code; an order refused after some fills is a 200 with status `refused`.
+        """
+        (out,) = n.place_orders([body.to_signed()])
+        if isinstance(out, RollupError):
+            raise out
+        return _result(n, out)
+
+    @orders.post("/orders/batch", response_model=OrderBatchResult)
+    async def post_orders(body: OrderBatchRequest, n: NodeDep) -> OrderBatchResult:
+        """Place up to 1,000 signed orders in order, with one durable commit for all.
+
+        Each order sees the book the ones before it left; each item gets its result or its error
+        (HTTP 200 even if some are refused). One receipt covers every fill, in order.
+        """
+        items: list[OrderBatchItem] = []
+        acked: list[tuple[bytes, int]] = []
+        for out in n.place_orders([o.to_signed() for o in body.orders]):
+            if isinstance(out, RollupError):
+                TXS_REJECTED.labels(code=out.code).inc()
+                items.append(OrderBatchItem(error=ItemError(code=out.code, message=str(out))))
+            else:
+                acked += [(f.tx_hash, f.seq) for f in out.fills]
+                items.append(OrderBatchItem(result=_result(n, out, receipt=False)))
+        return OrderBatchResult(
+            sequencer="0x" + n.address.hex(), results=items, receipt=_hex(n.batch_receipt(acked))
+        )
+
+    @orders.post("/orders/cancel", response_model=CancelResult)
+    async def post_cancel(body: CancelRequest, n: NodeDep) -> CancelResult:
+        """Cancel an order with the trader's EIP-712 `Cancel(Order order)` signature.
+
+        The Cancel transaction is admitted (durably) and the order leaves the book. An order this
+        sequencer does not hold is cancelled all the same (`was_resting: false`): the Cancel
+        reaches L1 and the order can never fill. An order already cancelled: 409
+        `order_cancelled`.
+        """
+        out = n.cancel_order(body.to_tx())
+        return CancelResult(
+            hash="0x" + out.tx_hash.hex(),
+            seq=out.seq,
+            order="0x" + out.digest.hex(),
+            was_resting=out.was_resting,
+            removed=out.removed,
+            sequencer="0x" + n.address.hex(),
+            receipt=_hex(n.receipt(out.tx_hash, out.seq)),
+        )
+
+    @orders.post("/bundles", response_model=BundleResult)
+    async def post_bundle(body: BundleRequest, n: NodeDep) -> BundleResult:
+        """Fill an EIP-712 signed bundle whole, one resting order per leg, or refuse it.
+
+        Each leg takes the best-priced resting order with enough size; the whole BundleFill is
+        checked by the state machine. A bundle never rests: `no_match` (409) when a leg finds
+        no order.
+        """
+        bundle, sig = body.to_bundle()
+        out = n.place_bundle(bundle, sig)
+        return BundleResult(
+            digest="0x" + out.digest.hex(),
+            hash="0x" + out.tx_hash.hex(),
+            seq=out.seq,
+            fills=[FillView.of(f) for f in out.fills],
+            known=out.known,
+            sequencer="0x" + n.address.hex(),
+            receipt=_hex(n.receipt(out.tx_hash, out.seq)),
+        )
+
+    @orders.get("/orders/{digest}", response_model=OrderView)
+    async def get_order(digest: HexDigest, n: NodeDep) -> OrderView:
+        """An order (or bundle) this sequencer accepted: its status, filled size and fills."""
+        details = n.order_details(bytes.fromhex(digest[2:]))
+        if details is None:
+            raise NotFound(f"no order {digest}")
+        return OrderView.of(details)
+
+    @orders.get("/fills", response_model=FillsView)
+    async def get_fills(
+        account: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")],
+        n: NodeDep,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        before: Annotated[int | None, Query(ge=0, description="only fills logged before this seq")] = None,
+    ) -> FillsView:
+        """An account's latest fills (as maker or taker), newest first; page back with `before`."""
+        fills = n.fills_of(bytes.fromhex(account[2:]), limit, before)
+        return FillsView(account=account.lower(), fills=[FillView.of(f) for f in fills])
+
+    markets = APIRouter(prefix="/v1", tags=["markets"])
+
+    @markets.get("/markets", response_model=list[MarketView])
+    async def get_markets(n: NodeDep) -> list[MarketView]:
+        """Every listed market: parameters, live state (as of the mempool) and top of book."""
+        out = []
+        for market_id, market in enumerate(n.markets()):
+            book = n.book(market_id)
+            assert book is not None
+            out.append(MarketView.of(market_id, market, book.best_bid(), book.best_ask(), len(book)))
+        return out
+
+    @markets.get("/markets/{market_id}/book", response_model=BookView)
+    async def get_book(
+        market_id: Annotated[int, Path(ge=0, lt=2**16)],
+        n: NodeDep,
+        depth: Annotated[int, Query(ge=1, le=MAX_DEPTH)] = 20,
+    ) -> BookView:
+        """The `depth` best price levels of each side (price, total size), best first."""
+        book = n.book(market_id)
+        if book is None:
+            raise UnknownMarket(market_id)
+        bids, asks = book.depth(depth)
+        return BookView(
+            market=market_id,
+            bids=[Level(price=p, size=s) for p, s in bids],
+            asks=[Level(price=p, size=s) for p, s in asks],
+        )
+
+    return [orders, markets]

@@ -13,6 +13,7 @@ commands:
   sequencer  run a sequencer node
   watcher    run a watcher (derives from L1, proves fraud)
   oracle     run an oracle committee's price feed
+  trade      trade on a sequencer: orders, cancels, account, book, deposits, withdrawals
   devnet     run a whole network on this machine until Ctrl-C
   demo       run the end-to-end story and print one JSON line
   bench      run the benchmarks and print one JSON line
@@ -51,6 +52,12 @@ def _oracle(argv: list[str]) -> None:
     main(argv)
 
 
+def _trade(argv: list[str]) -> None:
+    from sequencer.trade_cli import main
+
+    main(argv)
+
+
 def _devnet(argv: list[str]) -> None:
     from devnet.orchestrator import devnet_main
 
@@ -75,6 +82,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "sequencer": _sequencer,
     "watcher": _watcher,
     "oracle": _oracle,
+    "trade": _trade,
     "devnet": _devnet,
     "demo": _demo,
     "bench": _bench,

@@ -1,16 +1,22 @@
-"""A small trader SDK: sign transactions (EIP-712, as a wallet would) and submit them over HTTP.
+"""The trader SDK: sign transactions and orders (EIP-712, as a wallet would) and submit them.
 
 ```python
 trader = TraderClient("http://127.0.0.1:8600", private_key, ChainConfig(chain_id, rollup))
 ack = trader.transfer(to, 1_000)          # signs with the next nonce, returns the acknowledgement
 trader.wait_batched(ack.hash)             # until an L1 batch holds it
+placed = trader.place_order(market=0, side=BUY, price=3_000, size=10_000)
+placed.status, placed.fills               # "resting" / "filled" ..., the fills it made
+trader.cancel(placed.order)
+trader.account()["positions"]             # equity, margins, liquidation prices, open orders
 ```
-Refusals raise `RequestRefused` with the API's machine-readable code.
+Refusals raise `RequestRefused` with the API's machine-readable code (docs/protocol.md section 9).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +24,21 @@ import httpx
 
 from sequencer.receipts import verify_receipt
 from sequencer.stf.codec import encode_tx
-from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
+from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
+from sequencer.stf.eip712 import (
+    address_of,
+    sign_bundle,
+    sign_cancel,
+    sign_liquidate,
+    sign_order,
+    sign_transfer,
+    sign_withdraw,
+)
 from sequencer.stf.errors import RollupError
-from sequencer.stf.types import ChainConfig, Tx
+from sequencer.stf.types import Bundle, ChainConfig, Leg, Order, Signature, SignedOrder, Tx
+
+BUY, SELL = SIDE_BUY, SIDE_SELL
+"""Order sides."""
 
 
 class RequestRefused(RollupError):
@@ -42,6 +60,92 @@ class Ack:
     sequencer: str
     receipt: str | None
     """The sequencer's signature over (hash, seq, sequencer); checked by `submit`."""
+
+
+@dataclass(frozen=True)
+class FillInfo:
+    """One fill of an order or a bundle leg (a Fill transaction in the sequencer's log)."""
+
+    tx_hash: str
+    market: int
+    price: int
+    size: int
+    taker_side: int
+    maker: str
+    taker: str
+    status: str
+    """pending, batched or dropped."""
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> FillInfo:
+        """From the API's fill view."""
+        return cls(
+            data["tx_hash"],
+            int(data["market"]),
+            int(data["price"]),
+            int(data["size"]),
+            int(data["taker_side"]),
+            data["maker"],
+            data["taker"],
+            data["status"],
+        )
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """What placing an order did."""
+
+    order: SignedOrder
+    """The order as signed."""
+    digest: str
+    """Its id (EIP-712 digest)."""
+    status: str
+    """resting, partially_filled, filled, cancelled (an IOC's remainder) or refused."""
+    resting: int
+    """Size left in the book."""
+    fills: tuple[FillInfo, ...]
+    code: str | None
+    """Why the rest was refused (status refused)."""
+
+    @classmethod
+    def of(cls, order: SignedOrder, data: dict[str, Any]) -> PlacedOrder:
+        """From the API's order result."""
+        return cls(
+            order,
+            data["digest"],
+            data["status"],
+            int(data["resting"]),
+            tuple(FillInfo.of(f) for f in data["fills"]),
+            data.get("code"),
+        )
+
+
+def signature_hex(sig: Signature) -> str:
+    """`0x r || s || v`, as wallets print a signature."""
+    return "0x" + (sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes((sig.v,))).hex()
+
+
+def order_fields(order: Order) -> dict[str, Any]:
+    """The EIP-712 `Order` fields as the API takes them."""
+    return {
+        "trader": "0x" + order.trader.hex(),
+        "market": order.market,
+        "side": order.side,
+        "price": order.price,
+        "size": order.size,
+        "flags": order.flags,
+        "expiry": order.expiry,
+        "salt": order.salt,
+    }
+
+
+def order_body(signed: SignedOrder) -> dict[str, Any]:
+    """The body of `POST /v1/orders` (and one item of `/v1/orders/batch`)."""
+    return {**order_fields(signed.order), "signature": signature_hex(signed.sig)}
+
+
+_salts = itertools.count(int(time.time() * 1_000_000))
+"""Fresh salts: distinct orders with otherwise equal fields."""
 
 
 class TraderClient:
@@ -68,7 +172,8 @@ class TraderClient:
         return response.json()
 
     def account(self, address: bytes | None = None) -> dict[str, Any]:
-        """An account's confirmed and pending collateral and nonce."""
+        """An account's confirmed and pending collateral and nonce, equity, margins, positions
+        (with liquidation prices) and open orders."""
         addr = address or self.address
         data: dict[str, Any] = self._check(self.http.get(f"{self.url}/v1/accounts/0x{addr.hex()}"))
         return data
@@ -101,6 +206,107 @@ class TraderClient:
         """Sign and submit a withdrawal to L1; returns the acknowledgement and the nonce used."""
         n = self.next_nonce() if nonce is None else nonce
         return self.submit(sign_withdraw(self.key, l1_recipient, amount, n, self.config)), n
+
+    # ---- orders --------------------------------------------------------------------------
+
+    def sign_order(
+        self,
+        market: int,
+        side: int,
+        price: int,
+        size: int,
+        *,
+        flags: int = 0,
+        expiry: int = 0,
+        salt: int | None = None,
+    ) -> SignedOrder:
+        """An order of this trader, signed (a fresh salt unless given)."""
+        order = Order(
+            self.address, market, side, price, size, flags, expiry, next(_salts) if salt is None else salt
+        )
+        return sign_order(self.key, order, self.config)
+
+    def place(self, signed: SignedOrder) -> PlacedOrder:
+        """Place a signed order (`POST /v1/orders`): it matches at once and rests unless IOC."""
+        data = self._check(self.http.post(f"{self.url}/v1/orders", json=order_body(signed)))
+        return PlacedOrder.of(signed, data)
+
+    def place_order(
+        self, market: int, side: int, price: int, size: int, *, flags: int = 0, expiry: int = 0
+    ) -> PlacedOrder:
+        """Sign and place an order."""
+        return self.place(self.sign_order(market, side, price, size, flags=flags, expiry=expiry))
+
+    def place_many(self, orders: Sequence[SignedOrder]) -> list[PlacedOrder | RequestRefused]:
+        """Place up to 1,000 signed orders in one request and one durable commit
+        (`POST /v1/orders/batch`); each gets its result or its refusal, in order."""
+        body = {"orders": [order_body(o) for o in orders]}
+        data = self._check(self.http.post(f"{self.url}/v1/orders/batch", json=body))
+        out: list[PlacedOrder | RequestRefused] = []
+        for signed, item in zip(orders, data["results"], strict=True):
+            if item.get("error") is not None:
+                err = item["error"]
+                out.append(RequestRefused(400, err["code"], err["message"]))
+            else:
+                out.append(PlacedOrder.of(signed, item["result"]))
+        return out
+
+    def cancel(self, order: Order | SignedOrder) -> dict[str, Any]:
+        """Cancel one of this trader's orders (`POST /v1/orders/cancel`): out of the book at once,
+        and a Cancel transaction so that it can never fill."""
+        if isinstance(order, SignedOrder):
+            order = order.order
+        body = {
+            "order": order_fields(order),
+            "signature": signature_hex(sign_cancel(self.key, order, self.config)),
+        }
+        data: dict[str, Any] = self._check(self.http.post(f"{self.url}/v1/orders/cancel", json=body))
+        return data
+
+    def place_bundle(self, legs: Sequence[Leg], *, expiry: int = 0) -> dict[str, Any]:
+        """Sign and place a bundle (`POST /v1/bundles`): every leg fills whole against resting
+        orders, or the bundle is refused."""
+        bundle = Bundle(self.address, tuple(legs), expiry, next(_salts))
+        body = {
+            "trader": "0x" + self.address.hex(),
+            "legs": [{"market": g.market, "side": g.side, "price": g.price, "size": g.size} for g in legs],
+            "expiry": expiry,
+            "salt": bundle.salt,
+            "signature": signature_hex(sign_bundle(self.key, bundle, self.config)),
+        }
+        data: dict[str, Any] = self._check(self.http.post(f"{self.url}/v1/bundles", json=body))
+        return data
+
+    def liquidate(self, account: bytes, market: int, size: int, nonce: int | None = None) -> Ack:
+        """Take over `size` of an under-margined account's position at the mark (a signed
+        Liquidate transaction; this trader is the liquidator)."""
+        n = self.next_nonce() if nonce is None else nonce
+        return self.submit(sign_liquidate(self.key, account, market, size, n, self.config))
+
+    def order(self, digest: str) -> dict[str, Any]:
+        """Where an order this sequencer accepted stands (`GET /v1/orders/{digest}`)."""
+        data: dict[str, Any] = self._check(self.http.get(f"{self.url}/v1/orders/{digest}"))
+        return data
+
+    def markets(self) -> list[dict[str, Any]]:
+        """Every listed market: parameters, prices, funding, breaker, top of book."""
+        data: list[dict[str, Any]] = self._check(self.http.get(f"{self.url}/v1/markets"))
+        return data
+
+    def book(self, market: int, depth: int = 10) -> dict[str, Any]:
+        """The `depth` best levels of each side of a market's book."""
+        data: dict[str, Any] = self._check(
+            self.http.get(f"{self.url}/v1/markets/{market}/book", params={"depth": depth})
+        )
+        return data
+
+    def fills(self, account: bytes | None = None, limit: int = 100) -> list[FillInfo]:
+        """An account's latest fills (this trader's by default), newest first."""
+        addr = account or self.address
+        data = self._check(
+            self.http.get(f"{self.url}/v1/fills", params={"account": "0x" + addr.hex(), "limit": limit})
+        )
+        return [FillInfo.of(f) for f in data["fills"]]
 
     def tx_status(self, tx_hash: str) -> dict[str, Any]:
         """Where a transaction is (pending, batched with its batch index, dropped)."""

@@ -1,0 +1,191 @@
+"""`rollup trade`: a trader's command line over the SDK (`sequencer.client.TraderClient`).
+
+Every command prints one JSON document on stdout; a refusal prints `{"error": {"code",
+"message"}}` and exits with status 1. The chain id and the Rollup address (the EIP-712 domain)
+are read from the sequencer's `/v1/status`; the key comes from `--key` or `ROLLUP_KEY`.
+
+    rollup trade --key 0x… markets
+    rollup trade --key 0x… buy 0 3000 10000            # market 0, price 3000, size 10000
+    rollup trade --key 0x… sell 0 3010 10000 --post-only
+    rollup trade --key 0x… market-sell 0 5000 --slippage-bps 100
+    rollup trade --key 0x… cancel 0x<order digest>
+    rollup trade --key 0x… account | fills | book 0
+    rollup trade --key 0x… liquidate 0x<account> 0 1000
+    rollup trade --key 0x… transfer 0x<to> 1000000 | withdraw 0x<l1 recipient> 1000000
+    rollup trade --key 0x… deposit 1000000 --l1-url http://127.0.0.1:8545 --deployment var/deployment.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import httpx
+import orjson
+
+from sequencer.client import BUY, SELL, PlacedOrder, RequestRefused, TraderClient
+from sequencer.stf.constants import FLAG_IOC, FLAG_POST_ONLY, FLAG_REDUCE_ONLY
+from sequencer.stf.types import ChainConfig, Order
+
+
+def _print(data: Any) -> None:
+    print(orjson.dumps(data, default=str).decode())
+
+
+def _placed(p: PlacedOrder) -> dict[str, Any]:
+    return {
+        "digest": p.digest,
+        "status": p.status,
+        "resting": p.resting,
+        "code": p.code,
+        "fills": [f.__dict__ for f in p.fills],
+    }
+
+
+def _address(text: str) -> bytes:
+    raw = bytes.fromhex(text.removeprefix("0x"))
+    if len(raw) != 20:
+        raise SystemExit(f"rollup trade: {text!r} is not a 20-byte address")
+    return raw
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rollup trade", description="Trade on a sequencer.")
+    parser.add_argument("--sequencer", default="http://127.0.0.1:8600")
+    parser.add_argument(
+        "--key", default=os.environ.get("ROLLUP_KEY", ""), help="hex private key (or ROLLUP_KEY)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("markets", help="listed markets, prices, funding, top of book")
+    book = sub.add_parser("book", help="a market's book")
+    book.add_argument("market", type=int)
+    book.add_argument("--depth", type=int, default=10)
+    account = sub.add_parser("account", help="collateral, equity, margins, positions, open orders")
+    account.add_argument("address", nargs="?", default=None)
+    sub.add_parser("fills", help="this trader's latest fills")
+    for side in ("buy", "sell"):
+        order = sub.add_parser(side, help=f"a limit {side} order")
+        order.add_argument("market", type=int)
+        order.add_argument("price", type=int)
+        order.add_argument("size", type=int)
+        order.add_argument("--post-only", action="store_true")
+        order.add_argument("--reduce-only", action="store_true")
+        order.add_argument("--ioc", action="store_true")
+        order.add_argument("--expiry", type=int, default=0, help="unix second from which it is dead")
+    for side in ("market-buy", "market-sell"):
+        order = sub.add_parser(side, help=f"an immediate-or-cancel {side.split('-')[1]} within a slippage")
+        order.add_argument("market", type=int)
+        order.add_argument("size", type=int)
+        order.add_argument("--slippage-bps", type=int, default=100, help="limit around the mark")
+        order.add_argument("--reduce-only", action="store_true")
+    cancel = sub.add_parser("cancel", help="cancel one of this trader's orders by digest")
+    cancel.add_argument("digest")
+    liquidate = sub.add_parser("liquidate", help="take over part of an under-margined position")
+    liquidate.add_argument("account")
+    liquidate.add_argument("market", type=int)
+    liquidate.add_argument("size", type=int)
+    transfer = sub.add_parser("transfer", help="move collateral to another rollup account")
+    transfer.add_argument("to")
+    transfer.add_argument("amount", type=int)
+    withdraw = sub.add_parser("withdraw", help="move collateral out to an L1 address")
+    withdraw.add_argument("to")
+    withdraw.add_argument("amount", type=int)
+    deposit = sub.add_parser("deposit", help="deposit collateral from this key's L1 account")
+    deposit.add_argument("amount", type=int)
+    deposit.add_argument("--l1-url", default="http://127.0.0.1:8545")
+    deposit.add_argument("--deployment", default="var/deployment.json")
+    return parser
+
+
+def run(args: argparse.Namespace) -> Any:
+    """Execute one parsed command; returns what to print."""
+    if not args.key:
+        raise SystemExit("rollup trade: give --key or set ROLLUP_KEY")
+    key = bytes.fromhex(args.key.removeprefix("0x"))
+    status = httpx.get(f"{args.sequencer.rstrip('/')}/v1/status", timeout=10.0).json()
+    config = ChainConfig(int(status["chain_id"]), bytes.fromhex(status["rollup"][2:]))
+    trader = TraderClient(args.sequencer, key, config)
+    try:
+        command = args.command
+        if command == "markets":
+            return trader.markets()
+        if command == "book":
+            return trader.book(args.market, args.depth)
+        if command == "account":
+            return trader.account(None if args.address is None else _address(args.address))
+        if command == "fills":
+            return [f.__dict__ for f in trader.fills()]
+        if command in ("buy", "sell"):
+            flags = (FLAG_POST_ONLY if args.post_only else 0) | (FLAG_REDUCE_ONLY if args.reduce_only else 0)
+            flags |= FLAG_IOC if args.ioc else 0
+            side = BUY if command == "buy" else SELL
+            return _placed(
+                trader.place_order(args.market, side, args.price, args.size, flags=flags, expiry=args.expiry)
+            )
+        if command in ("market-buy", "market-sell"):
+            market = next(m for m in trader.markets() if m["id"] == args.market)
+            mark, tick = int(market["mark_price"]), int(market["tick_size"])
+            buy = command == "market-buy"
+            limit = (
+                mark * (10_000 + args.slippage_bps) // 10_000
+                if buy
+                else mark * (10_000 - args.slippage_bps) // 10_000
+            )
+            limit = max(tick, limit - limit % tick + (tick if buy and limit % tick else 0))
+            flags = FLAG_IOC | (FLAG_REDUCE_ONLY if args.reduce_only else 0)
+            return _placed(
+                trader.place_order(args.market, BUY if buy else SELL, limit, args.size, flags=flags)
+            )
+        if command == "cancel":
+            o = trader.order(args.digest)
+            if o["kind"] != "order":
+                raise SystemExit("rollup trade: only orders can be cancelled")
+            order = Order(
+                _address(o["trader"]),
+                o["market"],
+                o["side"],
+                o["price"],
+                o["size"],
+                o["flags"],
+                o["expiry"],
+                o["salt"],
+            )
+            return trader.cancel(order)
+        if command == "liquidate":
+            return trader.liquidate(_address(args.account), args.market, args.size).__dict__
+        if command == "transfer":
+            return trader.transfer(_address(args.to), args.amount).__dict__
+        if command == "withdraw":
+            ack, nonce = trader.withdraw(_address(args.to), args.amount)
+            return {**ack.__dict__, "nonce": nonce}
+        if command == "deposit":
+            return _deposit(args, key)
+        raise SystemExit(f"rollup trade: unknown command {command}")
+    finally:
+        trader.close()
+
+
+def _deposit(args: argparse.Namespace, key: bytes) -> dict[str, Any]:
+    from web3 import Web3
+
+    from contracts.bindings import BridgeClient, Sender, TokenClient
+    from sequencer.l1 import load_deployment
+
+    deployment = load_deployment(args.deployment)
+    w3 = Web3(Web3.HTTPProvider(args.l1_url, request_kwargs={"timeout": 60}))
+    sender = Sender.from_key(key)
+    TokenClient(w3, deployment.token).approve(sender, deployment.bridge, args.amount)
+    result = BridgeClient(w3, deployment.bridge).deposit(sender, sender.address, args.amount)
+    return {"l1_tx": "0x" + result.tx_hash.hex(), "amount": args.amount, "to": sender.address}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`rollup trade ...`."""
+    args = _parser().parse_args(argv)
+    try:
+        _print(run(args))
+    except RequestRefused as exc:
+        _print({"error": {"code": exc.code, "message": exc.message, "status": exc.status}})
+        sys.exit(1)

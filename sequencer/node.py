@@ -680,6 +680,8 @@ class SequencerNode:
                 l1_head=self.l1_head,
                 batches=len(self.chain.batches),
             )
+        # the clock admission plans with follows the L1 head as the batch clock does
+        self.last_head_timestamp = await asyncio.to_thread(self.writer.head_timestamp)
         self.reconcile_store()
         self.synced = True
         log.info(

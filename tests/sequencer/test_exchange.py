@@ -419,6 +419,26 @@ def test_cancel__signed_by_another_key__bad_signature(h: Harness) -> None:
     assert len(h.exchange.books[ETH]) == 1
 
 
+def test_resync__fill_admitted_as_raw_bytes__book_takes_the_filled_part_off(h: Harness) -> None:
+    ask = order(0, ETH, SIDE_SELL, 100, 50)
+    h.exchange.place(ask)
+    elsewhere = order(2, ETH, SIDE_BUY, 100, 20)  # matched off-book, sent as a Fill
+    h.mempool.submit(Fill(ask, elsewhere, 20))
+    h.exchange.resync([digest(ask), digest(elsewhere)])
+    assert h.exchange.books[ETH].depth(5) == ((), ((100, 30),))
+    h.mempool.submit(Fill(ask, order(3, ETH, SIDE_BUY, 100, 30), 30))
+    h.exchange.resync([digest(ask)])
+    assert len(h.exchange.books[ETH]) == 0
+    assert h.exchange.order_details(digest(ask)).status == OrderStatus.FILLED  # type: ignore[union-attr]
+
+
+def test_place_many__same_order_twice_in_one_request__second_is_known(h: Harness) -> None:
+    ask = order(0, ETH, SIDE_SELL, 100, 50)
+    first, second = h.exchange.place_many([ask, ask])
+    assert not isinstance(first, RollupError) and not isinstance(second, RollupError)
+    assert (first.known, second.known, second.status, second.resting) == (False, True, "resting", 50)
+
+
 # ---- overload --------------------------------------------------------------------------
 
 

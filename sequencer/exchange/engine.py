@@ -9,7 +9,9 @@ mempool's speculative view before the book applies it:
   from the book (status `rejected`, with the code) and matching goes on with the next maker;
 - a fill refused because of the taker stops matching: the fills accepted so far stand and the
   remainder is refused with the taker's code (status `refused`; with no fill at all the order is
-  refused outright and nothing of it is recorded).
+  refused outright and nothing of it is recorded). A market-wide refusal (a stale price, a halt
+  of risk-increasing trades) also stops the taker: it is no fault of the maker's, which keeps its
+  place.
 
 Admission of an order uses the state machine's own checks (`trading.check_order`,
 `trading.order_room`) after its EIP-712 signature; a REDUCE_ONLY order is capped at what would

@@ -30,6 +30,7 @@ from web3 import Web3
 
 from devnet.deploy import DeployParams
 from devnet.faucet import fund_traders
+from devnet.markets import governance_payloads
 from devnet.orchestrator import FIRST_TRADER, SEQ_A, Network, get_json
 from devnet.procs import wait_until
 from sequencer.stf.codec import encode_tx
@@ -138,7 +139,9 @@ def bench_http(quick: bool = False) -> dict[str, Any]:
             w3, net.deployment, net.accounts[0].private_key, [t.private_key for t in traders], 10**15
         )
         wait_until(
-            lambda: get_json(f"{seq.url}/v1/status")["next_deposit_index"] == TRADERS,
+            lambda: (
+                get_json(f"{seq.url}/v1/status")["next_deposit_index"] == len(governance_payloads()) + TRADERS
+            ),
             60,
             what="deposits batched",
         )

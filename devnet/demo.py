@@ -24,6 +24,7 @@ from web3 import Web3
 from contracts.bindings import BridgeClient, RollupClient, Sender, TokenClient, TransactionReverted
 from devnet.deploy import DeployParams
 from devnet.faucet import fund_traders
+from devnet.markets import governance_payloads
 from devnet.orchestrator import FIRST_TRADER, SEQ_A, SEQ_B, WATCHER_1, WATCHER_2, Network, get_json
 from devnet.procs import wait_until
 from prover.withdrawals import build_withdrawal_claim
@@ -80,7 +81,10 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         deposit = 10_000 * TOKEN_UNIT
         fund_traders(w3, dep, net.accounts[0].private_key, [t.private_key for t in traders], deposit)
         wait_until(
-            lambda: get_json(f"{seq_a.url}/v1/status")["next_deposit_index"] == len(traders),
+            lambda: (
+                get_json(f"{seq_a.url}/v1/status")["next_deposit_index"]
+                == len(governance_payloads()) + len(traders)
+            ),
             60,
             interval=0.1,
             what="the honest sequencer to batch the deposits",

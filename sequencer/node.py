@@ -8,8 +8,9 @@ I/O runs in worker threads):
   come back, and after an unforeseen change the speculative view is rebuilt;
 - the builder posts a batch when `batch_max_txs` are pending or `batch_interval_ms` has passed,
   one batch in flight at a time, and never on top of a batch it found invalid. A batch's clock
-  (`l2_time`) is the later of the tip's and the wall clock, the latter at most
-  `L2_TIME_ALLOWANCE_SECONDS` past the L1 head (`choose_l2_time`).
+  (`l2_time`) is the later of the tip's and the wall clock, the latter capped at
+  `L2_TIME_ALLOWANCE_SECONDS` past the L1 head only on an L1 whose clock was found behind ours
+  (`choose_l2_time`).
 
 Orders go through the node's `exchange` (`sequencer.exchange`): its books are rebuilt from the
 log whenever the mempool's view is (at start after `reconcile_store`, after an L1 revert or
@@ -101,15 +102,17 @@ REFUSED_BEHIND = "rollup: l2_time behind L1"
 """The Rollup's refusal of a clock more than `MAX_L2_TIME_LAG_SECONDS` behind the append's block."""
 
 
-def choose_l2_time(tip_l2_time: int, now: float, head_timestamp: int, *, follow_head: bool = True) -> int:
+def choose_l2_time(tip_l2_time: int, now: float, head_timestamp: int, *, follow_head: bool = False) -> int:
     """The clock of the next batch (protocol section 8): the later of the tip's `l2_time` and the
-    wall clock `now`, the latter capped at `head_timestamp + L2_TIME_ALLOWANCE_SECONDS`.
+    wall clock `now`; with `follow_head`, the wall clock is capped at `head_timestamp +
+    L2_TIME_ALLOWANCE_SECONDS`.
 
-    The embedded L1 and anvil (automine) stamp a block `max(parent + 1, wall clock)`, so the wall
-    clock is never ahead of the append's block on them; the cap keeps an L1 whose clock is behind
-    ours from refusing it. But on an automine L1 that has been idle for longer than
-    `MAX_L2_TIME_LAG_SECONDS`, the capped clock is too far behind the next block: after such a
-    refusal the node passes `follow_head=False` and uses the wall clock alone.
+    The embedded L1 and anvil stamp a block `max(parent + 1, wall clock)` and Ethereum a slot's
+    start, which is after the moment a transaction is sent, so the wall clock is not ahead of the
+    append's block on them — and it is what the oracle committee signs its prices with, so a batch
+    clock behind it would refuse fresh prices. Only after the Rollup refused a clock as ahead of
+    L1 (an L1 whose clock runs behind ours) does the node follow the head, until the Rollup
+    refuses a clock as behind.
     """
     clock = int(now)
     if follow_head:
@@ -226,9 +229,9 @@ class SequencerNode:
         self.poll_lock = asyncio.Lock()
         self.in_flight: BuiltBatch | None = None
         """The batch being appended, kept so that folding it back from L1 needs no re-execution."""
-        self.clock_follows_head = True
-        """Whether the next batch's clock is capped by the L1 head (see `choose_l2_time`); cleared
-        after the Rollup found a clock too far behind, set again after one found it ahead."""
+        self.clock_follows_head = False
+        """Whether the next batch's clock is capped by the L1 head (see `choose_l2_time`): set
+        after the Rollup found a clock ahead of its block, cleared after one found it behind."""
         """The follower and the builder both poll; one fold at a time, each event once."""
 
     # ---- admission (called by the API on the loop thread) -------------------------------
@@ -645,14 +648,13 @@ class SequencerNode:
             BATCH_POST_FAILURES.inc()
             self.last_error = f"append failed: {exc}"
             refusal = getattr(exc, "reason", None)
-            if refusal == REFUSED_BEHIND:  # an idle automine L1: its next block is far past its head
+            if refusal == REFUSED_BEHIND:  # following an idle L1's head fell too far behind
                 self.clock_follows_head = False
             elif refusal == REFUSED_AHEAD:  # an L1 whose clock is behind ours
                 self.clock_follows_head = True
             log.warning("batch_post_failed", error=str(exc), txs=len(built.txs), l2_time=built.l2_time)
             await self.poll_l1()
             return False
-        self.clock_follows_head = True
         if self.faults_left > 0:
             self.faults_left -= 1
             log.warning("fault_injected", tx_index=self.options.corrupt_root_at)

@@ -23,14 +23,15 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
 
 import httpx
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from sequencer.logs import get_logger
+from sequencer.small_http import serve_health_and_metrics
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import address_of, sign_price
 from sequencer.stf.types import ChainConfig, OracleUpdate, PriceEntry
@@ -187,33 +188,7 @@ class OracleFeed:
 
     def serve(self, host: str, port: int) -> ThreadingHTTPServer:
         """Serve `/health` and `/metrics` in a background thread."""
-        feed = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # the http.server API names it
-                if self.path == "/health":
-                    health = feed.health()
-                    body, status, kind = (
-                        json.dumps(health).encode(),
-                        200 if health["ok"] else 503,
-                        "application/json",
-                    )
-                elif self.path == "/metrics":
-                    body, status, kind = generate_latest(feed.registry), 200, CONTENT_TYPE_LATEST
-                else:
-                    body, status, kind = b'{"error": {"code": "not_found"}}', 404, "application/json"
-                self.send_response(status)
-                self.send_header("content-type", kind)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: object) -> None:
-                pass  # requests are not worth a log line each
-
-        server = ThreadingHTTPServer((host, port), Handler)
-        threading.Thread(target=server.serve_forever, name="oracle-http", daemon=True).start()
-        return server
+        return serve_health_and_metrics(self.health, self.registry, host, port, "oracle")
 
     def run(self) -> None:
         """Step every `interval_s` until `stop` is set."""

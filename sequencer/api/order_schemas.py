@@ -244,6 +244,8 @@ class OrderView(BaseModel):
     size: int | None
     flags: int | None
     expiry: int
+    salt: int
+    """With the other fields, what a Cancel of the order signs."""
     status: str
     """resting, partially_filled, filled, cancelled, expired, rejected, refused."""
     reason: str | None
@@ -268,6 +270,7 @@ class OrderView(BaseModel):
             size=d.size,
             flags=d.flags,
             expiry=d.expiry,
+            salt=d.salt,
             status=str(d.status),
             reason=d.reason,
             filled=d.filled,

@@ -139,6 +139,8 @@ class OrderDetails:
     """POST_ONLY 1, REDUCE_ONLY 2, IOC 4 (None for a bundle)."""
     expiry: int
     """0 or the second from which it is dead."""
+    salt: int
+    """The salt it was signed with (with the other fields, what a Cancel signs)."""
     status: OrderStatus
     """Where it stands."""
     reason: str | None

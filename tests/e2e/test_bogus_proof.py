@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from contracts.bindings import Sender, TransactionReverted
+from devnet.markets import governance_payloads
 from devnet.orchestrator import SEQ_A, WATCHER_1, Network, get_json
 from devnet.procs import wait_until
 from prover.proofs import build_tx_fraud_proof
@@ -26,7 +27,9 @@ def test_prove_tx_fraud__honest_batch__rejected_and_nobody_slashed(
     seq = network.start_sequencer("sequencer-a", SEQ_A)
     keys = clients.fund(2, 1_000 * TOKEN_UNIT)
     wait_until(
-        lambda: get_json(f"{seq.url}/v1/status")["next_deposit_index"] == 2, 60, what="deposits batched"
+        lambda: get_json(f"{seq.url}/v1/status")["next_deposit_index"] == len(governance_payloads()) + 2,
+        60,
+        what="deposits batched",
     )
     trader = TraderClient(seq.url, keys[0], clients.config)
     acks = [

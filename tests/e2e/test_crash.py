@@ -7,6 +7,7 @@ import threading
 import httpx
 import pytest
 
+from devnet.markets import governance_payloads
 from devnet.orchestrator import SEQ_A, Network, get_json
 from devnet.procs import wait_until
 from sequencer.builder import batch_tx_hashes
@@ -23,7 +24,9 @@ def test_sequencer__kill9_under_traffic__every_acknowledged_tx_reaches_l1(
     seq = network.start_sequencer("sequencer-a", SEQ_A, batch_max_txs=32, batch_interval_ms=200)
     keys = clients.fund(4, 1_000 * TOKEN_UNIT)
     wait_until(
-        lambda: get_json(f"{seq.url}/v1/status")["next_deposit_index"] == 4, 60, what="deposits to be batched"
+        lambda: get_json(f"{seq.url}/v1/status")["next_deposit_index"] == len(governance_payloads()) + 4,
+        60,
+        what="deposits to be batched",
     )
     acked: list[str] = []
     refused: list[str] = []

@@ -6,8 +6,6 @@ import asyncio
 import time
 from pathlib import Path
 
-import pytest
-
 from sequencer.node import (
     L2_TIME_ALLOWANCE_SECONDS,
     REFUSED_AHEAD,
@@ -27,15 +25,15 @@ def test_choose_l2_time__fresh_head__the_wall_clock() -> None:
     assert choose_l2_time(0, NOW, int(NOW) - 1) == int(NOW)
 
 
-def test_choose_l2_time__head_behind_the_wall_clock__capped_past_the_head() -> None:
+def test_choose_l2_time__head_behind_the_wall_clock__capped_past_the_head_only_when_following() -> None:
     head = int(NOW) - 100
-    assert choose_l2_time(0, NOW, head) == head + L2_TIME_ALLOWANCE_SECONDS
-    assert choose_l2_time(0, NOW, head, follow_head=False) == int(NOW)
+    assert choose_l2_time(0, NOW, head, follow_head=True) == head + L2_TIME_ALLOWANCE_SECONDS
+    assert choose_l2_time(0, NOW, head) == int(NOW)
 
 
 def test_choose_l2_time__tip_later__never_goes_back() -> None:
+    assert choose_l2_time(int(NOW) + 30, NOW, int(NOW), follow_head=True) == int(NOW) + 30
     assert choose_l2_time(int(NOW) + 30, NOW, int(NOW)) == int(NOW) + 30
-    assert choose_l2_time(int(NOW) + 30, NOW, int(NOW), follow_head=False) == int(NOW) + 30
 
 
 class Refused(Exception):
@@ -73,15 +71,28 @@ class ClockL1(FakeL1):
         return super().append_batch(txs, roots, prev_root, queue_start, queue_end, l2_time)
 
 
-@pytest.mark.parametrize(
-    ("refusal", "follows_head_after"),
-    [(REFUSED_BEHIND, False), (REFUSED_AHEAD, True)],
-)
-def test_build_and_post__clock_refused__retried_with_the_other_clock(
-    tmp_path: Path, refusal: str, follows_head_after: bool
+def test_build_and_post__idle_l1__the_wall_clock_goes_through(tmp_path: Path) -> None:
+    stale_head = int(time.time()) - 3_600  # an automine L1 idle for an hour: its next block is now
+    l1 = ClockL1(FakeRollup(), stale_head, [])
+    l1.deposit(ADDRS[0], 1_000)
+    store = Store(tmp_path / "seq.sqlite")
+    node = SequencerNode(CONFIG, store, l1, l1, start_block=1)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(node.start())
+        assert loop.run_until_complete(node.build_and_post())
+        assert l1.clocks[0] >= stale_head + 3_600  # the wall clock, never held back by the head
+        assert not node.clock_follows_head
+    finally:
+        loop.close()
+        store.close()
+
+
+def test_build_and_post__clock_refused_as_ahead__follows_the_head_until_refused_as_behind(
+    tmp_path: Path,
 ) -> None:
-    stale_head = int(time.time()) - 3_600  # an automine L1 idle for an hour
-    l1 = ClockL1(FakeRollup(), stale_head, [refusal])
+    head = int(time.time()) - 120  # an L1 whose clock runs two minutes behind ours
+    l1 = ClockL1(FakeRollup(), head, [REFUSED_AHEAD])
     l1.deposit(ADDRS[0], 1_000)
     store = Store(tmp_path / "seq.sqlite")
     node = SequencerNode(CONFIG, store, l1, l1, start_block=1)
@@ -89,18 +100,18 @@ def test_build_and_post__clock_refused__retried_with_the_other_clock(
     try:
         loop.run_until_complete(node.start())
         assert not loop.run_until_complete(node.build_and_post())  # refused: nothing appended
-        assert node.clock_follows_head is follows_head_after
+        assert l1.clocks[0] >= head + 120  # the wall clock first
+        assert node.clock_follows_head
         assert loop.run_until_complete(node.build_and_post())
-        assert l1.clocks[0] == stale_head + L2_TIME_ALLOWANCE_SECONDS
-        if follows_head_after:
-            assert l1.clocks[1] == stale_head + L2_TIME_ALLOWANCE_SECONDS
-        else:
-            assert l1.clocks[1] >= stale_head + 3_600  # the wall clock
+        assert l1.clocks[1] == head + L2_TIME_ALLOWANCE_SECONDS
         assert l1.rollup.batches[-1].header.l2_time == l1.clocks[1]
-        assert node.clock_follows_head  # back to the capped clock once an append went through
+        assert node.clock_follows_head  # it keeps following an L1 that runs behind
+        l1.refusals.append(REFUSED_BEHIND)
         node.submit(sign_transfer(KEYS[0], ADDRS[1], 5, 0, CONFIG))
+        assert not loop.run_until_complete(node.build_and_post())
+        assert not node.clock_follows_head  # following fell too far behind: back to the wall clock
         assert loop.run_until_complete(node.build_and_post())
-        assert l1.clocks[2] == max(l1.clocks[1], stale_head + L2_TIME_ALLOWANCE_SECONDS)
+        assert l1.clocks[-1] >= head + 120
     finally:
         loop.close()
         store.close()

@@ -77,6 +77,7 @@ def build_batch(
     l2_time: int,
     max_txs: int = MAX_BATCH_TXS,
     corrupt_root_at: int = -1,
+    corrupt_tx_type: int = -1,
 ) -> BuiltBatch | None:
     """Build the next batch on top of `state` (which is not modified), with the clock `l2_time`;
     None if there is nothing to post.
@@ -84,7 +85,9 @@ def build_batch(
     The due queue entries come first, in queue order (a deposit as a Deposit, a governance
     message as an L1Message), then the pending transactions that still apply.
     `corrupt_root_at` is fault injection for tests and the demo only: it replaces that
-    transaction's committed post-root by a wrong one, as a lying sequencer would.
+    transaction's committed post-root by a wrong one, as a lying sequencer would;
+    `corrupt_tx_type` does the same to the first transaction of that type byte, if any (the
+    returned batch's `post_state` is None exactly when a root was corrupted).
     """
     work = copy_state(state)
     due = due_queue(work, queue, max_txs)
@@ -112,6 +115,8 @@ def build_batch(
     if not txs:
         return None
     honest = True
+    if corrupt_tx_type >= 0:
+        corrupt_root_at = next((i for i, raw in enumerate(txs) if raw[:1] == bytes((corrupt_tx_type,))), -1)
     if 0 <= corrupt_root_at < len(roots):
         roots[corrupt_root_at] = keccak(b"fault-injection" + roots[corrupt_root_at])
         honest = False

@@ -283,6 +283,13 @@ class TraderClient:
         n = self.next_nonce() if nonce is None else nonce
         return self.submit(sign_liquidate(self.key, account, market, size, n, self.config))
 
+    def risk(self) -> list[dict[str, Any]]:
+        """Accounts below their maintenance margin, worst first, each with the liquidation that
+        would restore it (`GET /v1/risk`: account, market, size, shortfall, bankrupt)."""
+        data: dict[str, Any] = self._check(self.http.get(f"{self.url}/v1/risk"))
+        candidates: list[dict[str, Any]] = data["candidates"]
+        return candidates
+
     def order(self, digest: str) -> dict[str, Any]:
         """Where an order this sequencer accepted stands (`GET /v1/orders/{digest}`)."""
         data: dict[str, Any] = self._check(self.http.get(f"{self.url}/v1/orders/{digest}"))

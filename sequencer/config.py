@@ -40,3 +40,6 @@ class SequencerSettings(BaseSettings):
     fault_post_root_offset: int = -1
     """Test and demo fault injection only: corrupt the post-root of transaction `k` of the next
     batch (k = this value); -1 (the default) means honest."""
+    fault_tx_type: str = ""
+    """Test and demo fault injection only: corrupt the post-root of the first transaction of this
+    type (e.g. `fill`) in the next batch holding one; empty (the default) means honest."""

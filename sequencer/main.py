@@ -17,7 +17,11 @@ from sequencer.config import SequencerSettings
 from sequencer.l1 import Web3L1, load_deployment
 from sequencer.logs import get_logger
 from sequencer.node import NodeOptions, SequencerNode
+from sequencer.stf.constants import TX_TYPE_NAMES
 from sequencer.store import Store
+
+TX_TYPE_BYTES = {name: byte for byte, name in TX_TYPE_NAMES.items()}
+"""Type byte of each transaction type name (for `--fault-tx-type`)."""
 
 log = get_logger("sequencer")
 
@@ -36,6 +40,7 @@ def build_node(settings: SequencerSettings) -> SequencerNode:
         l1_poll_ms=settings.l1_poll_ms,
         max_pending=settings.max_pending,
         corrupt_root_at=settings.fault_post_root_offset,
+        corrupt_tx_type=TX_TYPE_BYTES[settings.fault_tx_type] if settings.fault_tx_type else -1,
         bond_wei=settings.bond_wei,
     )
     node = SequencerNode(
@@ -58,7 +63,11 @@ def serve(settings: SequencerSettings) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await node.start()
-        tasks = [asyncio.create_task(node.follower_loop()), asyncio.create_task(node.builder_loop())]
+        tasks = [
+            asyncio.create_task(node.follower_loop()),
+            asyncio.create_task(node.builder_loop()),
+            asyncio.create_task(node.keeper_loop()),
+        ]
         log.info(
             "api_listening", url=f"http://{settings.host}:{settings.port}", sequencer=node.writer.address
         )
@@ -105,6 +114,11 @@ def main(argv: list[str] | None = None) -> None:
         "--fault-post-root-offset",
         type=int,
         help="TESTS/DEMO ONLY: corrupt the post-root of this transaction of the next batch",
+    )
+    parser.add_argument(
+        "--fault-tx-type",
+        choices=sorted(TX_TYPE_BYTES),
+        help="TESTS/DEMO ONLY: corrupt the post-root of the next batch's first transaction of this type",
     )
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if v is not None}

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sequencer.api.errors import Dropped, Malformed, Overloaded
+from sequencer.keeper import RiskIndex
 from sequencer.logs import get_logger
 from sequencer.metrics import PENDING
 from sequencer.stf.codec import decode_tx, encode_tx, tx_hash
@@ -107,6 +108,9 @@ class Mempool:
         self.hashes: set[bytes] = set()
         self.overlay = OverlayTree({})
         self.view = State(tree=self.overlay)  # type: ignore[arg-type]
+        self.risk = RiskIndex()
+        """Traders whose positions admitted (and, through the node, L1) transactions may have
+        changed: what the keeper scans for liquidations and deleveraging."""
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -157,6 +161,7 @@ class Mempool:
     def _accept(self, ptx: PendingTx, writes: dict[bytes, bytes]) -> None:
         for key, value in writes.items():
             self.overlay.set(key, value)
+        self.risk.note(ptx.tx)
         self.pending.append(ptx)
         self.hashes.add(ptx.hash)
         PENDING.set(len(self.pending))
@@ -315,6 +320,7 @@ class Staging:
             self.rollback()
             raise
         for (h, raw, tx), seq in zip(self.items, logged, strict=True):
+            mempool.risk.note(tx)
             mempool.pending.append(PendingTx(seq, h, raw, tx))
             mempool.hashes.add(h)
             seqs[h] = seq

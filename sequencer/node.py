@@ -30,7 +30,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sequencer.api.errors import NotReady
-from sequencer.api.schemas import AccountView, BatchView, OpenOrderView, PositionView, StatusView
+from sequencer.api.schemas import (
+    AccountView,
+    BatchView,
+    OpenOrderView,
+    PositionView,
+    RiskCandidate,
+    RiskView,
+    StatusView,
+)
 from sequencer.builder import (
     BuiltBatch,
     QueueTx,
@@ -50,6 +58,7 @@ from sequencer.exchange import (
     OrderOutcome,
     account_risk,
 )
+from sequencer.keeper import deleverage_options, due_funding, liquidation_candidates
 from sequencer.l1types import L1Batch, L1Event, L1Reader, L1Revert
 from sequencer.logs import get_logger
 from sequencer.matching import OrderBook
@@ -170,6 +179,11 @@ class NodeOptions:
     funding steps (`mempool.PRIORITY_TYPES`)."""
     order_time_margin_s: int = TIME_MARGIN_SECONDS
     """Orders are checked for expiry, and prices for staleness, this far ahead of the clock."""
+    keeper_interval_ms: int = 1000
+    """How often the keeper looks for due funding steps and accounts to deleverage."""
+    corrupt_tx_type: int = -1
+    """Fault injection (tests/demo only): corrupt the root of the first transaction of this type
+    byte in the next batch holding one (instead of `corrupt_root_at`)."""
 
 
 class SequencerNode:
@@ -194,7 +208,8 @@ class SequencerNode:
         self.receipts = None if receipt_key is None else ReceiptSigner(receipt_key, config)
         """Signs acknowledgements with the sequencer's L1 key (None: unsigned acks, tests only)."""
         self.chain = Chain(config)
-        if self.options.corrupt_root_at >= 0:
+        faulty = self.options.corrupt_root_at >= 0 or self.options.corrupt_tx_type >= 0
+        if faulty:
             # A lying sequencer keeps building on its own batches; the honest path never does this.
             self.chain.trusted_sequencer = writer.address
         self.clock: Callable[[], float] = time.time
@@ -210,9 +225,9 @@ class SequencerNode:
         self.synced = False
         self.batch_due = asyncio.Event()
         self.last_post = time.monotonic()
-        self.faults_left = self.options.corrupt_batches if self.options.corrupt_root_at >= 0 else 0
+        self.faults_left = self.options.corrupt_batches if faulty else 0
         self.last_error: str | None = None
-        self.loops_alive = {"follower": False, "builder": False}
+        self.loops_alive = {"follower": False, "builder": False, "keeper": False}
         self.stopping = False
         self.stream = Stream()
         """Chain and exchange events for WebSocket subscribers (`/v1/stream`)."""
@@ -436,6 +451,69 @@ class SequencerNode:
             halted_on_fraud=None if fraud is None else {"batch": fraud.batch_index, "tx": fraud.tx_index},
         )
 
+    def risk_view(self) -> RiskView:
+        """Liquidation candidates as of the mempool's view and the batch clock."""
+        now = self.estimated_l2_time()
+        candidates = liquidation_candidates(self.mempool.view.tree, self.mempool.risk, now)
+        return RiskView(
+            l2_time=now,
+            candidates=[
+                RiskCandidate(
+                    account="0x" + c.account.hex(),
+                    market=c.market,
+                    size=c.size,
+                    shortfall=str(c.shortfall),
+                    bankrupt=c.bankrupt,
+                )
+                for c in candidates
+            ],
+        )
+
+    def keeper_step(self) -> list[Tx]:
+        """The sequencer's own upkeep (protocol section 3): a Funding step for every market whose
+        interval passed, and auto-deleveraging of a bankrupt account's last position when the
+        insurance fund cannot cover it (the best-ranked counterparty the state machine accepts).
+        Returns what was admitted."""
+        if not self.synced:
+            return []
+        now = self.estimated_l2_time()
+        tree = self.mempool.view.tree
+        pending = {p.tx for p in self.mempool.pending}
+        admitted: list[Tx] = []
+        for step in due_funding(tree, now):
+            if step in pending:
+                continue
+            try:
+                self.submit(step)
+                admitted.append(step)
+            except RollupError as exc:
+                log.info("funding_not_admitted", market=step.market, code=exc.code)
+        for candidate in liquidation_candidates(tree, self.mempool.risk, now):
+            if not candidate.bankrupt:
+                continue
+            for option in deleverage_options(tree, self.mempool.risk, candidate.account, now):
+                try:
+                    self.submit(option)
+                except RollupError:
+                    continue  # the state machine refuses this counterparty: try the next
+                admitted.append(option)
+                log.warning(
+                    "deleveraged",
+                    account=option.account,
+                    counterparty=option.counterparty,
+                    market=option.market,
+                )
+                break
+        return admitted
+
+    async def keeper_loop(self) -> None:
+        """Run `keeper_step` every `keeper_interval_ms`."""
+
+        async def step() -> object:
+            return self.keeper_step()
+
+        await self._loop("keeper", step, self.options.keeper_interval_ms / 1000)
+
     def health(self) -> dict[str, Any]:
         """Liveness facts."""
         ok = self.synced and all(self.loops_alive.values())
@@ -465,6 +543,15 @@ class SequencerNode:
             self.next_block = to + 1  # only once the whole range is folded
             return len(events)
 
+    def _note_positions(self, batch: L1Batch) -> None:
+        """Remember the traders whose positions a batch's transactions may have changed (the
+        keeper's scan list); bytes that do not decode change nothing."""
+        for raw in batch.txs:
+            try:
+                self.mempool.risk.note(decode_tx(raw))
+            except RollupError:
+                continue
+
     def _fold(self, events: list[L1Event]) -> None:
         if not self.synced:
             # Catching up after a start: only the chain moves. Reconciling the log and the
@@ -473,6 +560,8 @@ class SequencerNode:
             for event in events:
                 self.chain.apply_event(event)
                 self.last_event = (event.l1_block, event.log_index)
+                if isinstance(event, L1Batch):
+                    self._note_positions(event)
             return
         unforeseen = False
         reverted_foreign: list[bytes] = []
@@ -512,6 +601,7 @@ class SequencerNode:
                     self.store.mark_batched([p.seq for p in included], event.header.index)
                 if event.header.sequencer != self.writer.address:
                     unforeseen = True
+                    self._note_positions(event)  # our own were noted on admission
                 self.stream.publish(
                     {
                         "type": "batch",
@@ -591,7 +681,9 @@ class SequencerNode:
     # ---- building ------------------------------------------------------------------------
 
     def _build(self, l2_time: int) -> BuiltBatch | None:
-        corrupt = self.options.corrupt_root_at if self.faults_left > 0 else -1
+        faulting = self.faults_left > 0
+        corrupt = self.options.corrupt_root_at if faulting else -1
+        corrupt_type = self.options.corrupt_tx_type if faulting else -1
         return build_batch(
             self.chain.state,
             self.chain.queue,
@@ -600,6 +692,7 @@ class SequencerNode:
             l2_time=l2_time,
             max_txs=self.options.batch_max_txs,
             corrupt_root_at=corrupt,
+            corrupt_tx_type=corrupt_type,
         )
 
     async def _next_l2_time(self) -> int:
@@ -655,9 +748,11 @@ class SequencerNode:
             log.warning("batch_post_failed", error=str(exc), txs=len(built.txs), l2_time=built.l2_time)
             await self.poll_l1()
             return False
-        if self.faults_left > 0:
+        if self.faults_left > 0 and built.post_state is None:
             self.faults_left -= 1
-            log.warning("fault_injected", tx_index=self.options.corrupt_root_at)
+            log.warning(
+                "fault_injected", tx_index=self.options.corrupt_root_at, tx_type=self.options.corrupt_tx_type
+            )
         self.last_post = time.monotonic()
         BATCHES_POSTED.inc()
         BATCH_TXS.observe(len(built.txs))

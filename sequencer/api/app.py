@@ -27,6 +27,7 @@ from sequencer.api.schemas import (
     ItemError,
     RawBatchRequest,
     RawTxRequest,
+    RiskView,
     StatusView,
     TransferRequest,
     TxStatus,
@@ -77,6 +78,10 @@ class NodeAPI(ExchangeNodeAPI, Protocol):
 
     def status_view(self) -> StatusView:
         """The node at a glance."""
+        ...
+
+    def risk_view(self) -> RiskView:
+        """Accounts below their maintenance margin, with the liquidation that would help."""
         ...
 
     def health(self) -> dict[str, Any]:
@@ -265,6 +270,12 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
     async def get_status(n: NodeDep) -> StatusView:
         """The node at a glance."""
         return n.status_view()
+
+    @reads.get("/risk", response_model=RiskView)
+    async def get_risk(n: NodeDep) -> RiskView:
+        """Accounts below their maintenance margin (as of the mempool), worst first, each with the
+        position and size whose liquidation restores it: what a liquidation bot submits."""
+        return n.risk_view()
 
     @reads.websocket("/stream")
     async def stream(ws: WebSocket) -> None:

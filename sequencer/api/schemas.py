@@ -187,6 +187,28 @@ class BatchView(BaseModel):
     tx_hashes: list[str]
 
 
+class RiskCandidate(BaseModel):
+    """An account below its maintenance margin and the liquidation that would restore it."""
+
+    account: str
+    market: int
+    """The position to liquidate (the one with the largest maintenance margin)."""
+    size: int
+    """Size to take over: the smallest lot multiple that restores maintenance, at most all."""
+    shortfall: str
+    """Maintenance margin minus equity."""
+    bankrupt: bool
+    """Equity below zero: its last position may need auto-deleveraging (the sequencer's job)."""
+
+
+class RiskView(BaseModel):
+    """Accounts any liquidator may liquidate now (as of the mempool), worst first."""
+
+    l2_time: int
+    """The clock the check used."""
+    candidates: list[RiskCandidate]
+
+
 class StatusView(BaseModel):
     """The node at a glance."""
 

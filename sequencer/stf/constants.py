@@ -242,3 +242,18 @@ SET_MARKET_PAYLOAD_BYTES: Final = 53
 
 MAX_MESSAGE_PAYLOAD_BYTES: Final = MAX_TX_BYTES - L1_MESSAGE_TX_HEADER_BYTES
 """Longest governance payload (1015 bytes)."""
+
+TX_TYPE_NAMES: Final = {
+    TX_TYPE_DEPOSIT: "deposit",
+    TX_TYPE_TRANSFER: "transfer",
+    TX_TYPE_WITHDRAW: "withdraw",
+    TX_TYPE_L1_MESSAGE: "l1_message",
+    TX_TYPE_ORACLE_UPDATE: "oracle_update",
+    TX_TYPE_FUNDING: "funding",
+    TX_TYPE_FILL: "fill",
+    TX_TYPE_CANCEL: "cancel",
+    TX_TYPE_LIQUIDATE: "liquidate",
+    TX_TYPE_DELEVERAGE: "deleverage",
+    TX_TYPE_BUNDLE_FILL: "bundle_fill",
+}
+"""Each transaction type byte's name (logs, metrics, the demo's summary)."""

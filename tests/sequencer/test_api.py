@@ -171,7 +171,7 @@ def test_post__garbage_and_oversized_bodies__400_and_413(setup) -> None:  # type
     assert (r.status_code, r.json()["error"]["code"]) == (400, "malformed")
     assert node.store.counts() == {}
     # the server still answers; health is 503 here only because no driver loop runs in this test
-    assert client.get("/health").json()["loops"] == {"follower": False, "builder": False}
+    assert client.get("/health").json()["loops"] == {"follower": False, "builder": False, "keeper": False}
 
 
 def test_post__same_tx_twice__idempotent_and_mempool_full__503(setup) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ commands:
   sequencer  run a sequencer node
   watcher    run a watcher (derives from L1, proves fraud)
   oracle     run an oracle committee's price feed
+  liquidator run a liquidation bot
   trade      trade on a sequencer: orders, cancels, account, book, deposits, withdrawals
   devnet     run a whole network on this machine until Ctrl-C
   demo       run the end-to-end story and print one JSON line
@@ -52,6 +53,12 @@ def _oracle(argv: list[str]) -> None:
     main(argv)
 
 
+def _liquidator(argv: list[str]) -> None:
+    from sequencer.liquidator import main
+
+    main(argv)
+
+
 def _trade(argv: list[str]) -> None:
     from sequencer.trade_cli import main
 
@@ -83,6 +90,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
     "watcher": _watcher,
     "oracle": _oracle,
     "trade": _trade,
+    "liquidator": _liquidator,
     "devnet": _devnet,
     "demo": _demo,
     "bench": _bench,

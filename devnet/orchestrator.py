@@ -112,6 +112,7 @@ class Network:
         *,
         port: int = 0,
         fault_tx: int = -1,
+        fault_tx_type: str = "",
         batch_max_txs: int = 256,
         batch_interval_ms: int = 300,
         timeout: float = 60.0,
@@ -124,6 +125,8 @@ class Network:
         argv += ["--batch-max-txs", str(batch_max_txs), "--batch-interval-ms", str(batch_interval_ms)]
         if fault_tx >= 0:
             argv += ["--fault-post-root-offset", str(fault_tx)]
+        if fault_tx_type:
+            argv += ["--fault-tx-type", fault_tx_type]
         return self._start_service(name, argv, port, account, timeout)
 
     def start_watcher(
@@ -143,19 +146,31 @@ class Network:
         port: int = 0,
         interval_ms: int = 2000,
         walk_bps: int = 20,
+        source: str = "walk",
         timeout: float = 60.0,
     ) -> Service:
         """Start the devnet's price feed (threshold many committee members) on a sequencer, and
-        wait until its first updates are acknowledged."""
+        wait until its first updates are acknowledged. `source` is `walk` (a seeded random walk
+        from the devnet's start prices) or `file:PATH` (JSON lines, see `sequencer.oracle_feed`)."""
         port = port or free_port()
         argv = [sys.executable, "-m", "sequencer.oracle_feed", "--sequencer", sequencer.url]
-        argv += ["--deployment", str(self.deployment_path), "--port", str(port)]
+        argv += ["--deployment", str(self.deployment_path), "--port", str(port), "--source", source]
         argv += ["--interval-ms", str(interval_ms), "--walk-bps", str(walk_bps)]
         for key in committee_keys()[:COMMITTEE_THRESHOLD]:
             argv += ["--member-key", key.hex()]
         for market in MARKETS:
             argv += ["--market", f"{market.market_id}={market.start_price}"]
         return self._start_service(name, argv, port, self.accounts[DEPLOYER], timeout)
+
+    def start_liquidator(
+        self, name: str, sequencer: Service, account_index: int, *, port: int = 0, interval_ms: int = 500
+    ) -> Service:
+        """Start a liquidation bot trading with dev account `account_index`'s key on a sequencer."""
+        port = port or free_port()
+        account = self.accounts[account_index]
+        argv = [sys.executable, "-m", "sequencer.liquidator", "--sequencer", sequencer.url]
+        argv += ["--private-key", account.private_key, "--port", str(port), "--interval-ms", str(interval_ms)]
+        return self._start_service(name, argv, port, account, 60.0)
 
     def _argv(self, module: str, account: DevAccount, port: int) -> list[str]:
         """The command line shared by every service: its module, the L1, the deployment, its key."""

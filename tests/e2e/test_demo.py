@@ -12,7 +12,17 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 def check_summary(summary: dict[str, object]) -> None:
-    """What the demo must show: fraud proven once, later batches reverted, slash, payout."""
+    """What the demo must show: two markets traded (fills in both, a bundle, a cancel), a
+    liquidation, a fill's fraud proven once, later batches reverted, slash, payout."""
+    assert summary["markets"] == 2
+    assert (
+        isinstance(summary["fills"], int) and summary["fills"] >= 7
+    )  # 2 trades, 2 legs, 2 for the long, 1 on B
+    assert summary["liquidations"] >= 1
+    applied = summary["transactions_applied"]
+    assert isinstance(applied, dict)
+    assert applied["bundle_fill"] == 1 and applied["cancel"] == 1 and applied["oracle_update"] >= 2
+    assert summary["fraud_tx_types"] == ["fill"]
     assert summary["frauds_proven"] == 1
     assert summary["sequencers_slashed"] == 1
     assert isinstance(summary["batches_reverted"], int) and summary["batches_reverted"] >= 1

@@ -175,7 +175,8 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
         },
     )
 
-    def get_node() -> NodeAPI:
+    async def get_node() -> NodeAPI:
+        # async: FastAPI runs a plain `def` dependency in a worker thread, once per request
         return node
 
     NodeDep = Annotated[NodeAPI, Depends(get_node)]

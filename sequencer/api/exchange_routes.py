@@ -6,7 +6,7 @@ remainder was refused is a 200 whose body says `refused` with the code (its fill
 """
 
 # No `from __future__ import annotations` here: FastAPI must see the local `NodeDep` alias itself.
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -113,7 +113,7 @@ def _result(n: ExchangeNodeAPI, out: OrderOutcome, receipt: bool = True) -> Orde
     )
 
 
-def exchange_routers(get_node: Callable[[], ExchangeNodeAPI]) -> list[APIRouter]:
+def exchange_routers(get_node: Callable[[], Awaitable[ExchangeNodeAPI]]) -> list[APIRouter]:
     """The routers of the exchange endpoints over the node `get_node` gives."""
     NodeDep = Annotated[ExchangeNodeAPI, Depends(get_node)]
     orders = APIRouter(prefix="/v1", tags=["orders"])

@@ -195,12 +195,17 @@ def main(argv: list[str] | None = None) -> None:
         args.accounts, args.txs, args.repeats = 200, 1024, 3
     result: dict[str, Any] = {"keccak_backend": KECCAK_BACKEND, "accounts": args.accounts, "txs": args.txs}
     result.update(bench_stf(args.accounts, args.txs, args.repeats))
+    from devnet.bench_exchange import bench_stf_fills
+
+    result.update(bench_stf_fills(args.accounts, args.txs, args.repeats))
     result.update(bench_watcher(args.accounts, args.txs, args.repeats))
     from devnet.bench_http import bench_http
     from devnet.bench_l1 import bench_l1
+    from devnet.bench_orders import bench_orders
 
     result.update(bench_l1(quick=args.quick))
     result.update(bench_http(quick=args.quick))
+    result.update(bench_orders(quick=args.quick))
     print(orjson.dumps(result).decode())
 
 

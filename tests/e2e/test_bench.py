@@ -21,6 +21,12 @@ def test_bench__quick__json_line_with_every_figure(capsys: pytest.CaptureFixture
         "l1_gas_per_tx",
         "fraud_proof_gas",
         "http_txs_accepted_per_s",
+        "stf_fills_per_s",
+        "stf_fills_floor_tree_only_per_s",
+        "orders_accepted_per_s",
+        "orders_floor_per_s",
+        "order_ack_p99_ms",
+        "order_ack_floor_ms",
     ):
         assert key in figures
     assert figures["keccak_backend"] == "pysha3"

@@ -4,26 +4,25 @@
 @custom:contract-name TransferRules
 @license MIT
 @notice The rules of protocol.md section 3 for the transactions that
-        move collateral, consume the L1 queue or maintain markets:
-        Deposit, Transfer, Withdraw, L1Message, Cancel, OracleUpdate and
-        Funding. The FraudVerifier hands `execute` the values of the
-        witnesses of one transaction; `execute` returns the keys the
-        transaction touches (repeats removed), whether it applies, and the
-        new value of each key (section 5).
+        move collateral, consume the L1 queue or cancel an order:
+        Deposit, Transfer, Withdraw, L1Message (with its SetMarket and
+        SetCommittee payloads) and Cancel. The FraudVerifier hands
+        `execute` the values of the witnesses of one transaction;
+        `execute` returns the keys the transaction touches (repeats
+        removed), whether it applies, and the new value of each key
+        (section 5).
 @dev `execute` is a view over its arguments and the Bridge's queue: it
      checks no witness (the FraudVerifier does). It reverts with
      "verifier: bad witness" on a value of the wrong shape for its leaf.
-     Accounts are read as `int(collateral) || word(nonce)`; the account
-     settlement and margin rules of accounts with positions, and the
-     rules of L1Message, Cancel, OracleUpdate and Funding, are the v2
-     rules follow-up (marked TODO below): until then `execute` reverts
-     on them ("rules: not implemented"), so no proof about them can
-     succeed (none can slash an honest sequencer either).
+     Every account it writes is settled first; a debit from an account
+     with positions needs fresh prices and `equity >= imr` after it.
 """
 
 import accounts
 import eip712
+import margin
 import markets
+import orders
 import state_keys
 import txdata
 
@@ -49,14 +48,30 @@ MAX_VALUE_BYTES: constant(uint256) = 2048
 MAX_TOTAL_DEPOSITS: constant(uint256) = 2**128 - 1
 
 
-# @dev Bounds of an OracleUpdate's price list and its layout.
-MAX_PRICE_SIGNATURES: constant(uint256) = 11
-ORACLE_HEADER_BYTES: constant(uint256) = 4
-PRICE_ENTRY_BYTES: constant(uint256) = 89
-
-
 # @dev An L1Message is `type || queue_index(8) || payload` with a payload of one byte or more.
 L1_MESSAGE_HEADER_BYTES: constant(uint256) = 9
+
+
+# @dev The middle word of a message's queue hash (no address: a message never matches a deposit).
+MESSAGE_TAG: constant(uint256) = max_value(uint256)
+
+
+# @dev Governance payload kinds and layouts (protocol.md section 3, L1Message).
+MSG_SET_MARKET: constant(uint256) = 1
+MSG_SET_COMMITTEE: constant(uint256) = 2
+SET_MARKET_PAYLOAD_BYTES: constant(uint256) = 53
+SET_COMMITTEE_HEADER_BYTES: constant(uint256) = 3
+
+
+# @dev Protocol bounds of markets, fees and the oracle committee.
+BPS: constant(uint256) = 10000
+MAX_FEE_BPS: constant(int256) = 1000
+MAX_MARKETS: constant(uint256) = 16
+MAX_COMMITTEE: constant(uint256) = 15
+MAX_PRICE_SIGNATURES: constant(uint256) = 11
+
+
+MASK160: constant(uint256) = 2**160 - 1
 
 
 # STORAGE #
@@ -100,7 +115,7 @@ def execute(
     values: DynArray[Bytes[MAX_VALUE_BYTES], MAX_WITNESSES],
     queue_end: uint256,
     l2_time: uint256,
-) -> (DynArray[bytes32, MAX_WITNESSES], bool, DynArray[Bytes[MAX_VALUE_BYTES], MAX_WITNESSES]):
+) -> (DynArray[bytes32, MAX_WITNESSES], bool, DynArray[bytes32, MAX_WITNESSES]):
     """
     @dev Executes one transaction of a TransferRules type on the values
          of its touched keys (protocol.md sections 3 and 5).
@@ -113,8 +128,8 @@ def execute(
             if the transaction does not decode).
     @return bool Whether the transaction applies (false for a no-op, or
             when `values` does not hold one value per key).
-    @return DynArray[Bytes[2048], 12] When it applies, the new value of
-            each key (the old one for a key it leaves unchanged).
+    @return DynArray[bytes32, 12] When it applies, `keccak` of the new
+            value of each key (of the old one for a key it leaves unchanged).
     @dev Gas: `values` is never passed whole to a helper (each copy of it
          is 25 KB of memory); helpers take decoded fields.
     """
@@ -122,78 +137,91 @@ def execute(
     if size == 0:
         return [], False, []
     tx_type: uint256 = convert(slice(tx_data, 0, 1), uint256)
-    is_deposit: bool = tx_type == txdata.TYPE_DEPOSIT and size == txdata.DEPOSIT_LENGTH
-    is_signed: bool = (
-        tx_type == txdata.TYPE_TRANSFER or tx_type == txdata.TYPE_WITHDRAW
-    ) and size == txdata.SIGNED_LENGTH
-    if not is_deposit and not is_signed:
-        # TODO(v2 rules follow-up): L1Message, Cancel, OracleUpdate and Funding.
-        # They decode here (so an undecodable one stays a no-op without
-        # witnesses) and revert until their rules are written.
-        assert not self._decodes_pending(tx_type, tx_data), "rules: not implemented"
-        return [], False, []
-
-    # Both fields are at the same offsets in the two layouts: a Deposit's
-    # `to` at 9, a signed transaction's `from` at 1 and `to` at 21.
     keys: DynArray[bytes32, MAX_WITNESSES] = []
-    if is_deposit:
+    if tx_type == txdata.TYPE_DEPOSIT and size == txdata.DEPOSIT_LENGTH:
         keys = [
             state_keys.GLOBAL_KEY,
             state_keys.account_key(txdata.word_address(extract32(tx_data, 9, output_type=uint256))),
             state_keys.MARKETS_KEY,
         ]
-    else:
+    elif (tx_type == txdata.TYPE_TRANSFER or tx_type == txdata.TYPE_WITHDRAW) and size == txdata.SIGNED_LENGTH:
         keys = self._signed_keys(tx_type, tx_data)
+    elif tx_type == txdata.TYPE_L1_MESSAGE and size > L1_MESSAGE_HEADER_BYTES:
+        keys = [state_keys.GLOBAL_KEY, state_keys.MARKETS_KEY, state_keys.ORACLE_KEY]
+    elif tx_type == txdata.TYPE_CANCEL and size == txdata.CANCEL_LENGTH:
+        order: orders.Order = orders.decode(
+            extract32(tx_data, 1, output_type=uint256), extract32(tx_data, 25, output_type=uint256)
+        )
+        keys = [state_keys.order_key(eip712.digest(ROLLUP, orders.struct_hash(order)))]
+    else:
+        return [], False, []
     if len(values) != len(keys):
         return keys, False, []
-    markets.count(values[len(keys) - 1])
 
     applies: bool = False
-    first: Bytes[64] = b""
-    second: Bytes[64] = b""
-    if is_deposit:
-        collateral: int256 = 0
-        nonce: uint256 = 0
-        positions: uint256 = 0
-        collateral, nonce, positions = accounts.read(values[1])
-        # TODO(v2 rules follow-up): settle an account with positions first.
-        assert positions == 0, "rules: not implemented"
-        applies, first, second = self._deposit(tx_data, self._read_word(values[0]), collateral, nonce, queue_end)
+    if tx_type == txdata.TYPE_CANCEL:
+        new_order: Bytes[64] = b""
+        applies, new_order = self._cancel(tx_data, values[0])
+        if not applies:
+            return keys, False, []
+        return keys, True, [keccak256(new_order)]
+
+    mk: Bytes[MAX_VALUE_BYTES] = values[len(keys) - 1]
+    if tx_type == txdata.TYPE_L1_MESSAGE:
+        mk = values[1]
+    n: uint256 = markets.count(mk)
+
+    first: Bytes[MAX_VALUE_BYTES] = b""
+    second: Bytes[MAX_VALUE_BYTES] = b""
+    if tx_type == txdata.TYPE_DEPOSIT:
+        applies, first, second = self._deposit(tx_data, self._read_word(values[0]), accounts.decode(values[1]), mk, queue_end)
+        if not applies:
+            return keys, False, []
+        return keys, True, [keccak256(first), keccak256(second), keccak256(mk)]
+    if tx_type == txdata.TYPE_L1_MESSAGE:
+        applies, first = self._consume_message(tx_data, self._read_word(values[0]), queue_end)
+        if not applies:
+            return keys, False, []
+        new_markets: Bytes[MAX_VALUE_BYTES] = mk
+        new_oracle: Bytes[MAX_VALUE_BYTES] = values[2]
+        kind: uint256 = convert(slice(tx_data, L1_MESSAGE_HEADER_BYTES, 1), uint256)
+        valid: bool = False
+        if kind == MSG_SET_MARKET:
+            valid, second = self._set_market(tx_data, mk, n)
+            if valid:
+                new_markets = second
+        elif kind == MSG_SET_COMMITTEE:
+            valid, second = self._set_committee(tx_data)
+            if valid:
+                new_oracle = second
+        return keys, True, [keccak256(first), keccak256(new_markets), keccak256(new_oracle)]
+
+    # Transfer or Withdraw: keys are Account(from), then Account(to) or
+    # Withdrawal(from, nonce) (none for a Transfer to oneself), then Markets.
+    sender: address = txdata.word_address(extract32(tx_data, 1, output_type=uint256))
+    to: address = txdata.word_address(extract32(tx_data, 21, output_type=uint256))
+    is_transfer: bool = tx_type == txdata.TYPE_TRANSFER
+    if len(keys) == 2:
+        return keys, False, []
+    recipient: accounts.Account = empty(accounts.Account)
+    if is_transfer:
+        recipient = accounts.decode(values[1])
     else:
-        sender: accounts.Head = self._head(values[0])
-        second_head: accounts.Head = empty(accounts.Head)
-        second_length: uint256 = 0
-        if len(keys) == 3:
-            second_length = len(values[1])
-            if tx_type == txdata.TYPE_TRANSFER:
-                second_head = self._head(values[1])
-            else:
-                assert second_length == 0 or second_length == 64, "verifier: bad witness"
-        applies, first, second = self._signed(tx_type, tx_data, sender, second_head, second_length)
+        assert len(values[1]) == 0 or len(values[1]) == 64, "verifier: bad witness"
+        if len(values[1]) != 0:
+            return keys, False, []  # the Withdrawal leaf exists
+        if to == empty(address):
+            return keys, False, []  # a payout to the zero address would lock the funds on L1
+    debited: accounts.Account = empty(accounts.Account)
+    applies, debited = self._debit(tx_type, tx_data, accounts.decode(values[0]), mk, l2_time)
     if not applies:
         return keys, False, []
-    new_values: DynArray[Bytes[MAX_VALUE_BYTES], MAX_WITNESSES] = [first, second, values[2]]
-    return keys, True, new_values
-
-
-@internal
-@pure
-def _decodes_pending(tx_type: uint256, tx_data: Bytes[MAX_TX_BYTES]) -> bool:
-    """
-    @dev Returns whether `tx_data` decodes as an L1Message, Cancel,
-         OracleUpdate or Funding (type byte and exact length, section 3).
-    """
-    size: uint256 = len(tx_data)
-    if tx_type == txdata.TYPE_L1_MESSAGE:
-        return size > L1_MESSAGE_HEADER_BYTES
-    if tx_type == txdata.TYPE_CANCEL:
-        return size == txdata.CANCEL_LENGTH
-    if tx_type == txdata.TYPE_FUNDING:
-        return size == txdata.FUNDING_LENGTH
-    if tx_type == txdata.TYPE_ORACLE_UPDATE and size >= ORACLE_HEADER_BYTES:
-        count: uint256 = convert(slice(tx_data, 3, 1), uint256)
-        return count >= 1 and count <= MAX_PRICE_SIGNATURES and size == ORACLE_HEADER_BYTES + PRICE_ENTRY_BYTES * count
-    return False
+    amount: uint256 = extract32(tx_data, 41, output_type=uint256)
+    if is_transfer:
+        recipient = margin.settle(recipient, mk)
+        recipient.collateral += convert(amount, int256)
+        return keys, True, [keccak256(accounts.encode(debited)), keccak256(accounts.encode(recipient)), keccak256(mk)]
+    return keys, True, [keccak256(accounts.encode(debited)), keccak256(abi_encode(to, amount)), keccak256(mk)]
 
 
 @internal
@@ -218,101 +246,280 @@ def _signed_keys(tx_type: uint256, tx_data: Bytes[MAX_TX_BYTES]) -> DynArray[byt
 
 
 @internal
-@pure
-def _head(data: Bytes[MAX_VALUE_BYTES]) -> accounts.Head:
+@view
+def _queue_entry(index: uint256, next_index: uint256, queue_end: uint256, entry_hash: bytes32) -> bool:
     """
-    @dev Decodes an Account value (`accounts.read`) into its head.
+    @dev Whether queue entry `index` is the next one, inside the batch
+         (`index < queue_end`), and the Bridge's `queue_hash(index)`.
     """
-    head: accounts.Head = empty(accounts.Head)
-    positions: uint256 = 0
-    head.collateral, head.nonce, positions = accounts.read(data)
-    # TODO(v2 rules follow-up): settle accounts with positions and apply
-    # the margin rule (all_fresh, equity >= imr after a debit).
-    assert positions == 0, "rules: not implemented"
-    return head
+    if index != next_index or index >= queue_end:
+        return False
+    return entry_hash == staticcall BRIDGE.queue_hash(index)
 
 
 @internal
 @view
 def _deposit(
-    tx_data: Bytes[MAX_TX_BYTES], next_index: uint256, collateral: int256, nonce: uint256, queue_end: uint256
-) -> (bool, Bytes[64], Bytes[64]):
+    tx_data: Bytes[MAX_TX_BYTES],
+    next_index: uint256,
+    recipient: accounts.Account,
+    mk: Bytes[MAX_VALUE_BYTES],
+    queue_end: uint256,
+) -> (bool, Bytes[MAX_VALUE_BYTES], Bytes[MAX_VALUE_BYTES]):
     """
     @dev Deposit `type || queue_index(8) || to(20) || amount(32)`; touches
          Global, Account(to), Markets. Valid iff `queue_index` is the next
          queue index, below `queue_end`, and its hash is the Bridge's
          `queue_hash(queue_index)`. Effect: `next_queue_index += 1`,
-         `collateral(to) += amount`.
+         settle `to`, `collateral(to) += amount`.
     @return bool Whether it applies.
-    @return Bytes[64] The new Global value.
-    @return Bytes[64] The new Account(to) value.
+    @return Bytes[2048] The new Global value.
+    @return Bytes[2048] The new Account(to) value.
     """
     queue_index: uint256 = txdata.word_uint(extract32(tx_data, 1, output_type=uint256), 8)
     to: address = txdata.word_address(extract32(tx_data, 9, output_type=uint256))
     amount: uint256 = extract32(tx_data, 29, output_type=uint256)
-    if queue_index != next_index or queue_index >= queue_end:
-        return False, b"", b""
-    if keccak256(abi_encode(queue_index, to, amount)) != staticcall BRIDGE.queue_hash(queue_index):
+    if not self._queue_entry(queue_index, next_index, queue_end, keccak256(abi_encode(queue_index, to, amount))):
         return False, b"", b""
     # The Bridge's cap on all deposits ever keeps `amount` below 2**128.
-    return True, abi_encode(next_index + 1), accounts.encode_head(collateral + convert(amount, int256), nonce)
+    credited: accounts.Account = margin.settle(recipient, mk)
+    credited.collateral += convert(amount, int256)
+    return True, abi_encode(next_index + 1), accounts.encode(credited)
 
 
 @internal
 @view
-def _signed(
+def _debit(
     tx_type: uint256,
     tx_data: Bytes[MAX_TX_BYTES],
-    sender_head: accounts.Head,
-    second_head: accounts.Head,
-    second_length: uint256,
-) -> (bool, Bytes[64], Bytes[64]):
+    a: accounts.Account,
+    mk: Bytes[MAX_VALUE_BYTES],
+    l2_time: uint256,
+) -> (bool, accounts.Account):
     """
-    @dev Transfer / Withdraw `type || from(20) || to(20) || amount(32) ||
-         nonce(8) || r(32) || s(32) || v(1)`. Valid iff the signature is
-         `from`'s, `0 < amount <= MAX_TOTAL_DEPOSITS`, `nonce` is the
-         account's, `amount <= collateral(from)`, and for a Transfer
-         `from != to`, for a Withdraw `to != 0x0` and the Withdrawal leaf
-         absent (`second_length == 0`). Effect: `collateral(from) -=
-         amount`, `nonce(from) += 1`, then `collateral(to) += amount`
-         (Transfer) or the Withdrawal leaf becomes `word(to) ||
-         word(amount)` (Withdraw).
-    @param sender_head The sender's account.
-    @param second_head The recipient's account (Transfer to another account).
-    @param second_length The length of the second key's value (0 = absent).
-    @return bool Whether it applies.
-    @return Bytes[64] The new Account(from) value.
-    @return Bytes[64] The new value of the second key.
+    @dev The sender's side of a Transfer / Withdraw `type || from(20) ||
+         to(20) || amount(32) || nonce(8) || r(32) || s(32) || v(1)`:
+         valid iff the signature is `from`'s, `from != to` for a Transfer,
+         `0 < amount <= MAX_TOTAL_DEPOSITS`, `nonce` is the account's and,
+         after settling, `amount <= collateral` and, for an account with
+         positions, `all_fresh` and `equity >= imr` after the debit.
+         Effect: `collateral -= amount`, `nonce += 1`.
+    @param a The sender's account.
+    @return bool Whether the sender's side holds.
+    @return accounts.Account The sender after the debit.
     """
     sender: address = txdata.word_address(extract32(tx_data, 1, output_type=uint256))
     to: address = txdata.word_address(extract32(tx_data, 21, output_type=uint256))
     amount: uint256 = extract32(tx_data, 41, output_type=uint256)
     tx_nonce: uint256 = txdata.word_uint(extract32(tx_data, 73, output_type=uint256), 8)
-    is_transfer: bool = tx_type == txdata.TYPE_TRANSFER
-
-    if amount == 0 or amount > MAX_TOTAL_DEPOSITS or tx_nonce != sender_head.nonce:
-        return False, b"", b""
-    if convert(amount, int256) > sender_head.collateral:
-        return False, b"", b""
-    if is_transfer and to == sender:
-        return False, b"", b""
-    # a payout to the zero address would lock the funds on L1 (protocol.md section 3)
-    if not is_transfer and (to == empty(address) or second_length != 0):
-        return False, b"", b""
+    if amount == 0 or amount > MAX_TOTAL_DEPOSITS or tx_nonce != a.nonce:
+        return False, a
     typehash: bytes32 = eip712.TRANSFER_TYPEHASH
-    if not is_transfer:
+    if tx_type != txdata.TYPE_TRANSFER:
         typehash = eip712.WITHDRAW_TYPEHASH
     digest: bytes32 = eip712.digest(ROLLUP, keccak256(abi_encode(typehash, sender, to, amount, tx_nonce)))
     r: uint256 = extract32(tx_data, 81, output_type=uint256)
     s: uint256 = extract32(tx_data, 113, output_type=uint256)
     v: uint256 = extract32(tx_data, 114, output_type=uint256) & 255
     if not eip712.signed_by(digest, r, s, v, sender):
-        return False, b"", b""
+        return False, a
+    debited: accounts.Account = margin.settle(a, mk)
+    if convert(amount, int256) > debited.collateral:
+        return False, a
+    debited.collateral -= convert(amount, int256)
+    debited.nonce += 1
+    if debited.count != 0:
+        if not margin.all_fresh(debited, mk, l2_time):
+            return False, a
+        equity: int256 = 0
+        imr: int256 = 0
+        mmr: int256 = 0
+        equity, imr, mmr = margin.risk(debited, mk)
+        if equity < imr:
+            return False, a
+    return True, debited
 
-    debited: Bytes[64] = accounts.encode_head(sender_head.collateral - convert(amount, int256), sender_head.nonce + 1)
-    if is_transfer:
-        return True, debited, accounts.encode_head(second_head.collateral + convert(amount, int256), second_head.nonce)
-    return True, debited, abi_encode(to, amount)
+
+@internal
+@view
+def _cancel(tx_data: Bytes[MAX_TX_BYTES], leaf: Bytes[MAX_VALUE_BYTES]) -> (bool, Bytes[64]):
+    """
+    @dev Cancel `type || order(56) || sig(65)`; touches Order(digest).
+         Valid iff the signature is a valid `Cancel` signature by the
+         order's trader and the order is not cancelled yet. Effect:
+         `cancelled = 1`, `filled` kept.
+    @param leaf The Order leaf value.
+    @return bool Whether it applies.
+    @return Bytes[64] The new Order value.
+    """
+    filled: uint256 = 0
+    cancelled: bool = False
+    filled, cancelled = orders.leaf(leaf)
+    if cancelled:
+        return False, b""
+    order: orders.Order = orders.decode(
+        extract32(tx_data, 1, output_type=uint256), extract32(tx_data, 25, output_type=uint256)
+    )
+    digest: bytes32 = eip712.digest(
+        ROLLUP, keccak256(abi_encode(eip712.CANCEL_TYPEHASH, orders.struct_hash(order)))
+    )
+    r: uint256 = extract32(tx_data, 57, output_type=uint256)
+    s: uint256 = extract32(tx_data, 89, output_type=uint256)
+    v: uint256 = extract32(tx_data, 90, output_type=uint256) & 255
+    if not eip712.signed_by(digest, r, s, v, order.trader):
+        return False, b""
+    return True, abi_encode(filled, convert(1, uint256))
+
+
+@internal
+@view
+def _consume_message(
+    tx_data: Bytes[MAX_TX_BYTES], next_index: uint256, queue_end: uint256
+) -> (bool, Bytes[MAX_VALUE_BYTES]):
+    """
+    @dev L1Message `type || queue_index(8) || payload`: valid iff
+         `queue_index` is the next queue index, below `queue_end`, and
+         `keccak(word(queue_index) || word(2**256 - 1) || keccak(payload))`
+         is the Bridge's `queue_hash(queue_index)`. Effect:
+         `next_queue_index += 1` (the payload's effect is separate).
+    @return bool Whether it applies.
+    @return Bytes[2048] The new Global value.
+    """
+    # (a message may be shorter than 33 bytes: no word read at offset 1)
+    queue_index: uint256 = convert(slice(tx_data, 1, 8), uint256)
+    payload_hash: bytes32 = keccak256(
+        slice(tx_data, L1_MESSAGE_HEADER_BYTES, len(tx_data) - L1_MESSAGE_HEADER_BYTES)
+    )
+    entry_hash: bytes32 = keccak256(abi_encode(queue_index, MESSAGE_TAG, payload_hash))
+    if not self._queue_entry(queue_index, next_index, queue_end, entry_hash):
+        return False, b""
+    return True, abi_encode(next_index + 1)
+
+
+@internal
+@pure
+def _set_market(tx_data: Bytes[MAX_TX_BYTES], mk: Bytes[MAX_VALUE_BYTES], n: uint256) -> (bool, Bytes[MAX_VALUE_BYTES]):
+    """
+    @dev SetMarket payload `0x01 || market(2) || tick_size(8) ||
+         lot_size(8) || max_position(8) || imr_bps(2) || mmr_bps(2) ||
+         maker_fee_bps(2, signed) || taker_fee_bps(2, signed) ||
+         liquidation_penalty_bps(2) || breaker_bps(2) ||
+         max_funding_bps(2) || funding_interval(4) || breaker_window(4) ||
+         max_oracle_age(4)` (53 bytes, at offset 9 of the transaction).
+         Valid iff `market <= n`, `market < MAX_MARKETS`, the sizes and
+         durations are positive, `0 < mmr <= imr <= BPS`, `penalty <=
+         mmr`, `0 <= taker <= 1000`, `-taker <= maker <= 1000`, `breaker
+         <= BPS`, `max_funding <= BPS`. Effect: a new record (market `n`,
+         dynamic fields zero) or the parameters replaced (the dynamic
+         fields, `breaker_ref_price` included, kept).
+    @return bool Whether the payload is valid.
+    @return Bytes[2048] The new Markets value.
+    """
+    if len(tx_data) != L1_MESSAGE_HEADER_BYTES + SET_MARKET_PAYLOAD_BYTES:
+        return False, b""
+    # The payload is at offset 9: market at 10, tick 12, lot 20, max_position
+    # 28, imr 36, mmr 38, maker fee 40, taker fee 42 (the word at 12 ends
+    # there), penalty 44, breaker 46, max_funding 48, funding_interval 50,
+    # breaker_window 54, max_oracle_age 58 (the word at 30 ends there).
+    m: uint256 = extract32(tx_data, 10, output_type=uint256) >> 240
+    w: uint256 = extract32(tx_data, 12, output_type=uint256)
+    tick_size: uint256 = w >> 192
+    lot_size: uint256 = (w >> 128) & markets.MASK64
+    max_position: uint256 = (w >> 64) & markets.MASK64
+    imr_bps: uint256 = (w >> 48) & markets.MASK16
+    mmr_bps: uint256 = (w >> 32) & markets.MASK16
+    maker_fee_bps: int256 = self._int16((w >> 16) & markets.MASK16)
+    taker_fee_bps: int256 = self._int16(w & markets.MASK16)
+    t: uint256 = extract32(tx_data, 30, output_type=uint256)
+    penalty_bps: uint256 = (t >> 128) & markets.MASK16
+    breaker_bps: uint256 = (t >> 112) & markets.MASK16
+    max_funding_bps: uint256 = (t >> 96) & markets.MASK16
+    funding_interval: uint256 = (t >> 64) & markets.MASK32
+    breaker_window: uint256 = (t >> 32) & markets.MASK32
+    max_oracle_age: uint256 = t & markets.MASK32
+    if m > n or m >= MAX_MARKETS:
+        return False, b""
+    if (
+        tick_size == 0
+        or lot_size == 0
+        or max_position == 0
+        or funding_interval == 0
+        or breaker_window == 0
+        or max_oracle_age == 0
+    ):
+        return False, b""
+    if mmr_bps == 0 or mmr_bps > imr_bps or imr_bps > BPS or penalty_bps > mmr_bps:
+        return False, b""
+    if taker_fee_bps < 0 or taker_fee_bps > MAX_FEE_BPS or maker_fee_bps < -taker_fee_bps or maker_fee_bps > MAX_FEE_BPS:
+        return False, b""
+    if breaker_bps > BPS or max_funding_bps > BPS:
+        return False, b""
+    record: markets.Market = empty(markets.Market)
+    if m < n:
+        record = markets.record(mk, m)
+    record.tick_size = tick_size
+    record.lot_size = lot_size
+    record.max_position = max_position
+    record.imr_bps = imr_bps
+    record.mmr_bps = mmr_bps
+    record.maker_fee_bps = maker_fee_bps
+    record.taker_fee_bps = taker_fee_bps
+    record.liquidation_penalty_bps = penalty_bps
+    record.breaker_bps = breaker_bps
+    record.max_funding_bps = max_funding_bps
+    record.funding_interval = funding_interval
+    record.breaker_window = breaker_window
+    record.max_oracle_age = max_oracle_age
+    return True, markets.write(mk, m, record)
+
+
+@internal
+@pure
+def _set_committee(tx_data: Bytes[MAX_TX_BYTES]) -> (bool, Bytes[MAX_VALUE_BYTES]):
+    """
+    @dev SetCommittee payload `0x02 || threshold(1) || count(1) || count
+         x member(20)` (at offset 9 of the transaction). Valid iff `1 <=
+         threshold <= count <= MAX_COMMITTEE`, `threshold <=
+         MAX_PRICE_SIGNATURES`, members non-zero and distinct. Effect: the
+         Oracle leaf becomes `word(threshold) || word(member)...`.
+    @return bool Whether the payload is valid.
+    @return Bytes[2048] The new Oracle value.
+    """
+    size: uint256 = len(tx_data)
+    at: uint256 = L1_MESSAGE_HEADER_BYTES + SET_COMMITTEE_HEADER_BYTES
+    if size < at:
+        return False, b""
+    head: uint256 = convert(slice(tx_data, L1_MESSAGE_HEADER_BYTES + 1, 2), uint256)
+    threshold: uint256 = head >> 8
+    count: uint256 = head & 255
+    if size != at + 20 * count:
+        return False, b""
+    if threshold == 0 or threshold > count or count > MAX_COMMITTEE or threshold > MAX_PRICE_SIGNATURES:
+        return False, b""
+    members: address[MAX_COMMITTEE] = empty(address[MAX_COMMITTEE])
+    for i: uint256 in range(count, bound=MAX_COMMITTEE):
+        # the word ending at the member's last byte (the last member ends the transaction)
+        member: address = convert(
+            convert(extract32(tx_data, at + 20 * i - 12, output_type=uint256) & MASK160, uint160), address
+        )
+        if member == empty(address):
+            return False, b""
+        for j: uint256 in range(i, bound=MAX_COMMITTEE):
+            if members[j] == member:
+                return False, b""
+        members[i] = member
+    return True, slice(abi_encode(threshold, members), 0, 32 * (count + 1))
+
+
+@internal
+@pure
+def _int16(field: uint256) -> int256:
+    """
+    @dev Returns a 16-bit two's complement field as a signed integer.
+    """
+    if field >= 2**15:
+        return convert(field, int256) - 2**16
+    return convert(field, int256)
 
 
 @internal

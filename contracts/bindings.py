@@ -993,18 +993,20 @@ class VerifierClient(_Client):
             pre_root, bytes(tx), [witness_arg(w) for w in witnesses], queue_end, l2_time
         )
 
-    def rules_addresses(self) -> tuple[str, str, str]:
-        """`(TransferRules, TradeRules, RiskRules)`, the contracts `apply_tx` dispatches to."""
+    def rules_addresses(self) -> tuple[str, str, str, str]:
+        """`(TransferRules, OracleRules, TradeRules, RiskRules)`, the contracts `apply_tx` dispatches
+        to."""
         f = self.contract.functions
         return (
             str(self._view(f.TRANSFER_RULES())),
+            str(self._view(f.ORACLE_RULES())),
             str(self._view(f.TRADE_RULES())),
             str(self._view(f.RISK_RULES())),
         )
 
 
 class RulesClient(_Client):
-    """A rules contract (TransferRules, TradeRules or RiskRules; views only)."""
+    """A rules contract (TransferRules, OracleRules, TradeRules or RiskRules; views only)."""
 
     def __init__(
         self, w3: Web3, address: str | bytes, contract: str, *, artifact: Artifact | None = None
@@ -1015,10 +1017,11 @@ class RulesClient(_Client):
     def execute(
         self, tx: bytes, values: Sequence[bytes], queue_end: int, l2_time: int
     ) -> tuple[tuple[bytes, ...], bool, tuple[bytes, ...]]:
-        """`(touched keys, applies, new values)` of `tx` on the keys' `values` (section 5)."""
+        """`(touched keys, applies, keccak of each new value)` of `tx` on the keys' `values`
+        (section 5)."""
         fn = self.contract.functions.execute(bytes(tx), [bytes(v) for v in values], queue_end, l2_time)
-        keys, applies, new_values = self._view(fn)
-        return tuple(bytes(k) for k in keys), bool(applies), tuple(bytes(v) for v in new_values)
+        keys, applies, new_hashes = self._view(fn)
+        return tuple(bytes(k) for k in keys), bool(applies), tuple(bytes(h) for h in new_hashes)
 
     def domain_separator(self) -> bytes:
         return bytes(self._view(self.contract.functions.domain_separator()))

@@ -30,6 +30,7 @@ CONTRACT_NAMES: tuple[str, ...] = (
     "Bridge",
     "FraudVerifier",
     "TransferRules",
+    "OracleRules",
     "TradeRules",
     "RiskRules",
 )

@@ -82,6 +82,26 @@ def digest(rollup: address, struct_hash: bytes32) -> bytes32:
 
 @internal
 @pure
+def recover(digest: bytes32, r: uint256, s: uint256, v: uint256) -> address:
+    """
+    @dev Returns the signer of a valid, non-malleable signature `(r, s, v)`
+         of `digest`, or the zero address when the signature is invalid
+         (`v` not 27 or 28, `r` or `s` out of range, recovery failed).
+    @param digest The signed digest.
+    @param r The signature's `r`.
+    @param s The signature's `s` (at most n/2).
+    @param v The recovery byte, 27 or 28.
+    @return address The signer (zero: no valid signature).
+    """
+    if v != 27 and v != 28:
+        return empty(address)
+    if r == 0 or r >= SECP256K1_N or s == 0 or s > SECP256K1_N_HALF:
+        return empty(address)
+    return ecrecover(digest, v, r, s)
+
+
+@internal
+@pure
 def signed_by(digest: bytes32, r: uint256, s: uint256, v: uint256, signer: address) -> bool:
     """
     @dev Returns whether `(r, s, v)` is a valid, non-malleable signature of
@@ -94,9 +114,5 @@ def signed_by(digest: bytes32, r: uint256, s: uint256, v: uint256, signer: addre
     @param signer The address that must have signed.
     @return bool True iff the signature is valid and by `signer`.
     """
-    if v != 27 and v != 28:
-        return False
-    if r == 0 or r >= SECP256K1_N or s == 0 or s > SECP256K1_N_HALF:
-        return False
-    recovered: address = ecrecover(digest, v, r, s)
+    recovered: address = self.recover(digest, r, s, v)
     return recovered != empty(address) and recovered == signer

@@ -76,6 +76,18 @@ def _unsigned(x: int256) -> uint256:
 
 @internal
 @pure
+def fee_bps(w3: uint256) -> (int256, int256):
+    """
+    @dev Returns the signed fee rates held in a record's last word.
+    @param w3 Bytes 96-127 of the record.
+    @return int256 `maker_fee_bps`.
+    @return int256 `taker_fee_bps`.
+    """
+    return self._signed(w3 << 32) >> 240, self._signed(w3 << 48) >> 240
+
+
+@internal
+@pure
 def count(data: Bytes[MAX_VALUE_BYTES]) -> uint256:
     """
     @dev Returns the number of listed markets (0 when the leaf is absent).
@@ -127,14 +139,18 @@ def record(data: Bytes[MAX_VALUE_BYTES], market: uint256) -> Market:
 
 @internal
 @pure
-def encode(m: Market) -> Bytes[RECORD_BYTES]:
+def words(m: Market) -> (uint256, uint256, uint256, uint256):
     """
-    @dev Encodes a record (the inverse of `record`; the zero padding at
-         offsets 110 and 124 is written as zero). Every field must fit its
-         width: 8 bytes, `funding_index` 16 signed bytes, the bps fields 2
-         bytes (fees signed), the durations 4 bytes.
+    @dev Returns the four words of a record (the inverse of `record`; the
+         zero padding at offsets 110 and 124 is written as zero). Every
+         field must fit its width: 8 bytes, `funding_index` 16 signed
+         bytes, the bps fields 2 bytes (fees signed), the durations 4
+         bytes.
     @param m The record.
-    @return Bytes[128] The 128 bytes of the record.
+    @return uint256 Bytes 0-31 (mark, index, oracle_time, halted_until).
+    @return uint256 Bytes 32-63 (funding_index, last_funding_time, breaker_ref_time).
+    @return uint256 Bytes 64-95 (tick, lot, max_position, breaker_ref_price).
+    @return uint256 Bytes 96-127 (the bps fields and durations).
     """
     w0: uint256 = (m.mark_price << 192) | (m.index_price << 128) | (m.oracle_time << 64) | m.halted_until
     w1: uint256 = (
@@ -155,4 +171,40 @@ def encode(m: Market) -> Bytes[RECORD_BYTES]:
         | (m.breaker_window << 64)
         | (m.max_oracle_age << 32)
     )
+    return w0, w1, w2, w3
+
+
+@internal
+@pure
+def encode(m: Market) -> Bytes[RECORD_BYTES]:
+    """
+    @dev Encodes a record (the inverse of `record`, see `words`).
+    @param m The record.
+    @return Bytes[128] The 128 bytes of the record.
+    """
+    w0: uint256 = 0
+    w1: uint256 = 0
+    w2: uint256 = 0
+    w3: uint256 = 0
+    w0, w1, w2, w3 = self.words(m)
     return abi_encode(w0, w1, w2, w3)
+
+
+@internal
+@pure
+def write(data: Bytes[MAX_VALUE_BYTES], market: uint256, m: Market) -> Bytes[MAX_VALUE_BYTES]:
+    """
+    @dev Returns the Markets value with record `market` replaced by `m`,
+         or appended when `market` is the count (a new listing).
+    @param data The Markets value.
+    @param market The market id, at most `count(data)` and below `MAX_MARKETS`.
+    @param m The new record.
+    @return Bytes[2048] The new Markets value.
+    """
+    n: uint256 = len(data) // RECORD_BYTES
+    records: uint256[4 * MAX_MARKETS] = empty(uint256[4 * MAX_MARKETS])
+    for i: uint256 in range(4 * n, bound=4 * MAX_MARKETS):
+        records[i] = extract32(data, 32 * i, output_type=uint256)
+    at: uint256 = 4 * market
+    records[at], records[at + 1], records[at + 2], records[at + 3] = self.words(m)
+    return slice(abi_encode(records), 0, RECORD_BYTES * max(n, market + 1))

@@ -16,7 +16,9 @@
      `check_and_write` never revert on a bad witness (they answer
      `False`). Gas: a witness is copied once into the callee's frame and
      the climb is inlined (no deeper call carries the sibling list), so
-     the memory a proof touches stays small.
+     the memory a proof touches stays small; an inner node hashes
+     `abi_encode(left, right)` (the same 64 bytes as `left || right`),
+     which compiles to one hash of scratch memory, not a `concat` buffer.
 """
 
 
@@ -195,26 +197,26 @@ def check(root: bytes32, w: Witness) -> bool:
             if used == count:
                 return False
             sibling = w.siblings[used]
-            used += 1
+            used = unsafe_add(used, 1)
         if (k >> at_bit) & 1 == 1:
-            node = keccak256(concat(sibling, node))
+            node = keccak256(abi_encode(sibling, node))
         else:
-            node = keccak256(concat(node, sibling))
+            node = keccak256(abi_encode(node, sibling))
         present = present >> 1
-        at_bit += 1
+        at_bit = unsafe_add(at_bit, 1)
     return used == count and node == root
 
 
 @internal
 @pure
-def check_and_write(root: bytes32, w: Witness, new_value: Bytes[MAX_VALUE_BYTES]) -> (bool, bytes32):
+def check_and_write(root: bytes32, w: Witness, new_value_hash: bytes32) -> (bool, bytes32):
     """
     @dev Checks `w` against `root` and returns the root after writing
          `new_value` at `w.key` (protocol.md section 2, "Writing value
          v"): one climb computes both the old root and the new one.
     @param root The state root before the write.
     @param w The witness of `w.key` against `root`.
-    @param new_value The new value of `w.key` (non-empty).
+    @param new_value_hash `keccak` of the new value of `w.key` (a non-empty value).
     @return bool True iff `w` checks against `root`.
     @return bytes32 The new root (meaningful when the witness checks).
     """
@@ -233,21 +235,21 @@ def check_and_write(root: bytes32, w: Witness, new_value: Bytes[MAX_VALUE_BYTES]
     if not ok:
         return False, EMPTY
     k: uint256 = convert(w.key, uint256)
-    written: bytes32 = self.leaf_hash(w.key, keccak256(new_value))
+    written: bytes32 = self.leaf_hash(w.key, new_value_hash)
     if w.terminal == TERMINAL_OTHER:
         # The two leaves split at the first bit `p >= d` where the keys
         # differ; between depths p and d the new branch has EMPTY siblings.
         p: uint256 = self.leading_zeros(k ^ convert(w.other_key, uint256))
         if (k >> (255 - p)) & 1 == 0:
-            written = keccak256(concat(written, node))
+            written = keccak256(abi_encode(written, node))
         else:
-            written = keccak256(concat(node, written))
+            written = keccak256(abi_encode(node, written))
         for i: uint256 in range(p - w.depth, bound=SMT_DEPTH):
             # depth q = p - 1 - i, bit q has at_bit 255 - q = 256 - p + i
             if (k >> (256 - p + i)) & 1 == 0:
-                written = keccak256(concat(written, EMPTY))
+                written = keccak256(abi_encode(written, EMPTY))
             else:
-                written = keccak256(concat(EMPTY, written))
+                written = keccak256(abi_encode(EMPTY, written))
     at_bit: uint256 = SMT_DEPTH - w.depth
     present: uint256 = w.present
     count: uint256 = len(w.siblings)
@@ -258,13 +260,13 @@ def check_and_write(root: bytes32, w: Witness, new_value: Bytes[MAX_VALUE_BYTES]
             if used == count:
                 return False, EMPTY
             sibling = w.siblings[used]
-            used += 1
+            used = unsafe_add(used, 1)
         if (k >> at_bit) & 1 == 1:
-            node = keccak256(concat(sibling, node))
-            written = keccak256(concat(sibling, written))
+            node = keccak256(abi_encode(sibling, node))
+            written = keccak256(abi_encode(sibling, written))
         else:
-            node = keccak256(concat(node, sibling))
-            written = keccak256(concat(written, sibling))
+            node = keccak256(abi_encode(node, sibling))
+            written = keccak256(abi_encode(written, sibling))
         present = present >> 1
-        at_bit += 1
+        at_bit = unsafe_add(at_bit, 1)
     return used == count and node == root, written

@@ -47,6 +47,7 @@ RULES_NONE: constant(uint256) = 0
 RULES_TRANSFER: constant(uint256) = 1
 RULES_TRADE: constant(uint256) = 2
 RULES_RISK: constant(uint256) = 3
+RULES_ORACLE: constant(uint256) = 4
 
 
 @internal
@@ -54,9 +55,10 @@ RULES_RISK: constant(uint256) = 3
 def rules_of(tx_type: uint256) -> uint256:
     """
     @dev Returns which rules contract executes transactions of `tx_type`:
-         TransferRules (Deposit, Transfer, Withdraw, L1Message, Cancel,
-         OracleUpdate, Funding), TradeRules (Fill, BundleFill), RiskRules
-         (Liquidate, Deleverage), or none (an unknown type does not decode).
+         TransferRules (Deposit, Transfer, Withdraw, L1Message, Cancel),
+         OracleRules (OracleUpdate, Funding), TradeRules (Fill,
+         BundleFill), RiskRules (Liquidate, Deleverage), or none (an
+         unknown type does not decode).
     @param tx_type The type byte.
     @return uint256 One of the `RULES_*` constants.
     """
@@ -64,6 +66,8 @@ def rules_of(tx_type: uint256) -> uint256:
         return RULES_TRADE
     if tx_type == TYPE_LIQUIDATE or tx_type == TYPE_DELEVERAGE:
         return RULES_RISK
+    if tx_type == TYPE_ORACLE_UPDATE or tx_type == TYPE_FUNDING:
+        return RULES_ORACLE
     if tx_type >= TYPE_DEPOSIT and tx_type <= TYPE_CANCEL:
         return RULES_TRANSFER
     return RULES_NONE

@@ -1,9 +1,9 @@
 """Deploy and wire the rollup's L1 contracts: Token, Rollup, Bridge, the rules, FraudVerifier.
 
 Order: Token (the devnet collateral), Rollup (parameters), Bridge(token, rollup) (the deployer is
-its governor), TransferRules(rollup, bridge), TradeRules(rollup), RiskRules(rollup),
-FraudVerifier(transfer_rules, trade_rules, risk_rules), then the one-time
-`Rollup.initialize(verifier, bridge)` that closes the circular references. `deploy_all` returns a
+its governor), TransferRules(rollup, bridge), OracleRules(rollup), TradeRules(rollup),
+RiskRules(rollup), FraudVerifier(transfer_rules, oracle_rules, trade_rules, risk_rules), then the
+one-time `Rollup.initialize(verifier, bridge)` that closes the circular references. `deploy_all` returns a
 `Deployment`, which round-trips through JSON (the deployment file the services read).
 """
 
@@ -61,7 +61,9 @@ class Deployment:
     deploy_block: int
     """First L1 block to scan for rollup events (the Rollup's deployment block)."""
     transfer_rules: str = ""
-    """TransferRules contract (checksummed; the verifier's rules of Deposit ... Funding)."""
+    """TransferRules contract (checksummed; the verifier's rules of Deposit ... Cancel)."""
+    oracle_rules: str = ""
+    """OracleRules contract (checksummed; OracleUpdate, Funding)."""
     trade_rules: str = ""
     """TradeRules contract (checksummed; Fill, BundleFill)."""
     risk_rules: str = ""
@@ -85,6 +87,7 @@ class Deployment:
             verifier=Web3.to_checksum_address(data["verifier"]),
             deploy_block=int(data["deploy_block"]),
             transfer_rules=_checksum_or_empty(data.get("transfer_rules", "")),
+            oracle_rules=_checksum_or_empty(data.get("oracle_rules", "")),
             trade_rules=_checksum_or_empty(data.get("trade_rules", "")),
             risk_rules=_checksum_or_empty(data.get("risk_rules", "")),
             deployer=data.get("deployer", ""),
@@ -109,7 +112,7 @@ def _checksum_or_empty(address: str) -> str:
 
 
 def deploy_all(w3: Web3, deployer: Sender, params: DeployParams | None = None) -> Deployment:
-    """Deploy Token (unless `params.token_address`), Rollup, Bridge, the three rules contracts and
+    """Deploy Token (unless `params.token_address`), Rollup, Bridge, the four rules contracts and
     FraudVerifier, and wire them."""
     params = params or DeployParams()
     artifacts = compile_all()
@@ -129,10 +132,11 @@ def deploy_all(w3: Web3, deployer: Sender, params: DeployParams | None = None) -
     )
     bridge, _ = deploy_contract(w3, deployer, artifacts["Bridge"], token, rollup)
     transfer_rules, _ = deploy_contract(w3, deployer, artifacts["TransferRules"], rollup, bridge)
+    oracle_rules, _ = deploy_contract(w3, deployer, artifacts["OracleRules"], rollup)
     trade_rules, _ = deploy_contract(w3, deployer, artifacts["TradeRules"], rollup)
     risk_rules, _ = deploy_contract(w3, deployer, artifacts["RiskRules"], rollup)
     verifier, _ = deploy_contract(
-        w3, deployer, artifacts["FraudVerifier"], transfer_rules, trade_rules, risk_rules
+        w3, deployer, artifacts["FraudVerifier"], transfer_rules, oracle_rules, trade_rules, risk_rules
     )
     client = RollupClient(w3, rollup, artifact=artifacts["Rollup"])
     client._send(deployer, client.contract.functions.initialize(verifier, bridge))
@@ -144,6 +148,7 @@ def deploy_all(w3: Web3, deployer: Sender, params: DeployParams | None = None) -
         verifier=verifier,
         deploy_block=rollup_result.block_number,
         transfer_rules=transfer_rules,
+        oracle_rules=oracle_rules,
         trade_rules=trade_rules,
         risk_rules=risk_rules,
         deployer=deployer.address,

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import vyper
+from eth_tester import EthereumTester, PyEVMBackend
+from vyper.compiler.input_bundle import FilesystemInputBundle
 from web3 import EthereumTesterProvider, Web3
+from web3.contract import Contract
+from web3.providers.eth_tester.defaults import API_ENDPOINTS, static_return
 
 from contracts.bindings import (
     BridgeClient,
@@ -22,9 +28,12 @@ from contracts.bindings import (
     TokenClient,
     TxResult,
     VerifierClient,
+    deploy_contract,
 )
+from contracts.build import CONTRACTS_DIR, compile_all
 from devnet.deploy import Deployment, DeployParams, deploy_all
 from prover.proofs import tx_fraud_proof
+from prover.witness import build_tx_witnesses
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
 from sequencer.stf.hashing import keccak
@@ -42,6 +51,7 @@ FRAUD_GAS_LIMIT = 1_000_000
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GAS_REPORT = REPO_ROOT / ".cache" / "contracts" / "gas_report.json"
+TEST_VYPER_DIR = Path(__file__).resolve().parent / "vyper"
 
 
 def user_key(i: int) -> bytes:
@@ -86,6 +96,7 @@ class Harness:
     token: TokenClient
     verifier: VerifierClient
     transfer_rules: RulesClient
+    oracle_rules: RulesClient
     trade_rules: RulesClient
     risk_rules: RulesClient
     config: ChainConfig
@@ -117,6 +128,7 @@ class Harness:
             token=TokenClient(w3, d.token),
             verifier=VerifierClient(w3, d.verifier),
             transfer_rules=RulesClient(w3, d.transfer_rules, "TransferRules"),
+            oracle_rules=RulesClient(w3, d.oracle_rules, "OracleRules"),
             trade_rules=RulesClient(w3, d.trade_rules, "TradeRules"),
             risk_rules=RulesClient(w3, d.risk_rules, "RiskRules"),
             config=ChainConfig(d.chain_id, bytes.fromhex(d.rollup[2:])),
@@ -252,3 +264,108 @@ class Harness:
 
 def witness_of(state: State, key: bytes) -> Witness:
     return state.tree.witness(key)
+
+
+# ---- a verifier on its own, for the differential tests --------------------------------------
+
+
+def tester_web3(chain_id: int | None = None) -> Web3:
+    """A fresh eth-tester chain; with `chain_id`, the EVM's CHAINID and `eth_chainId` answer it.
+
+    eth-tester hard-codes its chain id on a class built inside a function: swap in a subclass with
+    ours, as the embedded L1 does (`devnet.l1.chain`)."""
+    if chain_id is None:
+        return Web3(EthereumTesterProvider())
+    backend = PyEVMBackend()
+    backend.chain.__class__ = type("TesterChain", (type(backend.chain),), {"chain_id": chain_id})
+    endpoints = {**API_ENDPOINTS, "eth": {**API_ENDPOINTS["eth"], "chainId": static_return(chain_id)}}
+    return Web3(EthereumTesterProvider(EthereumTester(backend), api_endpoints=endpoints))
+
+
+def deploy_test_contract(w3: Web3, deployer: Sender, name: str, *args: Any) -> Contract:
+    """Compile `tests/contracts/vyper/<name>.vy` (against `contracts/`) and deploy it."""
+    path = TEST_VYPER_DIR / f"{name}.vy"
+    out = vyper.compile_code(
+        path.read_text(),
+        contract_path=path.name,
+        resolved_path=path,
+        input_bundle=FilesystemInputBundle([CONTRACTS_DIR, TEST_VYPER_DIR]),
+        output_formats=["abi", "bytecode"],
+    )
+    factory = w3.eth.contract(abi=out["abi"], bytecode=out["bytecode"])
+    tx = factory.constructor(*args).transact({"from": deployer.address})
+    address = w3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
+    return w3.eth.contract(address=address, abi=out["abi"])
+
+
+@dataclass
+class StubVerifier:
+    """The FraudVerifier and its rules contracts deployed on their own, for a given `ChainConfig`.
+
+    The chain answers `config.chain_id` and the rules sign for `config.rollup` (no Rollup is
+    deployed there: it is only the EIP-712 `verifyingContract`), so transactions signed for the
+    state machine's vectors verify as they are. The L1 queue is a stub (`QueueStub.vy`) whose
+    entries each case sets from its `L1Context`."""
+
+    w3: Web3
+    deployer: Sender
+    config: ChainConfig
+    verifier: VerifierClient
+    transfer_rules: RulesClient
+    oracle_rules: RulesClient
+    trade_rules: RulesClient
+    risk_rules: RulesClient
+    queue: Contract
+    queue_hashes: dict[int, bytes] = field(default_factory=dict)
+    """The stub's entries as last set."""
+
+    @classmethod
+    def create(cls, config: ChainConfig) -> StubVerifier:
+        w3 = tester_web3(config.chain_id)
+        deployer = Sender.unlocked(w3.eth.accounts[0])
+        artifacts = compile_all()
+        queue = deploy_test_contract(w3, deployer, "QueueStub")
+        rollup = Web3.to_checksum_address(config.rollup)
+        transfer, _ = deploy_contract(w3, deployer, artifacts["TransferRules"], rollup, queue.address)
+        oracle, _ = deploy_contract(w3, deployer, artifacts["OracleRules"], rollup)
+        trade, _ = deploy_contract(w3, deployer, artifacts["TradeRules"], rollup)
+        risk, _ = deploy_contract(w3, deployer, artifacts["RiskRules"], rollup)
+        verifier, _ = deploy_contract(w3, deployer, artifacts["FraudVerifier"], transfer, oracle, trade, risk)
+        return cls(
+            w3=w3,
+            deployer=deployer,
+            config=config,
+            verifier=VerifierClient(w3, verifier),
+            transfer_rules=RulesClient(w3, transfer, "TransferRules"),
+            oracle_rules=RulesClient(w3, oracle, "OracleRules"),
+            trade_rules=RulesClient(w3, trade, "TradeRules"),
+            risk_rules=RulesClient(w3, risk, "RiskRules"),
+            queue=queue,
+        )
+
+    def set_queue(self, hashes: Mapping[int, bytes]) -> None:
+        """Make the stub's entries exactly `hashes` (one transaction, only when they change)."""
+        if dict(hashes) == self.queue_hashes:
+            return
+        indexes = set(hashes) | set(self.queue_hashes)
+        first, last = min(indexes), max(indexes)
+        entries = [hashes.get(i, bytes(32)) for i in range(first, last + 1)]
+        tx = self.queue.functions.set_queue(first, entries).transact({"from": self.deployer.address})
+        self.w3.eth.wait_for_transaction_receipt(tx)
+        self.queue_hashes = dict(hashes)
+
+    def roots(self, state: State, raw: bytes, ctx: L1Context) -> tuple[bytes, bytes]:
+        """`(on-chain root, Python root)` of `raw` on `state` (left unchanged) in `ctx`, with the
+        prover's witnesses."""
+        self.set_queue(ctx.queue_hashes)
+        expected = apply_tx(copy_state(state), raw, ctx, self.config).post_root
+        witnesses, post_root = build_tx_witnesses(copy_state(state), raw, ctx, self.config)
+        assert post_root == expected
+        onchain = self.verifier.apply_tx(state.tree.root, raw, witnesses, ctx.queue_end, ctx.l2_time)
+        return onchain, expected
+
+    def gas(self, state: State, raw: bytes, ctx: L1Context) -> int:
+        """Gas of the `apply_tx` call of `raw` on `state` (as a transaction)."""
+        self.set_queue(ctx.queue_hashes)
+        witnesses, _ = build_tx_witnesses(copy_state(state), raw, ctx, self.config)
+        return self.verifier.apply_tx_gas(state.tree.root, raw, witnesses, ctx.queue_end, ctx.l2_time)

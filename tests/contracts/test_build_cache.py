@@ -29,6 +29,7 @@ def test_compile_all__every_contract__abi_bytecode_and_under_eip170_limit() -> N
         "Bridge",
         "FraudVerifier",
         "TransferRules",
+        "OracleRules",
         "TradeRules",
         "RiskRules",
     }
@@ -54,6 +55,7 @@ def test_compile_all__every_contract__abi_bytecode_and_under_eip170_limit() -> N
         ("Bridge", "queue_length"),
         ("FraudVerifier", "apply_tx"),
         ("TransferRules", "execute"),
+        ("OracleRules", "execute"),
         ("TradeRules", "execute"),
         ("RiskRules", "execute"),
         ("Token", "mint"),

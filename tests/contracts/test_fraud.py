@@ -1,4 +1,10 @@
-"""Fraud proofs against real state-machine batches: each transaction type, queue fraud, misuse."""
+"""Fraud proofs against real state-machine batches: each transaction type, queue fraud, misuse.
+
+The v1 scene (deposits, transfers, withdrawals, undecodable bytes, bad signatures) and the exchange
+scene (`exchange_scene`: every v2 type, valid and breaking a rule, built by real batches on the
+Rollup, with the worst cases of gas) are both proven transaction by transaction: a corrupted post
+root is proven fraudulent, a correct one never is.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from contracts_harness import (
     record_gas,
     user_address,
 )
+from exchange_scene import TARGET_NAMES, ExchangeScene, build_exchange_scene
 
 from contracts.bindings import QUEUE_FRAUD, Sender, TransactionReverted
 from sequencer.stf.keys import account_key, global_key
@@ -283,3 +290,63 @@ def test_prove_queue_fraud__witness_of_another_key__bad_witness(h: Harness) -> N
     with pytest.raises(TransactionReverted) as err:
         h.rollup.prove_queue_fraud(h.account(3), batch.header, stale)
     assert err.value.reason == "rollup: bad witness"
+
+
+# ---- every transaction type of the exchange ----
+
+
+@pytest.fixture(scope="module")
+def scene() -> ExchangeScene:
+    """One exchange built by real batches; each test appends the target batch on its tip (a proven
+    fraud reverts it, so the tip is the scene's again)."""
+    return build_exchange_scene(Harness.create())
+
+
+def _gas_name(name: str) -> str:
+    """The gas report's name of a target transaction's proof (the v1 scene has the plain
+    deposit, transfer and withdraw: here their accounts hold positions)."""
+    kind, tx_type = name.split(":")
+    if tx_type in ("deposit", "transfer", "withdraw"):
+        tx_type += "_with_positions"
+    return f"prove_tx_fraud_{tx_type}" + ("_invalid" if kind == "bad" else "")
+
+
+@pytest.mark.parametrize("name", TARGET_NAMES)
+def test_prove_tx_fraud__exchange_tx_with_corrupted_root__proven_reverted_and_slashed(
+    scene: ExchangeScene, name: str
+) -> None:
+    h = scene.h
+    tip = h.rollup.tip()
+    sequencer = scene.new_sequencer(name.encode())
+    batch = scene.append_target(sequencer, corrupt=name)
+    i = scene.names.index(name)
+
+    result = h.rollup.prove_tx_fraud(h.account(3), **h.tx_fraud_args(batch, i))
+
+    record_gas(_gas_name(name), result.gas_used)
+    assert result.gas_used < FRAUD_GAS_LIMIT
+    (fraud,) = h.rollup.fraud_proven_from_receipt(result.receipt)
+    assert (fraud.batch_index, fraud.tx_index, fraud.sequencer) == (batch.header.index, i, _addr(sequencer))
+    assert h.rollup.sequencer_info(sequencer.address).slashed
+    assert not h.rollup.is_live(batch.header)
+    assert h.rollup.tip() == tip
+
+
+def test_prove_tx_fraud__exchange_batch_correct__no_fraud_for_any_tx(scene: ExchangeScene) -> None:
+    h = scene.h
+    tip = h.rollup.tip()
+    sequencer = scene.new_sequencer(b"honest target")
+    # The target batch with correct roots, then one more transaction (undecodable) whose root is
+    # wrong: proving it at the end reverts the batch, so the scene's tip is left as it was.
+    scene.target["bad:undecodable"] = b"\xff"
+    try:
+        batch = scene.append_target(sequencer, corrupt="bad:undecodable")
+    finally:
+        del scene.target["bad:undecodable"]
+    for i, name in enumerate(TARGET_NAMES):
+        with pytest.raises(TransactionReverted) as err:
+            h.rollup.prove_tx_fraud(h.account(3), **h.tx_fraud_args(batch, i))
+        assert err.value.reason == "rollup: no fraud", name
+    assert h.rollup.sequencer_info(sequencer.address).bond == MIN_BOND_WEI
+    h.rollup.prove_tx_fraud(h.account(3), **h.tx_fraud_args(batch, len(TARGET_NAMES)))
+    assert h.rollup.tip() == tip

@@ -61,9 +61,9 @@ def test_deploy__wiring__addresses_and_params(h: Harness) -> None:
     d = h.deployment
     assert h.rollup.verifier_address() == d.verifier
     assert h.rollup.bridge_address() == d.bridge
-    assert h.verifier.rules_addresses() == (d.transfer_rules, d.trade_rules, d.risk_rules)
-    assert len({d.transfer_rules, d.trade_rules, d.risk_rules}) == 3
-    for rules in (h.transfer_rules, h.trade_rules, h.risk_rules):
+    assert h.verifier.rules_addresses() == (d.transfer_rules, d.oracle_rules, d.trade_rules, d.risk_rules)
+    assert len({d.transfer_rules, d.oracle_rules, d.trade_rules, d.risk_rules}) == 4
+    for rules in (h.transfer_rules, h.oracle_rules, h.trade_rules, h.risk_rules):
         assert rules.rollup_address() == d.rollup
         assert rules.domain_separator() == h.config.domain_separator
     assert h.transfer_rules.bridge_address() == d.bridge

@@ -318,6 +318,11 @@ def test_markets__record_and_encode__equal_python_codec(lib: Contract) -> None:
 # ---- the rules contracts ----
 
 
+def _hashes(*values: bytes) -> tuple[bytes, ...]:
+    """What `execute` returns for new values: their keccak hashes."""
+    return tuple(keccak(v) for v in values)
+
+
 def _deposit_raw(index: int, to: bytes, amount: int) -> bytes:
     return bytes([1]) + index.to_bytes(8, "big") + to + amount.to_bytes(32, "big")
 
@@ -329,7 +334,7 @@ def test_transfer_rules__transfer__keys_applies_and_new_values(h: Harness) -> No
     keys, applies, new = h.transfer_rules.execute(raw, [sender, b"", markets], 0, 0)
     assert keys == (account_key(user_address(1)), account_key(user_address(2)), markets_key())
     assert applies
-    assert new == (encode_account(Account(60, 4)), encode_account(Account(40, 0)), markets)
+    assert new == _hashes(encode_account(Account(60, 4)), encode_account(Account(40, 0)), markets)
 
 
 def test_transfer_rules__self_transfer__key_listed_once_not_applied(h: Harness) -> None:
@@ -343,7 +348,7 @@ def test_transfer_rules__withdraw__withdrawal_leaf_written(h: Harness) -> None:
     keys, applies, new = h.transfer_rules.execute(raw, [encode_account(Account(100, 0)), b"", b""], 0, 0)
     assert keys == (account_key(user_address(1)), withdrawal_key(user_address(1), 0), markets_key())
     assert applies
-    assert new == (
+    assert new == _hashes(
         encode_account(Account(60, 1)),
         bytes(12) + user_address(9) + (40).to_bytes(32, "big"),
         b"",
@@ -357,7 +362,7 @@ def test_transfer_rules__deposit__queue_hash_from_the_bridge(h: Harness) -> None
     global_value = index.to_bytes(32, "big")
     keys, applies, new = h.transfer_rules.execute(raw, [global_value, b"", b""], index + 1, 0)
     assert keys == (global_key(), account_key(user_address(3)), markets_key())
-    assert applies and new == ((index + 1).to_bytes(32, "big"), encode_account(Account(500, 0)), b"")
+    assert applies and new == _hashes((index + 1).to_bytes(32, "big"), encode_account(Account(500, 0)), b"")
     # the same deposit with another amount does not match the queue; nor past queue_end
     assert not h.transfer_rules.execute(
         _deposit_raw(index, user_address(3), 501), [global_value, b"", b""], 9, 0
@@ -398,35 +403,62 @@ def test_transfer_rules__undecodable__touches_nothing(h: Harness, raw: bytes) ->
     assert h.transfer_rules.execute(raw, [], 0, 0) == ((), False, ())
 
 
+def test_oracle_rules__funding__markets_key_and_new_record(h: Harness) -> None:
+    due = replace(_market(1), oracle_time=1_000, last_funding_time=1_000, halted_until=0)
+    value = encode_markets([_market(0), due])
+    keys, applies, new = h.oracle_rules.execute(encode_tx(Funding(1)), [value], 0, 1_000 + 60)
+    assert keys == (markets_key(),) and applies
+    assert new != (keccak(value),)
+    keys, applies, new = h.oracle_rules.execute(encode_tx(Funding(1)), [value], 0, 1_000 + 59)
+    assert (keys, applies, new) == ((markets_key(),), False, ())
+
+
+def test_trade_rules__fill_between_one_trader__keys_listed_once_not_applied(h: Harness) -> None:
+    order = Order(user_address(1), 0, 0, 100, 1_000, 0, 0, 1)
+    maker = sign_order(user_key(1), order, h.config)
+    taker = sign_order(user_key(1), replace(order, side=1), h.config)
+    raw = encode_tx(Fill(maker, taker, 1_000))
+    keys, applies, new = h.trade_rules.execute(raw, [b""] * 5, 0, 0)
+    assert (
+        len(keys) == 5
+        and keys[0] == account_key(user_address(1))
+        and keys[-2:]
+        == (
+            markets_key(),
+            insurance_key(),
+        )
+    )
+    assert (applies, new) == (False, ())
+
+
 @pytest.mark.parametrize(
-    ("rules", "tx"),
+    ("rules", "tx", "count"),
     [
-        ("transfer_rules", L1Message(0, b"\x02")),
-        ("transfer_rules", Funding(0)),
-        ("trade_rules", "fill"),
-        ("risk_rules", Liquidate(user_address(1), user_address(2), 0, 1_000, 0, Signature(1, 1, 27))),
-        ("risk_rules", Deleverage(user_address(1), user_address(2), 0)),
+        ("risk_rules", Liquidate(user_address(1), user_address(1), 0, 1_000, 0, Signature(1, 1, 27)), 3),
+        ("risk_rules", Deleverage(user_address(1), user_address(2), 0), 4),
+        ("transfer_rules", L1Message(0, b"\x02"), 3),
     ],
-    ids=["l1message", "funding", "fill", "liquidate", "deleverage"],
+    ids=["liquidate-self", "deleverage", "l1message"],
 )
-def test_rules__types_of_the_follow_up__revert_not_implemented(h: Harness, rules: str, tx: Any) -> None:
-    """TODO(v2 rules follow-up): these types' rules are not written in Vyper yet; until then a
-    proof about one reverts (nothing is slashed). The follow-up replaces this test."""
-    if tx == "fill":
-        order = Order(user_address(1), 0, 0, 100, 1_000, 0, 0, 1)
-        maker = sign_order(user_key(1), order, h.config)
-        taker = sign_order(user_key(2), replace(order, trader=user_address(2), side=1), h.config)
-        tx = Fill(maker, taker, 1_000)
-    raw = encode_tx(tx)
-    with pytest.raises(TransactionReverted) as err:
-        getattr(h, rules).execute(raw, [], 0, 0)
-    assert err.value.reason == "rules: not implemented"
+def test_rules__values_count_differs__keys_and_not_applied(
+    h: Harness, rules: str, tx: Any, count: int
+) -> None:
+    keys, applies, new = getattr(h, rules).execute(encode_tx(tx), [], 0, 0)
+    assert len(keys) == count and (applies, new) == (False, ())
 
 
-def test_trade_and_risk_rules__undecodable__touch_nothing(h: Harness) -> None:
-    for raw in (b"\x07" * 250, b"\x0b" * 38, b"\x09" * 125, b"\x0a" * 42):
-        rules = h.trade_rules if raw[0] in (7, 11) else h.risk_rules
-        assert rules.execute(raw, [], 0, 0) == ((), False, ())
+def test_oracle_trade_and_risk_rules__undecodable__touch_nothing(h: Harness) -> None:
+    rules_of = {5: h.oracle_rules, 6: h.oracle_rules, 7: h.trade_rules, 11: h.trade_rules}
+    for raw in (
+        b"\x07" * 250,
+        b"\x0b" * 38,
+        b"\x09" * 125,
+        b"\x0a" * 42,
+        b"\x09" * 5,
+        b"\x05" * 4,
+        b"\x06\x00",
+    ):
+        assert rules_of.get(raw[0], h.risk_rules).execute(raw, [], 0, 0) == ((), False, ())
 
 
 @pytest.mark.parametrize(
@@ -450,13 +482,38 @@ def test_transfer_rules__global_of_wrong_shape__bad_witness(h: Harness) -> None:
     assert err.value.reason == "verifier: bad witness"
 
 
-def test_transfer_rules__account_with_positions__not_implemented(h: Harness) -> None:
-    """TODO(v2 rules follow-up): settlement and margin of accounts with positions."""
+def test_transfer_rules__account_with_positions__settled_and_margin_checked(h: Harness) -> None:
+    base = _market(0)
+    market = replace(
+        base,
+        params=replace(base.params, max_oracle_age=60),
+        mark_price=3_000,
+        oracle_time=1_000,
+        funding_index=7,
+    )
+    markets = encode_markets([market])
+    # long 1,000 @ 3,000,000 with 400,000: settling pays 1,000 * 7; initial margin is 300,000.
+    held = encode_account(Account(400_000, 0, (Position(0, 1_000, 3_000_000, 0),)))
+    settled = Account(400_000 - 7_000, 0, (Position(0, 1_000, 3_000_000, 7),))
     raw = h.transfer_tx(1, user_address(2), 40, 0)
-    with_position = encode_account(Account(100, 0, (Position(0, 1_000, 3_000_000, 0),)))
+    _, applies, new = h.transfer_rules.execute(raw, [held, b"", markets], 0, 1_000)
+    assert applies
+    assert new == _hashes(
+        encode_account(replace(settled, collateral=settled.collateral - 40, nonce=1)),
+        encode_account(Account(40, 0)),
+        markets,
+    )
+    too_much = h.transfer_tx(1, user_address(2), 93_001, 0)  # equity 300,000 - 1 < imr
+    assert not h.transfer_rules.execute(too_much, [held, b"", markets], 0, 1_000)[1]
+    assert not h.transfer_rules.execute(raw, [held, b"", markets], 0, 1_061)[1]  # a stale price
+
+
+def test_verifier__account_position_in_an_unlisted_market__bad_witness(h: Harness) -> None:
+    raw = h.transfer_tx(1, user_address(2), 40, 0)
+    held = encode_account(Account(400_000, 0, (Position(3, 1_000, 3_000_000, 0),)))
     with pytest.raises(TransactionReverted) as err:
-        h.transfer_rules.execute(raw, [with_position, b"", encode_markets([_market(0)])], 0, 0)
-    assert err.value.reason == "rules: not implemented"
+        h.transfer_rules.execute(raw, [held, b"", encode_markets([_market(0)])], 0, 0)
+    assert err.value.reason == "verifier: bad witness"
 
 
 # ---- the FraudVerifier's dispatch and witness loop ----

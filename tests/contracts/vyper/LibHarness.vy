@@ -23,7 +23,7 @@ def check(root: bytes32, w: smt.Witness) -> bool:
 @external
 @pure
 def check_and_write(root: bytes32, w: smt.Witness, new_value: Bytes[2048]) -> (bool, bytes32):
-    return smt.check_and_write(root, w, new_value)
+    return smt.check_and_write(root, w, keccak256(new_value))
 
 
 @external

@@ -130,7 +130,11 @@ def execute(
     applies, new_markets = self._oracle_update(tx_data, count, values[0], values[1], l2_time)
     if not applies:
         return [state_keys.ORACLE_KEY, state_keys.MARKETS_KEY], False, []
-    return [state_keys.ORACLE_KEY, state_keys.MARKETS_KEY], True, [keccak256(values[0]), keccak256(new_markets)]
+    return (
+        [state_keys.ORACLE_KEY, state_keys.MARKETS_KEY],
+        True,
+        [keccak256(values[0]), keccak256(new_markets)],
+    )
 
 
 @internal

@@ -152,7 +152,12 @@ def execute(
             new_insurance = abi_encode(convert(0, uint256))
     if not ok:
         return keys, False, []
-    return keys, True, [keccak256(accounts.encode(a)), keccak256(accounts.encode(b)), keccak256(mk), keccak256(new_insurance)]
+    return keys, True, [
+        keccak256(accounts.encode(a)),
+        keccak256(accounts.encode(b)),
+        keccak256(mk),
+        keccak256(new_insurance),
+    ]
 
 
 @internal

@@ -189,7 +189,12 @@ def execute(
         fill_fees: int256 = 0
         filled_ok, fill_book, fill_fees = self._bundle(
             0,
-            [Leg(market=taker.market, side=taker.side, price=taker.price, size=fill_size), empty(Leg), empty(Leg), empty(Leg)],
+            [
+                Leg(market=taker.market, side=taker.side, price=taker.price, size=fill_size),
+                empty(Leg),
+                empty(Leg),
+                empty(Leg),
+            ],
             1,
             [maker, empty(orders.Order), empty(orders.Order), empty(orders.Order)],
             [maker_filled, 0, 0, 0],
@@ -303,7 +308,9 @@ def execute(
     legs: Leg[MAX_LEGS] = empty(Leg[MAX_LEGS])
     for i: uint256 in range(count, bound=MAX_LEGS):
         w: uint256 = extract32(tx_data, BUNDLE_HEADER_BYTES + LEG_BYTES * i, output_type=uint256)
-        legs[i] = Leg(market=w >> 240, side=(w >> 232) & 255, price=(w >> 168) & MASK64, size=(w >> 104) & MASK64)
+        legs[i] = Leg(
+            market=w >> 240, side=(w >> 232) & 255, price=(w >> 168) & MASK64, size=(w >> 104) & MASK64
+        )
 
     ok: bool = False
     fees: int256 = 0
@@ -502,7 +509,12 @@ def _bundle(
 @internal
 @pure
 def _change_ok(
-    mk: Bytes[MAX_VALUE_BYTES], market: uint256, before: int256, after: int256, reduce_only: bool, now: uint256
+    mk: Bytes[MAX_VALUE_BYTES],
+    market: uint256,
+    before: int256,
+    after: int256,
+    reduce_only: bool,
+    now: uint256,
 ) -> (bool, bool):
     """
     @dev The checks of a position that changed from `before` to `after`:
@@ -536,7 +548,9 @@ def _bundle_digest(tx_data: Bytes[MAX_TX_BYTES], count: uint256) -> bytes32:
     for i: uint256 in range(count, bound=MAX_LEGS):
         w: uint256 = extract32(tx_data, BUNDLE_HEADER_BYTES + LEG_BYTES * i, output_type=uint256)
         leg_hashes[i] = keccak256(
-            abi_encode(eip712.LEG_TYPEHASH, w >> 240, (w >> 232) & 255, (w >> 168) & MASK64, (w >> 104) & MASK64)
+            abi_encode(
+                eip712.LEG_TYPEHASH, w >> 240, (w >> 232) & 255, (w >> 168) & MASK64, (w >> 104) & MASK64
+            )
         )
     struct_hash: bytes32 = keccak256(
         abi_encode(

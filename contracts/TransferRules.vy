@@ -144,7 +144,9 @@ def execute(
             state_keys.account_key(txdata.word_address(extract32(tx_data, 9, output_type=uint256))),
             state_keys.MARKETS_KEY,
         ]
-    elif (tx_type == txdata.TYPE_TRANSFER or tx_type == txdata.TYPE_WITHDRAW) and size == txdata.SIGNED_LENGTH:
+    elif size == txdata.SIGNED_LENGTH and (
+        tx_type == txdata.TYPE_TRANSFER or tx_type == txdata.TYPE_WITHDRAW
+    ):
         keys = self._signed_keys(tx_type, tx_data)
     elif tx_type == txdata.TYPE_L1_MESSAGE and size > L1_MESSAGE_HEADER_BYTES:
         keys = [state_keys.GLOBAL_KEY, state_keys.MARKETS_KEY, state_keys.ORACLE_KEY]
@@ -174,7 +176,9 @@ def execute(
     first: Bytes[MAX_VALUE_BYTES] = b""
     second: Bytes[MAX_VALUE_BYTES] = b""
     if tx_type == txdata.TYPE_DEPOSIT:
-        applies, first, second = self._deposit(tx_data, self._read_word(values[0]), accounts.decode(values[1]), mk, queue_end)
+        applies, first, second = self._deposit(
+            tx_data, self._read_word(values[0]), accounts.decode(values[1]), mk, queue_end
+        )
         if not applies:
             return keys, False, []
         return keys, True, [keccak256(first), keccak256(second), keccak256(mk)]
@@ -220,7 +224,9 @@ def execute(
     if is_transfer:
         recipient = margin.settle(recipient, mk)
         recipient.collateral += convert(amount, int256)
-        return keys, True, [keccak256(accounts.encode(debited)), keccak256(accounts.encode(recipient)), keccak256(mk)]
+        return keys, True, [
+            keccak256(accounts.encode(debited)), keccak256(accounts.encode(recipient)), keccak256(mk)
+        ]
     return keys, True, [keccak256(accounts.encode(debited)), keccak256(abi_encode(to, amount)), keccak256(mk)]
 
 
@@ -279,7 +285,8 @@ def _deposit(
     queue_index: uint256 = txdata.word_uint(extract32(tx_data, 1, output_type=uint256), 8)
     to: address = txdata.word_address(extract32(tx_data, 9, output_type=uint256))
     amount: uint256 = extract32(tx_data, 29, output_type=uint256)
-    if not self._queue_entry(queue_index, next_index, queue_end, keccak256(abi_encode(queue_index, to, amount))):
+    entry_hash: bytes32 = keccak256(abi_encode(queue_index, to, amount))
+    if not self._queue_entry(queue_index, next_index, queue_end, entry_hash):
         return False, b"", b""
     # The Bridge's cap on all deposits ever keeps `amount` below 2**128.
     credited: accounts.Account = margin.settle(recipient, mk)
@@ -398,7 +405,9 @@ def _consume_message(
 
 @internal
 @pure
-def _set_market(tx_data: Bytes[MAX_TX_BYTES], mk: Bytes[MAX_VALUE_BYTES], n: uint256) -> (bool, Bytes[MAX_VALUE_BYTES]):
+def _set_market(
+    tx_data: Bytes[MAX_TX_BYTES], mk: Bytes[MAX_VALUE_BYTES], n: uint256
+) -> (bool, Bytes[MAX_VALUE_BYTES]):
     """
     @dev SetMarket payload `0x01 || market(2) || tick_size(8) ||
          lot_size(8) || max_position(8) || imr_bps(2) || mmr_bps(2) ||
@@ -450,7 +459,9 @@ def _set_market(tx_data: Bytes[MAX_TX_BYTES], mk: Bytes[MAX_VALUE_BYTES], n: uin
         return False, b""
     if mmr_bps == 0 or mmr_bps > imr_bps or imr_bps > BPS or penalty_bps > mmr_bps:
         return False, b""
-    if taker_fee_bps < 0 or taker_fee_bps > MAX_FEE_BPS or maker_fee_bps < -taker_fee_bps or maker_fee_bps > MAX_FEE_BPS:
+    if taker_fee_bps < 0 or taker_fee_bps > MAX_FEE_BPS:
+        return False, b""
+    if maker_fee_bps < -taker_fee_bps or maker_fee_bps > MAX_FEE_BPS:
         return False, b""
     if breaker_bps > BPS or max_funding_bps > BPS:
         return False, b""

@@ -84,7 +84,9 @@ def market_fresh(mk: Bytes[MAX_VALUE_BYTES], market: uint256, now: uint256) -> b
     @return bool Whether its price is fresh.
     """
     at: uint256 = RECORD_BYTES * market
-    return self.fresh(extract32(mk, at, output_type=uint256), extract32(mk, at + 96, output_type=uint256), now)
+    return self.fresh(
+        extract32(mk, at, output_type=uint256), extract32(mk, at + 96, output_type=uint256), now
+    )
 
 
 @internal
@@ -141,7 +143,8 @@ def risk(a: accounts.Account, mk: Bytes[MAX_VALUE_BYTES]) -> (int256, int256, in
             size = unsafe_sub(0, size)
         exposure: uint256 = unsafe_mul(convert(size, uint256), mark)
         imr = unsafe_add(imr, unsafe_div(unsafe_add(unsafe_mul(exposure, w3 >> 240), BPS - 1), BPS))
-        mmr = unsafe_add(mmr, unsafe_div(unsafe_add(unsafe_mul(exposure, (w3 >> 224) & MASK16), BPS - 1), BPS))
+        mmr_bps: uint256 = (w3 >> 224) & MASK16
+        mmr = unsafe_add(mmr, unsafe_div(unsafe_add(unsafe_mul(exposure, mmr_bps), BPS - 1), BPS))
     return equity, convert(imr, int256), convert(mmr, int256)
 
 
@@ -157,7 +160,8 @@ def all_fresh(a: accounts.Account, mk: Bytes[MAX_VALUE_BYTES], now: uint256) -> 
     """
     for i: uint256 in range(a.count, bound=MAX_POSITIONS):
         at: uint256 = RECORD_BYTES * a.positions[i].market
-        if not self.fresh(extract32(mk, at, output_type=uint256), extract32(mk, at + 96, output_type=uint256), now):
+        w0: uint256 = extract32(mk, at, output_type=uint256)
+        if not self.fresh(w0, extract32(mk, at + 96, output_type=uint256), now):
             return False
     return True
 
@@ -277,7 +281,11 @@ def trade(
 @internal
 @pure
 def risk_ok(
-    a: accounts.Account, mk: Bytes[MAX_VALUE_BYTES], increased: bool, equity_before: int256, mmr_before: int256
+    a: accounts.Account,
+    mk: Bytes[MAX_VALUE_BYTES],
+    increased: bool,
+    equity_before: int256,
+    mmr_before: int256,
 ) -> bool:
     """
     @dev `risk_ok(A_before, A_after, increased)` without the freshness of

@@ -82,7 +82,9 @@ def struct_hash(o: Order) -> bytes32:
     @return bytes32 The struct hash.
     """
     return keccak256(
-        abi_encode(eip712.ORDER_TYPEHASH, o.trader, o.market, o.side, o.price, o.size, o.flags, o.expiry, o.salt)
+        abi_encode(
+            eip712.ORDER_TYPEHASH, o.trader, o.market, o.side, o.price, o.size, o.flags, o.expiry, o.salt
+        )
     )
 
 

@@ -110,6 +110,9 @@ Markets value), the valid OracleUpdate carries 11 signatures."""
 COMMITTEE_SIZE, COMMITTEE_THRESHOLD = 15, 3
 MAX_SIGNATURES = 11
 
+FILLER_ACCOUNTS = 512
+"""Accounts created by transfers, so that witnesses are some levels deep (about 10)."""
+
 TAKER, MAKERS = 0, (1, 2, 3, 4)
 """Trader 0 is short in markets 0..7 against traders 1..4 (long): five accounts, 8 positions each."""
 C, D, E, LIQUIDATOR, RECIPIENT = 5, 6, 7, 8, 9
@@ -120,8 +123,12 @@ DEPOSITS = {
     D: 11_000,
     E: 10**9,
     LIQUIDATOR: 10**8,
-    RECIPIENT: 1_000,
+    RECIPIENT: 1_000 + FILLER_ACCOUNTS,
 }
+
+
+def _filler(k: int) -> bytes:
+    return keccak(b"exchange-scene-filler" + k.to_bytes(4, "big"))[:20]
 
 
 def trader_key(i: int) -> bytes:
@@ -248,6 +255,14 @@ def build_exchange_scene(h: Harness) -> ExchangeScene:
         bid = _order(config, i, RISK_MARKET, SIDE_BUY, PRICE, 1_000, i)
         fills.append(encode_tx(Fill(ask, bid, 1_000)))
     _append_valid(h, honest, fills)
+
+    # Filler: the recipient pays 1 to each of `FILLER_ACCOUNTS` new accounts (deeper witnesses).
+    for first in range(0, FILLER_ACCOUNTS, 256):
+        payments = [
+            encode_tx(sign_transfer(trader_key(RECIPIENT), _filler(k), 1, k, config))
+            for k in range(first, min(first + 256, FILLER_ACCOUNTS))
+        ]
+        _append_valid(h, honest, payments)
 
     # A minute later (funding is due), every market is priced again and the risk market falls.
     h.travel_to(h.latest_timestamp() + PARAMS.funding_interval + 1)

@@ -94,24 +94,24 @@ def test_apply_tx__vector__verifier_root_equals_stf(sv: StubVerifier, vector: Ve
 # ---- random exchange states and transactions of every type --------------------------------
 
 EXAMPLES = {
-    "fill": 25,
-    "bundle_fill": 20,
-    "cancel": 8,
-    "oracle_update": 15,
-    "funding": 12,
-    "liquidate": 20,
-    "deleverage": 20,
-    "transfer_or_withdraw_with_positions": 15,
-    "deposit_with_positions": 8,
-    "l1message": 20,
+    "fill": 50,
+    "bundle_fill": 40,
+    "cancel": 12,
+    "oracle_update": 25,
+    "funding": 20,
+    "liquidate": 40,
+    "deleverage": 40,
+    "transfer_or_withdraw_with_positions": 25,
+    "deposit_with_positions": 12,
+    "l1message": 30,
 }
-"""Hypothesis examples per scenario (py-evm is slow); the garbled ones get 3 each."""
+"""Hypothesis examples per scenario (py-evm is slow); the garbled ones get 4 each."""
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_apply_tx__random_exchange_case__verifier_root_equals_stf(sv: StubVerifier, scenario: str) -> None:
     @settings(
-        max_examples=EXAMPLES.get(scenario, 3),
+        max_examples=EXAMPLES.get(scenario, 4),
         derandomize=True,
         deadline=None,
         database=None,

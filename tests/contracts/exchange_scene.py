@@ -2,8 +2,9 @@
 
 `build_exchange_scene` lists 16 markets and a 15-member oracle committee through the Bridge's
 governor, funds traders by deposits, prices every market, and opens positions by fills so that
-five traders hold 8 positions each (the worst case of a Fill and a 4-leg BundleFill), then moves
-one market's price so that one account is liquidatable and another bankrupt. Its `target` is one
+five traders hold 8 positions each (the worst case of a Fill and a 4-leg BundleFill), creates 512
+more accounts by transfers (witnesses about 10 levels deep), then moves one market's price so that
+one account is liquidatable and another bankrupt. Its `target` is one
 batch holding a transaction of every type, each valid (`ok:<type>`) and each breaking a rule
 (`bad:<type>`), which the tests append (with one root corrupted, or none) on the scene's tip and
 prove.
@@ -199,9 +200,8 @@ class ExchangeScene:
         """A fresh bonded sequencer (a local key funded by the deployer)."""
         h = self.h
         sender = Sender.from_key(keccak(b"exchange-scene-sequencer" + label))
-        h.w3.eth.send_transaction(
-            {"from": h.deployer.address, "to": sender.address, "value": 5 * MIN_BOND_WEI}  # type: ignore[typeddict-item]
-        )
+        funding = {"from": h.deployer.address, "to": sender.address, "value": 5 * MIN_BOND_WEI}
+        h.w3.eth.send_transaction(funding)  # type: ignore[arg-type]
         h.bond(sender)
         return sender
 

@@ -1,8 +1,13 @@
 """L1 gas figures, measured on py-evm (the same bytecode gives the same gas on anvil).
 
-Everything runs through the production code paths: the batch builder makes the batches, the
-Rollup computes their trees on-chain, the derivation (`sequencer.chain`) finds the corrupted
-root, and `prover.proofs` builds the one-transaction proof whose gas is reported.
+Transfers, deposits and withdrawals run through the production code paths: the batch builder
+makes the batches, the Rollup computes their trees on-chain, the derivation (`sequencer.chain`)
+finds the corrupted root, and `prover.proofs` builds the one-transaction proof whose gas is
+reported. Every exchange transaction type is then proven on an exchange built by real batches
+(`devnet.exchange_scene`: 16 markets, a 15-member oracle committee, traders holding 8 positions
+each, 512 more accounts), with the prover's witnesses: the worst cases are a Fill between two
+accounts with 8 positions each, a 4-leg BundleFill against such accounts, and an OracleUpdate
+with 11 signatures.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from web3 import EthereumTesterProvider, Web3
 
 from contracts.bindings import BridgeClient, RollupClient, Sender, TokenClient
 from devnet.deploy import DeployParams, deploy_all
+from devnet.exchange_scene import TARGET_NAMES, build_exchange_scene
+from devnet.l1_harness import Harness
 from prover.proofs import build_fraud_proof
 from sequencer.builder import build_batch
 from sequencer.chain import Chain
@@ -178,9 +185,30 @@ def bench_l1(quick: bool = False) -> dict[str, Any]:
         assert b.chain.fraud is not None
         proofs[name] = b.prove()
         progress(f"l1: fraud proof for {name}: {proofs[name]:,} gas")
+    proofs.update(bench_exchange_proofs())
     return {
         "l1_gas_per_tx": round(append_gas[str(max(sizes))] / max(sizes)),
         "l1_append_gas": append_gas,
         "fraud_proof_gas": proofs,
         "fraud_proof_gas_max": max(proofs.values()),
     }
+
+
+def bench_exchange_proofs() -> dict[str, int]:
+    """`prove_tx_fraud` gas of every exchange transaction type: a wrong root right after a
+    transaction that applies, on the exchange scene (see the module docstring)."""
+    progress("l1: building an exchange by real batches (16 markets, 8 positions per trader)")
+    scene = build_exchange_scene(Harness.create())
+    h = scene.h
+    out: dict[str, int] = {}
+    for name in TARGET_NAMES:
+        kind, tx_type = name.split(":")
+        if kind != "ok":
+            continue
+        batch = scene.append_target(scene.new_sequencer(name.encode()), corrupt=name)
+        result = h.rollup.prove_tx_fraud(h.account(3), **h.tx_fraud_args(batch, scene.names.index(name)))
+        assert h.rollup.fraud_proven_from_receipt(result.receipt), name
+        label = f"{tx_type}_with_positions" if tx_type in ("deposit", "transfer", "withdraw") else tx_type
+        out[label] = result.gas_used
+        progress(f"l1: fraud proof for {label}: {result.gas_used:,} gas")
+    return out

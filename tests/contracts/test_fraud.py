@@ -21,9 +21,9 @@ from contracts_harness import (
     record_gas,
     user_address,
 )
-from exchange_scene import TARGET_NAMES, ExchangeScene, build_exchange_scene
 
 from contracts.bindings import QUEUE_FRAUD, Sender, TransactionReverted
+from devnet.exchange_scene import TARGET_NAMES, ExchangeScene, build_exchange_scene
 from sequencer.stf.keys import account_key, global_key
 from sequencer.stf.smt import Witness
 

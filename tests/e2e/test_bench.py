@@ -37,6 +37,17 @@ def test_bench__quick__json_line_with_every_figure(capsys: pytest.CaptureFixture
         "withdraw",
         "undecodable",
         "bad_signature",
+        "deposit_with_positions",
+        "transfer_with_positions",
+        "withdraw_with_positions",
+        "l1message",
+        "cancel",
+        "oracle_update",
+        "funding",
+        "fill",
+        "bundle_fill",
+        "liquidate",
+        "deleverage",
     }
     assert all(0 < gas < 1_000_000 for gas in figures["fraud_proof_gas"].values())
     assert 0 < figures["l1_gas_per_tx"] < 30_000

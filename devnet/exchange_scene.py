@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from contracts_harness import MIN_BOND_WEI, AppendedBatch, Harness
-
 from contracts.bindings import Sender
+from devnet.l1_harness import MIN_BOND_WEI, AppendedBatch, Harness
 from sequencer.stf.codec import encode_message, encode_tx
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
 from sequencer.stf.eip712 import (

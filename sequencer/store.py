@@ -5,11 +5,17 @@ process loses nothing it acknowledged: on restart the node reloads every transac
 yet in an L1 batch and admits it again. WAL with `synchronous=NORMAL` makes a commit durable
 against a process crash (the log is in the OS page cache); `synchronous=FULL` (the `fsync`
 setting) also covers a machine crash at the cost of one fsync per commit.
+
+Checkpoints (copying the WAL back into the database file, with its fsyncs) run in a background
+thread on a connection of their own (`Checkpointer`), not in the committing thread: a commit then
+only appends to the WAL, and the event loop never waits for a checkpoint's disk writes.
+Checkpoints have nothing to do with durability: a committed transaction is in the WAL.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,28 +57,75 @@ class StoredTx:
     """Why it was dropped, if it was."""
 
 
+class Checkpointer:
+    """A thread that checkpoints a WAL database from its own connection.
+
+    Every `interval` seconds it runs a PASSIVE checkpoint, which never blocks the writer. The
+    writer starts the WAL over by itself when it begins a transaction after a checkpoint copied
+    everything; under steady writes that moment may not come, so once the WAL holds more than
+    `restart_frames` frames the thread asks for a RESTART checkpoint, which it only gets when no
+    transaction is being written (it does not wait), and which holds the writer back only while
+    it copies the few frames the passive one left and syncs."""
+
+    def __init__(self, path: str, *, interval: float = 0.1, restart_frames: int = 16_384) -> None:
+        self.path = path
+        self.interval = interval
+        self.restart_frames = restart_frames
+        self.checkpoints = 0
+        """Checkpoints run so far."""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (after its current checkpoint)."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=0")
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if not busy and frames > self.restart_frames and copied == frames:
+                        db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                    self.checkpoints += 1
+                except sqlite3.OperationalError:  # busy, or the database went away: next turn
+                    continue
+        finally:
+            db.close()
+
+
 class Store:
     """The SQLite log of acknowledged transactions."""
 
-    def __init__(self, path: str | Path, *, fsync: bool = False) -> None:
+    def __init__(self, path: str | Path, *, fsync: bool = False, background_checkpoints: bool = True) -> None:
         self.path = str(path)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self.db.executescript(SCHEMA)
+        self._top_seq: int | None = None
+        """The highest seq given (None: not read yet)."""
+        self.checkpointer: Checkpointer | None = None
+        """Runs the checkpoints (None: SQLite runs them in the committing thread)."""
+        if background_checkpoints:
+            self.db.execute("PRAGMA wal_autocheckpoint=0")
+            self.checkpointer = Checkpointer(self.path)
 
     def close(self) -> None:
         """Close the database."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+            self.checkpointer = None
         self.db.close()
 
     def add(self, tx_hash: bytes, raw: bytes) -> int:
         """Append one admitted transaction durably; returns its sequence number."""
-        cur = self.db.execute(
-            "INSERT INTO txs(hash, raw, received_ms) VALUES (?, ?, ?)",
-            (tx_hash, raw, int(time.time() * 1000)),
-        )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        (seq,) = self.add_many([(tx_hash, raw)])
+        return seq
 
     def add_many(
         self,
@@ -89,32 +142,38 @@ class Store:
         are.
         """
         now = int(time.time() * 1000)
-        seqs: list[int] = []
-        self.db.execute("BEGIN")
+        db = self.db
+        db.execute("BEGIN")
         try:
-            for tx_hash, raw in rows:
+            # Sequence numbers in row order after the highest so far, as AUTOINCREMENT would give
+            # them (rows are never deleted, so MAX(seq) is the highest ever used), written by ONE
+            # statement for the new rows instead of one per row.
+            top = self._top_seq
+            if top is None:  # the only writer of seqs is this method: read it once
+                top = db.execute("SELECT MAX(seq) FROM txs").fetchone()[0] or 0
+            seqs = list(range(top + 1, top + 1 + len(rows)))
+            inserts: list[tuple[int, bytes, bytes, int]] = []
+            for seq, (tx_hash, raw) in zip(seqs, rows, strict=True):
                 if tx_hash in revived:
-                    self.db.execute(
-                        "UPDATE txs SET seq = (SELECT MAX(seq) FROM txs) + 1, status = 'pending',"
-                        " batch_index = NULL, reason = NULL, received_ms = ?"
-                        " WHERE hash = ? AND status = 'dropped'",
-                        (now, tx_hash),
+                    cur = db.execute(
+                        "UPDATE txs SET seq = ?, status = 'pending', batch_index = NULL, reason = NULL,"
+                        " received_ms = ? WHERE hash = ? AND status = 'dropped'",
+                        (seq, now, tx_hash),
                     )
-                    row = self.db.execute("SELECT seq, status FROM txs WHERE hash = ?", (tx_hash,)).fetchone()
-                    assert row is not None and row[1] == "pending"
-                    seqs.append(row[0])
-                    continue
-                cur = self.db.execute(
-                    "INSERT INTO txs(hash, raw, received_ms) VALUES (?, ?, ?)", (tx_hash, raw, now)
-                )
-                assert cur.lastrowid is not None
-                seqs.append(cur.lastrowid)
+                    assert cur.rowcount == 1
+                else:
+                    inserts.append((seq, tx_hash, raw, now))
+            if inserts:
+                db.executemany("INSERT INTO txs(seq, hash, raw, received_ms) VALUES (?, ?, ?, ?)", inserts)
             if extra is not None:
-                extra(self.db, seqs)
-            self.db.execute("COMMIT")
+                extra(db, seqs)
+            db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
+            self._top_seq = None
             raise
+        if seqs:
+            self._top_seq = seqs[-1]
         return seqs
 
     def has(self, tx_hash: bytes) -> bool:

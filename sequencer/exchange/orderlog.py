@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sequencer.exchange.records import FillRecord
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS orders (
     received_ms INTEGER NOT NULL        -- wall clock at acceptance
 );
 CREATE INDEX IF NOT EXISTS orders_status ON orders(status, seq);
-CREATE INDEX IF NOT EXISTS orders_trader ON orders(trader, status);
+DROP INDEX IF EXISTS orders_trader; -- no query reads it; each insert paid for it (open orders are in memory)
 CREATE TABLE IF NOT EXISTS fills (
     tx_seq      INTEGER NOT NULL,       -- txs.seq of the Fill or BundleFill
     leg         INTEGER NOT NULL,       -- 0 for a Fill; the leg index in a BundleFill
@@ -100,58 +101,76 @@ _ORDER_COLUMNS = "digest, seq, kind, trader, market, raw, status, reason"
 
 @dataclass
 class OrderWrites:
-    """Order-log changes gathered while placing orders, written in order by `apply` inside the
-    commit that logs the transactions they go with."""
+    """Order-log changes gathered while placing orders, written by `apply` inside the commit that
+    logs the transactions they go with: one statement per kind of change, not one per change.
 
-    ops: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
+    Changes are kept so that applying them in that order gives what applying each in turn would:
+    an order's status set after its insertion goes into the inserted row, and of several status
+    changes of one order the last stands; fills moved to a new seq are moved before new fill rows
+    are written."""
+
+    inserts: dict[bytes, list[object]] = field(default_factory=dict)
+    """New orders by digest: the row's values (status and reason updated in place)."""
+    statuses: dict[bytes, tuple[str, str | None]] = field(default_factory=dict)
+    """Orders logged before: their latest status and reason."""
+    fills: list[tuple[bytes, int, bytes, bytes, bytes, bytes]] = field(default_factory=list)
+    moves: list[tuple[bytes, int]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.ops)
+        return bool(self.inserts or self.statuses or self.fills or self.moves)
 
     def insert(self, row: OrderRow) -> None:
         """A newly accepted order."""
-        self.ops.append(
-            (
-                "insert",
-                (row.digest, row.seq, row.kind, row.trader, row.market, row.raw, row.status, row.reason),
-            )
-        )
+        self.inserts[row.digest] = [
+            row.digest,
+            row.seq,
+            row.kind,
+            row.trader,
+            row.market,
+            row.raw,
+            row.status,
+            row.reason,
+        ]
 
     def status(self, digest: bytes, status: str, reason: str | None = None) -> None:
         """An order's new status."""
-        self.ops.append(("status", (status, reason, digest)))
+        row = self.inserts.get(digest)
+        if row is not None:
+            row[6], row[7] = status, reason
+        else:
+            self.statuses[digest] = (status, reason)
 
     def fill(
         self, tx_hash: bytes, leg: int, maker: bytes, taker: bytes, maker_order: bytes, taker_order: bytes
     ) -> None:
         """A fill carried by the transaction `tx_hash` (its seq is known only at commit)."""
-        self.ops.append(("fill", (tx_hash, leg, maker, taker, maker_order, taker_order)))
+        self.fills.append((tx_hash, leg, maker, taker, maker_order, taker_order))
 
     def move_fill(self, tx_hash: bytes, old_seq: int) -> None:
         """A dropped fill transaction is pending again under a new seq: its rows follow it."""
-        self.ops.append(("move", (tx_hash, old_seq)))
+        self.moves.append((tx_hash, old_seq))
 
     def apply(self, db: sqlite3.Connection, seqs: dict[bytes, int]) -> None:
-        """Write everything, in order, with `seqs` mapping transaction hashes to their seqs."""
-        now = int(time.time() * 1000)
-        for kind, args in self.ops:
-            if kind == "insert":
-                db.execute(
-                    f"INSERT INTO orders({_ORDER_COLUMNS}, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*args, now),
-                )
-            elif kind == "status":
-                db.execute("UPDATE orders SET status = ?, reason = ? WHERE digest = ?", args)
-            elif kind == "move":
-                tx_hash, old_seq = args
-                db.execute("UPDATE fills SET tx_seq = ? WHERE tx_seq = ?", (seqs[tx_hash], old_seq))  # type: ignore[index]
-            else:
-                tx_hash, *rest = args
-                db.execute(
-                    "INSERT OR IGNORE INTO fills(tx_seq, leg, maker, taker, maker_order, taker_order)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (seqs[tx_hash], *rest),  # type: ignore[index]
-                )
+        """Write everything, with `seqs` mapping transaction hashes to their seqs."""
+        if self.inserts:
+            now = int(time.time() * 1000)
+            db.executemany(
+                f"INSERT INTO orders({_ORDER_COLUMNS}, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*row, now) for row in self.inserts.values()],
+            )
+        if self.statuses:
+            db.executemany(
+                "UPDATE orders SET status = ?, reason = ? WHERE digest = ?",
+                [(status, reason, digest) for digest, (status, reason) in self.statuses.items()],
+            )
+        for tx_hash, old_seq in self.moves:
+            db.execute("UPDATE fills SET tx_seq = ? WHERE tx_seq = ?", (seqs[tx_hash], old_seq))
+        if self.fills:
+            db.executemany(
+                "INSERT OR IGNORE INTO fills(tx_seq, leg, maker, taker, maker_order, taker_order)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(seqs[tx_hash], *rest) for tx_hash, *rest in self.fills],
+            )
 
 
 class OrderLog:
@@ -165,6 +184,14 @@ class OrderLog:
         """The order with this digest, if the exchange ever accepted it."""
         row = self.db.execute(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE digest = ?", (digest,)).fetchone()
         return OrderRow(*row) if row else None
+
+    def known(self, digests: Sequence[bytes]) -> set[bytes]:
+        """Those of `digests` the exchange ever accepted (one query)."""
+        if not digests:
+            return set()
+        marks = ", ".join("?" * len(digests))
+        query = f"SELECT digest FROM orders WHERE digest IN ({marks})"
+        return {r[0] for r in self.db.execute(query, list(digests)).fetchall()}
 
     def max_seq(self) -> int:
         """The highest arrival sequence number given so far (-1 if none)."""

@@ -1,0 +1,94 @@
+"""The durable log's batched writes: sequence numbers as AUTOINCREMENT gives them (revived rows
+included), order-log changes gathered per commit and written as their one-by-one application
+would leave them, and checkpoints run by a background thread."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from sequencer.exchange.orderlog import OrderLog, OrderRow, OrderWrites
+from sequencer.store import Store
+
+
+def row(digest: bytes, seq: int, status: str = "resting") -> OrderRow:
+    return OrderRow(digest, seq, "order", b"\x01" * 20, 0, b"\x02" * 121, status, None)
+
+
+def test_add_many__seqs_follow_the_highest_revived_rows_get_new_ones_in_order(tmp_path: Path) -> None:
+    store = Store(tmp_path / "log.sqlite")
+    assert store.add_many([(b"a" * 32, b"A"), (b"b" * 32, b"B")]) == [1, 2]
+    store.drop(1, "bad_nonce: reverted")
+    seqs = store.add_many(
+        [(b"c" * 32, b"C"), (b"a" * 32, b"A"), (b"d" * 32, b"D")], revived=frozenset({b"a" * 32})
+    )
+    assert seqs == [3, 4, 5]
+    assert [(r.seq, r.raw, r.status) for r in store.pending()] == [
+        (2, b"B", "pending"),
+        (3, b"C", "pending"),
+        (4, b"A", "pending"),
+        (5, b"D", "pending"),
+    ]
+    assert store.add(b"e" * 32, b"E") == 6
+    store.close()
+    reopened = Store(tmp_path / "log.sqlite")  # the next seq is read again after a restart
+    assert reopened.add(b"f" * 32, b"F") == 7
+    reopened.close()
+
+
+def test_add_many__commit_fails__nothing_logged_and_seqs_not_consumed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "log.sqlite")
+    store.add_many([(b"a" * 32, b"A")])
+
+    def fail(db: sqlite3.Connection, seqs: list[int]) -> None:
+        raise OSError("disk full")
+
+    try:
+        store.add_many([(b"b" * 32, b"B")], extra=fail)
+    except OSError:
+        pass
+    assert store.counts() == {"pending": 1}
+    assert store.add_many([(b"c" * 32, b"C")]) == [2]
+    store.close()
+
+
+def test_order_writes__statuses_fold_into_inserts_last_status_wins(tmp_path: Path) -> None:
+    store = Store(tmp_path / "log.sqlite")
+    log = OrderLog(store)
+    first = OrderWrites()
+    first.insert(row(b"1" * 32, 1))
+    store.add_many([], extra=first.apply)
+    writes = OrderWrites()
+    writes.insert(row(b"2" * 32, 2))
+    writes.status(b"2" * 32, "filled")  # inserted in this commit: goes into its row
+    writes.status(b"1" * 32, "rejected", "insufficient_margin: x")
+    writes.status(b"1" * 32, "cancelled", "cancelled: by its trader")  # the last one stands
+    (seq,) = store.add_many([(b"t" * 32, b"T")], extra=writes.apply)
+    writes2 = OrderWrites()
+    writes2.fill(b"t" * 32, 0, b"m" * 20, b"k" * 20, b"1" * 32, b"2" * 32)
+    store.add_many([], extra=lambda db, _: writes2.apply(db, {b"t" * 32: seq}))
+    assert (log.get(b"1" * 32).status, log.get(b"1" * 32).reason) == (  # type: ignore[union-attr]
+        "cancelled",
+        "cancelled: by its trader",
+    )
+    assert log.get(b"2" * 32).status == "filled"  # type: ignore[union-attr]
+    assert [(f.tx_seq, f.maker_order) for f in log.fills_of_order(b"2" * 32)] == [(seq, b"1" * 32)]
+    assert log.known([b"1" * 32, b"3" * 32, b"2" * 32]) == {b"1" * 32, b"2" * 32}
+    store.close()
+
+
+def test_checkpointer__commits_do_not_checkpoint_the_background_thread_does(tmp_path: Path) -> None:
+    store = Store(tmp_path / "log.sqlite")
+    assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    for i in range(50):
+        store.add_many([(i.to_bytes(32, "big"), b"x" * 200)])
+    assert store.checkpointer is not None
+    deadline = time.monotonic() + 5
+    while store.checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.checkpointer.checkpoints > 0
+    busy, frames, copied = store.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert (busy, copied) == (0, frames)
+    store.close()
+    assert Store(tmp_path / "log.sqlite", background_checkpoints=False).counts() == {"pending": 50}

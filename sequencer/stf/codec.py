@@ -7,6 +7,8 @@ checked by the rules, not here (a side byte of 7 decodes, and the Fill that carr
 
 from __future__ import annotations
 
+import struct
+
 from sequencer.stf.constants import (
     ACCOUNT_HEAD_BYTES,
     BUNDLE_LEG_TX_BYTES,
@@ -82,6 +84,10 @@ _from_bytes = int.from_bytes
 _ZERO12 = bytes(12)
 _INT256_MIN = -(2**255)
 _INT256_MAX = 2**255 - 1
+_U256_LIMIT = 1 << 256
+_ORDER_STRUCT = struct.Struct(">20sHBQQBQQ")
+"""The 56-byte order (`encode_order`), packed at once when every field is in range."""
+_BYTES = tuple(bytes((i,)) for i in range(256))
 
 
 def _u(data: bytes, start: int, length: int) -> int:
@@ -112,7 +118,17 @@ def _uint(name: str, value: int, length: int) -> bytes:
 
 def encode_signature(sig: Signature) -> bytes:
     """`r(32) || s(32) || v(1)`."""
-    return _uint("r", sig.r, 32) + _uint("s", sig.s, 32) + _uint("v", sig.v, 1)
+    r, s, v = sig.r, sig.s, sig.v
+    if (
+        type(r) is int
+        and type(s) is int
+        and type(v) is int
+        and 0 <= r < _U256_LIMIT
+        and 0 <= s < _U256_LIMIT
+        and 0 <= v <= 0xFF
+    ):
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big") + _BYTES[v]
+    return _uint("r", r, 32) + _uint("s", s, 32) + _uint("v", v, 1)  # raises the field's error
 
 
 def decode_signature(data: bytes, start: int = 0) -> Signature:
@@ -122,6 +138,22 @@ def decode_signature(data: bytes, start: int = 0) -> Signature:
 
 def encode_order(order: Order) -> bytes:
     """The 56-byte order: trader, market, side, price, size, flags, expiry, salt."""
+    o = order
+    if (
+        type(o.trader) is bytes
+        and len(o.trader) == 20
+        and type(o.market) is int
+        and type(o.side) is int
+        and type(o.price) is int
+        and type(o.size) is int
+        and type(o.flags) is int
+        and type(o.expiry) is int
+        and type(o.salt) is int
+    ):
+        try:
+            return _ORDER_STRUCT.pack(o.trader, o.market, o.side, o.price, o.size, o.flags, o.expiry, o.salt)
+        except struct.error:
+            pass  # a field out of range: the checks below name it
     _check_address("trader", order.trader)
     return b"".join(
         (

@@ -8,6 +8,8 @@ with MetaMask.
 
 from __future__ import annotations
 
+import struct
+
 from coincurve import PrivateKey, PublicKey
 
 from sequencer.stf.constants import SECP256K1_N, SECP256K1_N_HALF
@@ -56,6 +58,9 @@ BUNDLE_TYPEHASH = keccak(BUNDLE_TYPE.encode())
 
 _ZERO12 = bytes(12)
 _PREFIX = b"\x19\x01"
+_ORDER_WORDS = struct.Struct(">32s12x20s30xH31xB24xQ24xQ31xB24xQ24xQ")
+"""The type hash and the eight words of an `Order` (`order_struct_hash`), packed at once when
+every field fits its EIP-712 type."""
 
 
 def _w(value: int) -> bytes:
@@ -78,6 +83,15 @@ def struct_hash(tx: SignedTx) -> bytes:
 def order_struct_hash(order: Order) -> bytes:
     """`hashStruct(Order)`."""
     o = order
+    if type(o.trader) is bytes and len(o.trader) == 20:
+        try:
+            return keccak(
+                _ORDER_WORDS.pack(
+                    ORDER_TYPEHASH, o.trader, o.market, o.side, o.price, o.size, o.flags, o.expiry, o.salt
+                )
+            )
+        except struct.error:
+            pass  # a value wider than its type: hashed as the 32-byte words below
     return keccak(
         ORDER_TYPEHASH
         + _ZERO12

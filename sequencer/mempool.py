@@ -34,6 +34,13 @@ from sequencer.keeper import RiskIndex
 from sequencer.logs import get_logger
 from sequencer.metrics import PENDING
 from sequencer.stf.codec import decode_tx, encode_tx, tx_hash
+from sequencer.stf.constants import (
+    TX_TYPE_CANCEL,
+    TX_TYPE_DELEVERAGE,
+    TX_TYPE_FUNDING,
+    TX_TYPE_LIQUIDATE,
+    TX_TYPE_ORACLE_UPDATE,
+)
 from sequencer.stf.errors import InvalidTransaction, RollupError
 from sequencer.stf.state import State
 from sequencer.stf.transition import plan_tx
@@ -56,6 +63,12 @@ log = get_logger("mempool")
 PRIORITY_TYPES: tuple[type, ...] = (Cancel, Liquidate, Deleverage, OracleUpdate, Funding)
 """Transactions admitted into the reserve above `max_pending`: they remove risk or keep prices
 and funding current, so an overloaded node must still take them."""
+
+
+PRIORITY_TYPE_BYTES = frozenset(
+    (TX_TYPE_CANCEL, TX_TYPE_LIQUIDATE, TX_TYPE_DELEVERAGE, TX_TYPE_ORACLE_UPDATE, TX_TYPE_FUNDING)
+)
+"""The type bytes of `PRIORITY_TYPES` (to classify encoded transactions without decoding)."""
 
 
 def is_priority(tx: Tx) -> bool:

@@ -26,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from sequencer.admission import AdmissionQueue
 from sequencer.api.errors import NotReady
 from sequencer.api.schemas import (
     AccountView,
@@ -50,19 +51,25 @@ from sequencer.builder import (
 from sequencer.chain import Chain
 from sequencer.exchange import (
     TIME_MARGIN_SECONDS,
+    AdmitTxs,
+    Answer,
     BundleOutcome,
+    CancelOrder,
     CancelOutcome,
     Exchange,
+    ExchangeRequest,
     FillRecord,
     OrderDetails,
     OrderOutcome,
+    PlaceBundle,
+    PlaceOrders,
     account_risk,
 )
 from sequencer.keeper import deleverage_options, due_funding, liquidation_candidates
 from sequencer.l1types import L1Batch, L1Event, L1Reader, L1Revert
 from sequencer.logs import get_logger
 from sequencer.matching import OrderBook
-from sequencer.mempool import Mempool, PendingTx
+from sequencer.mempool import PRIORITY_TYPE_BYTES, Mempool, PendingTx, is_priority
 from sequencer.metrics import (
     ADMIT_SECONDS,
     BATCH_POST_FAILURES,
@@ -74,18 +81,15 @@ from sequencer.metrics import (
 )
 from sequencer.receipts import ReceiptSigner
 from sequencer.stf.codec import decode_tx
-from sequencer.stf.constants import TX_TYPE_BUNDLE_FILL, TX_TYPE_CANCEL, TX_TYPE_FILL
 from sequencer.stf.eip712 import order_digest
 from sequencer.stf.errors import RollupError
 from sequencer.stf.margin import Markets
 from sequencer.stf.state import get_account, get_next_deposit_index, state_root
 from sequencer.stf.types import (
     Bundle,
-    BundleFill,
     Cancel,
     ChainConfig,
     Deposit,
-    Fill,
     L1Context,
     L1Message,
     Signature,
@@ -127,6 +131,27 @@ def choose_l2_time(tip_l2_time: int, now: float, head_timestamp: int, *, follow_
     if follow_head:
         clock = min(clock, head_timestamp + L2_TIME_ALLOWANCE_SECONDS)
     return max(tip_l2_time, clock)
+
+
+_Queued = tuple[ExchangeRequest, str, "asyncio.Future[list[bytes | None]] | None"]
+"""A request waiting for its admission round: what to do, its metrics label, and its orders'
+signers being recovered elsewhere (if they are)."""
+
+
+def _weight(request: ExchangeRequest) -> int:
+    """Items a request counts for in an admission round."""
+    if isinstance(request, PlaceOrders):
+        return len(request.orders)
+    if isinstance(request, AdmitTxs):
+        return len(request.items)
+    return 1
+
+
+def _priority_item(item: Tx | bytes) -> bool:
+    """Whether a transaction (decoded or encoded) is of a priority type."""
+    if isinstance(item, bytes):
+        return bool(item) and item[0] in PRIORITY_TYPE_BYTES
+    return is_priority(item)
 
 
 class L1Writer(Protocol):
@@ -184,6 +209,12 @@ class NodeOptions:
     corrupt_tx_type: int = -1
     """Fault injection (tests/demo only): corrupt the root of the first transaction of this type
     byte in the next batch holding one (instead of `corrupt_root_at`)."""
+    admission_max_round: int = 64
+    """Most ordinary items (orders, transactions) admitted in one group-commit round (a larger
+    request is a round of its own); urgent ones (cancels, liquidations, oracle updates, funding)
+    are all taken, first."""
+    admission_max_queued: int = 20_000
+    """Most items waiting for a round, per class; beyond it requests are refused `overloaded`."""
 
 
 class SequencerNode:
@@ -241,6 +272,12 @@ class SequencerNode:
             margin_s=self.options.order_time_margin_s,
         )
         """The order books (rebuilt with the mempool's view, see `_rebase`)."""
+        self.admission: AdmissionQueue[_Queued, Answer] = AdmissionQueue(
+            self._admit_round,
+            max_round=self.options.admission_max_round,
+            max_queued=self.options.admission_max_queued,
+        )
+        """Group commit: the API's requests wait here for the next round (`sequencer.admission`)."""
         self.poll_lock = asyncio.Lock()
         self.in_flight: BuiltBatch | None = None
         """The batch being appended, kept so that folding it back from L1 needs no re-execution."""
@@ -300,58 +337,107 @@ class SequencerNode:
 
     def _resync_books(self, admitted: list[Tx | bytes]) -> None:
         """Orders that raw Cancel / Fill / BundleFill transactions touched: update the books."""
-        digests: list[bytes] = []
-        for item in admitted:
-            if isinstance(item, bytes):
-                if not item or item[0] not in (TX_TYPE_CANCEL, TX_TYPE_FILL, TX_TYPE_BUNDLE_FILL):
-                    continue
-                item = decode_tx(item)
-            if isinstance(item, Cancel):
-                digests.append(order_digest(item.order, self.config))
-            elif isinstance(item, Fill):
-                digests += [
-                    order_digest(item.maker.order, self.config),
-                    order_digest(item.taker.order, self.config),
-                ]
-            elif isinstance(item, BundleFill):
-                digests += [order_digest(m.order, self.config) for m in item.makers]
+        digests = self.exchange.touched_orders(admitted)
         if digests:
             self.exchange.resync(digests)
 
-    # ---- orders (called by the API on the loop thread) -----------------------------------
+    # ---- group commit (called by the API on the loop thread) ------------------------------
 
     def _require_synced(self) -> None:
         if not self.synced:
             raise NotReady("the node is still catching up with the L1")
 
-    def place_orders(self, orders: list[SignedOrder]) -> list[OrderOutcome | RollupError]:
-        """Place signed orders with one durable commit (see `Exchange.place_many`)."""
-        self._require_synced()
+    async def _admit(
+        self,
+        request: ExchangeRequest,
+        label: str,
+        *,
+        urgent: bool,
+        weight: int = 1,
+        signers: asyncio.Future[list[bytes | None]] | None = None,
+    ) -> Answer:
+        """Queue a request for the next admission round and wait for its answer; `signers`:
+        its orders' signers, being recovered by the signature worker."""
+        queued = (request, label, signers)
+        return await self.admission.submit(queued, urgent=urgent, weight=weight, ready=signers)
+
+    def _admit_round(self, requests: list[_Queued]) -> list[Answer]:
+        """One admission round: every request with ONE durable commit (`Exchange.admit`)."""
         started = time.perf_counter()
-        results = self.exchange.place_many(orders)
-        ADMIT_SECONDS.observe((time.perf_counter() - started) / max(len(orders), 1))
-        fills = sum(len(r.fills) for r in results if not isinstance(r, RollupError) and not r.known)
-        if fills:
-            TXS_ACCEPTED.labels(type="Fill").inc(fills)
+        work: list[ExchangeRequest] = []
+        for request, _, signers in requests:
+            if signers is not None and isinstance(request, PlaceOrders):
+                if signers.done() and not signers.cancelled() and signers.exception() is None:
+                    request = replace(request, signers=signers.result())
+            work.append(request)
+        answers = self.exchange.admit(work)
+        items = sum(_weight(request) for request in work)
+        ADMIT_SECONDS.observe((time.perf_counter() - started) / max(items, 1))
+        for (_, label, _), answer in zip(requests, answers, strict=True):
+            if isinstance(answer, list):
+                accepted = fills = 0
+                for item in answer:
+                    if isinstance(item, OrderOutcome):
+                        fills += 0 if item.known else len(item.fills)
+                    elif isinstance(item, tuple):
+                        accepted += 1
+                if fills:
+                    TXS_ACCEPTED.labels(type="Fill").inc(fills)
+                if accepted:
+                    TXS_ACCEPTED.labels(type=label).inc(accepted)
+            elif isinstance(answer, CancelOutcome):
+                TXS_ACCEPTED.labels(type="Cancel").inc()
+            elif isinstance(answer, BundleOutcome) and not answer.known:
+                TXS_ACCEPTED.labels(type="BundleFill").inc()
         self._batch_trigger()
-        return results
+        return answers
 
-    def cancel_order(self, tx: Cancel) -> CancelOutcome:
-        """Admit a signed Cancel and take the order out of its book."""
+    async def admit_orders(self, orders: list[SignedOrder]) -> list[OrderOutcome | RollupError]:
+        """Place signed orders in order (`Exchange.place_many`), in the next admission round."""
         self._require_synced()
-        out = self.exchange.cancel(tx)
-        TXS_ACCEPTED.labels(type="Cancel").inc()
-        self._batch_trigger()
-        return out
+        config = self.config
+        digests = [order_digest(signed.order, config) for signed in orders]
+        request = PlaceOrders(orders, digests)
+        answer = await self._admit(request, "Fill", urgent=False, weight=len(orders))
+        assert isinstance(answer, list)
+        return answer  # type: ignore[return-value]
 
-    def place_bundle(self, bundle: Bundle, sig: Signature) -> BundleOutcome:
+    async def admit_cancel(self, tx: Cancel) -> CancelOutcome:
+        """Admit a signed Cancel and take the order out of its book (urgent class)."""
+        self._require_synced()
+        answer = await self._admit(CancelOrder(tx), "Cancel", urgent=True)
+        if isinstance(answer, RollupError):
+            raise answer
+        assert isinstance(answer, CancelOutcome)
+        return answer
+
+    async def admit_bundle(self, bundle: Bundle, sig: Signature) -> BundleOutcome:
         """Fill a signed bundle whole against resting orders, or refuse it."""
         self._require_synced()
-        out = self.exchange.place_bundle(bundle, sig)
-        if not out.known:
-            TXS_ACCEPTED.labels(type="BundleFill").inc()
-        self._batch_trigger()
-        return out
+        answer = await self._admit(PlaceBundle(bundle, sig), "BundleFill", urgent=False)
+        if isinstance(answer, RollupError):
+            raise answer
+        assert isinstance(answer, BundleOutcome)
+        return answer
+
+    async def admit_txs(
+        self, items: list[Tx | bytes], label: str = "batch"
+    ) -> list[tuple[bytes, int] | RollupError]:
+        """Admit transactions in order (`Mempool.submit_many`), in the next admission round;
+        urgent when every one of them is of a priority type (`mempool.PRIORITY_TYPES`)."""
+        self._require_synced()
+        urgent = all(_priority_item(item) for item in items)
+        answer = await self._admit(AdmitTxs(items), label, urgent=urgent, weight=len(items))
+        assert isinstance(answer, list)
+        return answer  # type: ignore[return-value]
+
+    async def admit_tx(self, item: Tx | bytes) -> tuple[bytes, int]:
+        """Admit one transaction (`submit`), in the next admission round."""
+        label = "raw" if isinstance(item, bytes) else type(item).__name__
+        (result,) = await self.admit_txs([item], label)
+        if isinstance(result, RollupError):
+            raise result
+        return result
 
     def order_details(self, digest: bytes) -> OrderDetails | None:
         """An order the exchange accepted (see `Exchange.order_details`)."""

@@ -43,16 +43,20 @@ from sequencer.stream import Stream
 class NodeAPI(ExchangeNodeAPI, Protocol):
     """What the API needs from a running sequencer node (the exchange's part included)."""
 
-    def submit(self, tx: Tx | bytes) -> tuple[bytes, int]:
-        """Admit one transaction durably; return (hash, seq) or raise a RollupError."""
+    async def admit_tx(self, tx: Tx | bytes) -> tuple[bytes, int]:
+        """Admit one transaction durably in the next admission round; return (hash, seq) or raise
+        a RollupError."""
         ...
 
     def receipt(self, tx_hash: bytes, seq: int) -> bytes | None:
         """The signed acknowledgement of a logged transaction."""
         ...
 
-    def submit_many(self, items: list[bytes]) -> list[tuple[bytes, int] | RollupError]:
-        """Admit several transactions with one durable commit; one result per item."""
+    async def admit_txs(
+        self, items: list[Tx | bytes], label: str = "batch"
+    ) -> list[tuple[bytes, int] | RollupError]:
+        """Admit several transactions in the next admission round (one durable commit); one
+        result per item."""
         ...
 
     def batch_receipt(self, items: list[tuple[bytes, int]]) -> bytes | None:
@@ -197,17 +201,17 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
     @txs.post("/transfers", response_model=Accepted)
     async def post_transfer(body: TransferRequest, n: NodeDep) -> Accepted:
         """Submit an EIP-712 signed transfer."""
-        return _accepted(n, *n.submit(body.to_tx()))
+        return _accepted(n, *await n.admit_tx(body.to_tx()))
 
     @txs.post("/withdrawals", response_model=Accepted)
     async def post_withdrawal(body: WithdrawRequest, n: NodeDep) -> Accepted:
         """Submit an EIP-712 signed withdrawal to L1."""
-        return _accepted(n, *n.submit(body.to_tx()))
+        return _accepted(n, *await n.admit_tx(body.to_tx()))
 
     @txs.post("/transactions", response_model=Accepted)
     async def post_raw(body: RawTxRequest, n: NodeDep) -> Accepted:
         """Submit an encoded transaction (protocol section 3)."""
-        return _accepted(n, *n.submit(_hex_to_bytes(body.raw, None, "raw")))
+        return _accepted(n, *await n.admit_tx(_hex_to_bytes(body.raw, None, "raw")))
 
     @txs.post("/transactions/batch", response_model=BatchAccepted)
     async def post_raw_batch(body: RawBatchRequest, n: NodeDep) -> BatchAccepted:
@@ -216,10 +220,10 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
         Items are admitted in order, each against the view that includes the ones before it;
         each gets its own acknowledgement or error. HTTP 200 even if some items are refused.
         """
-        raws = [_hex_to_bytes(r, None, "raw") for r in body.raws]
+        raws: list[Tx | bytes] = [_hex_to_bytes(r, None, "raw") for r in body.raws]
         items: list[BatchItem] = []
         acked: list[tuple[bytes, int]] = []
-        for result in n.submit_many(raws):
+        for result in await n.admit_txs(raws):
             if isinstance(result, RollupError):
                 code = getattr(result, "code", "internal")
                 TXS_REJECTED.labels(code=code).inc()

@@ -56,15 +56,16 @@ class ExchangeNodeAPI(Protocol):
         """The sequencer's L1 address."""
         ...
 
-    def place_orders(self, orders: list[SignedOrder]) -> list[OrderOutcome | RollupError]:
-        """Place orders with one durable commit; one outcome or error per order."""
+    async def admit_orders(self, orders: list[SignedOrder]) -> list[OrderOutcome | RollupError]:
+        """Place orders in the next admission round (one durable commit); one outcome or error
+        per order."""
         ...
 
-    def cancel_order(self, tx: Cancel) -> CancelOutcome:
-        """Admit a signed Cancel and take the order out of its book."""
+    async def admit_cancel(self, tx: Cancel) -> CancelOutcome:
+        """Admit a signed Cancel and take the order out of its book (urgent class)."""
         ...
 
-    def place_bundle(self, bundle: Bundle, sig: Signature) -> BundleOutcome:
+    async def admit_bundle(self, bundle: Bundle, sig: Signature) -> BundleOutcome:
         """Fill a signed bundle whole, or refuse it."""
         ...
 
@@ -127,7 +128,7 @@ def exchange_routers(get_node: Callable[[], Awaitable[ExchangeNodeAPI]]) -> list
         record are durable before the answer. An order refused outright is a 4xx with the
         protocol's code; an order refused after some fills is a 200 with status `refused`.
         """
-        (out,) = n.place_orders([body.to_signed()])
+        (out,) = await n.admit_orders([body.to_signed()])
         if isinstance(out, RollupError):
             raise out
         return _result(n, out)
@@ -141,7 +142,7 @@ def exchange_routers(get_node: Callable[[], Awaitable[ExchangeNodeAPI]]) -> list
         """
         items: list[OrderBatchItem] = []
         acked: list[tuple[bytes, int]] = []
-        for out in n.place_orders([o.to_signed() for o in body.orders]):
+        for out in await n.admit_orders([o.to_signed() for o in body.orders]):
             if isinstance(out, RollupError):
                 TXS_REJECTED.labels(code=out.code).inc()
                 items.append(OrderBatchItem(error=ItemError(code=out.code, message=str(out))))
@@ -161,7 +162,7 @@ def exchange_routers(get_node: Callable[[], Awaitable[ExchangeNodeAPI]]) -> list
         reaches L1 and the order can never fill. An order already cancelled: 409
         `order_cancelled`.
         """
-        out = n.cancel_order(body.to_tx())
+        out = await n.admit_cancel(body.to_tx())
         return CancelResult(
             hash="0x" + out.tx_hash.hex(),
             seq=out.seq,
@@ -181,7 +182,7 @@ def exchange_routers(get_node: Callable[[], Awaitable[ExchangeNodeAPI]]) -> list
         no order.
         """
         bundle, sig = body.to_bundle()
-        out = n.place_bundle(bundle, sig)
+        out = await n.admit_bundle(bundle, sig)
         return BundleResult(
             digest="0x" + out.digest.hex(),
             hash="0x" + out.tx_hash.hex(),

@@ -66,7 +66,14 @@ from sequencer.matching import (
 )
 from sequencer.mempool import Mempool, Staging
 from sequencer.stf.codec import decode_signed_order, decode_tx, encode_signed_order, encode_tx
-from sequencer.stf.constants import FLAG_IOC, SIDE_BUY, SIDE_SELL
+from sequencer.stf.constants import (
+    FLAG_IOC,
+    SIDE_BUY,
+    SIDE_SELL,
+    TX_TYPE_BUNDLE_FILL,
+    TX_TYPE_CANCEL,
+    TX_TYPE_FILL,
+)
 from sequencer.stf.eip712 import bundle_digest, order_digest, recover_sig
 from sequencer.stf.errors import (
     BadSignature,
@@ -96,6 +103,7 @@ from sequencer.stf.types import (
     Market,
     Signature,
     SignedOrder,
+    Tx,
 )
 from sequencer.stream import Stream
 
@@ -132,8 +140,9 @@ class _Run:
     """The earliest clock the next batch can have (for the circuit breaker)."""
     priority: bool
     """Fills of this run may use the mempool's reserve (rebuilds only)."""
-    messages: list[dict[str, Any] | FillRecord] = field(default_factory=list)
-    """Stream messages in order; fills are completed with their seq after the commit."""
+    messages: list[dict[str, Any] | FillRecord | BookEvent] = field(default_factory=list)
+    """Stream messages in order (fills and book changes are made messages after the commit, when
+    there is a subscriber to read them; fills then get their seq)."""
     rejected: dict[bytes, RollupError] = field(default_factory=dict)
     """Why makers were rejected in this run."""
     seen: set[bytes] = field(default_factory=set)
@@ -157,6 +166,66 @@ class _Known:
     """An order placed before (answered from the log after the commit)."""
 
     digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrders:
+    """Place signed orders in sequence (answer: one `OrderOutcome` or refusal per order)."""
+
+    orders: Sequence[SignedOrder]
+    digests: Sequence[bytes] | None = None
+    """The orders' EIP-712 digests, if already computed (`order_digest`)."""
+    signers: Sequence[bytes | None] | None = None
+    """The addresses their signatures recover to (`recover_sig`), if already recovered."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Admit a signed Cancel and take its order out of the book (answer: a `CancelOutcome`)."""
+
+    tx: Cancel
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceBundle:
+    """Fill a signed bundle whole or refuse it (answer: a `BundleOutcome`)."""
+
+    bundle: Bundle
+    sig: Signature
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitTxs:
+    """Admit transactions in order as `Mempool.submit_many` does (answer: (hash, seq) or the
+    refusal per item); the books follow raw Cancel, Fill and BundleFill transactions."""
+
+    items: Sequence[Tx | bytes]
+
+
+ExchangeRequest = PlaceOrders | CancelOrder | PlaceBundle | AdmitTxs
+"""What `Exchange.admit` carries out in one commit."""
+
+Answer = (
+    list[OrderOutcome | RollupError]
+    | CancelOutcome
+    | BundleOutcome
+    | list[tuple[bytes, int] | RollupError]
+    | RollupError
+)
+"""The answer to one `ExchangeRequest` (a `RollupError` when the request is refused whole)."""
+
+
+_SIDES = {SIDE_BUY: Side.BUY, SIDE_SELL: Side.SELL}
+"""`Side` of a checked order's side byte (an enum call costs more than the lookup)."""
+_FLAGS = {int(f): f for f in (OrderFlags(i) for i in range(8))}
+"""`OrderFlags` of the flag bytes `check_order` lets through."""
+_STORED: dict[OrderStatus, tuple[str, str | None]] = {
+    OrderStatus.RESTING: ("resting", None),
+    OrderStatus.PARTIALLY_FILLED: ("resting", None),
+    OrderStatus.FILLED: ("filled", None),
+    OrderStatus.CANCELLED: ("cancelled", "ioc: the unfilled remainder of an immediate-or-cancel order"),
+}
+"""The log's status and reason of a placed order, by its outcome (REFUSED: with the code)."""
 
 
 def maker_at_fault(exc: RollupError, maker: bytes, maker_digest: bytes) -> bool:
@@ -232,6 +301,11 @@ def _reason(exc: RollupError) -> str:
     return f"{exc.code}: {exc}"
 
 
+def _answered(answer: Answer) -> Callable[[dict[bytes, int]], Answer]:
+    """A request's answer known before the commit (a refusal)."""
+    return lambda _: answer
+
+
 class Exchange:
     """The books of every listed market, fed with signed orders, cancels and bundles."""
 
@@ -264,6 +338,8 @@ class Exchange:
         """Digests of each trader's resting orders."""
         self._seq = self.log.max_seq() + 1
         self._rebuilding = False
+        self._markets: Markets = ()
+        self._markets_value: bytes | None = None
 
     # ---- orders ---------------------------------------------------------------------------
 
@@ -281,42 +357,19 @@ class Exchange:
         the error that refused it. An order placed before is not placed again: its outcome says
         where it stands (`known`).
         """
-        self._sync_books()
-
-        def body(run: _Run) -> list[_Placed | _Known | RollupError]:
-            out: list[_Placed | _Known | RollupError] = []
-            for signed in orders:
-                try:
-                    out.append(self._place_new(signed, run))
-                except RollupError as exc:
-                    out.append(exc)
-            return out
-
-        results, seqs = self._execute(body, priority=False)
-        return [r if isinstance(r, RollupError) else self._outcome(r, seqs) for r in results]
+        (result,) = self.admit([PlaceOrders(orders)])
+        assert isinstance(result, list)
+        return result  # type: ignore[return-value]
 
     def cancel(self, tx: Cancel) -> CancelOutcome:
         """Admit a signed Cancel (the state machine's rule checks the signature) and take the
         order out of its book. Cancelling an order this sequencer never saw (or one already
         filled) is admitted too: the order can then never fill anywhere."""
-        digest = order_digest(tx.order, self.config)
-
-        def body(run: _Run) -> tuple[bytes, int] | RollupError:
-            try:
-                h = run.stage.add(tx)
-            except RollupError as exc:
-                return exc
-            if h in run.stage.known or digest not in self.resting:
-                return h, 0
-            event = self.books[tx.order.market].remove(digest, RemoveReason.CANCELLED)
-            self._left_book(event, run)
-            return h, event.size
-
-        result, seqs = self._execute(body, priority=True)
+        (result,) = self.admit([CancelOrder(tx)])
         if isinstance(result, RollupError):
             raise result
-        h, removed = result
-        return CancelOutcome(h, seqs[h], digest, removed > 0, removed)
+        assert isinstance(result, CancelOutcome)
+        return result
 
     def place_bundle(self, bundle: Bundle, sig: Signature) -> BundleOutcome:
         """Fill a signed bundle whole against one resting maker per leg, or refuse it.
@@ -326,24 +379,135 @@ class Exchange:
         trade is removed from its book and another is looked for; a refusal of the trader's
         (or a leg nobody can fill: `no_match`) refuses the bundle. A bundle never rests.
         """
-        digest = bundle_digest(bundle, self.config)
-        if self.log.get(digest) is not None:
-            return self._bundle_outcome(digest)
-        if recover_sig(digest, sig) != bundle.trader:
-            raise BadSignature(bundle.trader)
-        self._sync_books()
-
-        def body(run: _Run) -> tuple[bytes, list[FillRecord]] | RollupError:
-            try:
-                return self._work_bundle(bundle, sig, digest, run)
-            except RollupError as exc:
-                return exc
-
-        result, seqs = self._execute(body, priority=False)
+        (result,) = self.admit([PlaceBundle(bundle, sig)])
         if isinstance(result, RollupError):
             raise result
-        h, records = result
-        return BundleOutcome(digest, h, seqs[h], tuple(replace(r, seq=seqs[h]) for r in records))
+        assert isinstance(result, BundleOutcome)
+        return result
+
+    def admit(self, requests: Sequence[ExchangeRequest]) -> list[Answer]:
+        """Carry out several requests in order with ONE durable commit for all of them (group
+        commit): each sees the books and the view the ones before it left, and gets exactly the
+        answer it would get on its own (`place_many`, `cancel`, `place_bundle`, or for
+        `AdmitTxs` what `Mempool.submit_many` gives, the books following raw cancels and fills).
+        A refusal is that request's answer (a `RollupError`); nothing is answered before the
+        commit, and if the commit fails every request fails with it and nothing is logged."""
+        if any(isinstance(r, PlaceOrders | PlaceBundle) for r in requests):
+            self._sync_books()
+        config = self.config
+        digests = {
+            i: r.digests if r.digests is not None else [order_digest(o.order, config) for o in r.orders]
+            for i, r in enumerate(requests)
+            if isinstance(r, PlaceOrders)
+        }
+        logged = self.log.known([d for ds in digests.values() for d in ds])  # one query per round
+
+        def body(run: _Run) -> list[Callable[[dict[bytes, int]], Answer]]:
+            finishers: list[Callable[[dict[bytes, int]], Answer]] = []
+            for i, request in enumerate(requests):
+                run.priority = not isinstance(request, PlaceOrders | PlaceBundle)
+                if isinstance(request, PlaceOrders):
+                    finishers.append(self._begin_place(request, digests[i], logged, run))
+                elif isinstance(request, CancelOrder):
+                    finishers.append(self._begin_cancel(request.tx, run))
+                elif isinstance(request, PlaceBundle):
+                    finishers.append(self._begin_bundle(request, run))
+                else:
+                    finishers.append(self._begin_txs(request, run))
+            return finishers
+
+        finishers, seqs = self._execute(body, priority=False)
+        return [finish(seqs) for finish in finishers]
+
+    def _begin_place(
+        self, request: PlaceOrders, digests: Sequence[bytes], logged: set[bytes], run: _Run
+    ) -> Callable[[dict[bytes, int]], Answer]:
+        """Place a request's orders; `logged`: digests the order log already holds."""
+        orders = request.orders
+        signers = request.signers
+        out: list[_Placed | _Known | RollupError] = []
+        for i, signed in enumerate(orders):
+            digest = digests[i]
+            try:
+                if digest in run.seen or digest in logged:
+                    out.append(_Known(digest))
+                    continue
+                signer = recover_sig(digest, signed.sig) if signers is None else signers[i]
+                if signer != signed.order.trader:
+                    raise BadSignature(signed.order.trader)
+                out.append(self._work_order(signed, digest, self._next_seq(), run, None))
+                run.seen.add(digest)
+            except RollupError as exc:
+                out.append(exc)
+
+        def finish(seqs: dict[bytes, int]) -> Answer:
+            return [r if isinstance(r, RollupError) else self._outcome(r, seqs) for r in out]
+
+        return finish
+
+    def _begin_cancel(self, tx: Cancel, run: _Run) -> Callable[[dict[bytes, int]], Answer]:
+        digest = order_digest(tx.order, self.config)
+        try:
+            h = run.stage.add(tx)
+        except RollupError as exc:
+            return _answered(exc)
+        removed = 0
+        if h not in run.stage.known and digest in self.resting:
+            event = self.books[tx.order.market].remove(digest, RemoveReason.CANCELLED)
+            self._left_book(event, run)
+            removed = event.size
+        return lambda seqs: CancelOutcome(h, seqs[h], digest, removed > 0, removed)
+
+    def _begin_bundle(self, request: PlaceBundle, run: _Run) -> Callable[[dict[bytes, int]], Answer]:
+        bundle, sig = request.bundle, request.sig
+        digest = bundle_digest(bundle, self.config)
+        if digest in run.seen or self.log.get(digest) is not None:
+            return lambda _: self._bundle_outcome(digest)
+        if recover_sig(digest, sig) != bundle.trader:
+            return _answered(BadSignature(bundle.trader))
+        try:
+            h, records = self._work_bundle(bundle, sig, digest, run)
+        except RollupError as exc:
+            return _answered(exc)
+        run.seen.add(digest)
+        return lambda seqs: BundleOutcome(digest, h, seqs[h], tuple(replace(r, seq=seqs[h]) for r in records))
+
+    def _begin_txs(self, request: AdmitTxs, run: _Run) -> Callable[[dict[bytes, int]], Answer]:
+        ctx = self.mempool.admission_context()
+        out: list[bytes | RollupError] = []
+        admitted: list[Tx | bytes] = []
+        for item in request.items:
+            try:
+                out.append(run.stage.add(item, ctx=ctx))
+            except RollupError as exc:
+                out.append(exc)
+                continue
+            admitted.append(item)
+        self._resync_in(self.touched_orders(admitted), run)
+
+        def finish(seqs: dict[bytes, int]) -> Answer:
+            return [r if isinstance(r, RollupError) else (r, seqs[r]) for r in out]
+
+        return finish
+
+    def touched_orders(self, admitted: Iterable[Tx | bytes]) -> list[bytes]:
+        """Digests of the orders that Cancel / Fill / BundleFill transactions touch."""
+        digests: list[bytes] = []
+        for item in admitted:
+            if isinstance(item, bytes):
+                if not item or item[0] not in (TX_TYPE_CANCEL, TX_TYPE_FILL, TX_TYPE_BUNDLE_FILL):
+                    continue
+                item = decode_tx(item)
+            if isinstance(item, Cancel):
+                digests.append(order_digest(item.order, self.config))
+            elif isinstance(item, Fill):
+                digests += [
+                    order_digest(item.maker.order, self.config),
+                    order_digest(item.taker.order, self.config),
+                ]
+            elif isinstance(item, BundleFill):
+                digests += [order_digest(m.order, self.config) for m in item.makers]
+        return digests
 
     def resync(self, digests: Iterable[bytes]) -> None:
         """Bring resting orders in line with their Order leaves after transactions admitted
@@ -352,27 +516,28 @@ class Exchange:
         touched = [d for d in dict.fromkeys(digests) if d in self.resting]
         if not touched:
             return
+        self._execute(lambda run: self._resync_in(touched, run), priority=True)
 
-        def body(run: _Run) -> None:
-            view = self.mempool.view
-            for digest in touched:
-                order = self.resting[digest].signed.order
-                book = self.books[order.market]
-                leaf = get_order_state(view, digest)
-                if leaf.cancelled:
-                    self._left_book(book.remove(digest, RemoveReason.CANCELLED), run)
-                    continue
-                in_book = book.get(digest)
-                assert in_book is not None
-                excess = in_book.size - max(order.size - leaf.filled, 0)
-                if excess > 0:
-                    event = book.take(digest, excess)
-                    if isinstance(event, OrderRemoved):
-                        self._left_book(event, run)
-                    else:
-                        run.messages.append(_book_message(event))
-
-        self._execute(body, priority=True)
+    def _resync_in(self, digests: Iterable[bytes], run: _Run) -> None:
+        """`resync`'s work inside a run (the view holds what the run staged)."""
+        touched = [d for d in dict.fromkeys(digests) if d in self.resting]
+        view = self.mempool.view
+        for digest in touched:
+            order = self.resting[digest].signed.order
+            book = self.books[order.market]
+            leaf = get_order_state(view, digest)
+            if leaf.cancelled:
+                self._left_book(book.remove(digest, RemoveReason.CANCELLED), run)
+                continue
+            in_book = book.get(digest)
+            assert in_book is not None
+            excess = in_book.size - max(order.size - leaf.filled, 0)
+            if excess > 0:
+                event = book.take(digest, excess)
+                if isinstance(event, OrderRemoved):
+                    self._left_book(event, run)
+                else:
+                    run.messages.append(event)
 
     def sweep(self) -> None:
         """Take expired orders out of the books and record them expired (call it periodically)."""
@@ -502,8 +667,11 @@ class Exchange:
         return [fill_record(f) for f in self.log.fills_of_account(account, limit, before_seq)]
 
     def markets(self) -> Markets:
-        """The listed markets as the view has them."""
-        return read_markets(self.mempool.view.tree.get(markets_key()))
+        """The listed markets as the view has them (decoded once per value of their leaf)."""
+        value = self.mempool.view.tree.get(markets_key())
+        if value != self._markets_value:
+            self._markets, self._markets_value = read_markets(value), value
+        return self._markets
 
     def book(self, market_id: int) -> OrderBook | None:
         """The book of a market (None if the market is not listed)."""
@@ -543,10 +711,12 @@ class Exchange:
             log.error("exchange_operation_failed_rebuilding_books")
             self.rebuild()
             raise
-        if self.stream is not None:
+        if self.stream is not None and self.stream.subscribers:  # messages are made only if read
             for message in run.messages:
                 if isinstance(message, FillRecord):
                     message = _fill_message(replace(message, seq=seqs[message.tx_hash]))
+                elif not isinstance(message, dict):
+                    message = _book_message(message)
                 self.stream.publish(message)
         return result, seqs
 
@@ -600,7 +770,7 @@ class Exchange:
             why = run.rejected.get(digest)
             run.writes.status(digest, "rejected", None if why is None else _reason(why))
             log.info("maker_rejected", order=digest, reason=None if why is None else _reason(why))
-        run.messages.append(_book_message(event))
+        run.messages.append(event)
 
     @staticmethod
     def _refusal_status(exc: RollupError) -> tuple[str, str | None]:
@@ -614,17 +784,6 @@ class Exchange:
         return "rejected", _reason(exc)
 
     # ---- internals: orders ----------------------------------------------------------------
-
-    def _place_new(self, signed: SignedOrder, run: _Run) -> _Placed | _Known:
-        order = signed.order
-        digest = order_digest(order, self.config)
-        if digest in run.seen or self.log.get(digest) is not None:
-            return _Known(digest)
-        if recover_sig(digest, signed.sig) != order.trader:
-            raise BadSignature(order.trader)
-        placed = self._work_order(signed, digest, self._next_seq(), run, None)
-        run.seen.add(digest)
-        return placed
 
     def _work_order(
         self, signed: SignedOrder, digest: bytes, seq: int, run: _Run, row: OrderRow | None
@@ -645,14 +804,16 @@ class Exchange:
         book = self._book(order.market, market)
         self._expire(book, run)
         placed = _Placed(digest, OrderStatus.RESTING)
+        side = _SIDES.get(order.side)
+        flags = _FLAGS.get(order.flags)
         taker = BookOrder(
             digest,
             order.trader,
             order.market,
-            Side(order.side),
+            Side(order.side) if side is None else side,
             order.price,
             remaining,
-            OrderFlags(order.flags),
+            OrderFlags(order.flags) if flags is None else flags,
             order.expiry,
             seq,
         )
@@ -673,7 +834,7 @@ class Exchange:
             elif isinstance(event, OrderRemoved):
                 self._left_book(event, run)
                 continue
-            run.messages.append(_book_message(event))
+            run.messages.append(event)
         if result.resting is not None:
             placed.status = OrderStatus.PARTIALLY_FILLED if filled or placed.fills else OrderStatus.RESTING
             placed.resting = result.resting.size
@@ -684,16 +845,10 @@ class Exchange:
         if refused and not placed.fills:  # nothing of it was accepted
             assert placed.stop is not None
             raise placed.stop
-        stored, reason = {
-            OrderStatus.RESTING: ("resting", None),
-            OrderStatus.PARTIALLY_FILLED: ("resting", None),
-            OrderStatus.FILLED: ("filled", None),
-            OrderStatus.CANCELLED: (
-                "cancelled",
-                "ioc: the unfilled remainder of an immediate-or-cancel order",
-            ),
-            OrderStatus.REFUSED: ("refused", None if placed.stop is None else _reason(placed.stop)),
-        }[placed.status]
+        if placed.status == OrderStatus.REFUSED:
+            stored, reason = "refused", None if placed.stop is None else _reason(placed.stop)
+        else:
+            stored, reason = _STORED[placed.status]
         if row is None:
             run.writes.insert(
                 OrderRow(
@@ -878,7 +1033,7 @@ class Exchange:
             if isinstance(event, OrderRemoved):
                 self._left_book(event, run)
             else:
-                run.messages.append(_book_message(event))
+                run.messages.append(event)
             run.writes.fill(h, i, maker.order.trader, bundle.trader, maker_digest, digest)
         run.writes.insert(
             OrderRow(digest, self._next_seq(), "bundle", bundle.trader, -1, encode_tx(tx), "filled", None)

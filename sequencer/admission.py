@@ -1,0 +1,163 @@
+"""Group commit with priorities: single requests queue here and are admitted in rounds.
+
+Every request that changes state (orders, cancels, bundles, transactions) is put in one of two
+queues, URGENT (cancels, liquidations, deleverages, oracle updates, funding steps) or NORMAL
+(orders, bundles, fills, transfers, withdrawals), and waits. One round at a time takes every
+urgent request, then normal ones in arrival order up to `max_round` items, and hands them to
+`process`, which admits them all with ONE durable commit; only then is each waiting request
+answered with its own result. At low load a round holds one request and costs a task switch;
+under load rounds grow and the commit (and every per-round cost) is shared.
+
+Under overload the urgent class goes first: it never waits behind queued orders (a round always
+takes every urgent request before any normal one), and a full normal queue refuses new normal
+requests at once (`Overloaded`, 503) while urgent ones are still queued. Within a class the order
+is arrival order.
+
+Rounds run on the event loop that queued the request (all of the node's state lives there);
+`process` is synchronous, so a round is atomic with respect to everything else on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sequencer.api.errors import Overloaded
+
+R = TypeVar("R")
+"""A request."""
+A = TypeVar("A")
+"""Its answer."""
+
+
+@dataclass(slots=True)
+class _Waiting(Generic[R, A]):
+    """A queued request and the future its caller awaits."""
+
+    request: R
+    weight: int
+    future: asyncio.Future[A]
+    ready: asyncio.Future[Any] | None
+    """Work the request's round waits for first (e.g. its signatures, recovered elsewhere)."""
+
+
+class AdmissionQueue(Generic[R, A]):
+    """Requests waiting for the next round (see the module docstring)."""
+
+    def __init__(
+        self,
+        process: Callable[[list[R]], Sequence[A | BaseException]],
+        *,
+        max_round: int = 64,
+        max_queued: int = 20_000,
+    ) -> None:
+        self.process = process
+        """Admits a round's requests (urgent first, then normal, each class in arrival order)
+        with one commit; one answer (or the exception refusing it) per request."""
+        self.max_round = max_round
+        """Most items (an order batch counts its orders) in one round, urgent ones excepted; a
+        larger request is a round of its own. Small rounds keep the wait short: a request waits
+        for the round before its own, and a client that sends its next request only once
+        answered works while the next round runs."""
+        self.max_queued = max_queued
+        """Most items waiting per class; beyond it a request is refused with `Overloaded`."""
+        self.urgent: deque[_Waiting[R, A]] = deque()
+        self.normal: deque[_Waiting[R, A]] = deque()
+        self._queued = {True: 0, False: 0}
+        self._running: asyncio.Task[None] | asyncio.Handle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.rounds = 0
+        """Rounds run so far."""
+        self.largest_round = 0
+        """Most requests one round held."""
+
+    def __len__(self) -> int:
+        return len(self.urgent) + len(self.normal)
+
+    async def submit(
+        self, request: R, *, urgent: bool = False, weight: int = 1, ready: asyncio.Future[Any] | None = None
+    ) -> A:
+        """Queue `request` for the next round and wait for its answer (raised if a refusal).
+        With `ready`, the round that takes it first waits for that future (whatever its outcome:
+        `process` looks at it); requests queued meanwhile wait for the next round."""
+        if self._queued[urgent] + weight > self.max_queued and self._queued[urgent] > 0:
+            raise Overloaded(f"{self._queued[urgent]} {'urgent' if urgent else 'ordinary'} items queued")
+        loop = asyncio.get_running_loop()
+        waiting: _Waiting[R, A] = _Waiting(request, weight, loop.create_future(), ready)
+        (self.urgent if urgent else self.normal).append(waiting)
+        self._queued[urgent] += weight
+        self._schedule(loop)
+        return await waiting.future
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make sure a round will run on `loop` (one round at a time)."""
+        if self._running is not None and self._loop is loop and not loop.is_closed():
+            return
+        self._loop = loop
+        self._running = loop.call_soon(self._round)
+
+    def _take(self) -> list[_Waiting[R, A]]:
+        """The next round: every urgent request, then normal ones in order while they fit in
+        `max_round` items (one at least)."""
+        taken = list(self.urgent)
+        self.urgent.clear()
+        self._queued[True] = 0
+        budget = self.max_round
+        normal = self.normal
+        while normal and (normal[0].weight <= budget or not taken):
+            waiting = normal.popleft()
+            self._queued[False] -= waiting.weight
+            budget -= waiting.weight
+            taken.append(waiting)
+        return taken
+
+    def _answer(self, taken: list[_Waiting[R, A]], answers: Sequence[A | BaseException]) -> None:
+        for waiting, answer in zip(taken, answers, strict=True):
+            if waiting.future.done():  # its caller went away; it was admitted all the same
+                continue
+            if isinstance(answer, BaseException):
+                waiting.future.set_exception(answer)
+            else:
+                waiting.future.set_result(answer)
+
+    def _fail(self, taken: list[_Waiting[R, A]], exc: BaseException) -> None:
+        for waiting in taken:
+            if not waiting.future.done():
+                waiting.future.set_exception(exc)
+
+    def _run(self, taken: list[_Waiting[R, A]]) -> None:
+        self.rounds += 1
+        self.largest_round = max(self.largest_round, len(taken))
+        try:
+            answers = self.process([w.request for w in taken])
+        except Exception as exc:  # the commit failed: nothing of the round was admitted
+            self._fail(taken, exc)
+        else:
+            self._answer(taken, answers)
+
+    def _next(self) -> None:
+        self._running = None
+        if (self.urgent or self.normal) and self._loop is not None and not self._loop.is_closed():
+            self._schedule(self._loop)  # after the loop's other callbacks (I/O) had a turn
+
+    def _round(self) -> None:
+        taken = self._take()
+        waits = [w.ready for w in taken if w.ready is not None and not w.ready.done()]
+        if waits and self._loop is not None:
+            self._running = self._loop.create_task(self._round_after(taken, waits))
+            return
+        try:
+            if taken:
+                self._run(taken)
+        finally:
+            self._next()
+
+    async def _round_after(self, taken: list[_Waiting[R, A]], waits: list[asyncio.Future[Any]]) -> None:
+        try:
+            await asyncio.wait(waits)
+            self._run(taken)
+        finally:
+            self._next()

@@ -7,16 +7,25 @@ node changes nothing when it refuses.
 """
 
 # No `from __future__ import annotations` here: FastAPI must see the local `NodeDep` alias itself.
+from functools import partial
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sequencer.api.errors import Malformed, NotFound, status_for
-from sequencer.api.exchange_routes import ExchangeNodeAPI, exchange_routers
+from sequencer.api.exchange_routes import (
+    ExchangeNodeAPI,
+    cancel_order,
+    exchange_routers,
+    place_order,
+    place_orders,
+)
+from sequencer.api.fast import FastRoute, FastRoutes, read_body, replay
+from sequencer.api.order_schemas import CancelRequest, OrderBatchRequest, OrderRequest
 from sequencer.api.schemas import (
     Accepted,
     AccountView,
@@ -105,7 +114,10 @@ def error_response(code: str, message: str) -> JSONResponse:
 
 
 class BodyLimit:
-    """ASGI middleware refusing request bodies over `limit` bytes with 413 `too_large`."""
+    """ASGI middleware refusing request bodies over `limit` bytes with 413 `too_large`: by their
+    `content-length`, or (sent without one) once more than `limit` bytes came. The body is read
+    here, whole, before the application sees it: an error raised while FastAPI reads a body
+    would become its own 400."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -119,25 +131,11 @@ class BodyLimit:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
                 await error_response("too_large", f"body over {self.limit} bytes")(scope, receive, send)
                 return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
+        body = await read_body(receive, self.limit)
+        if body is None:
             await error_response("too_large", f"body over {self.limit} bytes")(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
+            return
+        await self.app(scope, replay(body, receive), send)
 
 
 def _hex_to_bytes(value: str, length: int | None, what: str) -> bytes:
@@ -162,9 +160,61 @@ def _accepted(node: NodeAPI, tx_hash: bytes, seq: int) -> Accepted:
     )
 
 
-def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
-    """Build the FastAPI application over a node."""
-    app = FastAPI(
+async def submit_raw(n: NodeAPI, body: RawTxRequest) -> Accepted:
+    """`POST /v1/transactions` (its FastAPI route and the lean path both call this)."""
+    return _accepted(n, *await n.admit_tx(_hex_to_bytes(body.raw, None, "raw")))
+
+
+async def submit_raw_batch(n: NodeAPI, body: RawBatchRequest) -> BatchAccepted:
+    """`POST /v1/transactions/batch`."""
+    raws: list[Tx | bytes] = [_hex_to_bytes(r, None, "raw") for r in body.raws]
+    items: list[BatchItem] = []
+    acked: list[tuple[bytes, int]] = []
+    for result in await n.admit_txs(raws):
+        if isinstance(result, RollupError):
+            code = getattr(result, "code", "internal")
+            TXS_REJECTED.labels(code=code).inc()
+            items.append(BatchItem(error=ItemError(code=code, message=str(result))))
+        else:
+            acked.append(result)
+            items.append(BatchItem(hash="0x" + result[0].hex(), seq=result[1]))
+    receipt = n.batch_receipt(acked)  # one signature for all: signing per item cost the most
+    return BatchAccepted(
+        sequencer="0x" + n.address.hex(),
+        results=items,
+        receipt=None if receipt is None else "0x" + receipt.hex(),
+    )
+
+
+def fast_routes(node: NodeAPI) -> dict[str, FastRoute]:
+    """The hot endpoints the lean path answers (`sequencer.api.fast`), with their handlers."""
+    return {
+        "/v1/orders": FastRoute(OrderRequest, partial(place_order, node)),
+        "/v1/orders/batch": FastRoute(OrderBatchRequest, partial(place_orders, node)),
+        "/v1/orders/cancel": FastRoute(CancelRequest, partial(cancel_order, node)),
+        "/v1/transactions": FastRoute(RawTxRequest, partial(submit_raw, node)),
+        "/v1/transactions/batch": FastRoute(RawBatchRequest, partial(submit_raw_batch, node)),
+    }
+
+
+class SequencerAPI(FastAPI):
+    """The FastAPI application with the lean path in front: a hot request (`fast_routes`) goes
+    to `fast` before FastAPI's middlewares and routing, which answer everything else."""
+
+    fast: FastRoutes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast is not None:
+            await self.fast(scope, receive, send)  # hands what is not its own to FastAPI
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536, lean: bool = True) -> FastAPI:
+    """Build the FastAPI application over a node; with `lean` the hot endpoints are answered
+    by the lean path (`sequencer.api.fast`), the same handlers without FastAPI's per-request
+    machinery."""
+    app = SequencerAPI(
         title="DerivRollup sequencer",
         version="1",
         description=(
@@ -177,6 +227,8 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
             409: {"model": ErrorBody},
             503: {"model": ErrorBody},
         },
+        # no OpenTelemetry here: without this, FastAPI asks for the providers on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
 
     async def get_node() -> NodeAPI:
@@ -211,7 +263,7 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
     @txs.post("/transactions", response_model=Accepted)
     async def post_raw(body: RawTxRequest, n: NodeDep) -> Accepted:
         """Submit an encoded transaction (protocol section 3)."""
-        return _accepted(n, *await n.admit_tx(_hex_to_bytes(body.raw, None, "raw")))
+        return await submit_raw(n, body)
 
     @txs.post("/transactions/batch", response_model=BatchAccepted)
     async def post_raw_batch(body: RawBatchRequest, n: NodeDep) -> BatchAccepted:
@@ -220,23 +272,7 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
         Items are admitted in order, each against the view that includes the ones before it;
         each gets its own acknowledgement or error. HTTP 200 even if some items are refused.
         """
-        raws: list[Tx | bytes] = [_hex_to_bytes(r, None, "raw") for r in body.raws]
-        items: list[BatchItem] = []
-        acked: list[tuple[bytes, int]] = []
-        for result in await n.admit_txs(raws):
-            if isinstance(result, RollupError):
-                code = getattr(result, "code", "internal")
-                TXS_REJECTED.labels(code=code).inc()
-                items.append(BatchItem(error=ItemError(code=code, message=str(result))))
-            else:
-                acked.append(result)
-                items.append(BatchItem(hash="0x" + result[0].hex(), seq=result[1]))
-        receipt = n.batch_receipt(acked)  # one signature for all: signing per item cost the most
-        return BatchAccepted(
-            sequencer="0x" + n.address.hex(),
-            results=items,
-            receipt=None if receipt is None else "0x" + receipt.hex(),
-        )
+        return await submit_raw_batch(n, body)
 
     @txs.get("/transactions/{tx_hash}", response_model=TxStatus)
     async def get_tx(tx_hash: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], n: NodeDep) -> TxStatus:
@@ -319,4 +355,7 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = 65_536) -> FastAPI:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    if lean:  # a hot request never reaches FastAPI's middlewares and routes (`SequencerAPI`)
+        fallback = partial(FastAPI.__call__, app)
+        app.fast = FastRoutes(fallback, fast_routes(node), max_body_bytes, error_response)
     return app

@@ -114,6 +114,43 @@ def _result(n: ExchangeNodeAPI, out: OrderOutcome, receipt: bool = True) -> Orde
     )
 
 
+async def place_order(n: ExchangeNodeAPI, body: OrderRequest) -> OrderResult:
+    """`POST /v1/orders` (its FastAPI route and the lean path both call this)."""
+    (out,) = await n.admit_orders([body.to_signed()])
+    if isinstance(out, RollupError):
+        raise out
+    return _result(n, out)
+
+
+async def place_orders(n: ExchangeNodeAPI, body: OrderBatchRequest) -> OrderBatchResult:
+    """`POST /v1/orders/batch`."""
+    items: list[OrderBatchItem] = []
+    acked: list[tuple[bytes, int]] = []
+    for out in await n.admit_orders([o.to_signed() for o in body.orders]):
+        if isinstance(out, RollupError):
+            TXS_REJECTED.labels(code=out.code).inc()
+            items.append(OrderBatchItem(error=ItemError(code=out.code, message=str(out))))
+        else:
+            acked += [(f.tx_hash, f.seq) for f in out.fills]
+            items.append(OrderBatchItem(result=_result(n, out, receipt=False)))
+    receipt = _hex(n.batch_receipt(acked))  # one signature over every fill of every item
+    return OrderBatchResult(sequencer="0x" + n.address.hex(), results=items, receipt=receipt)
+
+
+async def cancel_order(n: ExchangeNodeAPI, body: CancelRequest) -> CancelResult:
+    """`POST /v1/orders/cancel`."""
+    out = await n.admit_cancel(body.to_tx())
+    return CancelResult(
+        hash="0x" + out.tx_hash.hex(),
+        seq=out.seq,
+        order="0x" + out.digest.hex(),
+        was_resting=out.was_resting,
+        removed=out.removed,
+        sequencer="0x" + n.address.hex(),
+        receipt=_hex(n.receipt(out.tx_hash, out.seq)),
+    )
+
+
 def exchange_routers(get_node: Callable[[], Awaitable[ExchangeNodeAPI]]) -> list[APIRouter]:
     """The routers of the exchange endpoints over the node `get_node` gives."""
     NodeDep = Annotated[ExchangeNodeAPI, Depends(get_node)]
@@ -128,10 +165,7 @@ def exchange_routers(get_node: Callable[[], Awaitable[ExchangeNodeAPI]]) -> list
         record are durable before the answer. An order refused outright is a 4xx with the
         protocol's code; an order refused after some fills is a 200 with status `refused`.
         """
-        (out,) = await n.admit_orders([body.to_signed()])
-        if isinstance(out, RollupError):
-            raise out
-        return _result(n, out)
+        return await place_order(n, body)
 
     @orders.post("/orders/batch", response_model=OrderBatchResult)
     async def post_orders(body: OrderBatchRequest, n: NodeDep) -> OrderBatchResult:
@@ -140,18 +174,7 @@ def exchange_routers(get_node: Callable[[], Awaitable[ExchangeNodeAPI]]) -> list
         Each order sees the book the ones before it left; each item gets its result or its error
         (HTTP 200 even if some are refused). One receipt covers every fill, in order.
         """
-        items: list[OrderBatchItem] = []
-        acked: list[tuple[bytes, int]] = []
-        for out in await n.admit_orders([o.to_signed() for o in body.orders]):
-            if isinstance(out, RollupError):
-                TXS_REJECTED.labels(code=out.code).inc()
-                items.append(OrderBatchItem(error=ItemError(code=out.code, message=str(out))))
-            else:
-                acked += [(f.tx_hash, f.seq) for f in out.fills]
-                items.append(OrderBatchItem(result=_result(n, out, receipt=False)))
-        return OrderBatchResult(
-            sequencer="0x" + n.address.hex(), results=items, receipt=_hex(n.batch_receipt(acked))
-        )
+        return await place_orders(n, body)
 
     @orders.post("/orders/cancel", response_model=CancelResult)
     async def post_cancel(body: CancelRequest, n: NodeDep) -> CancelResult:
@@ -162,16 +185,7 @@ def exchange_routers(get_node: Callable[[], Awaitable[ExchangeNodeAPI]]) -> list
         reaches L1 and the order can never fill. An order already cancelled: 409
         `order_cancelled`.
         """
-        out = await n.admit_cancel(body.to_tx())
-        return CancelResult(
-            hash="0x" + out.tx_hash.hex(),
-            seq=out.seq,
-            order="0x" + out.digest.hex(),
-            was_resting=out.was_resting,
-            removed=out.removed,
-            sequencer="0x" + n.address.hex(),
-            receipt=_hex(n.receipt(out.tx_hash, out.seq)),
-        )
+        return await cancel_order(n, body)
 
     @orders.post("/bundles", response_model=BundleResult)
     async def post_bundle(body: BundleRequest, n: NodeDep) -> BundleResult:

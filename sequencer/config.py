@@ -35,6 +35,8 @@ class SequencerSettings(BaseSettings):
     """Largest request body accepted (413 beyond)."""
     bond_wei: int = 10**18
     """Bond posted at start if the account is not yet bonded."""
+    signature_worker: bool = True
+    """Recover order signers in a worker process, beside the event loop (false: on the loop)."""
     fsync: bool = False
     """Also survive a machine crash (fsync per commit); a process crash is covered either way."""
     fault_post_root_offset: int = -1

@@ -42,6 +42,7 @@ def build_node(settings: SequencerSettings) -> SequencerNode:
         corrupt_root_at=settings.fault_post_root_offset,
         corrupt_tx_type=TX_TYPE_BYTES[settings.fault_tx_type] if settings.fault_tx_type else -1,
         bond_wei=settings.bond_wei,
+        signature_worker=settings.signature_worker,
     )
     node = SequencerNode(
         l1.chain_config(),
@@ -78,6 +79,7 @@ def serve(settings: SequencerSettings) -> None:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await node.close()
             node.store.close()
             log.info("stopped")
 

@@ -80,6 +80,7 @@ from sequencer.metrics import (
     TXS_ACCEPTED,
 )
 from sequencer.receipts import ReceiptSigner
+from sequencer.sigpool import SignatureWorker
 from sequencer.stf.codec import decode_tx
 from sequencer.stf.eip712 import order_digest
 from sequencer.stf.errors import RollupError
@@ -215,6 +216,8 @@ class NodeOptions:
     are all taken, first."""
     admission_max_queued: int = 20_000
     """Most items waiting for a round, per class; beyond it requests are refused `overloaded`."""
+    signature_worker: bool = False
+    """Recover order signers in a worker process (`sequencer.sigpool`) instead of on the loop."""
 
 
 class SequencerNode:
@@ -272,6 +275,8 @@ class SequencerNode:
             margin_s=self.options.order_time_margin_s,
         )
         """The order books (rebuilt with the mempool's view, see `_rebase`)."""
+        self.signatures = SignatureWorker() if self.options.signature_worker else None
+        """Recovers order signers in another process (`sequencer.sigpool`); None: on the loop."""
         self.admission: AdmissionQueue[_Queued, Answer] = AdmissionQueue(
             self._admit_round,
             max_round=self.options.admission_max_round,
@@ -393,12 +398,16 @@ class SequencerNode:
         return answers
 
     async def admit_orders(self, orders: list[SignedOrder]) -> list[OrderOutcome | RollupError]:
-        """Place signed orders in order (`Exchange.place_many`), in the next admission round."""
+        """Place signed orders in order (`Exchange.place_many`), in the next admission round;
+        their signers are recovered meanwhile by the signature worker, if there is one."""
         self._require_synced()
         config = self.config
         digests = [order_digest(signed.order, config) for signed in orders]
+        signers = None
+        if self.signatures is not None:
+            signers = self.signatures.recover([(d, o.sig) for d, o in zip(digests, orders, strict=True)])
         request = PlaceOrders(orders, digests)
-        answer = await self._admit(request, "Fill", urgent=False, weight=len(orders))
+        answer = await self._admit(request, "Fill", urgent=False, weight=len(orders), signers=signers)
         assert isinstance(answer, list)
         return answer  # type: ignore[return-value]
 
@@ -599,6 +608,11 @@ class SequencerNode:
             return self.keeper_step()
 
         await self._loop("keeper", step, self.options.keeper_interval_ms / 1000)
+
+    async def close(self) -> None:
+        """Stop what the node started besides its loops (the signature worker)."""
+        if self.signatures is not None:
+            await self.signatures.stop()
 
     def health(self) -> dict[str, Any]:
         """Liveness facts."""
@@ -853,6 +867,8 @@ class SequencerNode:
     async def start(self) -> None:
         """Catch up with L1 and reload the durable log; then the node accepts transactions."""
         await asyncio.to_thread(self.writer.ensure_bonded, self.options.bond_wei)
+        if self.signatures is not None:
+            await self.signatures.start()
         while True:
             await self.poll_l1()
             if self.next_block > self.l1_head:

@@ -7,6 +7,7 @@ seen on L1 (`sequencer.chain`), so a posting that fails leaves nothing to undo.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 
 from sequencer.l1types import L1Deposit, L1QueueEntry
@@ -79,7 +80,40 @@ def build_batch(
     corrupt_root_at: int = -1,
     corrupt_tx_type: int = -1,
 ) -> BuiltBatch | None:
-    """Build the next batch on top of `state` (which is not modified), with the clock `l2_time`;
+    """`build_batch_steps` run to its end."""
+    steps = build_batch_steps(
+        state,
+        queue,
+        pending,
+        config,
+        l2_time=l2_time,
+        max_txs=max_txs,
+        corrupt_root_at=corrupt_root_at,
+        corrupt_tx_type=corrupt_tx_type,
+    )
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def build_batch_steps(
+    state: State,
+    queue: dict[int, L1QueueEntry],
+    pending: list[PendingTx],
+    config: ChainConfig,
+    *,
+    l2_time: int,
+    max_txs: int = MAX_BATCH_TXS,
+    corrupt_root_at: int = -1,
+    corrupt_tx_type: int = -1,
+) -> Generator[None, None, BuiltBatch | None]:
+    """Build the next batch, pausing (`yield`) after each pending transaction so that a caller
+    on an event loop can serve requests between them (`pending` may grow meanwhile: what is
+    appended is taken in order like the rest).
+
+    Build the next batch on top of `state` (which is not modified), with the clock `l2_time`;
     None if there is nothing to post.
 
     The due queue entries come first, in queue order (a deposit as a Deposit, a governance
@@ -112,6 +146,7 @@ def build_batch(
         txs.append(ptx.raw)
         roots.append(outcome.post_root)
         included.append(ptx)
+        yield
     if not txs:
         return None
     honest = True

@@ -44,7 +44,7 @@ from sequencer.builder import (
     BuiltBatch,
     QueueTx,
     batch_tx_hashes,
-    build_batch,
+    build_batch_steps,
     due_queue,
     queue_context,
 )
@@ -109,6 +109,10 @@ L2_TIME_ALLOWANCE_SECONDS = 1
 """How far past the L1 head's timestamp a batch's clock may run. Every block is at least one
 second after its parent, so a clock at most one second past the head is never ahead of the block
 that includes the append (the Rollup refuses `l2_time > block.timestamp`), whatever the L1."""
+
+BUILD_SLICE_SECONDS = 0.002
+"""Longest stretch of batch building between two turns of the event loop (requests wait no
+longer than this for the builder)."""
 
 REFUSED_AHEAD = "rollup: l2_time ahead of L1"
 """The Rollup's refusal of a clock past the append's block."""
@@ -780,11 +784,14 @@ class SequencerNode:
 
     # ---- building ------------------------------------------------------------------------
 
-    def _build(self, l2_time: int) -> BuiltBatch | None:
+    async def _build(self, l2_time: int) -> BuiltBatch | None:
+        """Build the next batch in slices of about `BUILD_SLICE_SECONDS`, serving requests in
+        between (admission only appends to the pending list; the follower, which could move the
+        chain under the build, waits for `poll_lock`)."""
         faulting = self.faults_left > 0
         corrupt = self.options.corrupt_root_at if faulting else -1
         corrupt_type = self.options.corrupt_tx_type if faulting else -1
-        return build_batch(
+        steps = build_batch_steps(
             self.chain.state,
             self.chain.queue,
             self.mempool.pending,
@@ -794,6 +801,15 @@ class SequencerNode:
             corrupt_root_at=corrupt,
             corrupt_tx_type=corrupt_type,
         )
+        slice_started = time.perf_counter()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if time.perf_counter() - slice_started > BUILD_SLICE_SECONDS:
+                await asyncio.sleep(0)
+                slice_started = time.perf_counter()
 
     async def _next_l2_time(self) -> int:
         """The clock of the batch about to be built (`choose_l2_time`)."""
@@ -817,7 +833,9 @@ class SequencerNode:
             return False  # never build on a batch we found invalid
         if not self.mempool.pending and not due_queue(self.chain.state, self.chain.queue, 1):
             return False  # nothing to post: no need to ask L1 for the time
-        built = self._build(await self._next_l2_time())
+        l2_time = await self._next_l2_time()
+        async with self.poll_lock:  # the chain stays as it is while the batch is built on it
+            built = await self._build(l2_time)
         if built is None:
             return False
         for ptx, reason in built.skipped:

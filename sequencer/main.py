@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -57,6 +58,23 @@ def build_node(settings: SequencerSettings) -> SequencerNode:
     return node
 
 
+def quiet_gc() -> None:
+    """Keep the cyclic garbage collector's full collections short: what is alive now (modules,
+    the chain state, the books...) is frozen out of them, and so is what is alive after each full
+    collection, so that the next one only walks the objects made since. A full collection of the
+    whole heap of a node under load takes 100-200 ms, during which no request is served. (Frozen
+    objects are still freed when nothing refers to them; only a reference cycle among objects
+    that were alive at a freeze would be kept.)"""
+    gc.collect()
+    gc.freeze()
+
+    def after_full_collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+    gc.callbacks.append(after_full_collection)
+
+
 def serve(settings: SequencerSettings) -> None:
     """Run the node and its API until SIGINT/SIGTERM."""
     node = build_node(settings)
@@ -64,6 +82,7 @@ def serve(settings: SequencerSettings) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await node.start()
+        quiet_gc()
         tasks = [
             asyncio.create_task(node.follower_loop()),
             asyncio.create_task(node.builder_loop()),

@@ -21,7 +21,7 @@ from typing import Any
 
 from eth_account import Account as _EthAccount
 from hexbytes import HexBytes
-from web3 import Web3
+from web3 import EthereumTesterProvider, Web3
 from web3.contract.contract import Contract, ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.logs import DISCARD as _DISCARD
@@ -163,6 +163,16 @@ def _gas_with_margin(estimate: int) -> int:
     return estimate + estimate // 5 + 20_000
 
 
+def _estimate_gas(w3: Web3, params: dict[str, Any]) -> int:
+    """Gas of `params` on the block that would include it: the pending one. anvil estimates on
+    the latest block by default, whose timestamp is seconds old when idle (it mines only on
+    transactions), so a fresh batch clock would be refused as ahead of L1. eth-tester in process
+    refuses "pending", and its "latest" is already the pending block."""
+    if isinstance(w3.provider, EthereumTesterProvider):
+        return int(w3.eth.estimate_gas(params))  # type: ignore[arg-type]
+    return int(w3.eth.estimate_gas(params, "pending"))  # type: ignore[arg-type]
+
+
 def send_transaction(
     w3: Web3,
     sender: Sender,
@@ -181,7 +191,7 @@ def send_transaction(
     with _lock_for(w3, sender.address):
         if "gas" not in params:
             try:
-                params["gas"] = _gas_with_margin(w3.eth.estimate_gas(params))  # type: ignore[arg-type]
+                params["gas"] = _gas_with_margin(_estimate_gas(w3, params))
             except _REVERT_ERRORS as exc:
                 raise TransactionReverted(label, _revert_reason(exc)) from exc
         if sender.private_key is None:

@@ -91,6 +91,7 @@ from sequencer.stf.types import (
     Cancel,
     ChainConfig,
     Deposit,
+    Funding,
     L1Context,
     L1Message,
     Signature,
@@ -577,9 +578,11 @@ class SequencerNode:
             return []
         now = self.estimated_l2_time()
         tree = self.mempool.view.tree
-        pending = {p.tx for p in self.mempool.pending}
         admitted: list[Tx] = []
-        for step in due_funding(tree, now):
+        due = due_funding(tree, now)
+        # pending Funding steps only (hashing every pending fill each second stalled the loop)
+        pending = {p.tx for p in self.mempool.pending if type(p.tx) is Funding} if due else set()
+        for step in due:
             if step in pending:
                 continue
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -10,8 +11,9 @@ from eth_account import Account
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
+from contracts.bindings import Sender, send_transaction
 from devnet.l1.chain import dev_accounts
-from devnet.procs import L1Handle
+from devnet.procs import L1Handle, wait_until
 
 ACCOUNTS = dev_accounts()
 ETH = 10**18
@@ -38,6 +40,10 @@ def fail(n: uint256):
 @external
 def now() -> uint256:
     return block.timestamp
+
+@external
+def not_before(t: uint256):
+    assert block.timestamp >= t, "ping: too early"
 """
 
 
@@ -193,6 +199,20 @@ def test_evm_set_next_block_timestamp__exact_value__used_by_next_block(w3: Web3)
     assert w3.eth.get_block("latest")["timestamp"] == target
     rpc(w3, "evm_mine", [])
     assert w3.eth.get_block("latest")["timestamp"] >= target
+
+
+def test_send_transaction__clock_past_idle_head__estimated_on_pending_block(w3: Web3, ping: Any) -> None:
+    # anvil mines only on transactions and estimates on the latest block by default: a call that
+    # needs a time past an idle head must still be estimated, sent and mined (the batch clock does)
+    sender = Sender(ACCOUNTS[1].address, bytes.fromhex(ACCOUNTS[1].private_key.removeprefix("0x")))
+    head = send_transaction(w3, sender, {"to": ACCOUNTS[4].address, "value": 1}, label="tick")
+    head_time = w3.eth.get_block(head.block_number)["timestamp"]
+    offset = head_time - time.time()  # the L1 clock's lead over ours (evm_increaseTime above)
+    wait_until(lambda: time.time() + offset >= head_time + 3, 10, what="the L1 clock to pass its head")
+    assert w3.eth.get_block("latest")["timestamp"] == head_time  # no block since: the head is idle
+    data = ping.functions.not_before(head_time + 1)._encode_transaction_data()
+    result = send_transaction(w3, sender, {"to": ping.address, "data": data}, label="not_before")
+    assert w3.eth.get_block(result.block_number)["timestamp"] >= head_time + 1
 
 
 def test_block_timestamps__whole_chain__never_decrease(w3: Web3) -> None:

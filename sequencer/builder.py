@@ -7,7 +7,7 @@ seen on L1 (`sequencer.chain`), so a posting that fails leaves nothing to undo.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from sequencer.l1types import L1Deposit, L1QueueEntry
@@ -106,6 +106,7 @@ def build_batch_steps(
     *,
     l2_time: int,
     max_txs: int = MAX_BATCH_TXS,
+    take: int | None = None,
     corrupt_root_at: int = -1,
     corrupt_tx_type: int = -1,
 ) -> Generator[None, None, BuiltBatch | None]:
@@ -118,6 +119,8 @@ def build_batch_steps(
 
     The due queue entries come first, in queue order (a deposit as a Deposit, a governance
     message as an L1Message), then the pending transactions that still apply.
+    With `take`, only the first `take` pending transactions are considered (those its clock was
+    chosen for, see `batch_clock`).
     `corrupt_root_at` is fault injection for tests and the demo only: it replaces that
     transaction's committed post-root by a wrong one, as a lying sequencer would;
     `corrupt_tx_type` does the same to the first transaction of that type byte, if any (the
@@ -136,8 +139,8 @@ def build_batch_steps(
         roots.append(outcome.post_root)
     included: list[PendingTx] = []
     skipped: list[tuple[PendingTx, str]] = []
-    for ptx in pending:
-        if len(txs) >= max_txs:
+    for i, ptx in enumerate(pending):
+        if len(txs) >= max_txs or (take is not None and i >= take):
             break
         outcome = apply_decoded(work, ptx.tx, ctx, config, signer_verified=True)
         if not outcome.applied:
@@ -164,6 +167,44 @@ def build_batch_steps(
         skipped=skipped,
         post_state=work if honest else None,
     )
+
+
+def batch_clock(
+    pending: Sequence[PendingTx],
+    *,
+    tip: int,
+    upper: int,
+    span: int,
+    max_txs: int,
+    floor: int | None = None,
+) -> tuple[int, int]:
+    """The next batch's clock and how many pending transactions it takes: `(l2_time, take)`.
+
+    A transaction was checked at admission with the clock it carries (`PendingTx.clock`, the
+    estimated batch clock then), and the exchange checks a fill's expiry and price staleness
+    `span` seconds past it. A batch built later, at the wall clock, would find the fills of a
+    backlog older than `span` stale and drop them, acknowledged as they are. So the batch takes
+    the first pending transactions whose clocks lie within `span` of the first one's (and at most
+    `max_txs`), and runs at the last one's clock: never before any of them (oracle prices and due
+    funding need the time they were admitted at), never more than `span` after one. The clock
+    is kept within [`tip`, `upper`] (the chain's clock, and the latest the L1 allows now) and at
+    least `floor` (the earliest the L1 accepts: a backlog older than the L1's lag limit runs at
+    that limit, and what is stale by then is dropped).
+    """
+    take = 0
+    first = last = upper
+    for ptx in pending[:max_txs]:
+        clock = ptx.clock or upper  # unknown: planned against the present
+        if take == 0:
+            first = last = clock
+        elif clock > first + span:
+            break
+        last = max(last, clock)
+        take += 1
+    l2_time = min(upper, last)
+    if floor is not None:
+        l2_time = max(l2_time, floor)
+    return max(tip, l2_time), take
 
 
 def batch_tx_hashes(txs: list[bytes] | tuple[bytes, ...]) -> list[bytes]:

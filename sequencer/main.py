@@ -54,7 +54,9 @@ def build_node(settings: SequencerSettings) -> SequencerNode:
         options=options,
         receipt_key=l1.sender.private_key if l1.sender else None,
     )
-    node.chain.challenge_window_seconds = l1.challenge_window_seconds()
+    params = l1.rollup.params()
+    node.chain.challenge_window_seconds = params.challenge_window_seconds
+    node.max_l2_time_lag_seconds = params.max_l2_time_lag_seconds
     return node
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sequencer.api.errors import Dropped, Malformed, Overloaded
 from sequencer.keeper import RiskIndex
@@ -103,6 +103,10 @@ class PendingTx:
     hash: bytes
     raw: bytes
     tx: Tx
+    clock: int = 0
+    """The batch clock it was planned with (`Mempool.l2_time` at admission or the last rebase;
+    0 if unknown): the batch that takes it gets a clock near this one (`builder.batch_clock`),
+    so that a backlog drained later still runs at the time its transactions were checked at."""
 
 
 class Mempool:
@@ -220,7 +224,7 @@ class Mempool:
                 self.store.drop(ptx.seq, f"{exc.code}: {exc}")
                 log.warning("tx_dropped", hash=ptx.hash, seq=ptx.seq, code=exc.code, reason=str(exc))
                 continue
-            self._accept(ptx, writes)
+            self._accept(replace(ptx, clock=replan.l2_time), writes)
         PENDING.set(len(self.pending))
 
 
@@ -238,6 +242,8 @@ class Staging:
         self.mempool = mempool
         self.ctx = ctx
         """The L1 context transactions are planned with, unless `add` is given another."""
+        self.clock = mempool.l2_time()
+        """The batch clock at staging: what the staged transactions are stamped with."""
         self.items: list[tuple[bytes, bytes, Tx]] = []
         """(hash, raw, tx) of the staged transactions, in order."""
         self.known: dict[bytes, int] = {}
@@ -334,7 +340,7 @@ class Staging:
             raise
         for (h, raw, tx), seq in zip(self.items, logged, strict=True):
             mempool.risk.note(tx)
-            mempool.pending.append(PendingTx(seq, h, raw, tx))
+            mempool.pending.append(PendingTx(seq, h, raw, tx, self.clock))
             mempool.hashes.add(h)
             seqs[h] = seq
         if self.items:

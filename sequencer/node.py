@@ -43,6 +43,7 @@ from sequencer.api.schemas import (
 from sequencer.builder import (
     BuiltBatch,
     QueueTx,
+    batch_clock,
     batch_tx_hashes,
     build_batch_steps,
     due_queue,
@@ -114,6 +115,10 @@ that includes the append (the Rollup refuses `l2_time > block.timestamp`), whate
 BUILD_SLICE_SECONDS = 0.002
 """Longest stretch of batch building between two turns of the event loop (requests wait no
 longer than this for the builder)."""
+
+LAG_SLACK_SECONDS = 60
+"""A batch's clock stays this far inside the Rollup's lag limit (`MAX_L2_TIME_LAG_SECONDS`) behind
+the L1 head, so that the block which includes the append, seconds later, still accepts it."""
 
 REFUSED_AHEAD = "rollup: l2_time ahead of L1"
 """The Rollup's refusal of a clock past the append's block."""
@@ -291,6 +296,11 @@ class SequencerNode:
         self.poll_lock = asyncio.Lock()
         self.in_flight: BuiltBatch | None = None
         """The batch being appended, kept so that folding it back from L1 needs no re-execution."""
+        self.max_l2_time_lag_seconds: int | None = None
+        """The Rollup's `MAX_L2_TIME_LAG_SECONDS` (None: unknown, no floor on the batch clock)."""
+        self.min_batch_clock = 0
+        """No batch clock before this: the wall clock of the last attempt the Rollup refused as
+        behind (the transactions' admission clocks were too old for it)."""
         self.clock_follows_head = False
         """Whether the next batch's clock is capped by the L1 head (see `choose_l2_time`): set
         after the Rollup found a clock ahead of its block, cleared after one found it behind."""
@@ -787,7 +797,7 @@ class SequencerNode:
 
     # ---- building ------------------------------------------------------------------------
 
-    async def _build(self, l2_time: int) -> BuiltBatch | None:
+    async def _build(self, l2_time: int, take: int | None = None) -> BuiltBatch | None:
         """Build the next batch in slices of about `BUILD_SLICE_SECONDS`, serving requests in
         between (admission only appends to the pending list; the follower, which could move the
         chain under the build, waits for `poll_lock`)."""
@@ -801,6 +811,7 @@ class SequencerNode:
             self.config,
             l2_time=l2_time,
             max_txs=self.options.batch_max_txs,
+            take=take,
             corrupt_root_at=corrupt,
             corrupt_tx_type=corrupt_type,
         )
@@ -822,6 +833,22 @@ class SequencerNode:
             self.chain.tip_l2_time, self.clock(), head_timestamp, follow_head=self.clock_follows_head
         )
 
+    def _batch_clock(self, upper: int) -> tuple[int, int]:
+        """The next batch's clock and how many pending transactions it takes (`batch_clock`):
+        the clock its transactions were admitted with, within what the L1 accepts."""
+        floor = self.min_batch_clock
+        lag, head = self.max_l2_time_lag_seconds, self.last_head_timestamp
+        if lag is not None and head is not None:
+            floor = max(floor, head - lag + min(LAG_SLACK_SECONDS, lag // 2))
+        return batch_clock(
+            self.mempool.pending,
+            tip=self.chain.tip_l2_time,
+            upper=upper,
+            span=self.options.order_time_margin_s,
+            max_txs=self.options.batch_max_txs,
+            floor=floor,
+        )
+
     def estimated_l2_time(self) -> int:
         """The clock a batch built now would have (the last L1 head seen stands for the head):
         what admission plans transactions with."""
@@ -836,9 +863,10 @@ class SequencerNode:
             return False  # never build on a batch we found invalid
         if not self.mempool.pending and not due_queue(self.chain.state, self.chain.queue, 1):
             return False  # nothing to post: no need to ask L1 for the time
-        l2_time = await self._next_l2_time()
+        upper = await self._next_l2_time()
         async with self.poll_lock:  # the chain stays as it is while the batch is built on it
-            built = await self._build(l2_time)
+            l2_time, take = self._batch_clock(upper)
+            built = await self._build(l2_time, take)
         if built is None:
             return False
         for ptx, reason in built.skipped:
@@ -864,6 +892,7 @@ class SequencerNode:
             refusal = getattr(exc, "reason", None)
             if refusal == REFUSED_BEHIND:  # following an idle L1's head fell too far behind
                 self.clock_follows_head = False
+                self.min_batch_clock = max(self.min_batch_clock, int(self.clock()))  # no older planned clock
             elif refusal == REFUSED_AHEAD:  # an L1 whose clock is behind ours
                 self.clock_follows_head = True
             log.warning("batch_post_failed", error=str(exc), txs=len(built.txs), l2_time=built.l2_time)

@@ -18,6 +18,7 @@ from sequencer.config import SequencerSettings
 from sequencer.l1 import Web3L1, load_deployment
 from sequencer.logs import get_logger
 from sequencer.node import NodeOptions, SequencerNode
+from sequencer.stall import LoopMonitor
 from sequencer.stf.constants import TX_TYPE_NAMES
 from sequencer.store import Store
 
@@ -85,6 +86,8 @@ def serve(settings: SequencerSettings) -> None:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await node.start()
         quiet_gc()
+        monitor = LoopMonitor()
+        monitor.start()
         tasks = [
             asyncio.create_task(node.follower_loop()),
             asyncio.create_task(node.builder_loop()),
@@ -100,6 +103,7 @@ def serve(settings: SequencerSettings) -> None:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await monitor.stop()
             await node.close()
             node.store.close()
             log.info("stopped")

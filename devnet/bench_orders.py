@@ -13,6 +13,8 @@ the server, the L1 and the feed, so the CPU share of each is reported beside the
 - `order_ack_ms_p50` / `order_ack_ms_p99`: single-order requests (`POST /v1/orders`) sent
   open-loop at `ORDER_ACK_RATE` orders per second, latency from due time to acknowledgement;
   beside it `order_ack_floor_ms`, the signature check and tree work of one order.
+- `orders_dropped_after_ack`: acknowledged transactions the sequencer dropped, once everything
+  is on L1; nothing in the run may invalidate one, so the bench fails unless it is 0.
 """
 
 from __future__ import annotations
@@ -107,6 +109,13 @@ def fund(net: Network, addresses: list[bytes], amount: int) -> None:
     token.approve(deployer, net.deployment.bridge, amount * len(addresses))
     for address in addresses:
         bridge.deposit(deployer, address, amount)
+
+
+def dropped_after_ack(url: str) -> int:
+    """Acknowledged transactions the sequencer dropped so far (`rollup_txs_dropped_total`)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    samples = [line for line in text.splitlines() if line.startswith("rollup_txs_dropped_total{")]
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in samples)
 
 
 async def _batch_load(url: str, bodies: list[bytes], connections: int) -> tuple[int, int, list[str]]:
@@ -229,6 +238,12 @@ def bench_orders(quick: bool = False) -> dict[str, Any]:
         latencies = asyncio.run(_latency_load(seq.url, single_bodies, rate))
         p50, p99 = statistics.median(latencies), statistics.quantiles(latencies, n=100)[98]
         progress(f"orders: single orders at {rate:.0f}/s: ack p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        wait_until(
+            lambda: get_json(f"{seq.url}/v1/status")["pending"] == 0, 900, interval=0.5, what="all on L1"
+        )
+        dropped = dropped_after_ack(seq.url)
+        if dropped:  # nothing happened that could invalidate an acknowledged order: a lost order
+            raise RuntimeError(f"{dropped} acknowledged transactions were dropped (see the sequencer's log)")
         return {
             "orders_accepted_per_s": round(rate_accepted),
             "orders_floor_per_s": round(1 / floor_s),
@@ -239,6 +254,7 @@ def bench_orders(quick: bool = False) -> dict[str, Any]:
             "order_ack_ms_p50": round(p50, 2),
             "order_ack_p99_ms": round(p99, 2),
             "order_ack_floor_ms": round(floor_s * 1000, 3),
+            "orders_dropped_after_ack": dropped,
         }
 
 

@@ -26,3 +26,9 @@ ADMIT_SECONDS = Histogram(
     buckets=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1),
     registry=REGISTRY,
 )
+TXS_DROPPED = Counter(
+    "rollup_txs_dropped_total",
+    "Acknowledged transactions dropped because they no longer applied (by error code)",
+    ["code"],
+    registry=REGISTRY,
+)

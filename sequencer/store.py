@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sequencer.metrics import TXS_DROPPED
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS txs (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT, -- admission order
@@ -232,6 +234,7 @@ class Store:
     def drop(self, seq: int, reason: str) -> None:
         """Mark a pending transaction as dropped (it no longer applies after an L1 revert)."""
         self.db.execute("UPDATE txs SET status = 'dropped', reason = ? WHERE seq = ?", (reason, seq))
+        TXS_DROPPED.labels(code=reason.split(":", 1)[0]).inc()
 
     def counts(self) -> dict[str, int]:
         """Number of transactions per status."""

@@ -29,6 +29,7 @@ def test_bench__quick__json_line_with_every_figure(capsys: pytest.CaptureFixture
         "order_ack_floor_ms",
     ):
         assert key in figures
+    assert figures["orders_dropped_after_ack"] == 0
     assert figures["keccak_backend"] == "pysha3"
     # gas is deterministic (not a timing): every transaction type's proof fits the goal
     assert set(figures["fraud_proof_gas"]) >= {

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from sequencer.exchange.orderlog import OrderLog, OrderRow, OrderWrites
+from sequencer.metrics import REGISTRY
 from sequencer.store import Store
 
 
@@ -92,3 +93,14 @@ def test_checkpointer__commits_do_not_checkpoint_the_background_thread_does(tmp_
     assert (busy, copied) == (0, frames)
     store.close()
     assert Store(tmp_path / "log.sqlite", background_checkpoints=False).counts() == {"pending": 50}
+
+
+def test_drop__acknowledged_row__dropped_with_reason_and_counted_by_code(tmp_path: Path) -> None:
+    store = Store(tmp_path / "seq.sqlite")
+    seq = store.add(b"\x07" * 32, b"\x01raw")
+    before = REGISTRY.get_sample_value("rollup_txs_dropped_total", {"code": "stale_oracle"}) or 0.0
+    store.drop(seq, "stale_oracle: market 0: price of 1 is stale at 100")
+    row = store.get(b"\x07" * 32)
+    assert row is not None and row.status == "dropped" and row.reason.startswith("stale_oracle")
+    assert REGISTRY.get_sample_value("rollup_txs_dropped_total", {"code": "stale_oracle"}) == before + 1
+    store.close()

@@ -37,6 +37,8 @@ class SequencerSettings(BaseSettings):
     """Bond posted at start if the account is not yet bonded."""
     signature_worker: bool = True
     """Recover order signers in a worker process, beside the event loop (false: on the loop)."""
+    loop_monitor: bool = True
+    """Measure the event loop's lag and log where it stalls (`sequencer.stall`)."""
     fsync: bool = False
     """Also survive a machine crash (fsync per commit); a process crash is covered either way."""
     fault_post_root_offset: int = -1

@@ -86,8 +86,9 @@ def serve(settings: SequencerSettings) -> None:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await node.start()
         quiet_gc()
-        monitor = LoopMonitor()
-        monitor.start()
+        monitor = LoopMonitor() if settings.loop_monitor else None
+        if monitor is not None:
+            monitor.start()
         tasks = [
             asyncio.create_task(node.follower_loop()),
             asyncio.create_task(node.builder_loop()),
@@ -103,7 +104,8 @@ def serve(settings: SequencerSettings) -> None:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await monitor.stop()
+            if monitor is not None:
+                await monitor.stop()
             await node.close()
             node.store.close()
             log.info("stopped")

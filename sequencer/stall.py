@@ -42,7 +42,7 @@ log = get_logger("sequencer")
 class LoopMonitor:
     """Heartbeat on the loop and a watchdog thread beside it (see the module docstring)."""
 
-    def __init__(self, *, interval: float = 0.005, threshold: float = 0.02, frames: int = 8) -> None:
+    def __init__(self, *, interval: float = 0.01, threshold: float = 0.02, frames: int = 8) -> None:
         self.interval = interval
         """Seconds the heartbeat sleeps between beats."""
         self.threshold = threshold

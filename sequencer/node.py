@@ -840,6 +840,7 @@ class SequencerNode:
         lag, head = self.max_l2_time_lag_seconds, self.last_head_timestamp
         if lag is not None and head is not None:
             floor = max(floor, head - lag + min(LAG_SLACK_SECONDS, lag // 2))
+        floor = min(floor, upper)  # never past what the L1 allows now
         return batch_clock(
             self.mempool.pending,
             tip=self.chain.tip_l2_time,

@@ -115,7 +115,8 @@ def build_batch_steps(
     appended is taken in order like the rest).
 
     Build the next batch on top of `state` (which is not modified), with the clock `l2_time`;
-    None if there is nothing to post.
+    None if there is nothing to post and nothing was skipped (a batch with no `txs` but some
+    `skipped` is not to be posted: its skipped transactions are to be dropped).
 
     The due queue entries come first, in queue order (a deposit as a Deposit, a governance
     message as an L1Message), then the pending transactions that still apply.
@@ -150,7 +151,7 @@ def build_batch_steps(
         roots.append(outcome.post_root)
         included.append(ptx)
         yield
-    if not txs:
+    if not txs and not skipped:
         return None
     honest = True
     if corrupt_tx_type >= 0:
@@ -174,34 +175,34 @@ def batch_clock(
     *,
     tip: int,
     upper: int,
-    span: int,
     max_txs: int,
     floor: int | None = None,
 ) -> tuple[int, int]:
     """The next batch's clock and how many pending transactions it takes: `(l2_time, take)`.
 
-    A transaction was checked at admission with the clock it carries (`PendingTx.clock`, the
-    estimated batch clock then), and the exchange checks a fill's expiry and price staleness
-    `span` seconds past it. A batch built later, at the wall clock, would find the fills of a
-    backlog older than `span` stale and drop them, acknowledged as they are. So the batch takes
-    the first pending transactions whose clocks lie within `span` of the first one's (and at most
-    `max_txs`), and runs at the last one's clock: never before any of them (oracle prices and due
-    funding need the time they were admitted at), never more than `span` after one. The clock
-    is kept within [`tip`, `upper`] (the chain's clock, and the latest the L1 allows now) and at
-    least `floor` (the earliest the L1 accepts: a backlog older than the L1's lag limit runs at
-    that limit, and what is stale by then is dropped).
+    A transaction was checked at admission for the rules that need time to have come (oracle
+    prices, due funding) at its `clock`, and for the rules that get stricter later (expiry,
+    price staleness) at its `deadline`: the exchange checks fills `margin` seconds ahead, other
+    transactions at their clock itself; cancels, oracle updates and funding steps have none. A
+    batch built later at the wall clock would find a backlog stale and drop it, acknowledged as
+    it is. So the batch takes the longest run of first pending transactions (at most `max_txs`)
+    with a clock that suits every one: past all their clocks, before all their deadlines; and it
+    runs at the latest of their clocks. The clock is kept within [`tip`, `upper`] (the chain's
+    clock, and the latest the L1 allows now) and at least `floor` (the earliest the L1 accepts:
+    a backlog older than the L1's lag limit runs at that limit, and what is stale by then is
+    dropped). When `upper` is below the transactions' clocks (a node following the L1 head),
+    those needing time to have come may not apply and are dropped.
     """
     take = 0
-    first = last = upper
+    lo = hi = upper
     for ptx in pending[:max_txs]:
         clock = ptx.clock or upper  # unknown: planned against the present
-        if take == 0:
-            first = last = clock
-        elif clock > first + span:
+        deadline = clock if ptx.deadline is None else max(ptx.deadline, clock)
+        if take and (max(lo, clock) > min(hi, deadline)):
             break
-        last = max(last, clock)
+        lo, hi = (clock, deadline) if take == 0 else (max(lo, clock), min(hi, deadline))
         take += 1
-    l2_time = min(upper, last)
+    l2_time = min(upper, lo)
     if floor is not None:
         l2_time = max(l2_time, floor)
     return max(tip, l2_time), take

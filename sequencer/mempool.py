@@ -104,9 +104,19 @@ class PendingTx:
     raw: bytes
     tx: Tx
     clock: int = 0
-    """The batch clock it was planned with (`Mempool.l2_time` at admission or the last rebase;
-    0 if unknown): the batch that takes it gets a clock near this one (`builder.batch_clock`),
-    so that a backlog drained later still runs at the time its transactions were checked at."""
+    """The batch clock it was admitted at (`Mempool.l2_time` then, or its re-check at the last
+    rebase; 0 if unknown): its batch's clock is never before it (`builder.batch_clock`), so a
+    backlog drained later still runs at the time its transactions were checked at."""
+    deadline: int | None = None
+    """The latest batch clock its time rules (expiry, price staleness) were checked at: the
+    exchange checks fills `margin` seconds ahead; None: its `clock` itself; `NO_DEADLINE` for
+    types no rule of which gets stricter later (cancels, oracle updates, funding steps)."""
+
+
+NO_DEADLINE = 1 << 62
+"""`PendingTx.deadline` of transactions that stay valid at any later clock."""
+TIME_FREE_TYPES = (Cancel, OracleUpdate, Funding)
+"""Transaction types with no rule that gets stricter as the clock advances."""
 
 
 class Mempool:
@@ -164,11 +174,16 @@ class Mempool:
     def stage(self, ctx: L1Context | None = None) -> Staging:
         """Start admitting transactions that will be logged in one commit (see `Staging`);
         `ctx` is the L1 context they are planned with (default: no queue, the node's clock)."""
-        return Staging(self, ctx if ctx is not None else self.admission_context())
+        clock = self.l2_time()
+        return Staging(self, ctx if ctx is not None else self._context(clock), clock)
 
     def admission_context(self) -> L1Context:
         """The context admission plans with: no queue entries, the clock `l2_time()`."""
-        return L1Context(queue_end=0, queue_hashes={}, l2_time=self.l2_time())
+        return self._context(self.l2_time())
+
+    @staticmethod
+    def _context(clock: int) -> L1Context:
+        return L1Context(queue_end=0, queue_hashes={}, l2_time=clock)
 
     def room(self, priority: bool, staged: int = 0) -> bool:
         """Whether one more transaction of the class fits, with `staged` not yet pending."""
@@ -216,15 +231,18 @@ class Mempool:
         candidates = sorted({p.hash: p for p in [*self.pending, *extra]}.values(), key=lambda p: p.seq)
         self.pending = []
         self.hashes = set()
-        replan = self.admission_context()
+        now = self.l2_time()
         for ptx in candidates:
+            # each at its own admission clock (not before the tip's): a backlog stays valid
+            clock = max(ptx.clock, ctx.l2_time) if ptx.clock else now
             try:
-                writes = plan_tx(self.view, ptx.tx, replan, self.config, signer_verified=True)
+                writes = plan_tx(self.view, ptx.tx, self._context(clock), self.config, signer_verified=True)
             except InvalidTransaction as exc:
                 self.store.drop(ptx.seq, f"{exc.code}: {exc}")
                 log.warning("tx_dropped", hash=ptx.hash, seq=ptx.seq, code=exc.code, reason=str(exc))
                 continue
-            self._accept(replace(ptx, clock=replan.l2_time), writes)
+            free = isinstance(ptx.tx, TIME_FREE_TYPES)
+            self._accept(replace(ptx, clock=clock, deadline=NO_DEADLINE if free else None), writes)
         PENDING.set(len(self.pending))
 
 
@@ -238,12 +256,14 @@ class Staging:
     view again. Used on the node's loop thread, one staging at a time.
     """
 
-    def __init__(self, mempool: Mempool, ctx: L1Context) -> None:
+    def __init__(self, mempool: Mempool, ctx: L1Context, clock: int) -> None:
         self.mempool = mempool
         self.ctx = ctx
         """The L1 context transactions are planned with, unless `add` is given another."""
-        self.clock = mempool.l2_time()
-        """The batch clock at staging: what the staged transactions are stamped with."""
+        self.clock = clock
+        """The batch clock at staging (`Mempool.l2_time`): the staged transactions' `clock`."""
+        self.deadlines: list[int | None] = []
+        """Each staged transaction's `PendingTx.deadline` (the clock it was planned with)."""
         self.items: list[tuple[bytes, bytes, Tx]] = []
         """(hash, raw, tx) of the staged transactions, in order."""
         self.known: dict[bytes, int] = {}
@@ -311,6 +331,8 @@ class Staging:
             overlay.set(key, value)
         self._staged.add(h)
         self.items.append((h, raw, tx))
+        planned = (ctx or self.ctx).l2_time
+        self.deadlines.append(NO_DEADLINE if isinstance(tx, TIME_FREE_TYPES) else planned)
         if revived_from is not None:
             self.revived[h] = revived_from
         return h
@@ -338,14 +360,15 @@ class Staging:
         except BaseException:
             self.rollback()
             raise
-        for (h, raw, tx), seq in zip(self.items, logged, strict=True):
+        for (h, raw, tx), seq, deadline in zip(self.items, logged, self.deadlines, strict=True):
             mempool.risk.note(tx)
-            mempool.pending.append(PendingTx(seq, h, raw, tx, self.clock))
+            mempool.pending.append(PendingTx(seq, h, raw, tx, self.clock, deadline))
             mempool.hashes.add(h)
             seqs[h] = seq
         if self.items:
             PENDING.set(len(mempool.pending))
         self.items = []
+        self.deadlines = []
         self._staged = set()
         self._undo = []
         self.revived = {}
@@ -360,6 +383,7 @@ class Staging:
             else:
                 writes[key] = old
         self.items = []
+        self.deadlines = []
         self._staged = set()
         self._undo = []
         self.revived = {}

@@ -839,13 +839,13 @@ class SequencerNode:
         floor = self.min_batch_clock
         lag, head = self.max_l2_time_lag_seconds, self.last_head_timestamp
         if lag is not None and head is not None:
-            floor = max(floor, head - lag + min(LAG_SLACK_SECONDS, lag // 2))
+            # the append's block is stamped near the wall clock even when the head is idle and old
+            floor = max(floor, max(head, upper) - lag + min(LAG_SLACK_SECONDS, lag // 2))
         floor = min(floor, upper)  # never past what the L1 allows now
         return batch_clock(
             self.mempool.pending,
             tip=self.chain.tip_l2_time,
             upper=upper,
-            span=self.options.order_time_margin_s,
             max_txs=self.options.batch_max_txs,
             floor=floor,
         )
@@ -876,6 +876,8 @@ class SequencerNode:
             log.warning("tx_dropped", hash=ptx.hash, reason=reason)
         if built.skipped:  # the speculative view had drifted from the chain: rebuild it
             self._rebase([])
+        if not built.txs:  # every transaction it took was dropped: the next build goes on
+            return False
         self.in_flight = built
         try:
             l1_tx = await asyncio.to_thread(

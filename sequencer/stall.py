@@ -103,6 +103,8 @@ class LoopMonitor:
                 frame = sys._current_frames().get(self._loop_thread)
                 if frame is None:
                     continue
-                summary = traceback.extract_stack(frame)[-self.frames :]
+                summary = traceback.extract_stack(frame, limit=None)[-self.frames :]
+                if self.beat != since:  # the loop beat while we looked: not the stalled stack
+                    continue
                 self._stalled_since = since
                 self._stack = [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}" for f in summary]

@@ -473,7 +473,8 @@ class Exchange:
         return lambda seqs: BundleOutcome(digest, h, seqs[h], tuple(replace(r, seq=seqs[h]) for r in records))
 
     def _begin_txs(self, request: AdmitTxs, run: _Run) -> Callable[[dict[bytes, int]], Answer]:
-        ctx = self.mempool.admission_context()
+        # the staging's own clock: what these transactions are stamped with (`PendingTx.clock`)
+        ctx = L1Context(queue_end=0, queue_hashes={}, l2_time=run.stage.clock)
         out: list[bytes | RollupError] = []
         admitted: list[Tx | bytes] = []
         for item in request.items:

@@ -115,3 +115,29 @@ def test_build_and_post__clock_refused_as_ahead__follows_the_head_until_refused_
     finally:
         loop.close()
         store.close()
+
+
+def test_build_and_post__backlog__each_batch_at_its_transactions_admission_clock(tmp_path: Path) -> None:
+    t0 = int(time.time())
+    l1 = ClockL1(FakeRollup(), t0, [])
+    l1.deposit(ADDRS[0], 1_000)
+    store = Store(tmp_path / "seq.sqlite")
+    node = SequencerNode(CONFIG, store, l1, l1, start_block=1)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(node.start())
+        assert loop.run_until_complete(node.build_and_post())  # the deposit
+        node.clock = lambda: float(t0 + 1)
+        node.submit(sign_transfer(KEYS[0], ADDRS[1], 5, 0, CONFIG))
+        node.clock = lambda: float(t0 + 4)
+        node.submit(sign_transfer(KEYS[0], ADDRS[1], 6, 1, CONFIG))
+        node.clock = lambda: float(t0 + 60)  # the builder gets to them a minute later
+        # a transfer was checked at its own clock: the first batch takes it alone, at that clock
+        assert loop.run_until_complete(node.build_and_post())
+        assert loop.run_until_complete(node.build_and_post())
+        assert l1.clocks[1:] == [t0 + 1, t0 + 4]
+        assert [len(b.txs) for b in l1.rollup.batches[1:]] == [1, 1]
+        assert len(node.mempool) == 0
+    finally:
+        loop.close()
+        store.close()

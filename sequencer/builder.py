@@ -183,7 +183,7 @@ def batch_clock(
     A transaction was checked at admission for the rules that need time to have come (oracle
     prices, due funding) at its `clock`, and for the rules that get stricter later (expiry,
     price staleness) at its `deadline`: the exchange checks fills `margin` seconds ahead, other
-    transactions at their clock itself; cancels, oracle updates and funding steps have none. A
+    transactions at their clock itself; cancels and oracle updates have none. A
     batch built later at the wall clock would find a backlog stale and drop it, acknowledged as
     it is. So the batch takes the longest run of first pending transactions (at most `max_txs`)
     with a clock that suits every one: past all their clocks, before all their deadlines; and it

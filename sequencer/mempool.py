@@ -110,13 +110,14 @@ class PendingTx:
     deadline: int | None = None
     """The latest batch clock its time rules (expiry, price staleness) were checked at: the
     exchange checks fills `margin` seconds ahead; None: its `clock` itself; `NO_DEADLINE` for
-    types no rule of which gets stricter later (cancels, oracle updates, funding steps)."""
+    types no rule of which gets stricter later (cancels, oracle updates)."""
 
 
 NO_DEADLINE = 1 << 62
 """`PendingTx.deadline` of transactions that stay valid at any later clock."""
-TIME_FREE_TYPES = (Cancel, OracleUpdate, Funding)
-"""Transaction types with no rule that gets stricter as the clock advances."""
+TIME_FREE_TYPES = (Cancel, OracleUpdate)
+"""Transaction types with no rule that gets stricter as the clock advances (a funding step
+needs a fresh price: it has a deadline)."""
 
 
 class Mempool:

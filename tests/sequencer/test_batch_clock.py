@@ -12,6 +12,7 @@ from sequencer.builder import batch_clock, build_batch
 from sequencer.exchange import Exchange
 from sequencer.mempool import NO_DEADLINE, Mempool, PendingTx
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
+from sequencer.stf.state import State
 from sequencer.stf.types import Fill, L1Context, Transfer
 from sequencer.store import Store
 
@@ -65,9 +66,8 @@ def test_batch_clock__nothing_pending_or_clock_unknown__the_upper_clock() -> Non
     assert batch_clock(pending((0, None), (0, None)), tip=0, upper=NOW, max_txs=9) == (NOW, 2)
 
 
-def test_backlog_drained_after_its_prices_went_stale_at_the_wall_clock__every_fill_batched(
-    tmp_path: Path,
-) -> None:
+def fills_admitted_at_now(tmp_path: Path, fills: int) -> tuple[State, Store, Mempool]:
+    """Two funded traders' crossing orders admitted by the exchange at `NOW`: `fills` fills pending."""
     state = state_of(leaves({t: acct(1_000_000) for t in (A, B)}))
     store = Store(tmp_path / "seq.sqlite")
     mempool = Mempool(CONFIG, store, 1000)
@@ -75,9 +75,16 @@ def test_backlog_drained_after_its_prices_went_stale_at_the_wall_clock__every_fi
     mempool.rebase(state, [], L1Context(0, {}), [])
     exchange = Exchange(CONFIG, mempool, clock=lambda: NOW, l2_floor=lambda: NOW)
     exchange.rebuild()
-    for i in range(5):
+    for i in range(fills):
         exchange.place(order(0, ETH, SIDE_SELL, 100, 10, salt=i))
         exchange.place(order(1, ETH, SIDE_BUY, 100, 10, salt=i))
+    return state, store, mempool
+
+
+def test_backlog_drained_after_its_prices_went_stale_at_the_wall_clock__every_fill_batched(
+    tmp_path: Path,
+) -> None:
+    state, store, mempool = fills_admitted_at_now(tmp_path, 5)
     backlog = list(mempool.pending)
     assert len(backlog) == 5 and all(isinstance(p.tx, Fill) and p.clock == NOW for p in backlog)
     wall = NOW + 300  # the builder gets to them five minutes later: the price (60 s limit) is stale now
@@ -98,16 +105,7 @@ def test_backlog_drained_after_its_prices_went_stale_at_the_wall_clock__every_fi
 def test_rebase_after_the_prices_went_stale_at_the_wall_clock__backlog_kept_at_its_own_clocks(
     tmp_path: Path,
 ) -> None:
-    state = state_of(leaves({t: acct(1_000_000) for t in (A, B)}))
-    store = Store(tmp_path / "seq.sqlite")
-    mempool = Mempool(CONFIG, store, 1000)
-    mempool.l2_time = lambda: NOW
-    mempool.rebase(state, [], L1Context(0, {}), [])
-    exchange = Exchange(CONFIG, mempool, clock=lambda: NOW, l2_floor=lambda: NOW)
-    exchange.rebuild()
-    for i in range(3):
-        exchange.place(order(0, ETH, SIDE_SELL, 100, 10, salt=i))
-        exchange.place(order(1, ETH, SIDE_BUY, 100, 10, salt=i))
+    state, store, mempool = fills_admitted_at_now(tmp_path, 3)
     before = [p.hash for p in mempool.pending]
     mempool.l2_time = lambda: NOW + 300  # e.g. another sequencer's batch arrives five minutes on
     mempool.rebase(state, [], L1Context(0, {}, l2_time=NOW - 1), [])

@@ -104,6 +104,9 @@ class ManagedProcess:
     argv: list[str]
     popen: subprocess.Popen[bytes]
     log_path: Path
+    log_start: int = 0
+    """Size of the log when the process started: what it wrote begins there (a restarted
+    service appends to its old log)."""
 
     @property
     def pid(self) -> int:
@@ -118,11 +121,15 @@ class ManagedProcess:
         return self.popen.poll()
 
     def log_tail(self, max_bytes: int = 4000) -> str:
+        """The last `max_bytes` this process wrote to its log (never an earlier run's lines)."""
         try:
-            data = self.log_path.read_bytes()
+            with open(self.log_path, "rb") as log:
+                size = log.seek(0, os.SEEK_END)
+                log.seek(max(self.log_start, size - max_bytes))
+                data = log.read()
         except OSError:
             return ""
-        return data[-max_bytes:].decode(errors="replace")
+        return data.decode(errors="replace")
 
     def check_alive(self) -> None:
         """Raise ProcessExited if the child has died."""
@@ -175,6 +182,7 @@ def spawn(
         full_env.update(env)
     log: IO[bytes]
     with open(log_path, "ab") as log:
+        start = log.seek(0, os.SEEK_END)
         popen = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
@@ -184,7 +192,7 @@ def spawn(
             cwd=str(cwd) if cwd is not None else None,
             start_new_session=True,
         )
-    return ManagedProcess(name=name, argv=list(argv), popen=popen, log_path=log_path)
+    return ManagedProcess(name=name, argv=list(argv), popen=popen, log_path=log_path, log_start=start)
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,46 @@ def _rejection(err: Exception) -> str:
     return msg
 
 
+CALL_STIPEND = 2_300
+ESTIMATE_ERROR_RATIO = 0.02
+"""How far above the least gas limit an estimate may be (geth's `eth_estimateGas` default)."""
+
+
+def estimate_gas_limit(state: StateAPI, spoof: Callable[[int], SpoofTransaction], cap: int) -> int:
+    """The gas limit `eth_estimateGas` answers, found as geth finds it: run once at `cap` (the
+    gas it consumes is a lower bound, its error is the answer's), then try the optimistic limit
+    `(consumed + stipend) * 64/63` (a call keeps back 1/64 of its gas), which nearly always
+    succeeds, and bisect only while the range is wider than `ESTIMATE_ERROR_RATIO`. Two runs
+    where py-evm's exact search takes about twenty-five: a batch append is estimated before
+    every post, and the search had been most of the devnet L1's work under load."""
+
+    def run(gas: int) -> Any:
+        snapshot = state.snapshot()
+        try:
+            return state.apply_transaction(cast(Any, spoof(gas)))
+        finally:
+            state.revert(snapshot)
+
+    first = run(cap)
+    if first.is_error:
+        raise first.error
+    consumed = cap - first.get_gas_remaining()
+    low, high = consumed - 1, cap  # low fails (not enough for what it used), high succeeds
+    optimistic = min(cap, (consumed + CALL_STIPEND) * 64 // 63)
+    if optimistic < high:
+        if run(optimistic).is_error:
+            low = optimistic
+        else:
+            high = optimistic
+    while high - low > 1 and (high - low) / high > ESTIMATE_ERROR_RATIO:
+        middle = (low + high) // 2
+        if run(middle).is_error:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
 class DevChain:
     """A single-node dev chain with funded, unlocked accounts and anvil's dev methods."""
 
@@ -496,11 +536,12 @@ class DevChain:
         return bytes(computation.output)
 
     def estimate_gas(self, req: TxRequest, block_id: BlockId = "latest") -> int:
-        """Least gas limit with which the transaction succeeds (py-evm's binary search)."""
+        """A gas limit with which the transaction succeeds, at most 1.5% above the least one
+        (`estimate_gas_limit`)."""
         state = self._call_state(block_id)
-        tx = self._spoof(req, state, req.gas if req.gas is not None else BLOCK_GAS_LIMIT)
+        cap = req.gas if req.gas is not None else BLOCK_GAS_LIMIT
         try:
-            return int(self._chain.gas_estimator(state, tx))
+            return estimate_gas_limit(state, lambda gas: self._spoof(req, state, gas), cap)
         except Revert as err:
             raise _reverted(bytes(err.args[0]) if err.args else b"") from None
         except ValidationError as err:

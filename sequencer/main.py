@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from sequencer.api.app import create_app
 from sequencer.config import SequencerSettings
 from sequencer.l1 import Web3L1, load_deployment
+from sequencer.l1proc import L1Params, L1Processes
 from sequencer.logs import get_logger
 from sequencer.node import NodeOptions, SequencerNode
 from sequencer.stall import LoopMonitor
@@ -46,18 +47,22 @@ def build_node(settings: SequencerSettings) -> SequencerNode:
         bond_wei=settings.bond_wei,
         signature_worker=settings.signature_worker,
     )
+    calls: Web3L1 | L1Processes = l1
+    if settings.l1_processes:
+        params = L1Params(settings.l1_url, deployment, settings.private_key, settings.l1_confirmations)
+        calls = L1Processes(params, l1.address)
     node = SequencerNode(
         l1.chain_config(),
         store,
-        l1,
-        l1,
+        calls,
+        calls,
         start_block=deployment.deploy_block,
         options=options,
         receipt_key=l1.sender.private_key if l1.sender else None,
     )
-    params = l1.rollup.params()
-    node.chain.challenge_window_seconds = params.challenge_window_seconds
-    node.max_l2_time_lag_seconds = params.max_l2_time_lag_seconds
+    rollup_params = l1.rollup.params()
+    node.chain.challenge_window_seconds = rollup_params.challenge_window_seconds
+    node.max_l2_time_lag_seconds = rollup_params.max_l2_time_lag_seconds
     return node
 
 
@@ -107,6 +112,8 @@ def serve(settings: SequencerSettings) -> None:
             if monitor is not None:
                 await monitor.stop()
             await node.close()
+            if isinstance(node.writer, L1Processes):
+                await asyncio.to_thread(node.writer.stop)
             node.store.close()
             log.info("stopped")
 

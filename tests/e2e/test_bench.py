@@ -27,9 +27,12 @@ def test_bench__quick__json_line_with_every_figure(capsys: pytest.CaptureFixture
         "orders_floor_per_s",
         "order_ack_p99_ms",
         "order_ack_floor_ms",
+        "order_ack_server_cpu_share",
+        "orders_l1_cpu_share",
         "orders_dropped_after_ack",  # the bench fails before printing unless it is 0
     ):
         assert key in figures
+    assert figures["orders_l1"] in ("anvil", "embedded")
     assert figures["keccak_backend"] == "pysha3"
     # gas is deterministic (not a timing): every transaction type's proof fits the goal
     assert set(figures["fraud_proof_gas"]) >= {

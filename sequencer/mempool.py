@@ -120,6 +120,16 @@ TIME_FREE_TYPES = (Cancel, OracleUpdate)
 needs a fresh price: it has a deadline)."""
 
 
+def logged_pending(store: Store, skip: set[bytes] | frozenset[bytes] = frozenset()) -> list[PendingTx]:
+    """The log's pending transactions (but those in `skip`), in admission order, each with the
+    clock it was admitted at: a restarted node re-checks them at that clock, as it would have."""
+    return [
+        PendingTx(r.seq, r.hash, r.raw, decode_tx(r.raw), r.clock)
+        for r in store.pending()
+        if r.hash not in skip
+    ]
+
+
 class Mempool:
     """Pending transactions in admission order, with their speculative state."""
 
@@ -233,17 +243,19 @@ class Mempool:
         self.pending = []
         self.hashes = set()
         now = self.l2_time()
+        drops: list[tuple[int, str]] = []
         for ptx in candidates:
             # each at its own admission clock (not before the tip's): a backlog stays valid
             clock = max(ptx.clock, ctx.l2_time) if ptx.clock else now
             try:
                 writes = plan_tx(self.view, ptx.tx, self._context(clock), self.config, signer_verified=True)
             except InvalidTransaction as exc:
-                self.store.drop(ptx.seq, f"{exc.code}: {exc}")
+                drops.append((ptx.seq, f"{exc.code}: {exc}"))
                 log.warning("tx_dropped", hash=ptx.hash, seq=ptx.seq, code=exc.code, reason=str(exc))
                 continue
             free = isinstance(ptx.tx, TIME_FREE_TYPES)
             self._accept(replace(ptx, clock=clock, deadline=NO_DEADLINE if free else None), writes)
+        self.store.drop_many(drops)
         PENDING.set(len(self.pending))
 
 
@@ -356,7 +368,10 @@ class Staging:
         mempool = self.mempool
         try:
             logged = mempool.store.add_many(
-                [(h, raw) for h, raw, _ in self.items], extra=inside, revived=frozenset(self.revived)
+                [(h, raw) for h, raw, _ in self.items],
+                extra=inside,
+                revived=frozenset(self.revived),
+                clock=self.clock,
             )
         except BaseException:
             self.rollback()

@@ -70,7 +70,7 @@ from sequencer.keeper import deleverage_options, due_funding, liquidation_candid
 from sequencer.l1types import L1Batch, L1Event, L1Reader, L1Revert
 from sequencer.logs import get_logger
 from sequencer.matching import OrderBook
-from sequencer.mempool import PRIORITY_TYPE_BYTES, Mempool, PendingTx, is_priority
+from sequencer.mempool import PRIORITY_TYPE_BYTES, Mempool, is_priority, logged_pending
 from sequencer.metrics import (
     ADMIT_SECONDS,
     BATCH_POST_FAILURES,
@@ -756,11 +756,7 @@ class SequencerNode:
         self.mempool.apply_deposits(due, ctx)  # type: ignore[arg-type]  # Deposit | L1Message
 
     def _rebase(self, foreign: list[bytes]) -> None:
-        back = [
-            PendingTx(r.seq, r.hash, r.raw, decode_tx(r.raw))
-            for r in self.store.pending()
-            if r.hash not in self.mempool.hashes
-        ]
+        back = logged_pending(self.store, self.mempool.hashes)
         due, ctx = self._l1_context()
         self.mempool.rebase(self.chain.state, due, ctx, back)  # type: ignore[arg-type]
         for raw in foreign:  # signed data from a reverted batch: keep it alive (no lost order)
@@ -870,9 +866,9 @@ class SequencerNode:
             built = await self._build(l2_time, take)
         if built is None:
             return False
+        self.store.drop_many([(ptx.seq, reason) for ptx, reason in built.skipped])
+        self.mempool.remove_included({ptx.hash for ptx, _ in built.skipped})
         for ptx, reason in built.skipped:
-            self.store.drop(ptx.seq, reason)
-            self.mempool.remove_included({ptx.hash})
             log.warning("tx_dropped", hash=ptx.hash, reason=reason)
         if built.skipped:  # the speculative view had drifted from the chain: rebuild it
             self._rebase([])

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS txs (
     received_ms INTEGER NOT NULL,                   -- wall clock at admission
     status      TEXT NOT NULL DEFAULT 'pending',    -- pending | batched | dropped
     batch_index INTEGER,                            -- L1 batch that holds it, once posted
-    reason      TEXT                                -- why it was dropped (after an L1 revert)
+    reason      TEXT,                               -- why it was dropped (after an L1 revert)
+    clock       INTEGER NOT NULL DEFAULT 0          -- the batch clock it was admitted at (0: unknown)
 );
 CREATE INDEX IF NOT EXISTS txs_status ON txs(status, seq);
 CREATE TABLE IF NOT EXISTS meta (
@@ -57,6 +58,9 @@ class StoredTx:
     """The L1 batch that holds it, once posted."""
     reason: str | None = None
     """Why it was dropped, if it was."""
+    clock: int = 0
+    """The batch clock it was admitted at (`PendingTx.clock`; 0 if unknown): a restarted node
+    re-checks it at that clock, as the running node would have."""
 
 
 class Checkpointer:
@@ -109,6 +113,9 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(txs)")}
+        if "clock" not in columns:  # a log written before the column existed
+            self.db.execute("ALTER TABLE txs ADD COLUMN clock INTEGER NOT NULL DEFAULT 0")
         self._top_seq: int | None = None
         """The highest seq given (None: not read yet)."""
         self.checkpointer: Checkpointer | None = None
@@ -134,8 +141,10 @@ class Store:
         rows: list[tuple[bytes, bytes]],
         extra: Callable[[sqlite3.Connection, list[int]], None] | None = None,
         revived: frozenset[bytes] = frozenset(),
+        clock: int = 0,
     ) -> list[int]:
-        """Append several admitted transactions in one commit; returns their sequence numbers.
+        """Append several admitted transactions in one commit, admitted at the batch clock
+        `clock`; returns their sequence numbers.
 
         A transaction whose hash is in `revived` was logged before and dropped: it becomes pending
         again under a new sequence number (after every other), so the log's order stays the
@@ -159,14 +168,16 @@ class Store:
                 if tx_hash in revived:
                     cur = db.execute(
                         "UPDATE txs SET seq = ?, status = 'pending', batch_index = NULL, reason = NULL,"
-                        " received_ms = ? WHERE hash = ? AND status = 'dropped'",
-                        (seq, now, tx_hash),
+                        " received_ms = ?, clock = ? WHERE hash = ? AND status = 'dropped'",
+                        (seq, now, clock, tx_hash),
                     )
                     assert cur.rowcount == 1
                 else:
-                    inserts.append((seq, tx_hash, raw, now))
+                    inserts.append((seq, tx_hash, raw, now, clock))
             if inserts:
-                db.executemany("INSERT INTO txs(seq, hash, raw, received_ms) VALUES (?, ?, ?, ?)", inserts)
+                db.executemany(
+                    "INSERT INTO txs(seq, hash, raw, received_ms, clock) VALUES (?, ?, ?, ?, ?)", inserts
+                )
             if extra is not None:
                 extra(db, seqs)
             db.execute("COMMIT")
@@ -192,7 +203,7 @@ class Store:
     def pending(self) -> list[StoredTx]:
         """Every acknowledged transaction not yet in an L1 batch, in admission order."""
         rows = self.db.execute(
-            "SELECT seq, hash, raw, status, batch_index, reason FROM txs"
+            "SELECT seq, hash, raw, status, batch_index, reason, clock FROM txs"
             " WHERE status = 'pending' ORDER BY seq"
         ).fetchall()
         return [StoredTx(*r) for r in rows]
@@ -233,8 +244,24 @@ class Store:
 
     def drop(self, seq: int, reason: str) -> None:
         """Mark a pending transaction as dropped (it no longer applies after an L1 revert)."""
-        self.db.execute("UPDATE txs SET status = 'dropped', reason = ? WHERE seq = ?", (reason, seq))
-        TXS_DROPPED.labels(code=reason.split(":", 1)[0]).inc()
+        self.drop_many([(seq, reason)])
+
+    def drop_many(self, drops: list[tuple[int, str]]) -> None:
+        """Mark pending transactions as dropped, (seq, reason) each, in one commit (a deep revert
+        may drop thousands at once)."""
+        if not drops:
+            return
+        self.db.execute("BEGIN")
+        try:
+            self.db.executemany(
+                "UPDATE txs SET status = 'dropped', reason = ? WHERE seq = ?", [(r, s) for s, r in drops]
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        for _, reason in drops:
+            TXS_DROPPED.labels(code=reason.split(":", 1)[0]).inc()
 
     def counts(self) -> dict[str, int]:
         """Number of transactions per status."""

@@ -27,8 +27,8 @@ from stf_vectors import CONFIG, state_of
 
 from sequencer.api.errors import NoMatch, Overloaded
 from sequencer.exchange import Exchange, OrderStatus
-from sequencer.mempool import Mempool, PendingTx
-from sequencer.stf.codec import decode_tx, encode_markets
+from sequencer.mempool import Mempool, logged_pending
+from sequencer.stf.codec import encode_markets
 from sequencer.stf.constants import FLAG_IOC, FLAG_POST_ONLY, FLAG_REDUCE_ONLY, SIDE_BUY, SIDE_SELL
 from sequencer.stf.eip712 import order_digest, sign_bundle
 from sequencer.stf.errors import (
@@ -60,6 +60,8 @@ class Harness:
         self.state = state
         self.max_pending = max_pending
         self.reserve = reserve
+        self.now = NOW
+        """The wall clock (and batch clock) of the node."""
         self.stream = Stream()
         self.queue = self.stream.subscribe()
         self.open()
@@ -68,11 +70,10 @@ class Harness:
         """(Re)open the log and rebuild mempool and books from it, as a restarted node does."""
         self.store = Store(self.path)
         self.mempool = Mempool(CONFIG, self.store, self.max_pending, self.reserve)
-        self.mempool.l2_time = lambda: NOW
-        back = [PendingTx(r.seq, r.hash, r.raw, decode_tx(r.raw)) for r in self.store.pending()]
-        self.mempool.rebase(self.state, [], L1Context(0, {}), back)
+        self.mempool.l2_time = lambda: self.now
+        self.mempool.rebase(self.state, [], L1Context(0, {}), logged_pending(self.store))
         self.exchange = Exchange(
-            CONFIG, self.mempool, stream=self.stream, clock=lambda: NOW, l2_floor=lambda: NOW
+            CONFIG, self.mempool, stream=self.stream, clock=lambda: self.now, l2_floor=lambda: NOW
         )
         self.exchange.rebuild()
 
@@ -140,6 +141,24 @@ def test_place__crossing__fill_planned_by_the_stf_and_logged_with_the_order(h: H
     maker = h.exchange.order_details(digest(ask))
     assert maker is not None and maker.status == OrderStatus.PARTIALLY_FILLED and maker.resting == 20
     assert [f.tx_hash for f in maker.fills] == [fill.tx_hash]
+
+
+def test_reopen__past_its_orders_expiry_and_the_oracle_age__fill_kept_at_its_admission_clock(
+    h: Harness,
+) -> None:
+    # a restart (kill -9, then a start later) re-checks an acknowledged fill at the clock it was
+    # admitted at: at the restart's own clock its orders have expired and the price is stale
+    ask = order(0, ETH, SIDE_SELL, 100, 10, expiry=NOW + 30)
+    h.exchange.place(ask)
+    (fill,) = h.exchange.place(order(1, ETH, SIDE_BUY, 100, 10, expiry=NOW + 30)).fills
+    row = h.store.get(fill.tx_hash)
+    assert row is not None and row.status == "pending"
+    h.now = NOW + 3600
+    h.reopen()
+    assert [(p.hash, p.clock) for p in h.mempool.pending] == [(fill.tx_hash, NOW)]
+    row = h.store.get(fill.tx_hash)
+    assert row is not None and (row.status, row.reason) == ("pending", None)
+    assert get_account(h.mempool.view, B).positions[0].size == 10
 
 
 def test_place__taker_larger_than_the_book__partly_filled_and_resting(h: Harness) -> None:

@@ -38,6 +38,33 @@ def test_add_many__seqs_follow_the_highest_revived_rows_get_new_ones_in_order(tm
     reopened.close()
 
 
+def test_add_many__clock__kept_with_each_row_and_revived_rows_take_the_new_one(tmp_path: Path) -> None:
+    store = Store(tmp_path / "log.sqlite")
+    store.add_many([(b"a" * 32, b"A"), (b"b" * 32, b"B")], clock=1_000)
+    store.drop(1, "bad_nonce: reverted")
+    store.add_many([(b"a" * 32, b"A")], revived=frozenset({b"a" * 32}), clock=1_500)
+    assert [(r.raw, r.clock) for r in store.pending()] == [(b"B", 1_000), (b"A", 1_500)]
+    store.close()
+
+
+def test_open__log_written_before_the_clock_column__column_added_rows_unknown_clock(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE txs (seq INTEGER PRIMARY KEY AUTOINCREMENT, hash BLOB NOT NULL UNIQUE,"
+        " raw BLOB NOT NULL, received_ms INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'pending',"
+        " batch_index INTEGER, reason TEXT);"
+        " INSERT INTO txs(hash, raw, received_ms) VALUES (x'01', x'aa', 0);"
+    )
+    old.commit()
+    old.close()
+    store = Store(path)
+    assert [(r.seq, r.raw, r.clock) for r in store.pending()] == [(1, b"\xaa", 0)]
+    store.add_many([(b"c" * 32, b"C")], clock=7)
+    assert [r.clock for r in store.pending()] == [0, 7]
+    store.close()
+
+
 def test_add_many__commit_fails__nothing_logged_and_seqs_not_consumed(tmp_path: Path) -> None:
     store = Store(tmp_path / "log.sqlite")
     store.add_many([(b"a" * 32, b"A")])
@@ -103,4 +130,24 @@ def test_drop__acknowledged_row__dropped_with_reason_and_counted_by_code(tmp_pat
     row = store.get(b"\x07" * 32)
     assert row is not None and row.status == "dropped" and row.reason.startswith("stale_oracle")
     assert REGISTRY.get_sample_value("rollup_txs_dropped_total", {"code": "stale_oracle"}) == before + 1
+    store.close()
+
+
+def test_drop_many__several_rows__each_dropped_with_its_reason_and_counted(tmp_path: Path) -> None:
+    store = Store(tmp_path / "seq.sqlite")
+    seqs = store.add_many([(bytes([i]) * 32, bytes([i])) for i in range(1, 5)])
+    before = REGISTRY.get_sample_value("rollup_txs_dropped_total", {"code": "overfill"}) or 0.0
+    commits = store.db.total_changes
+    store.drop_many([(seqs[0], "overfill: order 1"), (seqs[2], "overfill: order 3")])
+    assert store.db.total_changes - commits == 2  # those two rows only
+    rows = [store.get(bytes([i]) * 32) for i in range(1, 5)]
+    assert [(r.status, r.reason) for r in rows if r is not None] == [
+        ("dropped", "overfill: order 1"),
+        ("pending", None),
+        ("dropped", "overfill: order 3"),
+        ("pending", None),
+    ]
+    assert REGISTRY.get_sample_value("rollup_txs_dropped_total", {"code": "overfill"}) == before + 2
+    store.drop_many([])  # nothing to drop: nothing changes
+    assert store.db.total_changes - commits == 2
     store.close()

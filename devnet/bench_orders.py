@@ -5,7 +5,9 @@ devnet's markets, one sequencer that posts batches while the load runs, and the 
 feed.
 `TRADERS` funded accounts send a book-like flow: 80% of the orders rest away from the touch, 20%
 cross it and fill. Orders are signed before the timed runs; the client shares the 2 cores with
-the server, the L1 and the feed, so the CPU share of each is reported beside the figures.
+the server, the L1 and the feed, so the CPU shares of the sequencer's process, of its helper
+processes (signature worker, L1 children), of the client and of the L1 are reported beside the
+figures.
 
 - `orders_accepted_per_s`: `POST /v1/orders/batch` (200 orders per request, 4 connections), each
   acknowledgement durable in SQLite (orders and fills in one commit per request) before it is
@@ -109,6 +111,22 @@ def floor_per_order_s(orders: list[SignedOrder], config: ChainConfig, fill_share
         _ = tree.root
     tree_s = (time.perf_counter() - started) / fills
     return sig_s + fill_share * tree_s
+
+
+def helpers_cpu(pid: int) -> float:
+    """CPU seconds of the direct children of `pid` (the sequencer's signature worker and L1
+    children), as far as they are running now."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[1]) == pid:
+                total += _cpu_seconds(int(entry.name))
+        except (OSError, ValueError, IndexError):  # gone meanwhile
+            continue
+    return total
 
 
 def fund(net: Network, addresses: list[bytes], amount: int) -> None:
@@ -238,10 +256,12 @@ def bench_orders(quick: bool = False, l1: str | None = None) -> dict[str, Any]:
 
         l1_pid = net.l1_process.pid if net.l1_process is not None else None
         l1_cpu = _cpu_seconds(l1_pid) if l1_pid is not None else 0.0
+        helpers = helpers_cpu(seq.process.pid)
         server_cpu, client_cpu, started = _cpu_seconds(seq.process.pid), _client_cpu(), time.perf_counter()
         accepted, fills, errors = asyncio.run(_batch_load(seq.url, bodies, 4))
         elapsed = time.perf_counter() - started
         server_cpu, client_cpu = _cpu_seconds(seq.process.pid) - server_cpu, _client_cpu() - client_cpu
+        helpers = helpers_cpu(seq.process.pid) - helpers
         l1_cpu = _cpu_seconds(l1_pid) - l1_cpu if l1_pid is not None else 0.0
         if errors:
             raise RuntimeError(f"refused during the load: {sorted(set(errors))}")
@@ -249,7 +269,8 @@ def bench_orders(quick: bool = False, l1: str | None = None) -> dict[str, Any]:
         floor_s = floor_per_order_s(batch_orders[:4_000], config, fills / max(accepted, 1))
         progress(
             f"orders: {rate_accepted:,.0f}/s accepted in batches of 200 ({fills} fills; server"
-            f" {server_cpu / elapsed:.0%} CPU, client {client_cpu / elapsed:.0%}, L1 {l1_cpu / elapsed:.0%});"
+            f" {server_cpu / elapsed:.0%} CPU and its helpers {helpers / elapsed:.0%}, client"
+            f" {client_cpu / elapsed:.0%}, L1 {l1_cpu / elapsed:.0%});"
             f" floor {1 / floor_s:,.0f}/s"
         )
         # steady state: the backlog is on L1 first, then the node only posts what this load brings
@@ -282,6 +303,7 @@ def bench_orders(quick: bool = False, l1: str | None = None) -> dict[str, Any]:
             "orders_floor_per_s": round(1 / floor_s),
             "orders_fills_per_s": round(fills / elapsed),
             "orders_server_cpu_share": round(server_cpu / elapsed, 2),
+            "orders_server_helpers_cpu_share": round(helpers / elapsed, 2),
             "orders_client_cpu_share": round(client_cpu / elapsed, 2),
             "orders_l1_cpu_share": round(l1_cpu / elapsed, 2),
             "order_ack_rate_per_s": rate,

@@ -2,11 +2,10 @@
 
 The node calls the L1 from worker threads (`asyncio.to_thread`) so that the event loop does not
 wait for the network. But web3's own work is Python (ABI encoding and decoding of a batch's
-calldata, JSON, signing): in a thread it holds the GIL, and the event loop gives up the GIL each
-time it calls into SQLite or libsecp256k1, then waits for it again, up to the interpreter's
-switch interval (5 ms) per call while that thread runs. Under load that made single requests
-wait tens of milliseconds in a commit or a receipt signature. In a child process the same work
-runs beside the loop, on the other core; the node's thread only waits on a pipe.
+calldata, JSON, signing): in a thread it holds the interpreter lock, which the event loop gives
+up at each call into SQLite or libsecp256k1 and must then wait for while that thread runs. In a
+child process the same work runs beside the loop, on the other core; the node's thread only
+waits on a pipe.
 
 `L1Processes` has the methods of `Web3L1` that the node uses (`L1Reader` and `L1Writer`). Each
 call is sent to a child process holding its own `Web3L1` and answered there: sends and the
@@ -15,15 +14,24 @@ clock (`append_batch`, `ensure_bonded`, `head_timestamp`) go to one child, reads
 child answers one call at a time, in order. A failure in the child comes back as `L1CallFailed`
 with the error's type name, message and revert `reason` (what the node looks at); a child that
 died is started again by the next call, and the call that found it gone raises `L1ChildGone`.
+
+A child is `python -m sequencer.l1proc` (web3 and the bindings, none of the node's API), fed on
+its stdin and answering on its stdout, each message one frame `length (u32 LE) || pickle`: first
+its `L1Params` (so the key is never on a command line), then `(method, args)` calls, each
+answered by `(ok, value)`. It exits when its stdin closes.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import IO, Any
 
 from devnet.deploy import Deployment
 from sequencer.l1types import L1Event
@@ -64,15 +72,49 @@ class L1Params:
     timeout: float = 30.0
 
 
-def _serve(conn: Connection, params: L1Params) -> None:
-    """The child: answer `(method, args)` calls on `conn` until the parent closes it."""
+_LENGTH = struct.Struct("<I")
+
+
+def _write_frame(out: IO[bytes], value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(_LENGTH.pack(len(data)) + data)
+    out.flush()
+
+
+def _read_frame(source: IO[bytes]) -> Any:
+    """The next frame's value; raises EOFError when the other side is gone."""
+    head = source.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        raise EOFError("pipe closed")
+    (length,) = _LENGTH.unpack(head)
+    data = source.read(length)
+    if len(data) < length:
+        raise EOFError("pipe closed")
+    return pickle.loads(data)
+
+
+def serve() -> None:
+    """The child: read its `L1Params`, then answer `(method, args)` calls until stdin closes."""
     from sequencer.l1 import Web3L1  # the child's own web3
 
+    # the frames get a descriptor of their own; anything printed (a library's warning) goes to
+    # stderr instead of corrupting them
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    source = sys.stdin.buffer
+    # the parent ends a child by closing its stdin; a signal to the process group (the node's
+    # own shutdown) must not kill a send in the middle
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        params: L1Params = _read_frame(source)
+    except EOFError:
+        return
     l1: Web3L1 | None = None
     while True:
         try:
-            method, args = conn.recv()
-        except (EOFError, OSError):  # the parent closed the pipe or died
+            method, args = _read_frame(source)
+        except EOFError:  # the parent closed the pipe or died
             return
         try:
             if l1 is None:  # built on first use, and again after a failure to connect
@@ -89,8 +131,8 @@ def _serve(conn: Connection, params: L1Params) -> None:
             failed = L1CallFailed(type(exc).__name__, str(exc), reason if isinstance(reason, str) else None)
             answer = (False, failed)
         try:
-            conn.send(answer)
-        except (EOFError, OSError):
+            _write_frame(out, answer)
+        except (BrokenPipeError, OSError):
             return
 
 
@@ -100,10 +142,8 @@ class L1Child:
     def __init__(self, name: str, params: L1Params) -> None:
         self.name = name
         self.params = params
-        self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
         self._lock = threading.Lock()
-        self._process: Any = None
-        self._conn: Connection | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._stopped = False
         self.starts = 0
         """Child processes started so far."""
@@ -111,62 +151,63 @@ class L1Child:
     @property
     def pid(self) -> int | None:
         """The running child's PID."""
-        return None if self._process is None else int(self._process.pid)
+        return None if self._process is None else self._process.pid
 
-    def _start(self) -> Connection:
-        parent, child = self._context.Pipe()
-        process = self._context.Process(
-            target=_serve, args=(child, self.params), name=f"rollup-{self.name}", daemon=True
+    def _start(self) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sequencer.l1proc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
-        process.start()
-        child.close()
-        self._process, self._conn = process, parent
+        assert process.stdin is not None
+        _write_frame(process.stdin, self.params)
+        self._process = process
         self.starts += 1
         log.info("l1_child_started", child=self.name, pid=process.pid)
-        return parent
+        return process
 
     def call(self, method: str, *args: Any) -> Any:
         """Run `Web3L1.<method>(*args)` in the child and return what it returns."""
         with self._lock:
             if self._stopped:
                 raise L1ChildGone(f"{self.name} stopped")
-            conn = self._conn
-            if conn is None or not self._process.is_alive():
+            process = self._process
+            if process is None or process.poll() is not None:
                 self._discard()
-                conn = self._start()
+                process = self._start()
+            assert process.stdin is not None and process.stdout is not None
             try:
-                conn.send((method, args))
-                ok, value = conn.recv()
-            except (EOFError, OSError) as exc:
-                code = self._process.exitcode
+                _write_frame(process.stdin, (method, args))
+                ok, value = _read_frame(process.stdout)
+            except Exception as exc:  # gone, killed by `stop`, or a frame that does not decode
+                code = process.poll()
                 self._discard()
-                log.warning("l1_child_gone", child=self.name, exitcode=code)
+                log.warning("l1_child_gone", child=self.name, exitcode=code, error=repr(exc))
                 raise L1ChildGone(f"{self.name} child exited (code {code}) during {method}") from exc
         if ok:
             return value
         raise value
 
     def _discard(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        if self._process is not None:
-            if self._process.is_alive():
-                self._process.terminate()
-            self._process.join(STOP_TIMEOUT_S)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join(STOP_TIMEOUT_S)
-        self._process = self._conn = None
+        process, self._process = self._process, None
+        if process is None:
+            return
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                pipe.close()  # a live child reads the end of its input and exits
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT_S)
 
     def stop(self) -> None:
-        """Stop the child for good (a call under way, and any later one, fails with
-        `L1ChildGone`)."""
+        """Stop the child for good: a call under way fails with `L1ChildGone` (the child is
+        killed, whatever it was doing), and so does any later one."""
         self._stopped = True
-        if self._conn is not None:
-            self._conn.close()  # the child's recv ends: it exits by itself
-        if self._process is not None:
-            self._process.join(STOP_TIMEOUT_S)
-        self._discard()
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()  # a call blocked on its answer reads the end of the pipe at once
+        with self._lock:
+            self._discard()
 
 
 class L1Processes:
@@ -218,3 +259,11 @@ class L1Processes:
     def ensure_bonded(self, bond_wei: int) -> None:
         """Register with `bond_wei` unless already bonded (`Web3L1.ensure_bonded`)."""
         self.writer.call("ensure_bonded", bond_wei)
+
+
+if __name__ == "__main__":
+    # run from the module under its own name, so that what the child pickles (`L1CallFailed`)
+    # names `sequencer.l1proc`, not `__main__`
+    from sequencer.l1proc import serve as serve_as_module
+
+    serve_as_module()

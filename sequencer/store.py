@@ -196,7 +196,7 @@ class Store:
     def get(self, tx_hash: bytes) -> StoredTx | None:
         """Look a transaction up by hash."""
         row = self.db.execute(
-            "SELECT seq, hash, raw, status, batch_index, reason FROM txs WHERE hash = ?", (tx_hash,)
+            "SELECT seq, hash, raw, status, batch_index, reason, clock FROM txs WHERE hash = ?", (tx_hash,)
         ).fetchone()
         return StoredTx(*row) if row else None
 
@@ -211,7 +211,7 @@ class Store:
     def unfinished(self) -> list[StoredTx]:
         """Every pending or batched transaction, in admission order (for reconciling with L1)."""
         rows = self.db.execute(
-            "SELECT seq, hash, raw, status, batch_index, reason FROM txs"
+            "SELECT seq, hash, raw, status, batch_index, reason, clock FROM txs"
             " WHERE status IN ('pending', 'batched') ORDER BY seq"
         ).fetchall()
         return [StoredTx(*r) for r in rows]

@@ -29,6 +29,7 @@ def test_bench__quick__json_line_with_every_figure(capsys: pytest.CaptureFixture
         "order_ack_floor_ms",
         "order_ack_server_cpu_share",
         "orders_l1_cpu_share",
+        "orders_server_helpers_cpu_share",
         "orders_dropped_after_ack",  # the bench fails before printing unless it is 0
     ):
         assert key in figures

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import threading
+import time
 
 import pytest
 from web3 import Web3
@@ -77,3 +80,35 @@ def test_l1_child__stopped__refuses_calls_and_is_gone(network: Network) -> None:
     with pytest.raises(L1ChildGone):
         l1.head_timestamp()
     assert l1.writer.starts == 1
+
+
+def test_l1_child__stopped_during_a_call__call_fails_at_once(network: Network) -> None:
+    # an L1 that accepts connections and never answers: the child's call blocks in web3
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    silent.settimeout(30)  # accept() gives up if the child never connects
+    account = network.accounts[SEQ_A]
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    l1 = L1Processes(L1Params(url, network.deployment, account.private_key, 0, timeout=60), b"\x01" * 20)
+    outcome: list[BaseException | int] = []
+
+    def call() -> None:
+        try:
+            outcome.append(l1.head_block())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    try:
+        connection, _ = silent.accept()  # the child is in its call
+        started = time.monotonic()
+        l1.stop()
+        caller.join(10)
+        assert not caller.is_alive() and time.monotonic() - started < 10  # not web3's 60 s timeout
+        assert len(outcome) == 1 and isinstance(outcome[0], L1ChildGone)
+        connection.close()
+    finally:
+        silent.close()
+        caller.join(60)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from sequencer.node import (
     L2_TIME_ALLOWANCE_SECONDS,
@@ -71,21 +74,29 @@ class ClockL1(FakeL1):
         return super().append_batch(txs, roots, prev_root, queue_start, queue_end, l2_time)
 
 
-def test_build_and_post__idle_l1__the_wall_clock_goes_through(tmp_path: Path) -> None:
-    stale_head = int(time.time()) - 3_600  # an automine L1 idle for an hour: its next block is now
-    l1 = ClockL1(FakeRollup(), stale_head, [])
-    l1.deposit(ADDRS[0], 1_000)
+@contextlib.contextmanager
+def started_node(tmp_path: Path, l1: ClockL1) -> Iterator[tuple[SequencerNode, Callable[[Any], Any]]]:
+    """A node over `l1` with a fresh log, started on its own event loop; yields it and the
+    loop's `run_until_complete`; the loop and the log are closed after."""
     store = Store(tmp_path / "seq.sqlite")
     node = SequencerNode(CONFIG, store, l1, l1, start_block=1)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(node.start())
-        assert loop.run_until_complete(node.build_and_post())
-        assert l1.clocks[0] >= stale_head + 3_600  # the wall clock, never held back by the head
-        assert not node.clock_follows_head
+        yield node, loop.run_until_complete
     finally:
         loop.close()
         store.close()
+
+
+def test_build_and_post__idle_l1__the_wall_clock_goes_through(tmp_path: Path) -> None:
+    stale_head = int(time.time()) - 3_600  # an automine L1 idle for an hour: its next block is now
+    l1 = ClockL1(FakeRollup(), stale_head, [])
+    l1.deposit(ADDRS[0], 1_000)
+    with started_node(tmp_path, l1) as (node, run):
+        assert run(node.build_and_post())
+        assert l1.clocks[0] >= stale_head + 3_600  # the wall clock, never held back by the head
+        assert not node.clock_follows_head
 
 
 def test_build_and_post__clock_refused_as_ahead__follows_the_head_until_refused_as_behind(
@@ -94,50 +105,36 @@ def test_build_and_post__clock_refused_as_ahead__follows_the_head_until_refused_
     head = int(time.time()) - 120  # an L1 whose clock runs two minutes behind ours
     l1 = ClockL1(FakeRollup(), head, [REFUSED_AHEAD])
     l1.deposit(ADDRS[0], 1_000)
-    store = Store(tmp_path / "seq.sqlite")
-    node = SequencerNode(CONFIG, store, l1, l1, start_block=1)
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(node.start())
-        assert not loop.run_until_complete(node.build_and_post())  # refused: nothing appended
+    with started_node(tmp_path, l1) as (node, run):
+        assert not run(node.build_and_post())  # refused: nothing appended
         assert l1.clocks[0] >= head + 120  # the wall clock first
         assert node.clock_follows_head
-        assert loop.run_until_complete(node.build_and_post())
+        assert run(node.build_and_post())
         assert l1.clocks[1] == head + L2_TIME_ALLOWANCE_SECONDS
         assert l1.rollup.batches[-1].header.l2_time == l1.clocks[1]
         assert node.clock_follows_head  # it keeps following an L1 that runs behind
         l1.refusals.append(REFUSED_BEHIND)
         node.submit(sign_transfer(KEYS[0], ADDRS[1], 5, 0, CONFIG))
-        assert not loop.run_until_complete(node.build_and_post())
+        assert not run(node.build_and_post())
         assert not node.clock_follows_head  # following fell too far behind: back to the wall clock
-        assert loop.run_until_complete(node.build_and_post())
+        assert run(node.build_and_post())
         assert l1.clocks[-1] >= head + 120
-    finally:
-        loop.close()
-        store.close()
 
 
 def test_build_and_post__backlog__each_batch_at_its_transactions_admission_clock(tmp_path: Path) -> None:
     t0 = int(time.time())
     l1 = ClockL1(FakeRollup(), t0, [])
     l1.deposit(ADDRS[0], 1_000)
-    store = Store(tmp_path / "seq.sqlite")
-    node = SequencerNode(CONFIG, store, l1, l1, start_block=1)
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(node.start())
-        assert loop.run_until_complete(node.build_and_post())  # the deposit
+    with started_node(tmp_path, l1) as (node, run):
+        assert run(node.build_and_post())  # the deposit
         node.clock = lambda: float(t0 + 1)
         node.submit(sign_transfer(KEYS[0], ADDRS[1], 5, 0, CONFIG))
         node.clock = lambda: float(t0 + 4)
         node.submit(sign_transfer(KEYS[0], ADDRS[1], 6, 1, CONFIG))
         node.clock = lambda: float(t0 + 60)  # the builder gets to them a minute later
         # a transfer was checked at its own clock: the first batch takes it alone, at that clock
-        assert loop.run_until_complete(node.build_and_post())
-        assert loop.run_until_complete(node.build_and_post())
+        assert run(node.build_and_post())
+        assert run(node.build_and_post())
         assert l1.clocks[1:] == [t0 + 1, t0 + 4]
         assert [len(b.txs) for b in l1.rollup.batches[1:]] == [1, 1]
         assert len(node.mempool) == 0
-    finally:
-        loop.close()
-        store.close()

@@ -11,6 +11,9 @@ thread waiting for the GIL of a busy event loop waits a whole switch interval ea
 
 The worker runs the very function admission would (`eip712.recover_digest`), so the outcome is
 the same; if the worker is unavailable (not started, or gone) the node recovers on its own thread.
+The worker ignores SIGINT and SIGTERM (a signal to the node's process group must not take it from
+a node that is still serving): it ends when its stdin closes, which the node's `stop()` does and
+the node's death, even by kill -9, does too.
 
 Wire format, both ways over the worker's stdin/stdout, in order: a request is `count (u32 LE)`
 then `count` items of `digest (32) || r (32) || s (32) || v (1)`; the answer is `count` items of
@@ -20,6 +23,7 @@ then `count` items of `digest (32) || r (32) || s (32) || v (1)`; the answer is 
 from __future__ import annotations
 
 import asyncio
+import signal
 import struct
 import sys
 from collections import deque
@@ -169,6 +173,10 @@ class SignatureWorker:
 
 def serve() -> None:
     """The worker: answer frames from stdin on stdout until stdin closes."""
+    # the node ends its worker by closing its stdin; a signal to the process group (the node's
+    # own shutdown, a Ctrl-C) must not take the worker away while the node still serves
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     read, write = sys.stdin.buffer.read, sys.stdout.buffer.write
     flush = sys.stdout.buffer.flush
     from_bytes = int.from_bytes

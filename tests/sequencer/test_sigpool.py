@@ -4,6 +4,8 @@ bad v), and a node with it answers a batch of orders exactly as a node without i
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,32 @@ def test_worker__recovers_as_recover_digest__valid_forged_malleable_bad_v() -> N
     got = asyncio.new_event_loop().run_until_complete(go())
     assert got == [recover_digest(d, s.r, s.s, s.v) for d, s in items]
     assert got[0] is not None and got[2] is None and got[3] is None
+
+
+def test_worker__sigterm_and_sigint_to_it__still_answers__ends_when_its_stdin_closes() -> None:
+    digest = keccak(b"order")
+    good = sign(b"\x07" * 32, digest)
+
+    async def go() -> tuple[list[bytes | None], int | None]:
+        worker = SignatureWorker()
+        await worker.start()
+        assert worker.process is not None
+        try:
+            first = worker.recover([(digest, good)])
+            assert first is not None
+            await first  # the worker is serving: its signal handling is set
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                os.kill(worker.process.pid, sig)
+            again = worker.recover([(digest, good)])
+            assert again is not None
+            answer = await asyncio.wait_for(again, 10)
+        finally:
+            await worker.stop()
+        return answer, worker.process.returncode
+
+    answer, code = asyncio.new_event_loop().run_until_complete(go())
+    assert answer == [recover_digest(digest, good.r, good.s, good.v)]
+    assert code == 0  # it ended because its stdin closed, not by a signal
 
 
 def test_node_with_worker__batch_of_orders__same_answers_as_without(tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ from sequencer.api.exchange_routes import (
     ExchangeNodeAPI,
     cancel_order,
     exchange_routers,
-    place_order,
-    place_orders,
+    place_order_json,
+    place_orders_json,
 )
 from sequencer.api.fast import FastRoute, FastRoutes, read_body, replay
 from sequencer.api.order_schemas import CancelRequest, OrderBatchRequest, OrderRequest
@@ -189,8 +189,8 @@ async def submit_raw_batch(n: NodeAPI, body: RawBatchRequest) -> BatchAccepted:
 def fast_routes(node: NodeAPI) -> dict[str, FastRoute]:
     """The hot endpoints the lean path answers (`sequencer.api.fast`), with their handlers."""
     return {
-        "/v1/orders": FastRoute(OrderRequest, partial(place_order, node)),
-        "/v1/orders/batch": FastRoute(OrderBatchRequest, partial(place_orders, node)),
+        "/v1/orders": FastRoute(OrderRequest, partial(place_order_json, node)),
+        "/v1/orders/batch": FastRoute(OrderBatchRequest, partial(place_orders_json, node)),
         "/v1/orders/cancel": FastRoute(CancelRequest, partial(cancel_order, node)),
         "/v1/transactions": FastRoute(RawTxRequest, partial(submit_raw, node)),
         "/v1/transactions/batch": FastRoute(RawBatchRequest, partial(submit_raw_batch, node)),

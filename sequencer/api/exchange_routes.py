@@ -7,8 +7,9 @@ remainder was refused is a 200 whose body says `refused` with the code (its fill
 
 # No `from __future__ import annotations` here: FastAPI must see the local `NodeDep` alias itself.
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query
 
 from sequencer.api.errors import NotFound
@@ -22,14 +23,12 @@ from sequencer.api.order_schemas import (
     FillView,
     Level,
     MarketView,
-    OrderBatchItem,
     OrderBatchRequest,
     OrderBatchResult,
     OrderRequest,
     OrderResult,
     OrderView,
 )
-from sequencer.api.schemas import ItemError
 from sequencer.exchange import (
     BundleOutcome,
     CancelOutcome,
@@ -98,43 +97,81 @@ def _hex(b: bytes | None) -> str | None:
     return None if b is None else "0x" + b.hex()
 
 
-def _result(n: ExchangeNodeAPI, out: OrderOutcome, receipt: bool = True) -> OrderResult:
-    fills = [FillView.of(f) for f in out.fills]
+def _fill_fields(f: FillRecord) -> dict[str, Any]:
+    """A fill record as `FillView`'s fields, in its order."""
+    return {
+        "tx_hash": "0x" + f.tx_hash.hex(),
+        "seq": f.seq,
+        "market": f.market,
+        "price": f.price,
+        "size": f.size,
+        "taker_side": f.taker_side,
+        "maker": "0x" + f.maker.hex(),
+        "taker": "0x" + f.taker.hex(),
+        "maker_order": "0x" + f.maker_order.hex(),
+        "taker_order": "0x" + f.taker_order.hex(),
+        "status": f.status,
+    }
+
+
+def _result_fields(n: ExchangeNodeAPI, out: OrderOutcome, sequencer: str, receipt: bool) -> dict[str, Any]:
+    """An order's outcome as `OrderResult`'s fields, in its order (the one place they are made:
+    the FastAPI route validates them into the model, the lean path encodes them as they are)."""
     signed = n.batch_receipt([(f.tx_hash, f.seq) for f in out.fills]) if receipt else None
-    return OrderResult(
-        digest="0x" + out.digest.hex(),
-        status=str(out.status),
-        resting=out.resting,
-        fills=fills,
-        code=out.code,
-        message=out.message,
-        known=out.known,
-        sequencer="0x" + n.address.hex(),
-        receipt=_hex(signed),
-    )
+    return {
+        "digest": "0x" + out.digest.hex(),
+        "status": str(out.status),
+        "resting": out.resting,
+        "fills": [_fill_fields(f) for f in out.fills],
+        "code": out.code,
+        "message": out.message,
+        "known": out.known,
+        "sequencer": sequencer,
+        "receipt": _hex(signed),
+    }
 
 
-async def place_order(n: ExchangeNodeAPI, body: OrderRequest) -> OrderResult:
-    """`POST /v1/orders` (its FastAPI route and the lean path both call this)."""
+async def _place_order_fields(n: ExchangeNodeAPI, body: OrderRequest) -> dict[str, Any]:
     (out,) = await n.admit_orders([body.to_signed()])
     if isinstance(out, RollupError):
         raise out
-    return _result(n, out)
+    return _result_fields(n, out, "0x" + n.address.hex(), receipt=True)
 
 
-async def place_orders(n: ExchangeNodeAPI, body: OrderBatchRequest) -> OrderBatchResult:
-    """`POST /v1/orders/batch`."""
-    items: list[OrderBatchItem] = []
+async def _place_orders_fields(n: ExchangeNodeAPI, body: OrderBatchRequest) -> dict[str, Any]:
+    items: list[dict[str, Any]] = []
     acked: list[tuple[bytes, int]] = []
+    sequencer = "0x" + n.address.hex()
     for out in await n.admit_orders([o.to_signed() for o in body.orders]):
         if isinstance(out, RollupError):
             TXS_REJECTED.labels(code=out.code).inc()
-            items.append(OrderBatchItem(error=ItemError(code=out.code, message=str(out))))
+            items.append({"result": None, "error": {"code": out.code, "message": str(out)}})
         else:
             acked += [(f.tx_hash, f.seq) for f in out.fills]
-            items.append(OrderBatchItem(result=_result(n, out, receipt=False)))
+            items.append({"result": _result_fields(n, out, sequencer, receipt=False), "error": None})
     receipt = _hex(n.batch_receipt(acked))  # one signature over every fill of every item
-    return OrderBatchResult(sequencer="0x" + n.address.hex(), results=items, receipt=receipt)
+    return {"sequencer": sequencer, "results": items, "receipt": receipt}
+
+
+async def place_order(n: ExchangeNodeAPI, body: OrderRequest) -> OrderResult:
+    """`POST /v1/orders` through FastAPI."""
+    return OrderResult.model_validate(await _place_order_fields(n, body))
+
+
+async def place_order_json(n: ExchangeNodeAPI, body: OrderRequest) -> bytes:
+    """`POST /v1/orders` on the lean path: the same answer as `place_order`, as JSON bytes
+    (no response model is built; `tests/sequencer/test_api_fast.py` holds them byte-identical)."""
+    return orjson.dumps(await _place_order_fields(n, body))
+
+
+async def place_orders(n: ExchangeNodeAPI, body: OrderBatchRequest) -> OrderBatchResult:
+    """`POST /v1/orders/batch` through FastAPI."""
+    return OrderBatchResult.model_validate(await _place_orders_fields(n, body))
+
+
+async def place_orders_json(n: ExchangeNodeAPI, body: OrderBatchRequest) -> bytes:
+    """`POST /v1/orders/batch` on the lean path (see `place_order_json`)."""
+    return orjson.dumps(await _place_orders_fields(n, body))
 
 
 async def cancel_order(n: ExchangeNodeAPI, body: CancelRequest) -> CancelResult:

@@ -30,10 +30,11 @@ from sequencer.stf.errors import RollupError
 
 @dataclass(frozen=True)
 class FastRoute:
-    """A hot endpoint: its request model and its handler (the one its FastAPI route calls)."""
+    """A hot endpoint: its request model and its handler (the one its FastAPI route calls, or
+    one that gives the same answer already encoded as JSON bytes)."""
 
     request: type[BaseModel]
-    handler: Callable[[Any], Awaitable[BaseModel]]
+    handler: Callable[[Any], Awaitable[BaseModel | bytes]]
 
 
 ErrorResponse = Callable[[str, str], JSONResponse]
@@ -90,7 +91,7 @@ class FastRoutes:
         except Exception:
             await PlainTextResponse("Internal Server Error", status_code=500)(scope, receive, send)
             raise
-        content = result.model_dump_json().encode()
+        content = result if isinstance(result, bytes) else result.model_dump_json().encode()
         await send(
             {
                 "type": "http.response.start",

@@ -20,6 +20,7 @@ Rounds run on the event loop that queued the request (all of the node's state li
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class AdmissionQueue(Generic[R, A]):
         *,
         max_round: int = 64,
         max_queued: int = 20_000,
+        observe_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.process = process
         """Admits a round's requests (urgent first, then normal, each class in arrival order)
@@ -64,6 +66,8 @@ class AdmissionQueue(Generic[R, A]):
         answered works while the next round runs."""
         self.max_queued = max_queued
         """Most items waiting per class; beyond it a request is refused with `Overloaded`."""
+        self.observe_wait = observe_wait
+        """Told how long each round that waited for its requests' `ready` futures waited."""
         self.urgent: deque[_Waiting[R, A]] = deque()
         self.normal: deque[_Waiting[R, A]] = deque()
         self._queued = {True: 0, False: 0}
@@ -157,7 +161,10 @@ class AdmissionQueue(Generic[R, A]):
 
     async def _round_after(self, taken: list[_Waiting[R, A]], waits: list[asyncio.Future[Any]]) -> None:
         try:
+            started = time.perf_counter()
             await asyncio.wait(waits)
+            if self.observe_wait is not None:
+                self.observe_wait(time.perf_counter() - started)
             self._run(taken)
         finally:
             self._next()

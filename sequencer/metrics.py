@@ -26,6 +26,18 @@ ADMIT_SECONDS = Histogram(
     buckets=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1),
     registry=REGISTRY,
 )
+ADMISSION_ROUND_ITEMS = Histogram(
+    "rollup_admission_round_items",
+    "Items (orders, transactions, cancels) admitted by one admission round, i.e. one durable commit",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    registry=REGISTRY,
+)
+ADMISSION_SIGNATURE_WAIT_SECONDS = Histogram(
+    "rollup_admission_signature_wait_seconds",
+    "How long an admission round waited for its orders' signers from the signature worker",
+    buckets=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1),
+    registry=REGISTRY,
+)
 TXS_DROPPED = Counter(
     "rollup_txs_dropped_total",
     "Acknowledged transactions dropped because they no longer applied (by error code)",

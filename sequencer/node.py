@@ -72,6 +72,8 @@ from sequencer.logs import get_logger
 from sequencer.matching import OrderBook
 from sequencer.mempool import PRIORITY_TYPE_BYTES, Mempool, is_priority, logged_pending
 from sequencer.metrics import (
+    ADMISSION_ROUND_ITEMS,
+    ADMISSION_SIGNATURE_WAIT_SECONDS,
     ADMIT_SECONDS,
     BATCH_POST_FAILURES,
     BATCH_TXS,
@@ -291,6 +293,7 @@ class SequencerNode:
             self._admit_round,
             max_round=self.options.admission_max_round,
             max_queued=self.options.admission_max_queued,
+            observe_wait=ADMISSION_SIGNATURE_WAIT_SECONDS.observe,
         )
         """Group commit: the API's requests wait here for the next round (`sequencer.admission`)."""
         self.poll_lock = asyncio.Lock()
@@ -393,6 +396,7 @@ class SequencerNode:
         answers = self.exchange.admit(work)
         items = sum(_weight(request) for request in work)
         ADMIT_SECONDS.observe((time.perf_counter() - started) / max(items, 1))
+        ADMISSION_ROUND_ITEMS.observe(items)
         for (_, label, _), answer in zip(requests, answers, strict=True):
             if isinstance(answer, list):
                 accepted = fills = 0

@@ -11,6 +11,7 @@ from typing import Any
 
 from exchange_fixtures import ETH, order
 
+from sequencer.metrics import REGISTRY
 from sequencer.node import NodeOptions
 from sequencer.sigpool import SignatureWorker
 from sequencer.stf.constants import SECP256K1_N, SIDE_BUY, SIDE_SELL
@@ -101,8 +102,19 @@ def test_node_with_worker__single_orders_in_one_turn__one_frame_each_answered(tm
     async def at_once() -> list[Any]:
         return await asyncio.gather(*(node.admit_orders([o]) for o in singles))
 
+    rounds, items = _sample("rollup_admission_round_items_count"), _sample("rollup_admission_round_items_sum")
+    waits = _sample("rollup_admission_signature_wait_seconds_count")
     answers = net.loop.run_until_complete(at_once())
     assert [a[0].status for a in answers] == ["resting"] * 6
     assert node.signatures is not None and (node.signatures.sent, node.signatures.frames) == (6, 1)
+    # one round took all six (they were queued in one turn) and waited once for the worker
+    assert _sample("rollup_admission_round_items_count") == rounds + 1
+    assert _sample("rollup_admission_round_items_sum") == items + 6
+    assert _sample("rollup_admission_signature_wait_seconds_count") == waits + 1
     net.loop.run_until_complete(node.close())
     net.close()
+
+
+def _sample(name: str) -> float:
+    value = REGISTRY.get_sample_value(name)
+    return 0.0 if value is None else value

@@ -13,6 +13,13 @@ takes every urgent request before any normal one), and a full normal queue refus
 requests at once (`Overloaded`, 503) while urgent ones are still queued. Within a class the order
 is arrival order.
 
+A request may come with work to finish before it can be admitted (`ready`: its orders' signers,
+being recovered by the signature worker). A round takes normal requests only while they are
+ready, so it never sits waiting for the worker with requests in hand: it admits what is ready at
+once, and the first request that is not ready (and every normal one behind it, to keep arrival
+order) waits for the next round, which starts as soon as that request is ready. Urgent requests
+do not wait behind it.
+
 Rounds run on the event loop that queued the request (all of the node's state lives there);
 `process` is synchronous, so a round is atomic with respect to everything else on the loop.
 """
@@ -67,11 +74,15 @@ class AdmissionQueue(Generic[R, A]):
         self.max_queued = max_queued
         """Most items waiting per class; beyond it a request is refused with `Overloaded`."""
         self.observe_wait = observe_wait
-        """Told how long each round that waited for its requests' `ready` futures waited."""
+        """Told how long the queue waited each time its first request was not ready."""
         self.urgent: deque[_Waiting[R, A]] = deque()
         self.normal: deque[_Waiting[R, A]] = deque()
         self._queued = {True: 0, False: 0}
-        self._running: asyncio.Task[None] | asyncio.Handle | None = None
+        self._running: asyncio.Handle | None = None
+        """The round scheduled to run (one at a time)."""
+        self._armed: asyncio.Future[Any] | None = None
+        """The first queued request's `ready` future, when the queue waits for it."""
+        self._armed_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.rounds = 0
         """Rounds run so far."""
@@ -85,8 +96,9 @@ class AdmissionQueue(Generic[R, A]):
         self, request: R, *, urgent: bool = False, weight: int = 1, ready: asyncio.Future[Any] | None = None
     ) -> A:
         """Queue `request` for the next round and wait for its answer (raised if a refusal).
-        With `ready`, the round that takes it first waits for that future (whatever its outcome:
-        `process` looks at it); requests queued meanwhile wait for the next round."""
+        With `ready`, no round takes it before that future is done (whatever its outcome:
+        `process` looks at it); normal requests queued after it wait with it (arrival order),
+        urgent ones do not."""
         if self._queued[urgent] + weight > self.max_queued and self._queued[urgent] > 0:
             raise Overloaded(f"{self._queued[urgent]} {'urgent' if urgent else 'ordinary'} items queued")
         loop = asyncio.get_running_loop()
@@ -105,13 +117,17 @@ class AdmissionQueue(Generic[R, A]):
 
     def _take(self) -> list[_Waiting[R, A]]:
         """The next round: every urgent request, then normal ones in order while they fit in
-        `max_round` items (one at least)."""
+        `max_round` items (one at least) and are ready: the first whose `ready` future is not
+        done stops the round there (it and those after it wait, in arrival order)."""
         taken = list(self.urgent)
         self.urgent.clear()
         self._queued[True] = 0
         budget = self.max_round
         normal = self.normal
         while normal and (normal[0].weight <= budget or not taken):
+            ready = normal[0].ready
+            if ready is not None and not ready.done():
+                break
             waiting = normal.popleft()
             self._queued[False] -= waiting.weight
             budget -= waiting.weight
@@ -143,28 +159,32 @@ class AdmissionQueue(Generic[R, A]):
             self._answer(taken, answers)
 
     def _next(self) -> None:
+        """After a round: another one soon if something can go in it, else wait for the first
+        queued request to be ready."""
         self._running = None
-        if (self.urgent or self.normal) and self._loop is not None and not self._loop.is_closed():
-            self._schedule(self._loop)  # after the loop's other callbacks (I/O) had a turn
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        head = self.normal[0].ready if self.normal else None
+        if self.urgent or (self.normal and (head is None or head.done())):
+            self._schedule(loop)  # after the loop's other callbacks (I/O) had a turn
+        elif head is not None and head is not self._armed:
+            self._armed, self._armed_at = head, time.perf_counter()
+            head.add_done_callback(self._head_ready)
+
+    def _head_ready(self, ready: asyncio.Future[Any]) -> None:
+        if ready is not self._armed:  # a round took it meanwhile (it was not the head any more)
+            return
+        self._armed = None
+        if self.observe_wait is not None:
+            self.observe_wait(time.perf_counter() - self._armed_at)
+        if self._loop is not None and not self._loop.is_closed():
+            self._schedule(self._loop)
 
     def _round(self) -> None:
         taken = self._take()
-        waits = [w.ready for w in taken if w.ready is not None and not w.ready.done()]
-        if waits and self._loop is not None:
-            self._running = self._loop.create_task(self._round_after(taken, waits))
-            return
         try:
             if taken:
                 self._run(taken)
-        finally:
-            self._next()
-
-    async def _round_after(self, taken: list[_Waiting[R, A]], waits: list[asyncio.Future[Any]]) -> None:
-        try:
-            started = time.perf_counter()
-            await asyncio.wait(waits)
-            if self.observe_wait is not None:
-                self.observe_wait(time.perf_counter() - started)
-            self._run(taken)
         finally:
             self._next()

@@ -156,6 +156,51 @@ def test_round__waits_for_the_requests_ready_future_before_processing() -> None:
     assert run(go()) == "done a"
 
 
+def test_round__takes_the_ready_prefix__the_rest_waits_in_order_for_its_first_request() -> None:
+    recorder = Recorder()
+    waited: list[float] = []
+    queue: AdmissionQueue[str, str] = AdmissionQueue(recorder, observe_wait=waited.append)
+
+    async def go() -> list[str]:
+        loop = asyncio.get_running_loop()
+        b_ready: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[None] = loop.create_future()
+        done.set_result(None)
+        answers = [
+            asyncio.ensure_future(queue.submit("a", ready=done)),
+            asyncio.ensure_future(queue.submit("b", ready=b_ready)),
+            asyncio.ensure_future(queue.submit("c")),  # ready, but after b: it waits with b
+        ]
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert recorder.rounds == [["a"]]  # a did not wait for b's signers
+        cancel = asyncio.ensure_future(queue.submit("cancel", urgent=True))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert recorder.rounds == [["a"], ["cancel"]]  # an urgent request does not wait behind b
+        assert not answers[1].done() and not answers[2].done()
+        b_ready.set_result(None)
+        return list(await asyncio.gather(*answers, cancel))
+
+    assert run(go()) == ["done a", "done b", "done c", "done cancel"]
+    assert recorder.rounds == [["a"], ["cancel"], ["b", "c"]]
+    assert len(waited) == 1 and waited[0] >= 0  # the queue waited once, for b
+
+
+def test_round__head_not_ready_fails__still_taken_and_answered() -> None:
+    recorder = Recorder()
+    queue: AdmissionQueue[str, str] = AdmissionQueue(recorder)
+
+    async def go() -> str:
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        answer = asyncio.ensure_future(queue.submit("a", ready=ready))
+        await asyncio.sleep(0)
+        ready.set_exception(RuntimeError("worker gone"))  # `process` copes (recovers inline)
+        return await answer
+
+    assert run(go()) == "done a"
+
+
 # ---- over a node -----------------------------------------------------------------------
 
 
@@ -231,17 +276,17 @@ def test_group_commit__concurrent_requests__one_commit_answers_as_if_one_by_one(
 
 
 def test_group_commit__admission_queue_full__orders_503_cancel_queued_last_goes_first(tmp_path: Path) -> None:
-    net = exchange_net(tmp_path / "s.sqlite", NodeOptions(admission_max_queued=2))
+    net = exchange_net(tmp_path / "s.sqlite", NodeOptions(admission_max_queued=3))
     resting = order(2, ETH, SIDE_BUY, 90, 10)
     net.loop.run_until_complete(net.node.admit_orders([resting]))
     node = net.node
 
     async def burst() -> list[Any]:
-        # a round is busy (it waits for its signers): what arrives meanwhile waits for the next
+        # a request waits for its signers: the normal ones queued after it wait behind it
         busy: asyncio.Future[list[bytes | None]] = asyncio.get_running_loop().create_future()
         first = asyncio.ensure_future(node.admission.submit((PlaceOrders([]), "Fill", busy), ready=busy))
         await asyncio.sleep(0)
-        # two sells that would fill against the resting bid fill the queue...
+        # with two sells that would fill against the resting bid the queue is full...
         sells = [node.admit_orders([order(0, ETH, SIDE_SELL, 90, 10, salt=i)]) for i in range(2)]
         waiting = [asyncio.ensure_future(s) for s in sells]
         await asyncio.sleep(0)

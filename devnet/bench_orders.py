@@ -7,7 +7,8 @@ feed.
 cross it and fill. Orders are signed before the timed runs; the client shares the 2 cores with
 the server, the L1 and the feed, so the CPU shares of the sequencer's process, of its helper
 processes (signature worker, L1 children), of the client and of the L1 are reported beside the
-figures.
+figures. The client is kept lean for that reason: keep-alive HTTP/1.1 over asyncio streams on
+uvloop, bodies encoded beforehand, answers parsed with orjson (no HTTP library).
 
 - `orders_accepted_per_s`: `POST /v1/orders/batch` (200 orders per request, 4 connections), each
   acknowledgement durable in SQLite (orders and fills in one commit per request) before it is
@@ -42,6 +43,7 @@ from typing import Any
 
 import httpx
 import orjson
+import uvloop
 from web3 import Web3
 
 from contracts.bindings import BridgeClient, Sender, TokenClient
@@ -147,29 +149,61 @@ def dropped_after_ack(url: str) -> int:
     return sum(int(float(line.rsplit(" ", 1)[1])) for line in samples)
 
 
+def _post(url: str, path: bytes, body: bytes) -> bytes:
+    """The bytes of a JSON `POST path` request to `url`."""
+    host = url.removeprefix("http://").encode()
+    head = b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n" % (path, host)
+    return head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+class _Connection:
+    """A minimal keep-alive HTTP/1.1 client connection on asyncio streams: the load generators
+    share the 2 cores with the sequencer, so they spend as little CPU as they can (no HTTP
+    library, uvloop, orjson)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, url: str) -> _Connection:
+        host, port = url.removeprefix("http://").split(":")
+        return cls(*await asyncio.open_connection(host, int(port)))
+
+    async def exchange(self, request: bytes) -> tuple[bytes, bytes]:
+        """Send one request, read its answer: (status line, body)."""
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        return head.split(b"\r\n", 1)[0], await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 async def _batch_load(url: str, bodies: list[bytes], connections: int) -> tuple[int, int, list[str]]:
     """POST pre-encoded batch bodies over `connections` connections; (accepted, fills, errors)."""
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
-        queue.put_nowait(body)
+        queue.put_nowait(_post(url, b"/v1/orders/batch", body))
     accepted = fills = 0
     errors: list[str] = []
 
     async def worker() -> None:
         nonlocal accepted, fills
-        async with httpx.AsyncClient(timeout=120) as client:
+        conn = await _Connection.open(url)
+        try:
             while not queue.empty():
-                body = queue.get_nowait()
-                r = await client.post(
-                    f"{url}/v1/orders/batch", content=body, headers={"content-type": "application/json"}
-                )
-                r.raise_for_status()
-                for item in r.json()["results"]:
+                status, answer = await conn.exchange(queue.get_nowait())
+                if not status.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(f"refused: {status!r} {answer[:200]!r}")
+                for item in orjson.loads(answer)["results"]:
                     if item["error"] is None:
                         accepted += 1
                         fills += len(item["result"]["fills"])
                     else:
                         errors.append(item["error"]["code"])
+        finally:
+            conn.close()
 
     await asyncio.gather(*(worker() for _ in range(connections)))
     return accepted, fills, errors
@@ -177,29 +211,22 @@ async def _batch_load(url: str, bodies: list[bytes], connections: int) -> tuple[
 
 async def _latency_load(url: str, bodies: list[bytes], rate: float, connections: int = 64) -> list[float]:
     """Open-loop single-order requests: request i is due at `i / rate`; latency runs from due time
-    to acknowledgement (waiting for a free connection counts). A minimal keep-alive HTTP/1.1
-    client on asyncio streams, so that the client's CPU does not dominate on 2 cores."""
-    host, port = url.removeprefix("http://").split(":")
-    requests = [
-        b"POST /v1/orders HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n\r\n%s" % (host.encode(), len(body), body)
-        for body in bodies
-    ]
+    to acknowledgement (waiting for a free connection counts)."""
+    requests = [_post(url, b"/v1/orders", body) for body in bodies]
     latencies: list[float] = []
     queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
 
     async def connection() -> None:
-        reader, writer = await asyncio.open_connection(host, int(port))
-        while (job := await queue.get()) is not None:
-            due, request = job
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            await reader.readexactly(length)
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(f"refused: {head.splitlines()[0]!r}")
-            latencies.append((time.perf_counter() - due) * 1000)
-        writer.close()
+        conn = await _Connection.open(url)
+        try:
+            while (job := await queue.get()) is not None:
+                due, request = job
+                status, answer = await conn.exchange(request)
+                if not status.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(f"refused: {status!r} {answer[:200]!r}")
+                latencies.append((time.perf_counter() - due) * 1000)
+        finally:
+            conn.close()
 
     workers = [asyncio.create_task(connection()) for _ in range(connections)]
     started = time.perf_counter()
@@ -258,7 +285,7 @@ def bench_orders(quick: bool = False, l1: str | None = None) -> dict[str, Any]:
         l1_cpu = _cpu_seconds(l1_pid) if l1_pid is not None else 0.0
         helpers = helpers_cpu(seq.process.pid)
         server_cpu, client_cpu, started = _cpu_seconds(seq.process.pid), _client_cpu(), time.perf_counter()
-        accepted, fills, errors = asyncio.run(_batch_load(seq.url, bodies, 4))
+        accepted, fills, errors = uvloop.run(_batch_load(seq.url, bodies, 4))
         elapsed = time.perf_counter() - started
         server_cpu, client_cpu = _cpu_seconds(seq.process.pid) - server_cpu, _client_cpu() - client_cpu
         helpers = helpers_cpu(seq.process.pid) - helpers
@@ -282,7 +309,7 @@ def bench_orders(quick: bool = False, l1: str | None = None) -> dict[str, Any]:
         )
         single_bodies = [orjson.dumps(order_body(o)) for o in single_orders]
         server_at, client_at, single_at = _cpu_seconds(seq.process.pid), _client_cpu(), time.perf_counter()
-        latencies = asyncio.run(_latency_load(seq.url, single_bodies, rate))
+        latencies = uvloop.run(_latency_load(seq.url, single_bodies, rate))
         single_s = time.perf_counter() - single_at
         single_server = (_cpu_seconds(seq.process.pid) - server_at) / single_s
         single_client = (_client_cpu() - client_at) / single_s

@@ -266,6 +266,17 @@ class L1Message:
     """`kind(1) || body` (SetMarket, SetCommittee); an invalid payload only advances the queue."""
 
 
+@dataclass(frozen=True, slots=True)
+class ForcedTx:
+    """A user's signed Transfer or Withdraw forced through the L1 queue (`Bridge.force_tx`)."""
+
+    queue_index: int
+    """Position in the Bridge's queue."""
+    tx: bytes
+    """The inner transaction's canonical bytes, as queued; when they do not decode to a Transfer or
+    Withdraw that applies, the ForcedTx only advances the queue."""
+
+
 Tx = (
     Deposit
     | Transfer
@@ -278,6 +289,7 @@ Tx = (
     | Liquidate
     | Deleverage
     | BundleFill
+    | ForcedTx
 )
 """A decoded transaction."""
 

@@ -49,6 +49,7 @@ from sequencer.stf.types import (
     ChainConfig,
     Deleverage,
     Deposit,
+    ForcedTx,
     Funding,
     L1Context,
     L1Message,
@@ -59,6 +60,9 @@ from sequencer.stf.types import (
 from sequencer.store import Store
 
 log = get_logger("mempool")
+
+QueueEntryTx = Deposit | L1Message | ForcedTx
+"""A transaction that consumes an L1 queue entry (never admitted through the API)."""
 
 PRIORITY_TYPES: tuple[type, ...] = (Cancel, Liquidate, Deleverage, OracleUpdate, Funding)
 """Transactions admitted into the reserve above `max_pending`: they remove risk or keep prices
@@ -209,8 +213,11 @@ class Mempool:
         self.hashes.add(ptx.hash)
         PENDING.set(len(self.pending))
 
-    def apply_deposits(self, deposits: Iterable[Deposit], ctx: L1Context) -> None:
-        """Add L1 deposits (in queue order) to the speculative view."""
+    def apply_deposits(self, deposits: Iterable[QueueEntryTx], ctx: L1Context) -> None:
+        """Add L1 queue entries (deposits, messages, forced transactions; in queue order) to the
+        speculative view. A forced transaction goes before the pending ones in the next batch:
+        the caller rebases (`rebase`) when one arrives, so that pending transactions are planned
+        after it."""
         for dep in deposits:
             try:
                 writes = plan_tx(self.view, dep, ctx, self.config, signer_verified=True)
@@ -229,7 +236,7 @@ class Mempool:
         return included
 
     def rebase(
-        self, base_state: State, deposits: list[Deposit], ctx: L1Context, extra: list[PendingTx]
+        self, base_state: State, deposits: list[QueueEntryTx], ctx: L1Context, extra: list[PendingTx]
     ) -> None:
         """Rebuild the speculative view on a new chain state.
 
@@ -320,8 +327,11 @@ class Staging:
         else:
             tx = item
             raw = encode_tx(tx)
-        if isinstance(tx, Deposit | L1Message):
-            raise Malformed("queue entries (deposits, governance messages) enter through the L1 bridge")
+        if isinstance(tx, Deposit | L1Message | ForcedTx):
+            raise Malformed(
+                "queue entries (deposits, governance messages, forced transactions) enter through"
+                " the L1 bridge"
+            )
         h = tx_hash(raw)
         if h in self._staged or h in self.known:
             return h

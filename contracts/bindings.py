@@ -839,7 +839,7 @@ class RollupClient(_Client):
 
 
 class BridgeClient(_Client):
-    """The Bridge: the L1 queue (deposits and governance messages) and withdrawal claims."""
+    """The Bridge: the L1 queue (deposits, governance messages, forced transactions) and withdrawal claims."""
 
     CONTRACT = "Bridge"
 
@@ -863,7 +863,7 @@ class BridgeClient(_Client):
         return str(self._view(self.contract.functions.governor()))
 
     def queue_length(self) -> int:
-        """Number of entries ever queued (deposits and messages)."""
+        """Number of entries ever queued (deposits, messages, forced transactions)."""
         return int(self._view(self.contract.functions.queue_length()))
 
     def queue_hash(self, index: int) -> bytes:
@@ -1079,5 +1079,5 @@ class RulesClient(_Client):
         return str(self._view(self.contract.functions.ROLLUP()))
 
     def bridge_address(self) -> str:
-        """TransferRules only: the Bridge whose queue a Deposit or L1Message must match."""
+        """TransferRules only: the Bridge whose queue a Deposit, L1Message or ForcedTx must match."""
         return str(self._view(self.contract.functions.BRIDGE()))

@@ -536,7 +536,7 @@ class L1Context:
     queue_end: int
     """The batch's `queue_end`: queue entries at or after it may not be consumed."""
     queue_hashes: Mapping[int, bytes] = field(default_factory=dict)
-    """`queue_hash(i)` as the Bridge stores it (deposits and messages), for (at least) every
-    `i < queue_end` in play."""
+    """`queue_hash(i)` as the Bridge stores it (deposits, messages, forced transactions), for (at
+    least) every `i < queue_end` in play."""
     l2_time: int = 0
     """The batch's `l2_time`: order expiry, oracle staleness, funding and the breaker use it."""

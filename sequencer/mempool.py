@@ -241,7 +241,8 @@ class Mempool:
         """Rebuild the speculative view on a new chain state.
 
         `extra` are transactions to (re)admit, e.g. those of reverted batches; every pending
-        transaction is planned again in admission order and dropped if it no longer applies.
+        transaction is planned again in admission order and dropped if it no longer applies (its
+        reason says so when its very bytes were forced through the L1 queue: that copy applies).
         """
         self.overlay = OverlayTree(base_state.tree)
         self.view = State(tree=self.overlay)  # type: ignore[arg-type]
@@ -251,13 +252,17 @@ class Mempool:
         self.hashes = set()
         now = self.l2_time()
         drops: list[tuple[int, str]] = []
+        forced = {tx_hash(d.tx): d.queue_index for d in deposits if isinstance(d, ForcedTx)}
         for ptx in candidates:
             # each at its own admission clock (not before the tip's): a backlog stays valid
             clock = max(ptx.clock, ctx.l2_time) if ptx.clock else now
             try:
                 writes = plan_tx(self.view, ptx.tx, self._context(clock), self.config, signer_verified=True)
             except InvalidTransaction as exc:
-                drops.append((ptx.seq, f"{exc.code}: {exc}"))
+                reason = f"{exc.code}: {exc}"
+                if ptx.hash in forced:
+                    reason += f" (the same transaction was forced through L1 queue entry {forced[ptx.hash]})"
+                drops.append((ptx.seq, reason))
                 log.warning("tx_dropped", hash=ptx.hash, seq=ptx.seq, code=exc.code, reason=str(exc))
                 continue
             free = isinstance(ptx.tx, TIME_FREE_TYPES)

@@ -26,7 +26,7 @@ from sequencer.l1 import Web3L1
 from sequencer.node import NodeOptions, SequencerNode
 from sequencer.stf.codec import decode_tx, encode_tx, tx_hash
 from sequencer.stf.constants import TX_TYPE_FORCED
-from sequencer.stf.eip712 import address_of, sign_transfer
+from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
 from sequencer.stf.errors import BadNonce, InsufficientBalance, InvalidAmount, InvalidRecipient
 from sequencer.stf.state import get_account, get_withdrawal
 from sequencer.stf.types import ForcedTx, Withdraw
@@ -154,6 +154,26 @@ def test_force_withdraw__pending_tx_with_the_same_nonce__forced_one_wins_pending
         assert row.reason.startswith("bad_nonce")
         assert not node.mempool.pending
         assert get_account(node.chain.state, USER).collateral == 600
+
+
+def test_force_withdraw__same_bytes_pending_and_forced__applied_once_reason_says_forced(
+    tmp_path: Path,
+) -> None:
+    with started(tmp_path) as (h, node, run):
+        signed = sign_withdraw(USER_KEY, L1_RECIPIENT, 400, 0, h.config)
+        h_pending, _ = node.submit(signed)  # the user sent it, and also forces the same bytes
+        forced = exit_client(h).force_bytes(encode_tx(signed))
+        assert forced.tx_hash == "0x" + h_pending.hex()
+
+        post(node, run)
+
+        row = node.store.get(h_pending)
+        assert row is not None and row.status == "dropped" and row.reason is not None
+        assert row.reason.startswith("bad_nonce") and "forced through L1 queue entry 1" in row.reason
+        batch = node.chain.batches[-1]
+        assert [decode_tx(raw) for raw in batch.txs] == [ForcedTx(1, encode_tx(signed))]
+        assert get_account(node.chain.state, USER).collateral == 600  # once, not twice
+        assert get_withdrawal(node.chain.state, USER, 0) == (L1_RECIPIENT, 400)
 
 
 def test_force_withdraw__bad_input__typed_errors_nothing_queued(tmp_path: Path) -> None:

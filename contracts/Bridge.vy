@@ -6,16 +6,20 @@
 @license MIT
 @notice The L1 side of the rollup's money and governance
         (docs/protocol.md section 6): one queue that batches consume in
-        order (each entry's hash and L1 timestamp) holding deposits and
-        the governor's messages, and the payment of withdrawals proven
+        order (each entry's hash and L1 timestamp) holding deposits, the
+        governor's messages and users' forced transactions (a signed
+        Transfer or Withdraw that anyone may queue, so that no sequencer
+        can censor it), and the payment of withdrawals proven
         against the post-state root of a FINAL batch, each withdrawal key
         paid once.
 @dev The collateral token is pulled with `transferFrom` on deposit and
      paid with `transfer` on claim. A deposit's queue hash is
      `keccak(word(i) || word(to) || word(amount))`, a message's
-     `keccak(word(i) || word(2**256 - 1) || keccak(payload))`: the middle
-     word of a message is no address, so the two never collide. All
-     external functions are non-reentrant.
+     `keccak(word(i) || word(2**256 - 1) || keccak(payload))`, a forced
+     transaction's `keccak(word(i) || word(2**256 - 2) || keccak(tx))`:
+     the middle word of a message or forced transaction is no address and
+     the two tags differ, so no two kinds collide. All external functions
+     are non-reentrant.
 """
 
 from ethereum.ercs import IERC20
@@ -43,6 +47,20 @@ MAX_PAYLOAD_BYTES: constant(uint256) = 1015
 MESSAGE_TAG: constant(uint256) = max_value(uint256)
 
 
+# @dev Longest forced transaction: a ForcedTx (`type || queue_index(8) || tx`) is at most
+#      MAX_TX_BYTES (1024) bytes.
+MAX_FORCED_TX_BYTES: constant(uint256) = 1015
+
+
+# @dev What `force_tx` accepts to decode, so that a longer tx is refused with a reason
+#      rather than by the ABI decoder.
+FORCED_TX_INPUT_BYTES: constant(uint256) = 2048
+
+
+# @dev The middle word of a forced transaction's queue hash (neither an address nor MESSAGE_TAG).
+FORCED_TAG: constant(uint256) = max_value(uint256) - 1
+
+
 # EVENTS #
 
 
@@ -58,6 +76,14 @@ event Deposited:
 event MessageQueued:
     index: indexed(uint256)
     payload: Bytes[MAX_PAYLOAD_BYTES]
+    queue_hash: bytes32
+    timestamp: uint256
+
+
+event ForcedTxQueued:
+    index: indexed(uint256)
+    sender: indexed(address)
+    signed_tx: Bytes[FORCED_TX_INPUT_BYTES]  # at most MAX_FORCED_TX_BYTES (checked)
     queue_hash: bytes32
     timestamp: uint256
 
@@ -91,7 +117,7 @@ ROLLUP: public(immutable(IRollup))
 governor: public(address)
 
 
-# @dev Number of entries (deposits and messages) ever queued; the next entry's index.
+# @dev Number of entries (deposits, messages, forced transactions) ever queued; the next entry's index.
 queue_length: public(uint256)
 
 
@@ -165,6 +191,29 @@ def send_message(payload: Bytes[MAX_PAYLOAD_BYTES]) -> uint256:
     entry: bytes32 = keccak256(abi_encode(index, MESSAGE_TAG, keccak256(payload)))
     self._enqueue(index, entry)
     log MessageQueued(index=index, payload=payload, queue_hash=entry, timestamp=block.timestamp)
+    return index
+
+
+@external
+def force_tx(signed_tx: Bytes[FORCED_TX_INPUT_BYTES]) -> uint256:
+    """
+    @dev Queues a user's signed rollup transaction (a ForcedTx on L2,
+         protocol.md section 3): batches must consume it in queue order,
+         within the Rollup's forced-inclusion deadline. Anyone may call it.
+    @param signed_tx The canonical bytes of a signed Transfer or Withdraw, 1 to
+           1015 bytes. The Bridge does not read them: bytes that do not
+           decode to a Transfer or Withdraw that applies are consumed on L2
+           and change nothing else.
+    @return uint256 The forced transaction's queue index.
+    """
+    assert len(signed_tx) != 0, "bridge: empty tx"
+    assert len(signed_tx) <= MAX_FORCED_TX_BYTES, "bridge: tx too long"
+    index: uint256 = self.queue_length
+    entry: bytes32 = keccak256(abi_encode(index, FORCED_TAG, keccak256(signed_tx)))
+    self._enqueue(index, entry)
+    log ForcedTxQueued(
+        index=index, sender=msg.sender, signed_tx=signed_tx, queue_hash=entry, timestamp=block.timestamp
+    )
     return index
 
 

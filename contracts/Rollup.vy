@@ -34,7 +34,7 @@ interface IFraudVerifier:
     ) -> bytes32: view
 
 
-# @dev The Bridge: the L1 queue of deposits and messages (protocol.md section 6).
+# @dev The Bridge: the L1 queue of deposits, messages and forced transactions (protocol.md section 6).
 interface IBridge:
     def queue_length() -> uint256: view
     def queue_timestamp(index: uint256) -> uint256: view

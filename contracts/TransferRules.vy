@@ -6,7 +6,8 @@
 @notice The rules of protocol.md section 3 for the transactions that
         move collateral, consume the L1 queue or cancel an order:
         Deposit, Transfer, Withdraw, L1Message (with its SetMarket and
-        SetCommittee payloads) and Cancel. The FraudVerifier hands
+        SetCommittee payloads), Cancel and ForcedTx (a Transfer or
+        Withdraw forced through the L1 queue). The FraudVerifier hands
         `execute` the values of the witnesses of one transaction;
         `execute` returns the keys the transaction touches (repeats
         removed), whether it applies, and the new value of each key
@@ -27,7 +28,7 @@ import state_keys
 import txdata
 
 
-# @dev The Bridge: the L1 queue a Deposit or L1Message must match.
+# @dev The Bridge: the L1 queue a Deposit, L1Message or ForcedTx must match.
 interface IBridge:
     def queue_hash(index: uint256) -> bytes32: view
 
@@ -56,6 +57,10 @@ L1_MESSAGE_HEADER_BYTES: constant(uint256) = 9
 MESSAGE_TAG: constant(uint256) = max_value(uint256)
 
 
+# @dev The middle word of a forced transaction's queue hash (neither an address nor MESSAGE_TAG).
+FORCED_TAG: constant(uint256) = max_value(uint256) - 1
+
+
 # @dev Governance payload kinds and layouts (protocol.md section 3, L1Message).
 MSG_SET_MARKET: constant(uint256) = 1
 MSG_SET_COMMITTEE: constant(uint256) = 2
@@ -81,7 +86,7 @@ MASK160: constant(uint256) = 2**160 - 1
 ROLLUP: public(immutable(address))
 
 
-# @dev The Bridge contract, whose `queue_hash` a Deposit or L1Message must match.
+# @dev The Bridge contract, whose `queue_hash` a Deposit, L1Message or ForcedTx must match.
 BRIDGE: public(immutable(IBridge))
 
 
@@ -150,6 +155,18 @@ def execute(
         keys = self._signed_keys(tx_type, tx_data)
     elif tx_type == txdata.TYPE_L1_MESSAGE and size > L1_MESSAGE_HEADER_BYTES:
         keys = [state_keys.GLOBAL_KEY, state_keys.MARKETS_KEY, state_keys.ORACLE_KEY]
+    elif tx_type == txdata.TYPE_FORCED and size > txdata.FORCED_HEADER_BYTES:
+        # Global, then the inner Transfer's or Withdraw's keys (none for any other inner bytes).
+        keys = [state_keys.GLOBAL_KEY]
+        inner_type: uint256 = convert(slice(tx_data, txdata.FORCED_HEADER_BYTES, 1), uint256)
+        if size == txdata.FORCED_HEADER_BYTES + txdata.SIGNED_LENGTH and (
+            inner_type == txdata.TYPE_TRANSFER or inner_type == txdata.TYPE_WITHDRAW
+        ):
+            inner_keys: DynArray[bytes32, MAX_WITNESSES] = self._signed_keys(
+                inner_type, slice(tx_data, txdata.FORCED_HEADER_BYTES, txdata.SIGNED_LENGTH)
+            )
+            for key: bytes32 in inner_keys:
+                keys.append(key)
     elif tx_type == txdata.TYPE_CANCEL and size == txdata.CANCEL_LENGTH:
         order: orders.Order = orders.decode(
             extract32(tx_data, 1, output_type=uint256), extract32(tx_data, 25, output_type=uint256)
@@ -168,12 +185,18 @@ def execute(
             return keys, False, []
         return keys, True, [keccak256(new_order)]
 
+    first: Bytes[MAX_VALUE_BYTES] = b""
+    if tx_type == txdata.TYPE_FORCED:
+        applies, first = self._consume_entry(tx_data, FORCED_TAG, self._read_word(values[0]), queue_end)
+        if not applies:
+            return keys, False, []
+        return keys, True, self._forced(tx_data, keccak256(first), values, len(keys), l2_time)
+
     mk: Bytes[MAX_VALUE_BYTES] = values[len(keys) - 1]
     if tx_type == txdata.TYPE_L1_MESSAGE:
         mk = values[1]
     n: uint256 = markets.count(mk)
 
-    first: Bytes[MAX_VALUE_BYTES] = b""
     second: Bytes[MAX_VALUE_BYTES] = b""
     if tx_type == txdata.TYPE_DEPOSIT:
         applies, first, second = self._deposit(
@@ -183,7 +206,7 @@ def execute(
             return keys, False, []
         return keys, True, [keccak256(first), keccak256(second), keccak256(mk)]
     if tx_type == txdata.TYPE_L1_MESSAGE:
-        applies, first = self._consume_message(tx_data, self._read_word(values[0]), queue_end)
+        applies, first = self._consume_entry(tx_data, MESSAGE_TAG, self._read_word(values[0]), queue_end)
         if not applies:
             return keys, False, []
         new_markets: Bytes[MAX_VALUE_BYTES] = mk
@@ -202,32 +225,96 @@ def execute(
 
     # Transfer or Withdraw: keys are Account(from), then Account(to) or
     # Withdrawal(from, nonce) (none for a Transfer to oneself), then Markets.
+    h0: bytes32 = empty(bytes32)
+    h1: bytes32 = empty(bytes32)
+    applies, h0, h1 = self._signed(tx_type, tx_data, values[0], values[1], mk, l2_time)
+    if not applies:
+        return keys, False, []
+    return keys, True, [h0, h1, keccak256(mk)]
+
+
+@internal
+@view
+def _forced(
+    tx_data: Bytes[MAX_TX_BYTES],
+    global_hash: bytes32,
+    values: DynArray[Bytes[MAX_VALUE_BYTES], MAX_WITNESSES],
+    n: uint256,
+    l2_time: uint256,
+) -> DynArray[bytes32, MAX_WITNESSES]:
+    """
+    @dev The new value hashes of a ForcedTx `type || queue_index(8) ||
+         tx` whose queue entry is consumed (`global_hash`): its `n - 1`
+         inner keys change as the inner Transfer or Withdraw says when it
+         applies; otherwise (no inner keys: the bytes are not a Transfer
+         or Withdraw; or it breaks a rule) they keep their values.
+    @dev `values` is passed whole once, only on this path (a forced
+         transaction is rare).
+    """
+    hashes: DynArray[bytes32, MAX_WITNESSES] = [global_hash]
+    if n == 1:
+        return hashes
+    inner: Bytes[MAX_TX_BYTES] = slice(tx_data, txdata.FORCED_HEADER_BYTES, txdata.SIGNED_LENGTH)
+    mk: Bytes[MAX_VALUE_BYTES] = values[n - 1]
+    markets.count(mk)  # the shape check every Transfer and Withdraw makes
+    applies: bool = False
+    h0: bytes32 = empty(bytes32)
+    h1: bytes32 = empty(bytes32)
+    applies, h0, h1 = self._signed(
+        convert(slice(inner, 0, 1), uint256), inner, values[1], values[2], mk, l2_time
+    )
+    if applies:
+        return [global_hash, h0, h1, keccak256(mk)]
+    for j: uint256 in range(1, n, bound=MAX_WITNESSES):
+        hashes.append(keccak256(values[j]))
+    return hashes
+
+
+@internal
+@view
+def _signed(
+    tx_type: uint256,
+    tx_data: Bytes[MAX_TX_BYTES],
+    sender_value: Bytes[MAX_VALUE_BYTES],
+    second: Bytes[MAX_VALUE_BYTES],
+    mk: Bytes[MAX_VALUE_BYTES],
+    l2_time: uint256,
+) -> (bool, bytes32, bytes32):
+    """
+    @dev A Transfer or Withdraw (`tx_data` is exactly the 146-byte
+         transaction) on the values of Account(from), then Account(to) or
+         Withdrawal(from, nonce) (`second`; for a Transfer to oneself it is
+         not read: the transfer is invalid), and Markets.
+    @return bool Whether it applies.
+    @return bytes32 `keccak` of the new Account(from) value.
+    @return bytes32 `keccak` of the new Account(to) or Withdrawal value.
+    """
     sender: address = txdata.word_address(extract32(tx_data, 1, output_type=uint256))
     to: address = txdata.word_address(extract32(tx_data, 21, output_type=uint256))
     is_transfer: bool = tx_type == txdata.TYPE_TRANSFER
-    if len(keys) == 2:
-        return keys, False, []
+    if is_transfer and to == sender:
+        return False, empty(bytes32), empty(bytes32)
     recipient: accounts.Account = empty(accounts.Account)
     if is_transfer:
-        recipient = accounts.decode(values[1])
+        recipient = accounts.decode(second)
     else:
-        assert len(values[1]) == 0 or len(values[1]) == 64, "verifier: bad witness"
-        if len(values[1]) != 0:
-            return keys, False, []  # the Withdrawal leaf exists
+        assert len(second) == 0 or len(second) == 64, "verifier: bad witness"
+        if len(second) != 0:
+            return False, empty(bytes32), empty(bytes32)  # the Withdrawal leaf exists
         if to == empty(address):
-            return keys, False, []  # a payout to the zero address would lock the funds on L1
+            # a payout to the zero address would lock the funds on L1
+            return False, empty(bytes32), empty(bytes32)
+    applies: bool = False
     debited: accounts.Account = empty(accounts.Account)
-    applies, debited = self._debit(tx_type, tx_data, accounts.decode(values[0]), mk, l2_time)
+    applies, debited = self._debit(tx_type, tx_data, accounts.decode(sender_value), mk, l2_time)
     if not applies:
-        return keys, False, []
+        return False, empty(bytes32), empty(bytes32)
     amount: uint256 = extract32(tx_data, 41, output_type=uint256)
     if is_transfer:
         recipient = margin.settle(recipient, mk)
         recipient.collateral += convert(amount, int256)
-        return keys, True, [
-            keccak256(accounts.encode(debited)), keccak256(accounts.encode(recipient)), keccak256(mk)
-        ]
-    return keys, True, [keccak256(accounts.encode(debited)), keccak256(abi_encode(to, amount)), keccak256(mk)]
+        return True, keccak256(accounts.encode(debited)), keccak256(accounts.encode(recipient))
+    return True, keccak256(accounts.encode(debited)), keccak256(abi_encode(to, amount))
 
 
 @internal
@@ -380,15 +467,17 @@ def _cancel(tx_data: Bytes[MAX_TX_BYTES], leaf: Bytes[MAX_VALUE_BYTES]) -> (bool
 
 @internal
 @view
-def _consume_message(
-    tx_data: Bytes[MAX_TX_BYTES], next_index: uint256, queue_end: uint256
+def _consume_entry(
+    tx_data: Bytes[MAX_TX_BYTES], tag: uint256, next_index: uint256, queue_end: uint256
 ) -> (bool, Bytes[MAX_VALUE_BYTES]):
     """
-    @dev L1Message `type || queue_index(8) || payload`: valid iff
-         `queue_index` is the next queue index, below `queue_end`, and
-         `keccak(word(queue_index) || word(2**256 - 1) || keccak(payload))`
-         is the Bridge's `queue_hash(queue_index)`. Effect:
-         `next_queue_index += 1` (the payload's effect is separate).
+    @dev L1Message `type || queue_index(8) || payload` (`tag` is
+         MESSAGE_TAG) or ForcedTx `type || queue_index(8) || tx` (`tag` is
+         FORCED_TAG): valid iff `queue_index` is the next queue index,
+         below `queue_end`, and `keccak(word(queue_index) || word(tag) ||
+         keccak(payload or tx))` is the Bridge's `queue_hash(queue_index)`.
+         Effect: `next_queue_index += 1` (the payload's or inner
+         transaction's effect is separate).
     @return bool Whether it applies.
     @return Bytes[2048] The new Global value.
     """
@@ -397,7 +486,7 @@ def _consume_message(
     payload_hash: bytes32 = keccak256(
         slice(tx_data, L1_MESSAGE_HEADER_BYTES, len(tx_data) - L1_MESSAGE_HEADER_BYTES)
     )
-    entry_hash: bytes32 = keccak256(abi_encode(queue_index, MESSAGE_TAG, payload_hash))
+    entry_hash: bytes32 = keccak256(abi_encode(queue_index, tag, payload_hash))
     if not self._queue_entry(queue_index, next_index, queue_end, entry_hash):
         return False, b""
     return True, abi_encode(next_index + 1)

@@ -443,6 +443,21 @@ class MessageQueuedEvent:
 
 
 @dataclass(frozen=True)
+class ForcedTxQueuedEvent:
+    """`Bridge.ForcedTxQueued`: queue entry `index` is a user's forced transaction."""
+
+    index: int
+    sender: bytes
+    """The L1 account that queued it (anyone; the inner transaction carries the signature)."""
+    signed_tx: bytes
+    """The inner transaction's bytes, as queued."""
+    queue_hash: bytes
+    """`keccak(word(index) || word(2**256 - 2) || keccak(signed_tx))`."""
+    timestamp: int
+    meta: EventMeta
+
+
+@dataclass(frozen=True)
 class GovernorChangedEvent:
     """`Bridge.GovernorChanged` (`previous` is the zero address at deployment)."""
 
@@ -824,7 +839,7 @@ class RollupClient(_Client):
 
 
 class BridgeClient(_Client):
-    """The Bridge: the L1 queue (deposits and governance messages) and withdrawal claims."""
+    """The Bridge: the L1 queue (deposits, governance messages, forced transactions) and withdrawal claims."""
 
     CONTRACT = "Bridge"
 
@@ -836,6 +851,10 @@ class BridgeClient(_Client):
         """Queue a governance message (governor only; 1 to 1015 bytes)."""
         return self._send(sender, self.contract.functions.send_message(bytes(payload)))
 
+    def force_tx(self, sender: Sender, signed_tx: bytes) -> TxResult:
+        """Queue a signed Transfer or Withdraw for forced inclusion (anyone; 1 to 1015 bytes)."""
+        return self._send(sender, self.contract.functions.force_tx(bytes(signed_tx)))
+
     def set_governor(self, sender: Sender, new_governor: str | bytes) -> TxResult:
         """Hand the governor role to `new_governor` (governor only)."""
         return self._send(sender, self.contract.functions.set_governor(_checksum(new_governor)))
@@ -844,7 +863,7 @@ class BridgeClient(_Client):
         return str(self._view(self.contract.functions.governor()))
 
     def queue_length(self) -> int:
-        """Number of entries ever queued (deposits and messages)."""
+        """Number of entries ever queued (deposits, messages, forced transactions)."""
         return int(self._view(self.contract.functions.queue_length()))
 
     def queue_hash(self, index: int) -> bytes:
@@ -923,6 +942,26 @@ class BridgeClient(_Client):
         a = log["args"]
         return MessageQueuedEvent(
             int(a["index"]), bytes(a["payload"]), bytes(a["queue_hash"]), int(a["timestamp"]), _meta(log)
+        )
+
+    def forced_tx_queued_events(
+        self, from_block: int, to_block: int | str = "latest"
+    ) -> list[ForcedTxQueuedEvent]:
+        return [self._forced(log) for log in self._logs("ForcedTxQueued", from_block, to_block)]
+
+    def forced_tx_queued_from_receipt(self, receipt: Any) -> list[ForcedTxQueuedEvent]:
+        return [self._forced(log) for log in self._from_receipt("ForcedTxQueued", receipt)]
+
+    @staticmethod
+    def _forced(log: Any) -> ForcedTxQueuedEvent:
+        a = log["args"]
+        return ForcedTxQueuedEvent(
+            int(a["index"]),
+            _address_bytes(a["sender"]),
+            bytes(a["signed_tx"]),
+            bytes(a["queue_hash"]),
+            int(a["timestamp"]),
+            _meta(log),
         )
 
     def governor_changed_events(
@@ -1040,5 +1079,5 @@ class RulesClient(_Client):
         return str(self._view(self.contract.functions.ROLLUP()))
 
     def bridge_address(self) -> str:
-        """TransferRules only: the Bridge whose queue a Deposit or L1Message must match."""
+        """TransferRules only: the Bridge whose queue a Deposit, L1Message or ForcedTx must match."""
         return str(self._view(self.contract.functions.BRIDGE()))

@@ -30,6 +30,7 @@ TYPE_CANCEL: constant(uint256) = 8
 TYPE_LIQUIDATE: constant(uint256) = 9
 TYPE_DELEVERAGE: constant(uint256) = 10
 TYPE_BUNDLE_FILL: constant(uint256) = 11
+TYPE_FORCED: constant(uint256) = 12
 
 
 # @dev Exact encoded lengths of the fixed-size types (type byte included).
@@ -40,6 +41,10 @@ FILL_LENGTH: constant(uint256) = 251
 CANCEL_LENGTH: constant(uint256) = 122
 LIQUIDATE_LENGTH: constant(uint256) = 124
 DELEVERAGE_LENGTH: constant(uint256) = 43
+
+
+# @dev A ForcedTx is `type || queue_index(8) || tx`: its inner transaction starts here.
+FORCED_HEADER_BYTES: constant(uint256) = 9
 
 
 # @dev Which rules contract executes a type (protocol.md section 5).
@@ -55,7 +60,8 @@ RULES_ORACLE: constant(uint256) = 4
 def rules_of(tx_type: uint256) -> uint256:
     """
     @dev Returns which rules contract executes transactions of `tx_type`:
-         TransferRules (Deposit, Transfer, Withdraw, L1Message, Cancel),
+         TransferRules (Deposit, Transfer, Withdraw, L1Message, Cancel,
+         ForcedTx),
          OracleRules (OracleUpdate, Funding), TradeRules (Fill,
          BundleFill), RiskRules (Liquidate, Deleverage), or none (an
          unknown type does not decode).
@@ -68,7 +74,7 @@ def rules_of(tx_type: uint256) -> uint256:
         return RULES_RISK
     if tx_type == TYPE_ORACLE_UPDATE or tx_type == TYPE_FUNDING:
         return RULES_ORACLE
-    if tx_type >= TYPE_DEPOSIT and tx_type <= TYPE_CANCEL:
+    if (tx_type >= TYPE_DEPOSIT and tx_type <= TYPE_CANCEL) or tx_type == TYPE_FORCED:
         return RULES_TRANSFER
     return RULES_NONE
 

@@ -6,8 +6,9 @@ five traders hold 8 positions each (the worst case of a Fill and a 4-leg BundleF
 more accounts by transfers (witnesses about 10 levels deep), then moves one market's price so that
 one account is liquidatable and another bankrupt. Its `target` is one
 batch holding a transaction of every type, each valid (`ok:<type>`) and each breaking a rule
-(`bad:<type>`), which the tests append (with one root corrupted, or none) on the scene's tip and
-prove.
+(`bad:<type>`; a forced transaction whose inner transaction is refused still consumes its queue
+entry, so it is `ok:forced_refused`), which the tests append (with one root corrupted, or none) on
+the scene's tip and prove.
 
 Expected values always come from `sequencer.stf`: every setup transaction is checked to apply,
 and each target transaction to apply (or not) as its name says, with the state machine itself.
@@ -43,6 +44,7 @@ from sequencer.stf.types import (
     Deleverage,
     Deposit,
     Fill,
+    ForcedTx,
     Funding,
     L1Message,
     Leg,
@@ -84,6 +86,10 @@ FALLEN_PRICE = 84
 TARGET_NAMES = [
     "ok:deposit",
     "ok:l1message",
+    "ok:forced_withdraw",
+    "ok:forced_transfer",
+    "ok:forced_refused",
+    "bad:forced",
     "ok:transfer",
     "bad:transfer",
     "ok:withdraw",
@@ -105,7 +111,8 @@ TARGET_NAMES = [
 ]
 """The target batch's transactions, in order: `ok:<type>` applies, `bad:<type>` breaks a rule. The
 valid Fill and BundleFill are the worst cases (five accounts of 8 positions, 4 legs, the largest
-Markets value), the valid OracleUpdate carries 11 signatures."""
+Markets value), the valid OracleUpdate carries 11 signatures. The forced withdrawal and transfer
+come from accounts holding 8 positions (the margin check over every market)."""
 
 COMMITTEE_SIZE, COMMITTEE_THRESHOLD = 15, 3
 MAX_SIGNATURES = 11
@@ -279,18 +286,38 @@ def build_exchange_scene(h: Harness) -> ExchangeScene:
     new_params = replace(PARAMS, imr_bps=1_200, taker_fee_bps=25)
     message = encode_message(SetMarket(9, new_params))
     h.bridge.send_message(governor, message)
+    forced_index = h.bridge.queue_length()
+    for raw in _forced_inners(config):  # queued by someone else than the signer: anyone may
+        h.bridge.force_tx(h.account(6), raw)
     h.travel_to(now + 2)  # the target's prices (at `now + 1`) are after the last ones
-    target = _target(h, now + 1, deposit_index, message_index, message)
+    target = _target(h, now + 1, deposit_index, message_index, message, forced_index)
     return ExchangeScene(h, honest, target, h.bridge.queue_length())
 
 
-def _target(h: Harness, now: int, deposit_index: int, message_index: int, message: bytes) -> dict[str, bytes]:
+def _forced_inners(config: ChainConfig) -> list[bytes]:
+    """The target's forced transactions, in queue order: a withdrawal and a transfer from accounts
+    with 8 positions, and a withdrawal with a wrong nonce (refused: it only consumes its entry)."""
+    return [
+        encode_tx(sign_withdraw(trader_key(MAKERS[3]), b"\x0c" * 20, 5_000, 0, config)),
+        encode_tx(sign_transfer(trader_key(TAKER), trader(RECIPIENT), 5_000, 0, config)),
+        encode_tx(sign_withdraw(trader_key(MAKERS[3]), b"\x0c" * 20, 5_000, 7, config)),
+    ]
+
+
+def _target(
+    h: Harness, now: int, deposit_index: int, message_index: int, message: bytes, forced_index: int
+) -> dict[str, bytes]:
     """One valid and one invalid transaction of each type, in an order where each valid one
     applies (checked by `ExchangeScene.append_target`)."""
     config = h.config
     t: dict[str, object] = {}
     t["ok:deposit"] = Deposit(deposit_index, trader(MAKERS[0]), 777)
     t["ok:l1message"] = L1Message(message_index, message)
+    inners = _forced_inners(config)
+    t["ok:forced_withdraw"] = ForcedTx(forced_index, inners[0])
+    t["ok:forced_transfer"] = ForcedTx(forced_index + 1, inners[1])
+    t["ok:forced_refused"] = ForcedTx(forced_index + 2, inners[2])
+    t["bad:forced"] = ForcedTx(forced_index + 2, inners[2])  # its entry is already consumed
     t["ok:transfer"] = sign_transfer(trader_key(MAKERS[0]), trader(RECIPIENT), 5_000, 0, config)
     t["bad:transfer"] = sign_transfer(trader_key(C), trader(RECIPIENT), 10_000, 0, config)  # below margin
     t["ok:withdraw"] = sign_withdraw(trader_key(MAKERS[1]), b"\x0b" * 20, 5_000, 0, config)

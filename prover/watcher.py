@@ -1,8 +1,9 @@
 """The watcher: follows the L1 only, re-derives every batch, and proves the first wrong one.
 
-It trusts nothing but L1 data: batches come from the append transactions' calldata, deposits
-from the Bridge's events, and the state machine is the sequencer's own (`sequencer.stf`, through
-the shared derivation `sequencer.chain`). When a commitment is wrong it builds the witnesses and
+It trusts nothing but L1 data: batches come from the append transactions' calldata, queue
+entries (deposits, governance messages, forced transactions) from the Bridge's events, and the
+state machine is the sequencer's own (`sequencer.stf`, through the shared derivation
+`sequencer.chain`). When a commitment is wrong it builds the witnesses and
 sends one `prove_*_fraud` transaction. Two watchers racing on the same fraud both end consistent:
 the loser's transaction reverts with "rollup: unknown batch", which is logged and ignored, and
 both see the same `BatchesReverted` event.

@@ -1,4 +1,5 @@
-"""Batch building: entries due from the L1 queue (deposits and governance messages), then pending
+"""Batch building: entries due from the L1 queue (deposits, governance messages, forced
+transactions), then pending
 transactions, each with its root, all under the batch's clock `l2_time`.
 
 The builder works on a copy of the chain state; the chain itself only moves when the batch is
@@ -10,16 +11,16 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
-from sequencer.l1types import L1Deposit, L1QueueEntry
+from sequencer.l1types import L1Deposit, L1ForcedTx, L1QueueEntry
 from sequencer.mempool import PendingTx
 from sequencer.stf.codec import encode_tx, tx_hash
 from sequencer.stf.constants import MAX_BATCH_TXS
 from sequencer.stf.hashing import keccak
 from sequencer.stf.state import State, copy_state, get_next_deposit_index
 from sequencer.stf.transition import apply_decoded
-from sequencer.stf.types import ChainConfig, Deposit, L1Context, L1Message
+from sequencer.stf.types import ChainConfig, Deposit, ForcedTx, L1Context, L1Message
 
-QueueTx = Deposit | L1Message
+QueueTx = Deposit | L1Message | ForcedTx
 """The transaction that consumes one L1 queue entry."""
 
 
@@ -41,9 +42,12 @@ class BuiltBatch:
 
 
 def queue_tx(entry: L1QueueEntry) -> QueueTx:
-    """The transaction consuming a queue entry: a Deposit, or an L1Message for a message."""
+    """The transaction consuming a queue entry: a Deposit, an L1Message for a message, a ForcedTx
+    for a forced transaction."""
     if isinstance(entry, L1Deposit):
         return Deposit(queue_index=entry.index, to=entry.to, amount=entry.amount)
+    if isinstance(entry, L1ForcedTx):
+        return ForcedTx(queue_index=entry.index, tx=entry.signed_tx)
     return L1Message(queue_index=entry.index, payload=entry.payload)
 
 
@@ -119,7 +123,8 @@ def build_batch_steps(
     `skipped` is not to be posted: its skipped transactions are to be dropped).
 
     The due queue entries come first, in queue order (a deposit as a Deposit, a governance
-    message as an L1Message), then the pending transactions that still apply.
+    message as an L1Message, a forced transaction as a ForcedTx), then the pending transactions
+    that still apply.
     With `take`, only the first `take` pending transactions are considered (those its clock was
     chosen for, see `batch_clock`).
     `corrupt_root_at` is fault injection for tests and the demo only: it replaces that

@@ -1,6 +1,7 @@
 """Derivation: the rollup chain as L1 data alone defines it.
 
-`Chain` folds L1 events (queue entries: deposits and governance messages; appended batches;
+`Chain` folds L1 events (queue entries: deposits, governance messages and forced transactions;
+appended batches;
 reverts) into the canonical state, checking
 every batch with the one state machine (`sequencer.stf.check_batch`). The sequencer uses it to
 follow the L1, the watcher (`prover`) to find fraud: both run this same code.
@@ -14,7 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sequencer.l1types import L1Batch, L1Deposit, L1Event, L1Fraud, L1Message, L1QueueEntry, L1Revert
+from sequencer.l1types import (
+    L1Batch,
+    L1Deposit,
+    L1Event,
+    L1ForcedTx,
+    L1Fraud,
+    L1Message,
+    L1QueueEntry,
+    L1Revert,
+)
 from sequencer.stf.errors import InvalidBatch
 from sequencer.stf.state import State, copy_state, genesis_state, state_root
 from sequencer.stf.transition import check_batch
@@ -42,7 +52,7 @@ class Chain:
     batches: list[L1Batch] = field(default_factory=list)
     """Batches as they stand on L1 (position = batch index)."""
     queue: dict[int, L1QueueEntry] = field(default_factory=dict)
-    """The Bridge queue (deposits and governance messages) by index."""
+    """The Bridge queue (deposits, governance messages, forced transactions) by index."""
     valid_count: int = 0
     """How many batches (a prefix of `batches`) are applied and verified."""
     fraud: Fraud | None = None
@@ -71,7 +81,7 @@ class Chain:
 
     def apply_event(self, event: L1Event) -> None:
         """Fold one L1 event into the chain."""
-        if isinstance(event, L1Deposit | L1Message):
+        if isinstance(event, L1Deposit | L1Message | L1ForcedTx):
             self.queue[event.index] = event
         elif isinstance(event, L1Batch):
             self._on_batch(event)

@@ -10,6 +10,16 @@ trader.cancel(placed.order)
 trader.account()["positions"]             # equity, margins, liquidation prices, open orders
 ```
 Refusals raise `RequestRefused` with the API's machine-readable code (docs/protocol.md section 9).
+
+When sequencers refuse a trader's transactions, `L1ExitClient` forces a withdrawal through the L1
+Bridge without asking any sequencer anything (docs/protocol.md sections 3 and 6):
+
+```python
+exit = L1ExitClient.connect("http://127.0.0.1:8545", "var/deployment.json", private_key)
+forced = exit.force_withdraw(l1_recipient, 1_000)   # the next nonce as L1 data shows it
+```
+It raises the state machine's typed errors (`InvalidAmount`, `BadNonce`, `InsufficientBalance`,
+...) for a withdrawal that would not apply, and `ForceRefused` when the Bridge refuses it.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import httpx
 
 from sequencer.receipts import verify_receipt
 from sequencer.stf.codec import encode_tx
-from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
+from sequencer.stf.constants import MAX_TOTAL_DEPOSITS, SIDE_BUY, SIDE_SELL
 from sequencer.stf.eip712 import (
     address_of,
     sign_bundle,
@@ -34,8 +44,19 @@ from sequencer.stf.eip712 import (
     sign_transfer,
     sign_withdraw,
 )
-from sequencer.stf.errors import RollupError
-from sequencer.stf.types import Bundle, ChainConfig, Leg, Order, Signature, SignedOrder, Tx
+from sequencer.stf.errors import InvalidAmount, InvalidRecipient, RollupError
+from sequencer.stf.hashing import keccak
+from sequencer.stf.types import (
+    Bundle,
+    ChainConfig,
+    Leg,
+    Order,
+    Signature,
+    SignedOrder,
+    Transfer,
+    Tx,
+    Withdraw,
+)
 
 BUY, SELL = SIDE_BUY, SIDE_SELL
 """Order sides."""
@@ -332,3 +353,129 @@ class TraderClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"transaction {tx_hash} not batched after {timeout}s")
             time.sleep(0.05)
+
+
+# ---- forcing a transaction through L1 ----------------------------------------------------
+
+
+class ForceRefused(RollupError):
+    """The L1 Bridge refused a forced transaction; `reason` is its revert reason."""
+
+    code = "force_refused"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Bridge.force_tx refused: {reason}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ForcedTxQueued:
+    """A transaction queued by `Bridge.force_tx`: a batch must consume it within the Rollup's
+    forced-inclusion deadline (applying it if it is valid then)."""
+
+    queue_index: int
+    """Its entry in the Bridge's queue."""
+    nonce: int
+    """The signed nonce (a withdrawal's claim names it); -1 for bytes queued unchecked."""
+    tx_hash: str
+    """keccak of the signed inner transaction (the id a sequencer would give it)."""
+    l1_tx: str
+    """The `force_tx` L1 transaction."""
+    signed_tx: bytes
+    """The inner transaction's bytes, as queued."""
+
+
+class L1ExitClient:
+    """Forces one trader's transfers and withdrawals through the L1 Bridge (`force_tx`), trusting
+    no sequencer: the nonce and the checks come from the chain derived from L1 data alone."""
+
+    def __init__(self, l1: Any, private_key: bytes, *, l1_sender: Any = None) -> None:
+        """`l1` is a `sequencer.l1.Web3L1`; `l1_sender` (a `contracts.bindings.Sender`) pays for
+        the L1 transaction (default: `l1`'s own key). It need not be the trader."""
+        self.l1 = l1
+        self.key = private_key
+        self.address = address_of(private_key)
+        self.config: ChainConfig = l1.chain_config()
+        self.l1_sender = l1_sender if l1_sender is not None else l1.sender
+        if self.l1_sender is None:
+            raise ValueError("an L1 key is needed to send Bridge.force_tx")
+
+    @classmethod
+    def connect(
+        cls, l1_url: str, deployment_path: str, private_key: bytes, *, l1_key: bytes | None = None
+    ) -> L1ExitClient:
+        """Over an L1 JSON-RPC endpoint; the L1 transaction is paid by `l1_key` (default: the
+        trader's own key, as an L1 account)."""
+        from sequencer.l1 import Web3L1, load_deployment
+
+        l1 = Web3L1(
+            l1_url, load_deployment(deployment_path), private_key="0x" + (l1_key or private_key).hex()
+        )
+        return cls(l1, private_key)
+
+    def _l1_view(self) -> tuple[Any, Any]:
+        """The state after every batch on L1 and every queue entry not consumed yet (those come
+        first in the next batch), with the context to plan on it."""
+        from sequencer.builder import due_queue, queue_context
+        from sequencer.chain import Chain
+        from sequencer.stf.state import copy_state
+        from sequencer.stf.transition import apply_decoded
+
+        chain = Chain(self.config)
+        for event in self.l1.events(self.l1.deployment.deploy_block, self.l1.head_block()):
+            chain.apply_event(event)
+        state = copy_state(chain.state)
+        l2_time = max(chain.tip_l2_time, self.l1.head_timestamp())
+        due = due_queue(state, chain.queue, 1 << 30)
+        ctx = queue_context(state, chain.queue, due, l2_time)
+        for entry in due:
+            apply_decoded(state, entry, ctx, self.config)
+        return state, ctx
+
+    def next_nonce(self) -> int:
+        """The trader's next nonce as L1 data shows it (after the unconsumed queue entries)."""
+        from sequencer.stf.state import get_account
+
+        state, _ = self._l1_view()
+        return get_account(state, self.address).nonce
+
+    def force(self, tx: Transfer | Withdraw, *, check: bool = True) -> ForcedTxQueued:
+        """Queue a signed transaction with `Bridge.force_tx`. With `check`, first plan it on the
+        L1-derived state and raise the rule it would break (`InvalidTransaction` family)."""
+        if check:
+            from sequencer.stf.transition import plan_tx
+
+            state, ctx = self._l1_view()
+            plan_tx(state, tx, ctx, self.config)
+        return self.force_bytes(encode_tx(tx), tx.nonce)
+
+    def force_bytes(self, raw: bytes, nonce: int = -1) -> ForcedTxQueued:
+        """Queue any bytes with `Bridge.force_tx` (unchecked: on L2 they only consume their entry
+        unless they are a valid Transfer or Withdraw); raises `ForceRefused` with the Bridge's
+        reason ("bridge: empty tx", "bridge: tx too long")."""
+        from contracts.bindings import TransactionReverted
+
+        try:
+            result = self.l1.bridge.force_tx(self.l1_sender, raw)
+        except TransactionReverted as exc:
+            raise ForceRefused(exc.reason or "reverted") from exc
+        (event,) = self.l1.bridge.forced_tx_queued_from_receipt(result.receipt)
+        return ForcedTxQueued(event.index, nonce, "0x" + keccak(raw).hex(), "0x" + result.tx_hash.hex(), raw)
+
+    def force_withdraw(self, l1_recipient: bytes, amount: int, nonce: int | None = None) -> ForcedTxQueued:
+        """Sign a Withdraw to `l1_recipient` (with the next nonce as L1 shows it, unless given) and
+        queue it on L1. Once a batch has consumed it and is final, claim it on the Bridge
+        (`prover.withdrawals.build_withdrawal_claim`)."""
+        if type(amount) is not int or not 0 < amount <= MAX_TOTAL_DEPOSITS:
+            raise InvalidAmount(amount if type(amount) is int else 0)
+        if len(l1_recipient) != 20 or l1_recipient == bytes(20):
+            raise InvalidRecipient(self.address)
+        n = self.next_nonce() if nonce is None else nonce
+        return self.force(sign_withdraw(self.key, l1_recipient, amount, n, self.config))
+
+    def force_transfer(self, to: bytes, amount: int, nonce: int | None = None) -> ForcedTxQueued:
+        """Sign a Transfer to rollup account `to` and queue it on L1 (as `force_withdraw`)."""
+        if type(amount) is not int or not 0 < amount <= MAX_TOTAL_DEPOSITS:
+            raise InvalidAmount(amount if type(amount) is int else 0)
+        n = self.next_nonce() if nonce is None else nonce
+        return self.force(sign_transfer(self.key, to, amount, n, self.config))

@@ -16,12 +16,13 @@ from contracts.bindings import (
     BatchesRevertedEvent,
     BridgeClient,
     DepositedEvent,
+    ForcedTxQueuedEvent,
     MessageQueuedEvent,
     RollupClient,
     Sender,
 )
 from devnet.deploy import Deployment
-from sequencer.l1types import L1Batch, L1Deposit, L1Event, L1Fraud, L1Message, L1Revert
+from sequencer.l1types import L1Batch, L1Deposit, L1Event, L1ForcedTx, L1Fraud, L1Message, L1Revert
 from sequencer.logs import get_logger
 from sequencer.stf.types import ChainConfig
 
@@ -41,6 +42,11 @@ def deposit_record(d: DepositedEvent) -> L1Deposit:
 def message_record(m: MessageQueuedEvent) -> L1Message:
     """A Bridge `MessageQueued` event as the derivation's record."""
     return L1Message(m.index, m.payload, m.queue_hash, m.timestamp, m.meta.block_number, m.meta.log_index)
+
+
+def forced_record(f: ForcedTxQueuedEvent) -> L1ForcedTx:
+    """A Bridge `ForcedTxQueued` event as the derivation's record."""
+    return L1ForcedTx(f.index, f.signed_tx, f.queue_hash, f.timestamp, f.meta.block_number, f.meta.log_index)
 
 
 def batch_record(e: BatchAppendedEvent) -> L1Batch:
@@ -70,20 +76,31 @@ class Web3L1:
         timeout: float = 30.0,
         confirmations: int = 0,
     ) -> None:
-        self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        self._setup(w3, deployment, Sender.from_key(private_key) if private_key else None, confirmations)
+
+    @classmethod
+    def over(
+        cls, w3: Web3, deployment: Deployment, *, sender: Sender | None = None, confirmations: int = 0
+    ) -> Web3L1:
+        """The adapter over an existing web3 connection (an in-process L1 in tests and tools)."""
+        self = cls.__new__(cls)
+        self._setup(w3, deployment, sender, confirmations)
+        return self
+
+    def _setup(self, w3: Web3, deployment: Deployment, sender: Sender | None, confirmations: int) -> None:
+        self.w3 = w3
         self.deployment = deployment
         self.rollup = RollupClient(self.w3, deployment.rollup)
         self.bridge = BridgeClient(self.w3, deployment.bridge)
-        self.sender = Sender.from_key(private_key) if private_key else None
+        self.sender = sender
         self.confirmations = confirmations
         """Blocks a block must be buried under before it is read (0 on a devnet, which has no
         reorgs; a live chain wants more: reorgs are not rolled back, see docs/protocol.md)."""
         self.address = bytes.fromhex(self.sender.address[2:]) if self.sender else b"\x00" * 20
         chain_id = self.w3.eth.chain_id
         if chain_id != deployment.chain_id:
-            raise ValueError(
-                f"L1 at {url} has chain id {chain_id}, the deployment says {deployment.chain_id}"
-            )
+            raise ValueError(f"the L1 has chain id {chain_id}, the deployment says {deployment.chain_id}")
 
     def chain_config(self) -> ChainConfig:
         """The EIP-712 domain of this deployment."""
@@ -120,6 +137,7 @@ class Web3L1:
     def _events(self, a: int, b: int) -> list[L1Event]:
         out: list[L1Event] = [deposit_record(d) for d in self.bridge.deposited_events(a, b)]
         out += [message_record(m) for m in self.bridge.message_queued_events(a, b)]
+        out += [forced_record(f) for f in self.bridge.forced_tx_queued_events(a, b)]
         out += [batch_record(e) for e in self.rollup.batch_appended_events(a, b)]
         out += [revert_record(r) for r in self.rollup.batches_reverted_events(a, b)]
         out += [

@@ -47,7 +47,25 @@ class L1Message:
     log_index: int
 
 
-L1QueueEntry = L1Deposit | L1Message
+@dataclass(frozen=True)
+class L1ForcedTx:
+    """A user's transaction forced through the Bridge's L1-to-L2 queue (a ForcedTx on L2)."""
+
+    index: int
+    """Queue position."""
+    signed_tx: bytes
+    """The inner transaction's bytes as queued (a signed Transfer or Withdraw, or bytes that only
+    advance the queue: the Bridge does not read them)."""
+    hash: bytes
+    """`queue_hash(index)` as the Bridge stores it:
+    `keccak(word(index) || word(2**256 - 2) || keccak(signed_tx))`."""
+    timestamp: int
+    """L1 block time of the entry (forced-inclusion deadline counts from it)."""
+    l1_block: int
+    log_index: int
+
+
+L1QueueEntry = L1Deposit | L1Message | L1ForcedTx
 """An entry of the Bridge's queue, which batches consume in index order."""
 
 
@@ -90,7 +108,7 @@ class L1Fraud:
     log_index: int
 
 
-L1Event = L1Deposit | L1Message | L1Batch | L1Revert | L1Fraud
+L1Event = L1Deposit | L1Message | L1ForcedTx | L1Batch | L1Revert | L1Fraud
 
 
 class L1Reader(Protocol):

@@ -49,6 +49,7 @@ from sequencer.stf.types import (
     ChainConfig,
     Deleverage,
     Deposit,
+    ForcedTx,
     Funding,
     L1Context,
     L1Message,
@@ -59,6 +60,9 @@ from sequencer.stf.types import (
 from sequencer.store import Store
 
 log = get_logger("mempool")
+
+QueueEntryTx = Deposit | L1Message | ForcedTx
+"""A transaction that consumes an L1 queue entry (never admitted through the API)."""
 
 PRIORITY_TYPES: tuple[type, ...] = (Cancel, Liquidate, Deleverage, OracleUpdate, Funding)
 """Transactions admitted into the reserve above `max_pending`: they remove risk or keep prices
@@ -209,8 +213,11 @@ class Mempool:
         self.hashes.add(ptx.hash)
         PENDING.set(len(self.pending))
 
-    def apply_deposits(self, deposits: Iterable[Deposit], ctx: L1Context) -> None:
-        """Add L1 deposits (in queue order) to the speculative view."""
+    def apply_deposits(self, deposits: Iterable[QueueEntryTx], ctx: L1Context) -> None:
+        """Add L1 queue entries (deposits, messages, forced transactions; in queue order) to the
+        speculative view. A forced transaction goes before the pending ones in the next batch:
+        the caller rebases (`rebase`) when one arrives, so that pending transactions are planned
+        after it."""
         for dep in deposits:
             try:
                 writes = plan_tx(self.view, dep, ctx, self.config, signer_verified=True)
@@ -229,12 +236,13 @@ class Mempool:
         return included
 
     def rebase(
-        self, base_state: State, deposits: list[Deposit], ctx: L1Context, extra: list[PendingTx]
+        self, base_state: State, deposits: list[QueueEntryTx], ctx: L1Context, extra: list[PendingTx]
     ) -> None:
         """Rebuild the speculative view on a new chain state.
 
         `extra` are transactions to (re)admit, e.g. those of reverted batches; every pending
-        transaction is planned again in admission order and dropped if it no longer applies.
+        transaction is planned again in admission order and dropped if it no longer applies (its
+        reason says so when its very bytes were forced through the L1 queue: that copy applies).
         """
         self.overlay = OverlayTree(base_state.tree)
         self.view = State(tree=self.overlay)  # type: ignore[arg-type]
@@ -244,13 +252,17 @@ class Mempool:
         self.hashes = set()
         now = self.l2_time()
         drops: list[tuple[int, str]] = []
+        forced = {tx_hash(d.tx): d.queue_index for d in deposits if isinstance(d, ForcedTx)}
         for ptx in candidates:
             # each at its own admission clock (not before the tip's): a backlog stays valid
             clock = max(ptx.clock, ctx.l2_time) if ptx.clock else now
             try:
                 writes = plan_tx(self.view, ptx.tx, self._context(clock), self.config, signer_verified=True)
             except InvalidTransaction as exc:
-                drops.append((ptx.seq, f"{exc.code}: {exc}"))
+                reason = f"{exc.code}: {exc}"
+                if ptx.hash in forced:
+                    reason += f" (the same transaction was forced through L1 queue entry {forced[ptx.hash]})"
+                drops.append((ptx.seq, reason))
                 log.warning("tx_dropped", hash=ptx.hash, seq=ptx.seq, code=exc.code, reason=str(exc))
                 continue
             free = isinstance(ptx.tx, TIME_FREE_TYPES)
@@ -320,8 +332,11 @@ class Staging:
         else:
             tx = item
             raw = encode_tx(tx)
-        if isinstance(tx, Deposit | L1Message):
-            raise Malformed("queue entries (deposits, governance messages) enter through the L1 bridge")
+        if isinstance(tx, Deposit | L1Message | ForcedTx):
+            raise Malformed(
+                "queue entries (deposits, governance messages, forced transactions) enter through"
+                " the L1 bridge"
+            )
         h = tx_hash(raw)
         if h in self._staged or h in self.known:
             return h

@@ -67,7 +67,7 @@ from sequencer.exchange import (
     account_risk,
 )
 from sequencer.keeper import deleverage_options, due_funding, liquidation_candidates
-from sequencer.l1types import L1Batch, L1Event, L1Reader, L1Revert
+from sequencer.l1types import L1Batch, L1Event, L1ForcedTx, L1Reader, L1Revert
 from sequencer.logs import get_logger
 from sequencer.matching import OrderBook
 from sequencer.mempool import PRIORITY_TYPE_BYTES, Mempool, is_priority, logged_pending
@@ -94,6 +94,7 @@ from sequencer.stf.types import (
     Cancel,
     ChainConfig,
     Deposit,
+    ForcedTx,
     Funding,
     L1Context,
     L1Message,
@@ -702,6 +703,10 @@ class SequencerNode:
                     "batches_reverted", from_index=event.from_index, to_index=event.to_index, txs_back=n
                 )
                 unforeseen = True
+            if isinstance(event, L1ForcedTx):
+                # The next batch applies it before every pending transaction: plan those again
+                # after it (a pending one it invalidates, e.g. the same nonce, is dropped).
+                unforeseen = True
             own = self.in_flight
             if (
                 isinstance(event, L1Batch)
@@ -750,23 +755,24 @@ class SequencerNode:
             self._add_new_deposits()
 
     def _l1_context(self) -> tuple[list[QueueTx], L1Context]:
-        """Every queue entry the tip has not consumed (deposits and messages, in order), with
+        """Every queue entry the tip has not consumed (deposits, messages, forced transactions, in
+        order), with
         their context, for the speculative view (the tip's clock: queue entries do not read it)."""
         due = due_queue(self.chain.state, self.chain.queue, 1 << 30)
         return due, queue_context(self.chain.state, self.chain.queue, due, self.chain.tip_l2_time)
 
     def _add_new_deposits(self) -> None:
         due, ctx = self._l1_context()
-        self.mempool.apply_deposits(due, ctx)  # type: ignore[arg-type]  # Deposit | L1Message
+        self.mempool.apply_deposits(due, ctx)
 
     def _rebase(self, foreign: list[bytes]) -> None:
         back = logged_pending(self.store, self.mempool.hashes)
         due, ctx = self._l1_context()
-        self.mempool.rebase(self.chain.state, due, ctx, back)  # type: ignore[arg-type]
+        self.mempool.rebase(self.chain.state, due, ctx, back)
         for raw in foreign:  # signed data from a reverted batch: keep it alive (no lost order)
             try:
                 tx = decode_tx(raw)
-                if isinstance(tx, Deposit | L1Message):  # queue entries come back from the queue
+                if isinstance(tx, Deposit | L1Message | ForcedTx):  # queue entries come back from the queue
                     continue
                 self.mempool.submit(raw)
             except RollupError as exc:  # no longer valid, or no room: the others still go in

@@ -13,6 +13,11 @@ are read from the sequencer's `/v1/status`; the key comes from `--key` or `ROLLU
     rollup trade --key 0x… liquidate 0x<account> 0 1000
     rollup trade --key 0x… transfer 0x<to> 1000000 | withdraw 0x<l1 recipient> 1000000
     rollup trade --key 0x… deposit 1000000 --l1-url http://127.0.0.1:8545 --deployment var/deployment.json
+    rollup trade --key 0x… force-withdraw 0x<l1 recipient> 1000000 --l1-url … --deployment …
+
+`force-withdraw` asks no sequencer anything: it signs a Withdraw with the next nonce as L1 data
+shows it and queues it with `Bridge.force_tx` (paid by `--l1-key`, default the trader's own key),
+so that censoring sequencers must still include it (docs/protocol.md section 6).
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from typing import Any
 import httpx
 import orjson
 
-from sequencer.client import BUY, SELL, PlacedOrder, RequestRefused, TraderClient
+from sequencer.client import BUY, SELL, L1ExitClient, PlacedOrder, RequestRefused, TraderClient
 from sequencer.stf.constants import FLAG_IOC, FLAG_POST_ONLY, FLAG_REDUCE_ONLY
+from sequencer.stf.errors import RollupError
 from sequencer.stf.types import ChainConfig, Order
 
 
@@ -96,6 +102,15 @@ def _parser() -> argparse.ArgumentParser:
     deposit.add_argument("amount", type=int)
     deposit.add_argument("--l1-url", default="http://127.0.0.1:8545")
     deposit.add_argument("--deployment", default="var/deployment.json")
+    force = sub.add_parser(
+        "force-withdraw", help="withdraw to an L1 address through the L1 Bridge, without any sequencer"
+    )
+    force.add_argument("to")
+    force.add_argument("amount", type=int)
+    force.add_argument("--nonce", type=int, default=None, help="default: the next nonce as L1 shows it")
+    force.add_argument("--l1-key", default="", help="hex key paying the L1 transaction (default --key)")
+    force.add_argument("--l1-url", default="http://127.0.0.1:8545")
+    force.add_argument("--deployment", default="var/deployment.json")
     return parser
 
 
@@ -104,6 +119,8 @@ def run(args: argparse.Namespace) -> Any:
     if not args.key:
         raise SystemExit("rollup trade: give --key or set ROLLUP_KEY")
     key = bytes.fromhex(args.key.removeprefix("0x"))
+    if args.command == "force-withdraw":  # the sequencers may be the problem: L1 only
+        return _force_withdraw(args, key)
     status = httpx.get(f"{args.sequencer.rstrip('/')}/v1/status", timeout=10.0).json()
     config = ChainConfig(int(status["chain_id"]), bytes.fromhex(status["rollup"][2:]))
     trader = TraderClient(args.sequencer, key, config)
@@ -181,6 +198,21 @@ def _deposit(args: argparse.Namespace, key: bytes) -> dict[str, Any]:
     return {"l1_tx": "0x" + result.tx_hash.hex(), "amount": args.amount, "to": sender.address}
 
 
+def _force_withdraw(args: argparse.Namespace, key: bytes) -> dict[str, Any]:
+    l1_key = bytes.fromhex(args.l1_key.removeprefix("0x")) if args.l1_key else None
+    client = L1ExitClient.connect(args.l1_url, args.deployment, key, l1_key=l1_key)
+    forced = client.force_withdraw(_address(args.to), args.amount, args.nonce)
+    return {
+        "queue_index": forced.queue_index,
+        "nonce": forced.nonce,
+        "tx_hash": forced.tx_hash,
+        "l1_tx": forced.l1_tx,
+        "from": "0x" + client.address.hex(),
+        "to": args.to,
+        "amount": args.amount,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     """`rollup trade ...`."""
     args = _parser().parse_args(argv)
@@ -188,4 +220,7 @@ def main(argv: list[str] | None = None) -> None:
         _print(run(args))
     except RequestRefused as exc:
         _print({"error": {"code": exc.code, "message": exc.message, "status": exc.status}})
+        sys.exit(1)
+    except RollupError as exc:  # refused before any request (an L1 exit's checks, the Bridge)
+        _print({"error": {"code": exc.code, "message": str(exc)}})
         sys.exit(1)

@@ -17,6 +17,8 @@ from sequencer.stf.constants import (
     DELEVERAGE_TX_BYTES,
     DEPOSIT_TX_BYTES,
     FILL_TX_BYTES,
+    FORCED_TAG,
+    FORCED_TX_HEADER_BYTES,
     FUNDING_TX_BYTES,
     L1_MESSAGE_TX_HEADER_BYTES,
     LEG_BYTES,
@@ -41,6 +43,7 @@ from sequencer.stf.constants import (
     TX_TYPE_DELEVERAGE,
     TX_TYPE_DEPOSIT,
     TX_TYPE_FILL,
+    TX_TYPE_FORCED,
     TX_TYPE_FUNDING,
     TX_TYPE_L1_MESSAGE,
     TX_TYPE_LIQUIDATE,
@@ -59,6 +62,7 @@ from sequencer.stf.types import (
     Deleverage,
     Deposit,
     Fill,
+    ForcedTx,
     Funding,
     GovernanceMessage,
     L1Message,
@@ -309,6 +313,14 @@ def encode_tx(tx: Tx) -> bytes:
         if not tx.payload or len(raw) > MAX_TX_BYTES:
             raise DecodeError(f"a message payload is 1..{MAX_TX_BYTES - L1_MESSAGE_TX_HEADER_BYTES} bytes")
         return raw
+    if kind is ForcedTx:
+        assert isinstance(tx, ForcedTx)
+        if type(tx.tx) is not bytes:
+            raise DecodeError("a forced transaction's inner transaction is bytes")
+        raw = bytes((TX_TYPE_FORCED,)) + _uint("queue_index", tx.queue_index, 8) + tx.tx
+        if not tx.tx or len(raw) > MAX_TX_BYTES:
+            raise DecodeError(f"a forced transaction is 1..{MAX_TX_BYTES - FORCED_TX_HEADER_BYTES} bytes")
+        return raw
     raise DecodeError(f"not a transaction: {kind.__name__}")
 
 
@@ -397,6 +409,10 @@ def decode_tx(raw: bytes) -> Tx:
         if n <= L1_MESSAGE_TX_HEADER_BYTES:
             raise DecodeError("an L1 message has a payload of at least one byte")
         return L1Message(_u(raw, 1, 8), bytes(raw[L1_MESSAGE_TX_HEADER_BYTES:]))
+    if kind == TX_TYPE_FORCED:
+        if n <= FORCED_TX_HEADER_BYTES:
+            raise DecodeError("a forced transaction carries an inner transaction of at least one byte")
+        return ForcedTx(_u(raw, 1, 8), bytes(raw[FORCED_TX_HEADER_BYTES:]))
     raise DecodeError(f"unknown transaction type 0x{kind:02x}")
 
 
@@ -496,6 +512,20 @@ def decode_message(payload: bytes) -> GovernanceMessage:
 def message_hash(index: int, payload: bytes) -> bytes:
     """`keccak(word(index) || word(2^256 - 1) || keccak(payload))`, as the Bridge stores it."""
     return keccak(index.to_bytes(32, "big") + MESSAGE_TAG.to_bytes(32, "big") + keccak(payload))
+
+
+def forced_hash(index: int, tx: bytes) -> bytes:
+    """`keccak(word(index) || word(2^256 - 2) || keccak(tx))`, as the Bridge stores it."""
+    return keccak(index.to_bytes(32, "big") + FORCED_TAG.to_bytes(32, "big") + keccak(tx))
+
+
+def forced_inner(tx: ForcedTx) -> Transfer | Withdraw:
+    """The inner transaction of a ForcedTx; raises DecodeError unless it decodes to a Transfer or a
+    Withdraw (the only user transactions that can be forced: nothing else is ever applied)."""
+    inner = decode_tx(tx.tx)
+    if not isinstance(inner, Transfer | Withdraw):
+        raise DecodeError(f"a {type(inner).__name__} cannot be forced (only Transfer and Withdraw)")
+    return inner
 
 
 def deposit_hash(index: int, to: bytes, amount: int) -> bytes:

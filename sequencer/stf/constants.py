@@ -111,6 +111,9 @@ TX_TYPE_DELEVERAGE: Final = 0x0A
 TX_TYPE_BUNDLE_FILL: Final = 0x0B
 """Type byte of a BundleFill."""
 
+TX_TYPE_FORCED: Final = 0x0C
+"""Type byte of a ForcedTx (a user transaction forced through the L1 queue)."""
+
 DEPOSIT_TX_BYTES: Final = 61
 """Length of an encoded Deposit."""
 
@@ -159,6 +162,9 @@ BUNDLE_LEG_TX_BYTES: Final = LEG_BYTES + SIGNED_ORDER_BYTES
 L1_MESSAGE_TX_HEADER_BYTES: Final = 9
 """Type and queue index of an L1Message."""
 
+FORCED_TX_HEADER_BYTES: Final = 9
+"""Type and queue index of a ForcedTx."""
+
 ADDRESS_BYTES: Final = 20
 """Length of an address."""
 
@@ -179,6 +185,9 @@ INT128_MAX: Final = 2**127 - 1
 
 MESSAGE_TAG: Final = 2**256 - 1
 """Middle word of a governance message's queue hash (no address word equals it)."""
+
+FORCED_TAG: Final = 2**256 - 2
+"""Middle word of a forced transaction's queue hash (no address word, nor MESSAGE_TAG, equals it)."""
 
 # Exchange limits (protocol section 1).
 MAX_MARKETS: Final = 16
@@ -243,6 +252,9 @@ SET_MARKET_PAYLOAD_BYTES: Final = 53
 MAX_MESSAGE_PAYLOAD_BYTES: Final = MAX_TX_BYTES - L1_MESSAGE_TX_HEADER_BYTES
 """Longest governance payload (1015 bytes)."""
 
+MAX_FORCED_TX_BYTES: Final = MAX_TX_BYTES - FORCED_TX_HEADER_BYTES
+"""Longest inner transaction of a ForcedTx (1015 bytes)."""
+
 TX_TYPE_NAMES: Final = {
     TX_TYPE_DEPOSIT: "deposit",
     TX_TYPE_TRANSFER: "transfer",
@@ -255,5 +267,6 @@ TX_TYPE_NAMES: Final = {
     TX_TYPE_LIQUIDATE: "liquidate",
     TX_TYPE_DELEVERAGE: "deleverage",
     TX_TYPE_BUNDLE_FILL: "bundle_fill",
+    TX_TYPE_FORCED: "forced",
 }
 """Each transaction type byte's name (logs, metrics, the demo's summary)."""

@@ -14,6 +14,8 @@ from sequencer.stf.codec import (
     deposit_hash,
     encode_committee,
     encode_markets,
+    forced_hash,
+    forced_inner,
     message_hash,
 )
 from sequencer.stf.constants import (
@@ -35,6 +37,7 @@ from sequencer.stf.errors import (
     InvalidAmount,
     InvalidMessage,
     InvalidRecipient,
+    InvalidTransaction,
     SelfTransfer,
     WithdrawalExists,
 )
@@ -53,6 +56,7 @@ from sequencer.stf.margin import (
 from sequencer.stf.types import (
     ChainConfig,
     Deposit,
+    ForcedTx,
     L1Context,
     L1Message,
     Market,
@@ -221,4 +225,28 @@ def plan_l1_message(tree: Reader, tx: L1Message, ctx: L1Context) -> Writes:
         writes.update(governance_writes(tree, tx.payload))
     except InvalidMessage:
         pass  # an invalid payload is consumed and changes nothing else
+    return writes
+
+
+# ---- forced transactions ---------------------------------------------------------------
+
+
+def plan_forced_tx(tree: Reader, tx: ForcedTx, ctx: L1Context, config: ChainConfig) -> Writes:
+    """ForcedTx: consume a forced queue entry, then apply its inner Transfer or Withdraw under the
+    inner transaction's own rules (its signature always checked: no sequencer admitted it).
+
+    An inner transaction that does not decode, is of another type or breaks a rule changes
+    nothing but the queue position, so no forced entry can block the queue.
+    """
+    g_value = _consume_queue(tree, tx.queue_index, forced_hash(tx.queue_index, tx.tx), ctx)
+    writes: Writes = {global_key(): g_value}
+    try:
+        inner = forced_inner(tx)
+        if type(inner) is Transfer:
+            writes.update(plan_transfer(tree, inner, ctx, config, False))
+        else:
+            assert type(inner) is Withdraw
+            writes.update(plan_withdraw(tree, inner, ctx, config, False))
+    except InvalidTransaction:
+        pass  # refused inner transaction: the entry is consumed and changes nothing else
     return writes

@@ -57,7 +57,7 @@ def set_account(state: State, address: bytes, account: Account) -> None:
 
 
 def get_next_deposit_index(state: State) -> int:
-    """The next L1 queue index the state will consume (deposits and messages)."""
+    """The next L1 queue index the state will consume (deposits, messages, forced transactions)."""
     value = state.tree.get(global_key())
     return 0 if value is None else decode_global(value)
 

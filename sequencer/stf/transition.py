@@ -13,11 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sequencer.stf.batch import batch_roots
-from sequencer.stf.codec import decode_tx, encode_tx
+from sequencer.stf.codec import decode_tx, encode_tx, forced_inner
 from sequencer.stf.constants import MAX_BATCH_TXS, MAX_TX_BYTES
 from sequencer.stf.eip712 import bundle_digest, order_digest
 from sequencer.stf.errors import DecodeError, InvalidBatch, InvalidTransaction
-from sequencer.stf.funds import plan_deposit, plan_l1_message, plan_transfer, plan_withdraw
+from sequencer.stf.funds import (
+    plan_deposit,
+    plan_forced_tx,
+    plan_l1_message,
+    plan_transfer,
+    plan_withdraw,
+)
 from sequencer.stf.hashing import keccak
 from sequencer.stf.keys import (
     account_key,
@@ -40,6 +46,7 @@ from sequencer.stf.types import (
     Deleverage,
     Deposit,
     Fill,
+    ForcedTx,
     Funding,
     L1Context,
     L1Message,
@@ -133,6 +140,12 @@ def touched_keys(tx: Tx, config: ChainConfig) -> tuple[bytes, ...]:
         keys = tuple(listed)
     elif type(tx) is L1Message:
         keys = (global_key(), markets_key(), oracle_key())
+    elif type(tx) is ForcedTx:
+        keys = (global_key(),)
+        try:
+            keys += touched_keys(forced_inner(tx), config)
+        except DecodeError:
+            pass  # an inner transaction that cannot apply: only the queue position is touched
     else:
         raise TypeError(f"not a transaction: {type(tx).__name__}")
     return tuple(dict.fromkeys(keys))
@@ -145,7 +158,8 @@ def plan_tx(
 
     Does not modify `state`. With `signer_verified=True` the traders' signatures are not checked
     (the caller already checked them, e.g. the sequencer at admission); an oracle update's
-    committee signatures are always checked (who signed is part of the rule).
+    committee signatures are always checked (who signed is part of the rule), and so is a forced
+    transaction's inner signature (no sequencer admitted it).
     """
     tree = state.tree
     if type(tx) is Fill:
@@ -170,6 +184,8 @@ def plan_tx(
         return plan_bundle_fill(tree, tx, ctx, config, signer_verified)
     if type(tx) is L1Message:
         return plan_l1_message(tree, tx, ctx)
+    if type(tx) is ForcedTx:
+        return plan_forced_tx(tree, tx, ctx, config)
     raise DecodeError(f"not a transaction: {type(tx).__name__}")
 
 

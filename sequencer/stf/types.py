@@ -266,6 +266,17 @@ class L1Message:
     """`kind(1) || body` (SetMarket, SetCommittee); an invalid payload only advances the queue."""
 
 
+@dataclass(frozen=True, slots=True)
+class ForcedTx:
+    """A user's signed Transfer or Withdraw forced through the L1 queue (`Bridge.force_tx`)."""
+
+    queue_index: int
+    """Position in the Bridge's queue."""
+    tx: bytes
+    """The inner transaction's canonical bytes, as queued; when they do not decode to a Transfer or
+    Withdraw that applies, the ForcedTx only advances the queue."""
+
+
 Tx = (
     Deposit
     | Transfer
@@ -278,6 +289,7 @@ Tx = (
     | Liquidate
     | Deleverage
     | BundleFill
+    | ForcedTx
 )
 """A decoded transaction."""
 
@@ -524,7 +536,7 @@ class L1Context:
     queue_end: int
     """The batch's `queue_end`: queue entries at or after it may not be consumed."""
     queue_hashes: Mapping[int, bytes] = field(default_factory=dict)
-    """`queue_hash(i)` as the Bridge stores it (deposits and messages), for (at least) every
-    `i < queue_end` in play."""
+    """`queue_hash(i)` as the Bridge stores it (deposits, messages, forced transactions), for (at
+    least) every `i < queue_end` in play."""
     l2_time: int = 0
     """The batch's `l2_time`: order expiry, oracle staleness, funding and the breaker use it."""

@@ -18,7 +18,14 @@ from exchange_fixtures import NOW, member_key, trader_key
 from hypothesis import strategies as st
 from stf_vectors import CONFIG
 
-from sequencer.stf.codec import deposit_hash, encode_message, encode_order_state, encode_tx, message_hash
+from sequencer.stf.codec import (
+    deposit_hash,
+    encode_message,
+    encode_order_state,
+    encode_tx,
+    forced_hash,
+    message_hash,
+)
 from sequencer.stf.constants import (
     BPS,
     FLAG_IOC,
@@ -69,6 +76,7 @@ from sequencer.stf.types import (
     Deleverage,
     Deposit,
     Fill,
+    ForcedTx,
     Funding,
     L1Context,
     L1Message,
@@ -818,6 +826,49 @@ def messages(draw: st.DrawFn) -> Case:
     return state, encode_tx(L1Message(index, payload)), L1Context(queue_end, queue, draw(l2_times))
 
 
+FORCED_INNER_KINDS = [
+    "signed",
+    "signed",
+    "unmargined",
+    "unmargined",
+    "resigned",
+    "flipped",
+    "other_type",
+    "nested",
+    "garbage",
+]
+
+
+@st.composite
+def forced_txs(draw: st.DrawFn) -> Case:
+    """A ForcedTx whose inner bytes are a Transfer or Withdraw from an account with positions
+    (valid or breaking a rule), one with a bad signature, another type's bytes, a nested ForcedTx
+    or garbage; its queue entry matching or not, inside the batch or not."""
+    state, inner, c = draw(margined_transfers())
+    index = get_next_deposit_index(state)
+    kind = draw(st.sampled_from(FORCED_INNER_KINDS))
+    if kind == "unmargined":  # the sender holds no position: the inner transaction mostly applies
+        i = TRADERS.index(inner[1:21])
+        sender = get_account(state, TRADERS[i])
+        set_account(state, TRADERS[i], Account(draw(st.integers(1, 10**12)), sender.nonce))
+        amount = draw(st.integers(1, 10**12))
+        sign = sign_transfer if inner[0] == 2 else sign_withdraw
+        inner = encode_tx(sign(TRADER_KEYS[i], inner[21:41], amount, sender.nonce, CONFIG))
+    elif kind == "resigned":
+        inner = inner[:81] + draw(st.binary(min_size=65, max_size=65))
+    elif kind == "flipped":  # a Transfer's signature on a Withdraw and vice versa
+        inner = bytes([5 - inner[0]]) + inner[1:]
+    elif kind == "other_type":
+        inner = bytes([draw(st.sampled_from([1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]))]) + inner[1:]
+    elif kind == "nested":
+        inner = encode_tx(ForcedTx(index, inner))
+    elif kind == "garbage":
+        inner = draw(st.binary(min_size=1, max_size=200))
+    queue = {index: forced_hash(index, inner + (b"\x00" if chance(draw, 10) else b""))}
+    queue_end = index + (0 if chance(draw, 10) else draw(st.integers(1, 2)))
+    return state, encode_tx(ForcedTx(index, inner)), L1Context(queue_end, queue, c.l2_time)
+
+
 @st.composite
 def garbled(draw: st.DrawFn, kind: int, length: int) -> Case:
     """Random bytes of a type's exact length (they decode; signatures fail), or off by one."""
@@ -843,6 +894,8 @@ SCENARIOS: dict[str, st.SearchStrategy[Case]] = {
     "transfer_or_withdraw_with_positions": margined_transfers(),
     "deposit_with_positions": margined_deposits(),
     "l1message": messages(),
+    "forced": forced_txs(),
+    "garbled_forced": garbled(12, 155),
     "garbled_fill": garbled(7, 251),
     "garbled_liquidate": garbled(9, 124),
     "garbled_deleverage": garbled(10, 43),

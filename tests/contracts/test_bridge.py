@@ -1,5 +1,5 @@
-"""Bridge: the L1 queue (deposits and governance messages), the governor, and withdrawal claims
-against final batches."""
+"""Bridge: the L1 queue (deposits, governance messages, forced transactions), the governor, and
+withdrawal claims against final batches."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from contracts_harness import CHALLENGE_WINDOW_SECONDS, AppendedBatch, Harness, user_address
 
 from contracts.bindings import Sender, TransactionReverted
-from sequencer.stf.codec import deposit_hash, message_hash
-from sequencer.stf.constants import MAX_MESSAGE_PAYLOAD_BYTES, MAX_TOTAL_DEPOSITS
+from sequencer.stf.codec import deposit_hash, encode_tx, forced_hash, message_hash
+from sequencer.stf.constants import MAX_FORCED_TX_BYTES, MAX_MESSAGE_PAYLOAD_BYTES, MAX_TOTAL_DEPOSITS
+from sequencer.stf.eip712 import sign_withdraw
 from sequencer.stf.keys import account_key, withdrawal_key
 from sequencer.stf.smt import Witness
 
@@ -143,6 +144,52 @@ def test_send_message__empty_payload__reverts(h: Harness) -> None:
 def test_send_message__payload_past_1015_bytes__refused(h: Harness) -> None:
     with pytest.raises(TransactionReverted):  # the ABI decoder refuses Bytes[1015] overflow
         h.bridge.send_message(h.deployer, b"\x01" * (MAX_MESSAGE_PAYLOAD_BYTES + 1))
+    assert h.bridge.queue_length() == 0
+
+
+# ---- forced transactions ----
+
+
+def test_force_tx__anyone__queued_with_hash_and_event_after_other_entries(h: Harness) -> None:
+    signed = encode_tx(sign_withdraw(b"\x11" * 32, L1_RECIPIENT, 10, 0, h.config))
+    h.deposit(user_address(1), 10)
+    h.bridge.send_message(h.deployer, SET_COMMITTEE)
+    caller = h.account(6)  # not the signer, not the governor: forcing is open to anyone
+    result = h.bridge.force_tx(caller, signed)
+    (event,) = h.bridge.forced_tx_queued_from_receipt(result.receipt)
+    block = h.w3.eth.get_block(result.block_number)
+    assert (event.index, event.sender, event.signed_tx, event.queue_hash, event.timestamp) == (
+        2,
+        _addr(caller),
+        signed,
+        forced_hash(2, signed),
+        block["timestamp"],
+    )
+    assert h.bridge.queue_length() == 3
+    assert h.bridge.queue_hash(2) == forced_hash(2, signed)
+    assert h.bridge.queue_timestamp(2) == block["timestamp"]
+    assert h.bridge.forced_tx_queued_events(result.block_number) == [event]
+    # domain separation: the same bytes as a message hash differently
+    assert forced_hash(2, signed) != message_hash(2, signed)
+
+
+def test_force_tx__longest__queued(h: Harness) -> None:
+    longest = b"\x03" * MAX_FORCED_TX_BYTES  # the Bridge does not read it: L2 only consumes it
+    h.bridge.force_tx(h.account(6), longest)
+    assert h.bridge.queue_hash(0) == forced_hash(0, longest)
+
+
+def test_force_tx__empty__reverts(h: Harness) -> None:
+    with pytest.raises(TransactionReverted) as err:
+        h.bridge.force_tx(h.account(6), b"")
+    assert err.value.reason == "bridge: empty tx"
+    assert h.bridge.queue_length() == 0
+
+
+def test_force_tx__past_1015_bytes__reverts(h: Harness) -> None:
+    with pytest.raises(TransactionReverted) as err:
+        h.bridge.force_tx(h.account(6), b"\x03" * (MAX_FORCED_TX_BYTES + 1))
+    assert err.value.reason == "bridge: tx too long"
     assert h.bridge.queue_length() == 0
 
 

@@ -11,7 +11,8 @@ the post root of `sequencer.stf.transition.apply_tx`, with the witnesses from
   liquidations, deleverages, governance messages, transfers, withdrawals and deposits, valid and
   breaking rules, garbled bytes of each type's length;
 - the v1 cases: transfers, withdrawals and deposits with every kind of bad signature and rule
-  break, garbage and wrong lengths.
+  break, garbage and wrong lengths; the same transfers and withdrawals forced through the L1 queue
+  (a ForcedTx: its inner transaction applies, or the entry is only consumed).
 
 The verifier runs on its own (`StubVerifier`): a chain answering the vectors' chain id, the rules
 signing for the vectors' Rollup address, and a stub L1 queue set from each case's context (one
@@ -43,7 +44,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stf_vectors import CONFIG, VECTORS, Vector, state_of
 
-from sequencer.stf.codec import decode_tx, deposit_hash, encode_account, encode_tx
+from sequencer.stf.codec import decode_tx, deposit_hash, encode_account, encode_tx, forced_hash
 from sequencer.stf.constants import MAX_TOTAL_DEPOSITS, SECP256K1_N, SIDE_BUY, SIDE_SELL, UINT64_MAX
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
 from sequencer.stf.errors import DecodeError
@@ -64,6 +65,7 @@ from sequencer.stf.types import (
     Committee,
     Deposit,
     Fill,
+    ForcedTx,
     L1Context,
     Leg,
     Market,
@@ -116,6 +118,7 @@ EXAMPLES = {
     "transfer_or_withdraw_with_positions": 25,
     "deposit_with_positions": 12,
     "l1message": 30,
+    "forced": 40,
 }
 """Hypothesis examples per scenario (py-evm is slow); the garbled ones get 4 each."""
 
@@ -364,6 +367,7 @@ V1_SCENARIOS = (
     + [(kind, "zero_recipient", 2) for kind in ("transfer", "withdraw")]
     + [("deposit", f, 2) for f in DEPOSIT_FLAWS if f != "none"]
     + [(k, "", 3) for k in OTHER_KINDS]
+    + [("forced", f, 2 if f == "none" else 1) for f in SIGNED_FLAWS]
 )
 """Every (transaction kind, flaw) pair of the v1 cases with its number of hypothesis examples."""
 
@@ -374,12 +378,18 @@ def v1_cases(draw: st.DrawFn, config: ChainConfig, kind: str, flaw: str) -> Case
     queue_end = draw(st.integers(0, len(DEPOSITS) + 1))
     if kind in ("transfer", "withdraw"):
         raw = draw(signed_txs(state, config, kind == "withdraw", flaw))
+    elif kind == "forced":  # the signed transaction through the L1 queue, entry `index`
+        index = draw(st.integers(0, len(DEPOSITS)))
+        set_next_deposit_index(state, index)
+        inner = draw(signed_txs(state, config, draw(st.booleans()), flaw))
+        ctx = L1Context(index + draw(st.integers(1, 2)), {index: forced_hash(index, inner)}, draw(l2_times))
+        return state, encode_tx(ForcedTx(index, inner)), ctx
     elif kind == "deposit":
         raw, queue_end = draw(deposit_txs(state, flaw))
     elif kind == "garbage":
         raw = draw(st.binary(max_size=300))
     elif kind == "unknown_type":
-        raw = bytes([draw(st.sampled_from([0, 0x0C, 0x80, 255]))]) + draw(
+        raw = bytes([draw(st.sampled_from([0, 0x0D, 0x80, 255]))]) + draw(
             st.binary(min_size=60, max_size=160)
         )
     else:

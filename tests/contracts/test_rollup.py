@@ -20,9 +20,10 @@ from contracts_harness import (
 from contracts.bindings import Sender, TransactionReverted, send_transaction
 from contracts.calldata import decode_append_batch
 from sequencer.stf.batch import batch_roots
+from sequencer.stf.codec import encode_tx
 from sequencer.stf.constants import EMPTY, MAX_BATCH_TXS, MAX_TX_BYTES
 from sequencer.stf.keys import global_key
-from sequencer.stf.types import BatchHeader
+from sequencer.stf.types import BatchHeader, ForcedTx
 
 ROOT_A = b"\xaa" * 32
 
@@ -411,6 +412,21 @@ def test_append_batch__overdue_message_left_behind__reverts(h: Harness) -> None:
     with pytest.raises(TransactionReverted) as err:
         _raw_append(h, seq, [b"\x00"], [ROOT_A], queue_end=0)
     assert err.value.reason == "rollup: overdue deposit"
+
+
+def test_append_batch__overdue_forced_tx_left_behind__reverts_until_consumed(h: Harness) -> None:
+    """A user's forced transaction is an entry like any other: no batch may leave it overdue."""
+    seq = h.account(1)
+    h.bond(seq)
+    signed = h.withdraw_tx(1, user_address(9), 1, 0)  # user 1 holds nothing: it only consumes
+    forced = h.bridge.force_tx(h.account(6), signed)
+    (entry,) = h.bridge.forced_tx_queued_from_receipt(forced.receipt)
+    h.travel_to(entry.timestamp + FORCE_INCLUSION_SECONDS)
+    with pytest.raises(TransactionReverted) as err:
+        _raw_append(h, seq, [b"\x00"], [ROOT_A], queue_end=0)
+    assert err.value.reason == "rollup: overdue deposit"
+    batch = h.append(seq, [encode_tx(ForcedTx(0, signed))], queue_end=1)
+    assert (batch.header.queue_end, h.rollup.tip().queue_end) == (1, 1)
 
 
 def test_append_batch__256_transfers__gas_per_tx(h: Harness) -> None:

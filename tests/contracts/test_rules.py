@@ -568,7 +568,7 @@ def test_apply_tx__witness_list_not_the_touched_keys__bad_witness(h: Harness, ch
 def test_apply_tx__unknown_type_with_a_witness__bad_witness(h: Harness) -> None:
     state, _, witnesses, _, _ = _transfer_case(h)
     root = state.tree.root
-    assert h.verifier.apply_tx(root, b"\x0c" + bytes(60), [], 0, 0) == root
+    assert h.verifier.apply_tx(root, b"\x0d" + bytes(60), [], 0, 0) == root
     with pytest.raises(TransactionReverted) as err:
-        h.verifier.apply_tx(root, b"\x0c" + bytes(60), witnesses[:1], 0, 0)
+        h.verifier.apply_tx(root, b"\x0d" + bytes(60), witnesses[:1], 0, 0)
     assert err.value.reason == "verifier: bad witness"

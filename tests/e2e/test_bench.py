@@ -53,6 +53,9 @@ def test_bench__quick__json_line_with_every_figure(capsys: pytest.CaptureFixture
         "bundle_fill",
         "liquidate",
         "deleverage",
+        "forced_withdraw",
+        "forced_transfer",
+        "forced_refused",
     }
     assert all(0 < gas < 1_000_000 for gas in figures["fraud_proof_gas"].values())
     assert 0 < figures["l1_gas_per_tx"] < 30_000

@@ -42,18 +42,29 @@ from sequencer.stf.codec import (
     encode_message,
     encode_order_state,
     encode_tx,
+    encode_withdrawal_value,
     encode_word,
+    forced_hash,
     message_hash,
 )
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
 from sequencer.stf.eip712 import sign_price, sign_transfer, sign_withdraw
-from sequencer.stf.keys import account_key, global_key, insurance_key, markets_key, oracle_key, order_key
+from sequencer.stf.keys import (
+    account_key,
+    global_key,
+    insurance_key,
+    markets_key,
+    oracle_key,
+    order_key,
+    withdrawal_key,
+)
 from sequencer.stf.types import (
     Cancel,
     Committee,
     Deleverage,
     Deposit,
     Fill,
+    ForcedTx,
     Funding,
     L1Context,
     L1Message,
@@ -603,6 +614,55 @@ def build_exchange_vectors() -> list[Vector]:
         Deposit(3, B, 40),
         {global_key(): encode_global(4), account_key(B): acct(200, 0, (BTC, -2, -10_000, 30))},
         queued,
+    )
+
+    # ---- Forced transfers and withdrawals with positions: the same margin rules ----------
+    def forced(index: int, inner: object) -> tuple[ForcedTx, L1Context]:
+        raw = encode_tx(inner)  # type: ignore[arg-type]
+        return ForcedTx(index, raw), L1Context(index + 1, {index: forced_hash(index, raw)}, NOW)
+
+    tx, c = forced(3, sign_withdraw(a_key, A, 1_000, 0, CONFIG))
+    ok(
+        "forced__withdraw_keeps_initial_margin",
+        {**margined, global_key(): encode_global(3)},
+        tx,
+        {
+            global_key(): encode_global(4),
+            account_key(A): acct(1_000, 1, (BTC, 1, 5_000)),
+            withdrawal_key(A, 0): encode_withdrawal_value(A, 1_000),
+        },
+        c,
+    )
+    tx, c = forced(3, sign_withdraw(a_key, A, 1_001, 0, CONFIG))
+    ok(
+        "forced__withdraw_below_initial_margin__only_consumed",
+        {**margined, global_key(): encode_global(3)},
+        tx,
+        {global_key(): encode_global(4)},
+        c,
+    )
+    tx, c = forced(3, sign_transfer(a_key, B, 1, 0, CONFIG))
+    ok(
+        "forced__transfer_stale_price__only_consumed",
+        {
+            **leaves({A: acct(2_000, 0, (BTC, 1, 5_000))}, markets=markets_with(BTC, oracle_time=NOW - 61)),
+            global_key(): encode_global(3),
+        },
+        tx,
+        {global_key(): encode_global(4)},
+        c,
+    )
+    tx, c = forced(3, sign_transfer(a_key, B, 500, 0, CONFIG))
+    ok(
+        "forced__transfer_settles_both_accounts",
+        {**settling, global_key(): encode_global(3)},
+        tx,
+        {
+            global_key(): encode_global(4),
+            account_key(A): acct(1_470, 1, (BTC, 1, 5_000, 30)),
+            account_key(B): acct(660, 0, (BTC, -2, -10_000, 30)),
+        },
+        c,
     )
 
     # ---- Liquidate --------------------------------------------------------------------

@@ -16,13 +16,15 @@ from sequencer.stf.codec import (
     encode_global,
     encode_tx,
     encode_withdrawal_value,
+    forced_hash,
+    message_hash,
 )
 from sequencer.stf.constants import EMPTY, LEAF_TAG, MAX_TOTAL_DEPOSITS, SECP256K1_N
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
 from sequencer.stf.hashing import keccak
 from sequencer.stf.keys import account_key, global_key, withdrawal_key
 from sequencer.stf.state import State
-from sequencer.stf.types import Account, ChainConfig, Deposit, L1Context
+from sequencer.stf.types import Account, ChainConfig, Deposit, ForcedTx, Funding, L1Context
 
 CONFIG = ChainConfig(chain_id=31337, rollup=bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3"))
 """The chain config every vector is signed for."""
@@ -229,6 +231,71 @@ def build_vectors() -> list[Vector]:
     bad("withdraw__stale_nonce", BASE, withdraw(ALICE_KEY, L1_RECIPIENT, 1, 2), no_l1, "bad_nonce")
     w = sign_withdraw(ALICE_KEY, L1_RECIPIENT, 300, 3, CONFIG)
     bad("withdraw__recipient_changed", BASE, encode_tx(replace(w, to=BOB)), no_l1, "bad_signature")
+
+    # Forced transactions (a signed Transfer or Withdraw through the L1 queue, entry 2 of BASE)
+    def forced(inner: bytes, index: int = 2) -> tuple[bytes, L1Context]:
+        return encode_tx(ForcedTx(index, inner)), L1Context(index + 1, {index: forced_hash(index, inner)})
+
+    consumed = {global_key(): encode_global(3)}
+    raw, ctx = forced(withdraw(ALICE_KEY, L1_RECIPIENT, 300, 3))
+    ok(
+        "forced__withdraw_applies",
+        BASE,
+        raw,
+        ctx,
+        {
+            **consumed,
+            account_key(ALICE): acct(700, 4),
+            withdrawal_key(ALICE, 3): encode_withdrawal_value(L1_RECIPIENT, 300),
+        },
+    )
+    raw, ctx = forced(transfer(ALICE_KEY, CAROL, 100, 3))
+    ok(
+        "forced__transfer_applies",
+        BASE,
+        raw,
+        ctx,
+        {**consumed, account_key(ALICE): acct(900, 4), account_key(CAROL): acct(100, 0)},
+    )
+    refused = {
+        "inner_bad_signature": encode_tx(replace(w, to=BOB)),
+        "inner_signed_by_other": encode_tx(replace(forged, sender=ALICE)),
+        "inner_replayed_nonce": withdraw(ALICE_KEY, L1_RECIPIENT, 300, 2),
+        "inner_future_nonce": transfer(ALICE_KEY, BOB, 1, 4),
+        "inner_insufficient": withdraw(ALICE_KEY, L1_RECIPIENT, 1001, 3),
+        "inner_self_transfer": transfer(ALICE_KEY, ALICE, 100, 3),
+        "inner_zero_recipient": withdraw(ALICE_KEY, bytes(20), 300, 3),
+        "inner_undecodable": b"\x03" + bytes(40),
+        "inner_truncated": withdraw(ALICE_KEY, L1_RECIPIENT, 300, 3)[:-1],
+        "inner_one_byte": b"\x02",
+        "inner_unknown_type": b"\xee" + withdraw(ALICE_KEY, L1_RECIPIENT, 300, 3)[1:],
+        "inner_deposit": encode_tx(Deposit(2, ALICE, 5)),
+        "inner_funding": encode_tx(Funding(0)),
+        "inner_nested_forced": encode_tx(ForcedTx(2, withdraw(ALICE_KEY, L1_RECIPIENT, 300, 3))),
+    }
+    for name, inner in refused.items():
+        raw, ctx = forced(inner)
+        ok(f"forced__{name}__only_consumed", BASE, raw, ctx, consumed)
+    raw, ctx = forced(withdraw(ALICE_KEY, L1_RECIPIENT, 300, 3))
+    ok("forced__inner_withdrawal_exists__only_consumed", taken, raw, ctx, consumed)
+    inner = withdraw(ALICE_KEY, L1_RECIPIENT, 300, 3)
+    bad(
+        "forced__wrong_queue_hash",
+        BASE,
+        raw,
+        L1Context(3, {2: forced_hash(2, inner[:-1] + b"\x00")}),
+        "bad_deposit",
+    )
+    bad("forced__message_hash", BASE, raw, L1Context(3, {2: message_hash(2, inner)}), "bad_deposit")
+    bad(
+        "forced__stale_index",
+        BASE,
+        forced(inner, 1)[0],
+        L1Context(3, {1: forced_hash(1, inner)}),
+        "bad_deposit",
+    )
+    bad("forced__at_queue_end", BASE, raw, L1Context(2, {2: forced_hash(2, inner)}), "bad_deposit")
+    bad("malformed__forced_empty_inner", BASE, b"\x0c" + (2).to_bytes(8, "big"), ctx, "malformed")
 
     # Bytes that do not decode
     bad("malformed__empty", BASE, b"", no_l1, "malformed")

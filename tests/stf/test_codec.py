@@ -54,7 +54,8 @@ def test_tx__layout_of_transfer() -> None:
     [
         b"",
         b"\x00" * 61,
-        b"\x0c" * 146,
+        b"\x0d" * 146,
+        b"\x0c" * 9,
         b"\xff",
         b"\x01" * 60,
         b"\x01" * 62,

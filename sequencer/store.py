@@ -10,6 +10,17 @@ Checkpoints (copying the WAL back into the database file, with its fsyncs) run i
 thread on a connection of their own (`Checkpointer`), not in the committing thread: a commit then
 only appends to the WAL, and the event loop never waits for a checkpoint's disk writes.
 Checkpoints have nothing to do with durability: a committed transaction is in the WAL.
+
+Under steady commits the WAL does not start over from its beginning by itself (measured: every
+passive checkpoint copies everything, and still the writer keeps appending), so it would grow
+for as long as the load lasts (about 15 KB per single-order commit). Starting it over takes a
+RESTART checkpoint, which holds the writer's lock while it copies the last frames and syncs. Run
+from the background thread, a commit that met it waited on SQLite's busy handler, which sleeps 1,
+2, 5, 10, 15 ms... between tries, and longer whenever that thread was not scheduled. So the
+thread only says when the WAL is long (`restart_due`, 65,536 frames: 256 MB, every 15-20 s at
+2,000 single orders a second), and the committing thread runs the RESTART itself right after a
+commit, without waiting on any lock (`Store.restart_wal_if_due`): it copies what the last
+passive checkpoint left and syncs, then goes on.
 """
 
 from __future__ import annotations
@@ -63,22 +74,26 @@ class StoredTx:
     re-checks it at that clock, as the running node would have."""
 
 
+BUSY_TIMEOUT_MS = 5_000
+"""How long the log's connection waits for a lock another connection holds (SQLite's busy
+handler); the WAL restart it runs itself does not wait at all."""
+
+
 class Checkpointer:
-    """A thread that checkpoints a WAL database from its own connection.
+    """A thread that checkpoints a WAL database from its own connection (module docstring).
 
-    Every `interval` seconds it runs a PASSIVE checkpoint, which never blocks the writer. The
-    writer starts the WAL over by itself when it begins a transaction after a checkpoint copied
-    everything; under steady writes that moment may not come, so once the WAL holds more than
-    `restart_frames` frames the thread asks for a RESTART checkpoint, which it only gets when no
-    transaction is being written (it does not wait), and which holds the writer back only while
-    it copies the few frames the passive one left and syncs."""
+    Every `interval` seconds it runs a PASSIVE checkpoint, which never blocks the writer. Once
+    the WAL holds more than `restart_frames` frames it sets `restart_due`, and the writer starts
+    the WAL over (`Store.restart_wal_if_due`)."""
 
-    def __init__(self, path: str, *, interval: float = 0.1, restart_frames: int = 16_384) -> None:
+    def __init__(self, path: str, *, interval: float = 0.1, restart_frames: int = 65_536) -> None:
         self.path = path
         self.interval = interval
         self.restart_frames = restart_frames
         self.checkpoints = 0
         """Checkpoints run so far."""
+        self.restart_due = False
+        """The WAL held more than `restart_frames` frames at the last checkpoint."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
         self._thread.start()
@@ -94,12 +109,11 @@ class Checkpointer:
         try:
             while not self._stop.wait(self.interval):
                 try:
-                    busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if not busy and frames > self.restart_frames and copied == frames:
-                        db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-                    self.checkpoints += 1
+                    ((busy, frames, _),) = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.OperationalError:  # busy, or the database went away: next turn
                     continue
+                self.checkpoints += 1
+                self.restart_due = not busy and frames > self.restart_frames
         finally:
             db.close()
 
@@ -109,7 +123,9 @@ class Store:
 
     def __init__(self, path: str | Path, *, fsync: bool = False, background_checkpoints: bool = True) -> None:
         self.path = str(path)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self.db.executescript(SCHEMA)
@@ -118,6 +134,8 @@ class Store:
             self.db.execute("ALTER TABLE txs ADD COLUMN clock INTEGER NOT NULL DEFAULT 0")
         self._top_seq: int | None = None
         """The highest seq given (None: not read yet)."""
+        self.wal_restarts = 0
+        """Times this connection started the WAL over (`restart_wal_if_due`)."""
         self.checkpointer: Checkpointer | None = None
         """Runs the checkpoints (None: SQLite runs them in the committing thread)."""
         if background_checkpoints:
@@ -187,7 +205,27 @@ class Store:
             raise
         if seqs:
             self._top_seq = seqs[-1]
+        self.restart_wal_if_due()
         return seqs
+
+    def restart_wal_if_due(self) -> bool:
+        """Start the WAL over if the checkpointer found it long (module docstring); only if no
+        other connection is in the way at this moment (no waiting). Returns whether it did."""
+        checkpointer = self.checkpointer
+        if checkpointer is None or not checkpointer.restart_due:
+            return False
+        db = self.db
+        db.execute("PRAGMA busy_timeout=0")
+        try:
+            busy, _, _ = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        except sqlite3.OperationalError:  # the checkpointer holds the lock: after a later commit
+            busy = 1
+        finally:
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if not busy:
+            checkpointer.restart_due = False
+            self.wal_restarts += 1
+        return not busy
 
     def has(self, tx_hash: bytes) -> bool:
         """Whether a transaction with this hash was ever acknowledged."""

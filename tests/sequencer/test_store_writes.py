@@ -122,6 +122,45 @@ def test_checkpointer__commits_do_not_checkpoint_the_background_thread_does(tmp_
     assert Store(tmp_path / "log.sqlite", background_checkpoints=False).counts() == {"pending": 50}
 
 
+def test_wal__steady_commits__the_writer_starts_it_over_once_long(tmp_path: Path) -> None:
+    store = Store(tmp_path / "log.sqlite")
+    checkpointer = store.checkpointer
+    assert checkpointer is not None
+    checkpointer.restart_frames = 16
+    deadline, i = time.monotonic() + 30, 0
+    while store.wal_restarts < 2 and time.monotonic() < deadline:
+        store.add_many([(i.to_bytes(32, "big"), b"x" * 200)])
+        i += 1
+    assert store.wal_restarts >= 2
+    store.add_many([(b"\xff" * 32, b"x" * 200)])  # the first commit after a restart starts it over
+    ((_, frames, _),) = store.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    assert frames < 16 * 4  # this commit's frames, not all of them
+    i += 1
+    assert store.db.execute("PRAGMA busy_timeout").fetchone() == (5000,)  # restored
+    assert store.counts() == {"pending": i}
+    store.close()
+
+
+def test_wal_restart__another_connection_in_the_way__no_wait_still_due(tmp_path: Path) -> None:
+    store = Store(tmp_path / "log.sqlite")
+    assert store.checkpointer is not None
+    store.checkpointer.stop()  # its flag is set by hand here
+    store.add_many([(b"\x01" * 32, b"x" * 200)])
+    reader = sqlite3.connect(tmp_path / "log.sqlite", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM txs").fetchone()  # holds a snapshot of the WAL
+    store.checkpointer.restart_due = True
+    started = time.monotonic()
+    assert not store.restart_wal_if_due()
+    assert time.monotonic() - started < 0.5  # SQLite's busy handler would have waited seconds
+    assert store.checkpointer.restart_due  # tried again after a later commit
+    reader.execute("COMMIT")
+    reader.close()
+    store.checkpointer.restart_due = True
+    assert store.restart_wal_if_due() and not store.checkpointer.restart_due
+    store.close()
+
+
 def test_drop__acknowledged_row__dropped_with_reason_and_counted_by_code(tmp_path: Path) -> None:
     store = Store(tmp_path / "seq.sqlite")
     seq = store.add(b"\x07" * 32, b"\x01raw")

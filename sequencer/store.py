@@ -32,7 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sequencer.logs import get_logger
 from sequencer.metrics import TXS_DROPPED
+
+log = get_logger("store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS txs (
@@ -215,13 +218,17 @@ class Store:
         if checkpointer is None or not checkpointer.restart_due:
             return False
         db = self.db
-        db.execute("PRAGMA busy_timeout=0")
         try:
-            busy, _, _ = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-        except sqlite3.OperationalError:  # the checkpointer holds the lock: after a later commit
-            busy = 1
-        finally:
-            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA busy_timeout=0")
+            try:
+                ((busy, _, _),) = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+            finally:
+                db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except sqlite3.OperationalError:  # another connection in the way: after a later commit
+            return False
+        except sqlite3.Error as exc:  # never fails the commit before it, which stands
+            log.warning("wal_restart_failed", error=str(exc))
+            return False
         if not busy:
             checkpointer.restart_due = False
             self.wal_restarts += 1

@@ -74,3 +74,29 @@ def test_trade_cli__deposit_quote_trade_cancel_and_refusal(network: Network) -> 
     assert cancelled["was_resting"] and cancelled["removed"] == ETH_UNIT
     refused = trade(seq.url, taker.private_key, "buy", "0", "3000", "1500", ok=False)  # off the lot
     assert refused["error"]["code"] == "size_off_lot" and refused["error"]["status"] == 400
+
+
+def test_trade_cli__force_withdraw_through_l1__the_running_sequencer_batches_it(network: Network) -> None:
+    seq = network.start_sequencer("sequencer-a", SEQ_A)
+    user = network.accounts[FIRST_TRADER + 2]
+    recipient = network.accounts[FIRST_TRADER + 3].address
+    l1 = ["--l1-url", network.l1_url, "--deployment", str(network.deployment_path)]
+    clients = Clients(network)
+    clients.token.mint(clients.deployer, user.address, 1_000 * TOKEN_UNIT)
+    trade(seq.url, user.private_key, "deposit", str(1_000 * TOKEN_UNIT), extra=l1)
+    queued = len(governance_payloads()) + 1
+    status = f"{seq.url}/v1/status"
+    wait_until(lambda: get_json(status)["next_deposit_index"] == queued, 60, what="the deposit batched")
+
+    # no sequencer is asked anything: the nonce comes from L1 data, the Withdraw goes to the Bridge
+    nowhere = "http://127.0.0.1:1"
+    forced = trade(nowhere, user.private_key, "force-withdraw", recipient, str(400 * TOKEN_UNIT), extra=l1)
+    assert (forced["queue_index"], forced["nonce"]) == (queued, 0)
+    wait_until(lambda: get_json(status)["next_deposit_index"] == queued + 1, 60, what="forced one batched")
+    account = get_json(f"{seq.url}/v1/accounts/{user.address}")
+    assert (int(account["collateral"]), account["nonce"]) == (600 * TOKEN_UNIT, 1)
+
+    # the same nonce again: refused before it costs L1 gas, with the state machine's typed error
+    args = ["force-withdraw", recipient, str(400 * TOKEN_UNIT), "--nonce", "0"]
+    replay = trade(nowhere, user.private_key, *args, ok=False, extra=l1)
+    assert replay["error"]["code"] == "bad_nonce"

@@ -311,7 +311,7 @@ def append_batch(
         assert (
             block.timestamp < staticcall self.bridge.queue_timestamp(queue_end) + FORCE_INCLUSION_SECONDS
             or queue_end - queue_start == n
-        ), "rollup: overdue deposit"
+        ), "rollup: overdue queue entry"
     assert len(roots) == n, "rollup: roots length"
 
     tx_leaves: DynArray[bytes32, MAX_BATCH_TXS] = []

@@ -169,7 +169,7 @@ def test_append_batch__overdue_deposit_left_behind__reverts(h: Harness) -> None:
     h.travel_to(event.timestamp + FORCE_INCLUSION_SECONDS)
     with pytest.raises(TransactionReverted) as err:
         _raw_append(h, seq, [b"\x00"], [ROOT_A], queue_end=0)
-    assert err.value.reason == "rollup: overdue deposit"
+    assert err.value.reason == "rollup: overdue queue entry"
     # Consuming it is allowed.
     batch = h.append(seq, [h.deposit_tx(0, user_address(1), 10)], queue_end=1)
     assert batch.header.queue_end == 1
@@ -187,7 +187,7 @@ def test_append_batch__backlog_older_than_the_deadline__all_deposit_batches_drai
     # ... a batch that also carries other transactions may not
     with pytest.raises(TransactionReverted) as err:
         _raw_append(h, seq, [b"\x00"], [ROOT_A], queue_end=2)
-    assert err.value.reason == "rollup: overdue deposit"
+    assert err.value.reason == "rollup: overdue queue entry"
     assert h.append(seq, [h.deposit_tx(2, user_address(1), 12)], queue_end=3).header.queue_end == 3
 
 
@@ -411,7 +411,7 @@ def test_append_batch__overdue_message_left_behind__reverts(h: Harness) -> None:
     h.travel_to(message.timestamp + FORCE_INCLUSION_SECONDS)
     with pytest.raises(TransactionReverted) as err:
         _raw_append(h, seq, [b"\x00"], [ROOT_A], queue_end=0)
-    assert err.value.reason == "rollup: overdue deposit"
+    assert err.value.reason == "rollup: overdue queue entry"
 
 
 def test_append_batch__overdue_forced_tx_left_behind__reverts_until_consumed(h: Harness) -> None:
@@ -424,7 +424,7 @@ def test_append_batch__overdue_forced_tx_left_behind__reverts_until_consumed(h: 
     h.travel_to(entry.timestamp + FORCE_INCLUSION_SECONDS)
     with pytest.raises(TransactionReverted) as err:
         _raw_append(h, seq, [b"\x00"], [ROOT_A], queue_end=0)
-    assert err.value.reason == "rollup: overdue deposit"
+    assert err.value.reason == "rollup: overdue queue entry"
     batch = h.append(seq, [encode_tx(ForcedTx(0, signed))], queue_end=1)
     assert (batch.header.queue_end, h.rollup.tip().queue_end) == (1, 1)
 

@@ -34,7 +34,7 @@ import httpx
 
 from sequencer.receipts import verify_receipt
 from sequencer.stf.codec import encode_tx
-from sequencer.stf.constants import MAX_TOTAL_DEPOSITS, SIDE_BUY, SIDE_SELL
+from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
 from sequencer.stf.eip712 import (
     address_of,
     sign_bundle,
@@ -44,7 +44,7 @@ from sequencer.stf.eip712 import (
     sign_transfer,
     sign_withdraw,
 )
-from sequencer.stf.errors import InvalidAmount, InvalidRecipient, RollupError
+from sequencer.stf.errors import RollupError
 from sequencer.stf.hashing import keccak
 from sequencer.stf.types import (
     Bundle,
@@ -466,16 +466,11 @@ class L1ExitClient:
         """Sign a Withdraw to `l1_recipient` (with the next nonce as L1 shows it, unless given) and
         queue it on L1. Once a batch has consumed it and is final, claim it on the Bridge
         (`prover.withdrawals.build_withdrawal_claim`)."""
-        if type(amount) is not int or not 0 < amount <= MAX_TOTAL_DEPOSITS:
-            raise InvalidAmount(amount if type(amount) is int else 0)
-        if len(l1_recipient) != 20 or l1_recipient == bytes(20):
-            raise InvalidRecipient(self.address)
+        # the amount and recipient rules are the state machine's: `force` plans it before sending
         n = self.next_nonce() if nonce is None else nonce
         return self.force(sign_withdraw(self.key, l1_recipient, amount, n, self.config))
 
     def force_transfer(self, to: bytes, amount: int, nonce: int | None = None) -> ForcedTxQueued:
         """Sign a Transfer to rollup account `to` and queue it on L1 (as `force_withdraw`)."""
-        if type(amount) is not int or not 0 < amount <= MAX_TOTAL_DEPOSITS:
-            raise InvalidAmount(amount if type(amount) is int else 0)
         n = self.next_nonce() if nonce is None else nonce
         return self.force(sign_transfer(self.key, to, amount, n, self.config))

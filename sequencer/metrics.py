@@ -34,7 +34,7 @@ ADMISSION_ROUND_ITEMS = Histogram(
 )
 ADMISSION_SIGNATURE_WAIT_SECONDS = Histogram(
     "rollup_admission_signature_wait_seconds",
-    "How long an admission round waited for its orders' signers from the signature worker",
+    "How long admission waited for the first queued request's signers from the signature worker",
     buckets=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1),
     registry=REGISTRY,
 )

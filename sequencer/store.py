@@ -17,9 +17,9 @@ for as long as the load lasts (about 15 KB per single-order commit). Starting it
 RESTART checkpoint, which holds the writer's lock while it copies the last frames and syncs. Run
 from the background thread, a commit that met it waited on SQLite's busy handler, which sleeps 1,
 2, 5, 10, 15 ms... between tries, and longer whenever that thread was not scheduled. So the
-thread only says when the WAL is long (`restart_due`, 65,536 frames: 256 MB, every 15-20 s at
-2,000 single orders a second), and the committing thread runs the RESTART itself right after a
-commit, without waiting on any lock (`Store.restart_wal_if_due`): it copies what the last
+thread only says when the WAL is long (`restart_due`, 65,536 frames: 256 MB, so every ~10 s or
+more under single-order load at ~15 KB per commit), and the committing thread runs the RESTART
+itself right after a commit, without waiting on any lock (`Store.restart_wal_if_due`): it copies what the last
 passive checkpoint left and syncs, then goes on.
 """
 

@@ -211,13 +211,13 @@ async def _batch_load(url: str, bodies: list[bytes], connections: int) -> tuple[
 
 async def _latency_load(url: str, bodies: list[bytes], rate: float, connections: int = 64) -> list[float]:
     """Open-loop single-order requests: request i is due at `i / rate`; latency runs from due time
-    to acknowledgement (waiting for a free connection counts)."""
+    to acknowledgement (waiting for a free connection counts). The keep-alive connections are
+    open before the first request is due, as a trading client's are."""
     requests = [_post(url, b"/v1/orders", body) for body in bodies]
     latencies: list[float] = []
     queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
 
-    async def connection() -> None:
-        conn = await _Connection.open(url)
+    async def connection(conn: _Connection) -> None:
         try:
             while (job := await queue.get()) is not None:
                 due, request = job
@@ -228,7 +228,8 @@ async def _latency_load(url: str, bodies: list[bytes], rate: float, connections:
         finally:
             conn.close()
 
-    workers = [asyncio.create_task(connection()) for _ in range(connections)]
+    opened = await asyncio.gather(*(_Connection.open(url) for _ in range(connections)))
+    workers = [asyncio.create_task(connection(conn)) for conn in opened]
     started = time.perf_counter()
     for i, request in enumerate(requests):
         due = started + i / rate

@@ -40,6 +40,10 @@ class SequencerSettings(BaseSettings):
     l1_processes: bool = True
     """Make the L1 calls (web3) in two child processes, beside the event loop (`sequencer.l1proc`;
     false: in threads of the node's process)."""
+    gc_full_collection_s: float = Field(default=3600.0, ge=0)
+    """Every this many seconds, one garbage collection of the whole heap, frozen part included
+    (`sequencer.gcpause`: frees reference cycles that freezing kept, in one pause of ~0.3 us per
+    object; 0: never)."""
     loop_monitor: bool = True
     """Measure the event loop's lag and log where it stalls (`sequencer.stall`)."""
     fsync: bool = False

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from fastapi import FastAPI
 
 from sequencer.api.app import create_app
 from sequencer.config import SequencerSettings
+from sequencer.gcpause import full_collections, quiet_gc
 from sequencer.l1 import Web3L1, load_deployment
 from sequencer.l1proc import L1Params, L1Processes
 from sequencer.logs import get_logger
@@ -66,23 +66,6 @@ def build_node(settings: SequencerSettings) -> SequencerNode:
     return node
 
 
-def quiet_gc() -> None:
-    """Keep the cyclic garbage collector's full collections short: what is alive now (modules,
-    the chain state, the books...) is frozen out of them, and so is what is alive after each full
-    collection, so that the next one only walks the objects made since. A full collection of the
-    whole heap of a node under load takes 100-200 ms, during which no request is served. (Frozen
-    objects are still freed when nothing refers to them; only a reference cycle among objects
-    that were alive at a freeze would be kept.)"""
-    gc.collect()
-    gc.freeze()
-
-    def after_full_collection(phase: str, info: dict[str, int]) -> None:
-        if phase == "stop" and info["generation"] == 2:
-            gc.freeze()
-
-    gc.callbacks.append(after_full_collection)
-
-
 def serve(settings: SequencerSettings) -> None:
     """Run the node and its API until SIGINT/SIGTERM."""
     node = build_node(settings)
@@ -99,6 +82,8 @@ def serve(settings: SequencerSettings) -> None:
             asyncio.create_task(node.builder_loop()),
             asyncio.create_task(node.keeper_loop()),
         ]
+        if settings.gc_full_collection_s > 0:
+            tasks.append(asyncio.create_task(full_collections(settings.gc_full_collection_s)))
         log.info(
             "api_listening", url=f"http://{settings.host}:{settings.port}", sequencer=node.writer.address
         )

@@ -36,7 +36,8 @@ class SequencerSettings(BaseSettings):
     bond_wei: int = 10**18
     """Bond posted at start if the account is not yet bonded."""
     signature_worker: bool = True
-    """Recover order signers in a worker process, beside the event loop (false: on the loop)."""
+    """Compute order digests and recover signers in a worker process, beside the event loop (false:
+    on the loop)."""
     l1_processes: bool = True
     """Make the L1 calls (web3) in two child processes, beside the event loop (`sequencer.l1proc`;
     false: in threads of the node's process)."""

@@ -83,7 +83,7 @@ from sequencer.metrics import (
     TXS_ACCEPTED,
 )
 from sequencer.receipts import ReceiptSigner
-from sequencer.sigpool import SignatureWorker
+from sequencer.sigpool import Recovered, SignatureWorker
 from sequencer.stf.codec import decode_tx
 from sequencer.stf.eip712 import order_digest
 from sequencer.stf.errors import RollupError
@@ -147,9 +147,9 @@ def choose_l2_time(tip_l2_time: int, now: float, head_timestamp: int, *, follow_
     return max(tip_l2_time, clock)
 
 
-_Queued = tuple[ExchangeRequest, str, "asyncio.Future[list[bytes | None]] | None"]
+_Queued = tuple[ExchangeRequest, str, "asyncio.Future[Recovered] | None"]
 """A request waiting for its admission round: what to do, its metrics label, and its orders'
-signers being recovered elsewhere (if they are)."""
+digests and signers being computed elsewhere (if they are)."""
 
 
 def _weight(request: ExchangeRequest) -> int:
@@ -230,7 +230,8 @@ class NodeOptions:
     admission_max_queued: int = 20_000
     """Most items waiting for a round, per class; beyond it requests are refused `overloaded`."""
     signature_worker: bool = False
-    """Recover order signers in a worker process (`sequencer.sigpool`) instead of on the loop."""
+    """Compute order digests and recover signers in a worker process (`sequencer.sigpool`)
+    instead of on the loop."""
 
 
 class SequencerNode:
@@ -288,8 +289,9 @@ class SequencerNode:
             margin_s=self.options.order_time_margin_s,
         )
         """The order books (rebuilt with the mempool's view, see `_rebase`)."""
-        self.signatures = SignatureWorker() if self.options.signature_worker else None
-        """Recovers order signers in another process (`sequencer.sigpool`); None: on the loop."""
+        self.signatures = SignatureWorker(config) if self.options.signature_worker else None
+        """Computes order digests and recovers signers in another process (`sequencer.sigpool`);
+        None: on the loop."""
         self.admission: AdmissionQueue[_Queued, Answer] = AdmissionQueue(
             self._admit_round,
             max_round=self.options.admission_max_round,
@@ -378,10 +380,10 @@ class SequencerNode:
         *,
         urgent: bool,
         weight: int = 1,
-        signers: asyncio.Future[list[bytes | None]] | None = None,
+        signers: asyncio.Future[Recovered] | None = None,
     ) -> Answer:
         """Queue a request for the next admission round and wait for its answer; `signers`:
-        its orders' signers, being recovered by the signature worker."""
+        its orders' digests and signers, being recovered by the signature worker."""
         queued = (request, label, signers)
         return await self.admission.submit(queued, urgent=urgent, weight=weight, ready=signers)
 
@@ -392,7 +394,9 @@ class SequencerNode:
         for request, _, signers in requests:
             if signers is not None and isinstance(request, PlaceOrders):
                 if signers.done() and not signers.cancelled() and signers.exception() is None:
-                    request = replace(request, signers=signers.result())
+                    recovered = signers.result()  # else the round computes both itself
+                    digests = [digest for digest, _ in recovered]
+                    request = replace(request, digests=digests, signers=[signer for _, signer in recovered])
             work.append(request)
         answers = self.exchange.admit(work)
         items = sum(_weight(request) for request in work)
@@ -419,14 +423,15 @@ class SequencerNode:
 
     async def admit_orders(self, orders: list[SignedOrder]) -> list[OrderOutcome | RollupError]:
         """Place signed orders in order (`Exchange.place_many`), in the next admission round;
-        their signers are recovered meanwhile by the signature worker, if there is one."""
+        their digests and signers are computed meanwhile by the signature worker, if there is
+        one."""
         self._require_synced()
-        config = self.config
-        digests = [order_digest(signed.order, config) for signed in orders]
-        signers = None
-        if self.signatures is not None:
-            signers = self.signatures.recover([(d, o.sig) for d, o in zip(digests, orders, strict=True)])
-        request = PlaceOrders(orders, digests)
+        signers = None if self.signatures is None else self.signatures.recover(orders)
+        if signers is None:  # digests now, signers in the round
+            config = self.config
+            request = PlaceOrders(orders, [order_digest(signed.order, config) for signed in orders])
+        else:
+            request = PlaceOrders(orders)
         answer = await self._admit(request, "Fill", urgent=False, weight=len(orders), signers=signers)
         assert isinstance(answer, list)
         return answer  # type: ignore[return-value]

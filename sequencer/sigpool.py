@@ -1,23 +1,29 @@
-"""Signature recovery off the event loop's core: a worker process recovers EIP-712 signers.
+"""Signature recovery off the event loop's core: a worker process computes the EIP-712 digests
+of orders and recovers their signers.
 
 Recovering a secp256k1 public key costs about as much as everything else the sequencer does for
-an order, and it needs nothing but the digest and the signature; so the node hands the orders of a
+an order, and it needs nothing but the order and its signature; so the node hands the orders of a
 request to a worker process (`python -m sequencer.sigpool`) as soon as the request arrives, goes
-on serving other requests, and uses the recovered addresses when the request's admission round
-comes. What arrives in one turn of the event loop goes to the worker as one frame (one write, one
-read back), so single orders under load share the cost of the hand-over. A thread would not do:
-every libsecp256k1 call through cffi gives the GIL back and must take it again, and a worker
-thread waiting for the GIL of a busy event loop waits a whole switch interval each time.
+on serving other requests, and uses the digests and recovered addresses when the request's
+admission round comes. The digest (~5 us of hashing per order) is computed there too: the round
+needs it only with the signer. What arrives in one turn of the event loop goes to the worker as
+one frame (one write, one read back), so single orders under load share the cost of the
+hand-over. A thread would not do: every libsecp256k1 call through cffi gives the GIL back and
+must take it again, and a worker thread waiting for the GIL of a busy event loop waits a whole
+switch interval each time.
 
-The worker runs the very function admission would (`eip712.recover_digest`), so the outcome is
-the same; if the worker is unavailable (not started, or gone) the node recovers on its own thread.
+The worker runs the very functions admission would (`eip712.order_digest`, `recover_digest`) on
+the order decoded from its exact encoding, so the outcome is the same; if the worker is
+unavailable (not started, or gone) the node computes both on its own thread.
 The worker ignores SIGINT and SIGTERM (a signal to the node's process group must not take it from
 a node that is still serving): it ends when its stdin closes, which the node's `stop()` does and
 the node's death, even by kill -9, does too.
 
 Wire format, both ways over the worker's stdin/stdout, in order: a request is `count (u32 LE)`
-then `count` items of `digest (32) || r (32) || s (32) || v (1)`; the answer is `count` items of
-`1 || address (20)`, or 21 zero bytes where nothing valid is recovered.
+then `count` signed orders as `codec.encode_signed_order` gives them (order (56) || r (32) || s (32)
+|| v (1)); the answer is `count` items of `digest (32) || 1 || address (20)`, or the digest and 21
+zero bytes where nothing valid is recovered. The worker is started with the EIP-712 domain (chain
+id, rollup address) on its command line.
 """
 
 from __future__ import annotations
@@ -30,46 +36,69 @@ from collections import deque
 from collections.abc import Sequence
 
 from sequencer.logs import get_logger
-from sequencer.stf.eip712 import recover_digest
-from sequencer.stf.types import Signature
+from sequencer.stf.codec import decode_order, encode_signed_order
+from sequencer.stf.eip712 import order_digest, recover_digest
+from sequencer.stf.errors import RollupError
+from sequencer.stf.types import ChainConfig, SignedOrder
 
 log = get_logger("sigpool")
 
-_ITEM_IN = 97
-_ITEM_OUT = 21
+_ITEM_IN = 121
+_ITEM_OUT = 53
 _COUNT = struct.Struct("<I")
-_U256_LIMIT = 1 << 256
+
+Recovered = list[tuple[bytes, bytes | None]]
+"""Per order: its digest (`order_digest`) and the address its signature recovers to (None if
+none)."""
 
 
-def _encode(items: Sequence[tuple[bytes, Signature]]) -> bytes | None:
-    """The items of a frame, or None if one does not fit the wire format (recover it inline)."""
-    parts = []
-    for digest, sig in items:
-        r, s, v = sig.r, sig.s, sig.v
-        if len(digest) != 32 or not (0 <= r < _U256_LIMIT and 0 <= s < _U256_LIMIT and 0 <= v <= 0xFF):
-            return None
-        parts.append(digest + r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((v,)))
-    return b"".join(parts)
+def _encode(orders: Sequence[SignedOrder]) -> bytes | None:
+    """The items of a frame, or None if one does not fit the wire format (done inline, where the
+    order is refused for it)."""
+    try:
+        return b"".join([encode_signed_order(signed) for signed in orders])
+    except RollupError:
+        return None
 
 
-def _decode(data: bytes, count: int) -> list[bytes | None]:
-    out: list[bytes | None] = []
+def _decode(data: bytes, count: int) -> Recovered:
+    out: Recovered = []
     for i in range(count):
         at = i * _ITEM_OUT
-        out.append(data[at + 1 : at + _ITEM_OUT] if data[at] else None)
+        out.append((data[at : at + 32], data[at + 33 : at + _ITEM_OUT] if data[at + 32] else None))
     return out
+
+
+def answer(data: bytes, count: int, config: ChainConfig) -> bytes:
+    """The worker's answer to a frame's `count` items (module docstring)."""
+    from_bytes = int.from_bytes
+    out = bytearray()
+    for i in range(count):
+        at = i * _ITEM_IN
+        digest = order_digest(decode_order(data, at), config)
+        signer = recover_digest(
+            digest,
+            from_bytes(data[at + 56 : at + 88], "big"),
+            from_bytes(data[at + 88 : at + 120], "big"),
+            data[at + 120],
+        )
+        out += digest
+        out += b"\x00" * 21 if signer is None else b"\x01" + signer
+    return bytes(out)
 
 
 class SignatureWorker:
     """One worker process recovering signers for the node (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: ChainConfig) -> None:
+        self.config = config
+        """The EIP-712 domain the worker computes digests in."""
         self.process: asyncio.subprocess.Process | None = None
-        self._waiting: deque[list[tuple[asyncio.Future[list[bytes | None]], int]]] = deque()
+        self._waiting: deque[list[tuple[asyncio.Future[Recovered], int]]] = deque()
         """Frames sent and not answered yet: each, its requests' futures and sizes, in order."""
         self._frame: list[bytes] = []
         """Items of the frame being gathered in this turn of the loop."""
-        self._frame_futures: list[tuple[asyncio.Future[list[bytes | None]], int]] = []
+        self._frame_futures: list[tuple[asyncio.Future[Recovered], int]] = []
         self._reader: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sent = 0
@@ -95,6 +124,8 @@ class SignatureWorker:
             sys.executable,
             "-m",
             "sequencer.sigpool",
+            str(self.config.chain_id),
+            self.config.rollup.hex(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -114,22 +145,22 @@ class SignatureWorker:
             self.process.kill()
         self._fail(RuntimeError("signature worker stopped"))
 
-    def recover(self, items: Sequence[tuple[bytes, Signature]]) -> asyncio.Future[list[bytes | None]] | None:
-        """Send `(digest, signature)` items to the worker (with whatever else arrives in this turn
-        of the loop); the future gives what `recover_digest` gives for each. None when the worker
-        cannot take them (recover inline)."""
-        if not items or not self.alive:
+    def recover(self, orders: Sequence[SignedOrder]) -> asyncio.Future[Recovered] | None:
+        """Send signed orders to the worker (with whatever else arrives in this turn of the loop);
+        the future gives each one's digest and what `recover_sig` gives for it. None when the
+        worker cannot take them (do it inline)."""
+        if not orders or not self.alive:
             return None
-        encoded = _encode(items)
+        encoded = _encode(orders)
         if encoded is None:
             return None
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[bytes | None]] = loop.create_future()
+        future: asyncio.Future[Recovered] = loop.create_future()
         if not self._frame_futures:
             loop.call_soon(self._send_frame)
         self._frame.append(encoded)
-        self._frame_futures.append((future, len(items)))
-        self.sent += len(items)
+        self._frame_futures.append((future, len(orders)))
+        self.sent += len(orders)
         return future
 
     def _send_frame(self) -> None:
@@ -171,7 +202,7 @@ class SignatureWorker:
                     future.set_exception(exc)
 
 
-def serve() -> None:
+def serve(config: ChainConfig) -> None:
     """The worker: answer frames from stdin on stdout until stdin closes."""
     # the node ends its worker by closing its stdin; a signal to the process group (the node's
     # own shutdown, a Ctrl-C) must not take the worker away while the node still serves
@@ -179,7 +210,6 @@ def serve() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     read, write = sys.stdin.buffer.read, sys.stdout.buffer.write
     flush = sys.stdout.buffer.flush
-    from_bytes = int.from_bytes
     while True:
         head = read(4)
         if len(head) < 4:
@@ -188,19 +218,9 @@ def serve() -> None:
         data = read(count * _ITEM_IN)
         if len(data) < count * _ITEM_IN:
             return
-        out = bytearray()
-        for i in range(count):
-            at = i * _ITEM_IN
-            signer = recover_digest(
-                data[at : at + 32],
-                from_bytes(data[at + 32 : at + 64], "big"),
-                from_bytes(data[at + 64 : at + 96], "big"),
-                data[at + 96],
-            )
-            out += b"\x00" * _ITEM_OUT if signer is None else b"\x01" + signer
-        write(out)
+        write(answer(data, count, config))
         flush()
 
 
 if __name__ == "__main__":
-    serve()
+    serve(ChainConfig(chain_id=int(sys.argv[1]), rollup=bytes.fromhex(sys.argv[2])))

@@ -1,5 +1,6 @@
-"""The signature worker process recovers what `recover_digest` recovers (valid, forged, malleable,
-bad v), and a node with it answers a batch of orders exactly as a node without it."""
+"""The signature worker process computes what `order_digest` and `recover_sig` compute (valid,
+forged, malleable, bad v), and a node with it answers a batch of orders exactly as a node
+without it."""
 
 from __future__ import annotations
 
@@ -10,32 +11,35 @@ from pathlib import Path
 from typing import Any
 
 from exchange_fixtures import ETH, order
+from stf_vectors import CONFIG
 
 from sequencer.metrics import REGISTRY
 from sequencer.node import NodeOptions
 from sequencer.sigpool import SignatureWorker
 from sequencer.stf.constants import SECP256K1_N, SIDE_BUY, SIDE_SELL
-from sequencer.stf.eip712 import recover_digest, sign
+from sequencer.stf.eip712 import order_digest, recover_sig
 from sequencer.stf.errors import RollupError
-from sequencer.stf.hashing import keccak
-from sequencer.stf.types import Signature, SignedOrder
+from sequencer.stf.types import ChainConfig, Signature, SignedOrder
 from tests.sequencer.test_admission import exchange_net
 
 
-def test_worker__recovers_as_recover_digest__valid_forged_malleable_bad_v() -> None:
-    digests = [keccak(bytes([i])) for i in range(6)]
-    good = sign(b"\x07" * 32, digests[0])
+def test_worker__digest_and_signer_as_order_digest_and_recover_sig__valid_forged_malleable_bad_v() -> None:
+    good = order(0, ETH, SIDE_SELL, 100, 10)
+    other = order(1, ETH, SIDE_BUY, 99, 20, salt=7)
     items = [
-        (digests[0], good),
-        (digests[1], good),  # another digest: some other address, or none
-        (digests[0], Signature(good.r, SECP256K1_N - good.s, 55 - good.v)),  # malleable twin
-        (digests[0], Signature(good.r, good.s, 29)),
-        (digests[0], Signature(0, good.s, good.v)),
-        (digests[0], Signature(SECP256K1_N - 1, 1, 27)),
+        good,
+        SignedOrder(other.order, good.sig),  # another order: some other address, or none
+        SignedOrder(
+            good.order, Signature(good.sig.r, SECP256K1_N - good.sig.s, 55 - good.sig.v)
+        ),  # malleable
+        SignedOrder(good.order, Signature(good.sig.r, good.sig.s, 29)),
+        SignedOrder(good.order, Signature(0, good.sig.s, good.sig.v)),
+        SignedOrder(good.order, Signature(SECP256K1_N - 1, 1, 27)),
+        other,
     ]
 
-    async def go() -> list[bytes | None]:
-        worker = SignatureWorker()
+    async def go() -> list[tuple[bytes, bytes | None]]:
+        worker = SignatureWorker(CONFIG)
         await worker.start()
         try:
             pending = worker.recover(items)
@@ -45,25 +49,62 @@ def test_worker__recovers_as_recover_digest__valid_forged_malleable_bad_v() -> N
             await worker.stop()
 
     got = asyncio.new_event_loop().run_until_complete(go())
-    assert got == [recover_digest(d, s.r, s.s, s.v) for d, s in items]
-    assert got[0] is not None and got[2] is None and got[3] is None
+    expected = [
+        (order_digest(o.order, CONFIG), recover_sig(order_digest(o.order, CONFIG), o.sig)) for o in items
+    ]
+    assert got == expected
+    assert got[0][1] == good.order.trader and got[6][1] == other.order.trader
+    assert got[2][1] is None and got[3][1] is None
+
+
+def test_worker__digests_in_the_domain_it_was_started_with() -> None:
+    good = order(0, ETH, SIDE_SELL, 100, 10)
+    elsewhere = ChainConfig(chain_id=CONFIG.chain_id + 1, rollup=CONFIG.rollup)
+
+    async def go() -> list[tuple[bytes, bytes | None]]:
+        worker = SignatureWorker(elsewhere)
+        await worker.start()
+        try:
+            pending = worker.recover([good])
+            assert pending is not None
+            return await pending
+        finally:
+            await worker.stop()
+
+    ((digest, signer),) = asyncio.new_event_loop().run_until_complete(go())
+    assert digest == order_digest(good.order, elsewhere) != order_digest(good.order, CONFIG)
+    assert signer != good.order.trader  # signed for the other domain
+
+
+def test_worker__order_that_does_not_encode__not_sent_done_inline() -> None:
+    good = order(0, ETH, SIDE_SELL, 100, 10)
+    unencodable = SignedOrder(good.order, Signature(1 << 256, good.sig.s, good.sig.v))
+
+    async def go() -> object:
+        worker = SignatureWorker(CONFIG)
+        await worker.start()
+        try:
+            return worker.recover([good, unencodable]), worker.sent
+        finally:
+            await worker.stop()
+
+    assert asyncio.new_event_loop().run_until_complete(go()) == (None, 0)
 
 
 def test_worker__sigterm_and_sigint_to_it__still_answers__ends_when_its_stdin_closes() -> None:
-    digest = keccak(b"order")
-    good = sign(b"\x07" * 32, digest)
+    good = order(0, ETH, SIDE_SELL, 100, 10)
 
-    async def go() -> tuple[list[bytes | None], int | None]:
-        worker = SignatureWorker()
+    async def go() -> tuple[list[tuple[bytes, bytes | None]], int | None]:
+        worker = SignatureWorker(CONFIG)
         await worker.start()
         assert worker.process is not None
         try:
-            first = worker.recover([(digest, good)])
+            first = worker.recover([good])
             assert first is not None
             await first  # the worker is serving: its signal handling is set
             for sig in (signal.SIGTERM, signal.SIGINT):
                 os.kill(worker.process.pid, sig)
-            again = worker.recover([(digest, good)])
+            again = worker.recover([good])
             assert again is not None
             answer = await asyncio.wait_for(again, 10)
         finally:
@@ -71,7 +112,7 @@ def test_worker__sigterm_and_sigint_to_it__still_answers__ends_when_its_stdin_cl
         return answer, worker.process.returncode
 
     answer, code = asyncio.new_event_loop().run_until_complete(go())
-    assert answer == [recover_digest(digest, good.r, good.s, good.v)]
+    assert answer == [(order_digest(good.order, CONFIG), good.order.trader)]
     assert code == 0  # it ended because its stdin closed, not by a signal
 
 
@@ -118,3 +159,27 @@ def test_node_with_worker__single_orders_in_one_turn__one_frame_each_answered(tm
 def _sample(name: str) -> float:
     value = REGISTRY.get_sample_value(name)
     return 0.0 if value is None else value
+
+
+def test_node_whose_worker_was_killed__round_computes_digests_and_signers__same_answers(
+    tmp_path: Path,
+) -> None:
+    with_worker = exchange_net(tmp_path / "w.sqlite", NodeOptions(signature_worker=True))
+    without = exchange_net(tmp_path / "o.sqlite", NodeOptions())
+    orders = [order(i % 2, ETH, SIDE_SELL if i % 2 == 0 else SIDE_BUY, 100, 10, salt=i) for i in range(6)]
+    batch = [*orders, SignedOrder(order(1, ETH, SIDE_BUY, 99, 10, salt=99).order, orders[0].sig)]
+    worker = with_worker.node.signatures
+    assert worker is not None and worker.process is not None
+    os.kill(worker.process.pid, signal.SIGKILL)
+    with_worker.loop.run_until_complete(asyncio.wait_for(worker.process.wait(), 10))
+
+    def answers(net: Any) -> list[Any]:
+        out = net.loop.run_until_complete(net.node.admit_orders(batch))
+        return [(type(a).__name__, a.code, str(a)) if isinstance(a, RollupError) else a for a in out]
+
+    got = answers(with_worker)
+    assert got == answers(without)
+    assert got[-1][1] == "bad_signature" and [a.status for a in got[:2]] == ["resting", "filled"]
+    with_worker.loop.run_until_complete(with_worker.node.close())
+    with_worker.close()
+    without.close()

@@ -33,7 +33,7 @@ from sequencer.api.errors import Dropped, Malformed, Overloaded
 from sequencer.keeper import RiskIndex
 from sequencer.logs import get_logger
 from sequencer.metrics import PENDING
-from sequencer.stf.codec import decode_tx, encode_tx, tx_hash
+from sequencer.stf.codec import decode_tx, encode_tx, forced_inner, tx_hash
 from sequencer.stf.constants import (
     TX_TYPE_CANCEL,
     TX_TYPE_DELEVERAGE,
@@ -42,24 +42,51 @@ from sequencer.stf.constants import (
     TX_TYPE_ORACLE_UPDATE,
 )
 from sequencer.stf.errors import InvalidTransaction, RollupError
-from sequencer.stf.state import State
+from sequencer.stf.state import State, get_account
 from sequencer.stf.transition import plan_tx
 from sequencer.stf.types import (
+    BundleFill,
     Cancel,
     ChainConfig,
     Deleverage,
     Deposit,
+    Fill,
     ForcedTx,
     Funding,
     L1Context,
     L1Message,
     Liquidate,
     OracleUpdate,
+    Transfer,
     Tx,
+    Withdraw,
 )
 from sequencer.store import Store
 
 log = get_logger("mempool")
+
+
+def _accounts_named(tx: Tx) -> tuple[bytes, ...] | None:
+    """The accounts whose leaves (or order leaves) a pending transaction reads or writes; None
+    for a type not listed here (`Mempool.commutes` then replans)."""
+    if isinstance(tx, Fill):
+        return tx.maker.order.trader, tx.taker.order.trader
+    if isinstance(tx, Transfer):
+        return tx.sender, tx.to
+    if isinstance(tx, Withdraw):
+        return (tx.sender,)
+    if isinstance(tx, Cancel):
+        return (tx.order.trader,)
+    if isinstance(tx, BundleFill):
+        return (tx.bundle.trader, *(m.order.trader for m in tx.makers))
+    if isinstance(tx, Liquidate):
+        return tx.liquidator, tx.account
+    if isinstance(tx, Deleverage):
+        return tx.account, tx.counterparty
+    if isinstance(tx, OracleUpdate | Funding):
+        return ()  # markets only; `commutes` asks the forced accounts to hold no position
+    return None
+
 
 QueueEntryTx = Deposit | L1Message | ForcedTx
 """A transaction that consumes an L1 queue entry (never admitted through the API)."""
@@ -216,8 +243,8 @@ class Mempool:
     def apply_deposits(self, deposits: Iterable[QueueEntryTx], ctx: L1Context) -> None:
         """Add L1 queue entries (deposits, messages, forced transactions; in queue order) to the
         speculative view. A forced transaction goes before the pending ones in the next batch:
-        the caller rebases (`rebase`) when one arrives, so that pending transactions are planned
-        after it."""
+        unless it `commutes` with them, the caller rebases (`rebase`) when one arrives, so that
+        pending transactions are planned after it."""
         for dep in deposits:
             try:
                 writes = plan_tx(self.view, dep, ctx, self.config, signer_verified=True)
@@ -225,6 +252,32 @@ class Mempool:
                 continue  # already counted in the view, or not next in the queue
             for key, value in writes.items():
                 self.overlay.set(key, value)
+
+    def commutes(self, forced: Iterable[ForcedTx]) -> bool:
+        """Whether these forced transactions, applied after the pending ones in the view, give
+        what the next batch gives by applying them first, for every transaction involved: true
+        when each one's inner Transfer or Withdraw names only accounts that hold no position in
+        the view (so its outcome reads no price or funding index) and that no pending
+        transaction names (so nothing pending reads or writes what it writes, but the queue
+        position, which no pending transaction reads). Inner bytes that are not a Transfer or a
+        Withdraw change nothing but the queue position, so they commute. A pending transaction
+        of a type this does not know counts as naming every account."""
+        accounts: set[bytes] = set()
+        for tx in forced:
+            try:
+                inner = forced_inner(tx)
+            except RollupError:
+                continue
+            accounts.update((inner.sender, inner.to) if isinstance(inner, Transfer) else (inner.sender,))
+        if not accounts:
+            return True
+        if any(get_account(self.view, a).positions for a in accounts):
+            return False
+        for pending in self.pending:
+            named = _accounts_named(pending.tx)
+            if named is None or not accounts.isdisjoint(named):
+                return False
+        return True
 
     def remove_included(self, hashes: set[bytes]) -> list[PendingTx]:
         """Take transactions that an L1 batch now holds out of the pending list."""

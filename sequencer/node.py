@@ -691,6 +691,7 @@ class SequencerNode:
                     self._note_positions(event)
             return
         unforeseen = False
+        forced: list[ForcedTx] = []
         reverted_foreign: list[bytes] = []
         for event in events:
             self.last_event = (event.l1_block, event.log_index)
@@ -709,9 +710,10 @@ class SequencerNode:
                 )
                 unforeseen = True
             if isinstance(event, L1ForcedTx):
-                # The next batch applies it before every pending transaction: plan those again
-                # after it (a pending one it invalidates, e.g. the same nonce, is dropped).
-                unforeseen = True
+                # The next batch applies it before every pending transaction: unless that makes
+                # no difference (`Mempool.commutes`), plan those again after it (a pending one
+                # it invalidates, e.g. the same nonce, is dropped).
+                forced.append(ForcedTx(event.index, event.signed_tx))
             own = self.in_flight
             if (
                 isinstance(event, L1Batch)
@@ -754,10 +756,10 @@ class SequencerNode:
         L1_BATCHES.set(len(self.chain.batches))
         if self.chain.fraud is not None:
             log.error("fraud_detected_halting", **vars(self.chain.fraud))
-        if unforeseen:
+        if unforeseen or not self.mempool.commutes(forced):
             self._rebase(reverted_foreign)
         else:
-            self._add_new_deposits()
+            self._add_new_deposits()  # forced transactions included: the same either way
 
     def _l1_context(self) -> tuple[list[QueueTx], L1Context]:
         """Every queue entry the tip has not consumed (deposits, messages, forced transactions, in

@@ -28,9 +28,9 @@ from sequencer.exchange import CancelOutcome, OrderOutcome, PlaceOrders
 from sequencer.node import NodeOptions
 from sequencer.stf.codec import encode_message, encode_tx
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
-from sequencer.stf.eip712 import sign_transfer
+from sequencer.stf.eip712 import sign_transfer, sign_withdraw
 from sequencer.stf.errors import RollupError
-from sequencer.stf.types import Cancel, Fill, OracleUpdate, SetCommittee, SetMarket
+from sequencer.stf.types import Cancel, Fill, ForcedTx, OracleUpdate, SetCommittee, SetMarket
 from tests.sequencer.test_api_exchange import T0, ClockedL1, Net
 from tests.sequencer.test_chain import CONFIG, FakeRollup
 
@@ -303,4 +303,25 @@ def test_group_commit__admission_queue_full__orders_503_cancel_queued_last_goes_
     assert isinstance(cancelled, CancelOutcome) and (cancelled.was_resting, cancelled.removed) == (True, 10)
     assert [(s[0].status, s[0].fills) for s in (sell0, sell1)] == [("resting", ())] * 2
     assert [type(p.tx) for p in node.mempool.pending] == [Cancel]  # no fill: the bid was gone first
+    net.close()
+
+
+def test_mempool_commutes__forced_tx_replans_only_when_it_could_change_something(tmp_path: Path) -> None:
+    net = exchange_net(tmp_path / "c.sqlite", NodeOptions())
+    node = net.node
+    net.loop.run_until_complete(node.admit_orders([order(0, ETH, SIDE_SELL, 100, 10)]))
+    net.loop.run_until_complete(node.admit_orders([order(1, ETH, SIDE_BUY, 100, 10)]))  # A and B: positions
+    pending = sign_transfer(trader_key(3), A, 5, 0, CONFIG)  # D has a pending transfer
+    net.loop.run_until_complete(node.admit_txs([pending]))
+
+    def withdraw(i: int) -> ForcedTx:
+        return ForcedTx(99, encode_tx(sign_withdraw(trader_key(i), b"\x01" * 20, 10, 0, CONFIG)))
+
+    mempool = node.mempool
+    assert mempool.commutes([withdraw(2)])  # C: no position, named by nothing pending
+    assert not mempool.commutes([withdraw(1)])  # B holds a position: its margin reads prices
+    assert not mempool.commutes([withdraw(3)])  # D's pending transfer reads and writes its account
+    assert not mempool.commutes([withdraw(2), withdraw(3)])
+    assert mempool.commutes([ForcedTx(99, b"\x02not a transaction")])  # only advances the queue
+    assert mempool.commutes([])
     net.close()

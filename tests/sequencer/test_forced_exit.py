@@ -226,3 +226,31 @@ def test_trade_cli__force_withdraw__queued_with_no_sequencer_reachable(
             trade_main([*nowhere, "0x" + L1_RECIPIENT.hex(), "0", *l1])
         assert done.value.code == 1
         assert json.loads(capsys.readouterr().out.splitlines()[-1])["error"]["code"] == "invalid_amount"
+
+
+def test_force_withdraw__no_pending_tx_names_the_user__applied_on_top_no_replan(tmp_path: Path) -> None:
+    with started(tmp_path) as (h, node, run):
+        other_key = b"\x43" * 32
+        h.deposit(address_of(other_key), 500)
+        post(node, run)
+        transfer = sign_transfer(other_key, OTHER, 200, 0, h.config)
+        h_pending, _ = node.submit(transfer)  # acknowledged, another account's
+        forced = exit_client(h).force_withdraw(L1_RECIPIENT, 400, nonce=0)
+        rebases: list[int] = []
+        rebase = node._rebase
+        node._rebase = lambda foreign: rebases.append(len(foreign)) or rebase(foreign)  # type: ignore[method-assign]
+
+        run(node.poll_l1())
+
+        assert rebases == []  # nothing pending names the user: the forced one goes on top
+        view = node.account_view(USER)
+        assert (view.pending_nonce, view.pending_collateral) == (1, "600")
+        assert [p.hash for p in node.mempool.pending] == [h_pending]
+        post(node, run)
+        batch = node.chain.batches[-1]
+        assert [decode_tx(raw) for raw in batch.txs] == [ForcedTx(2, forced.signed_tx), transfer]
+        row = node.store.get(h_pending)
+        assert row is not None and row.status == "batched"
+        assert get_account(node.chain.state, USER).collateral == 600
+        assert get_account(node.chain.state, address_of(other_key)).collateral == 300
+        assert rebases == []

@@ -257,7 +257,9 @@ class Mempool:
         """Whether these forced transactions, applied after the pending ones in the view, give
         what the next batch gives by applying them first, for every transaction involved: true
         when each one's inner Transfer or Withdraw names only accounts that hold no position in
-        the view (so its outcome reads no price or funding index) and that no pending
+        the view (so its outcome reads no price, funding index or clock: the margin and price-age
+        rules read them only for positions, and the batch applies it at a later clock than the
+        view) and that no pending
         transaction names (so nothing pending reads or writes what it writes, but the queue
         position, which no pending transaction reads). Inner bytes that are not a Transfer or a
         Withdraw change nothing but the queue position, so they commute. A pending transaction

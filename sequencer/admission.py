@@ -80,6 +80,7 @@ class AdmissionQueue(Generic[R, A]):
         self._queued = {True: 0, False: 0}
         self._running: asyncio.Handle | None = None
         """The round scheduled to run (one at a time)."""
+        self._in_round = False
         self._armed: asyncio.Future[Any] | None = None
         """The first queued request's `ready` future, when the queue waits for it."""
         self._armed_at = 0.0
@@ -172,6 +173,26 @@ class AdmissionQueue(Generic[R, A]):
             self._armed, self._armed_at = head, time.perf_counter()
             head.add_done_callback(self._head_ready)
 
+    def run_ready(self) -> None:
+        """Run a round now if one could take something: for the code that makes requests ready
+        (the signature worker's answers arrive in an I/O callback), so that the round runs in the
+        same turn of the loop instead of one or two turns later (the `ready` future's callbacks,
+        then the scheduled round). Does nothing during a round or when nothing can go in one."""
+        loop = self._loop
+        if self._in_round or loop is None or loop.is_closed():
+            return
+        head = self.normal[0].ready if self.normal else None
+        if not (self.urgent or (self.normal and (head is None or head.done()))):
+            return
+        if self._armed is not None and self._armed.done():
+            self._armed = None
+            if self.observe_wait is not None:
+                self.observe_wait(time.perf_counter() - self._armed_at)
+        if self._running is not None:
+            self._running.cancel()
+            self._running = None
+        self._round()
+
     def _head_ready(self, ready: asyncio.Future[Any]) -> None:
         if ready is not self._armed:  # a round took it meanwhile (it was not the head any more)
             return
@@ -182,9 +203,11 @@ class AdmissionQueue(Generic[R, A]):
             self._schedule(self._loop)
 
     def _round(self) -> None:
-        taken = self._take()
+        self._in_round = True
         try:
+            taken = self._take()
             if taken:
                 self._run(taken)
         finally:
+            self._in_round = False
             self._next()

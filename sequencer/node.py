@@ -299,6 +299,8 @@ class SequencerNode:
             observe_wait=ADMISSION_SIGNATURE_WAIT_SECONDS.observe,
         )
         """Group commit: the API's requests wait here for the next round (`sequencer.admission`)."""
+        if self.signatures is not None:  # a round waiting for signers runs as they arrive
+            self.signatures.on_answers = self.admission.run_ready
         self.poll_lock = asyncio.Lock()
         self.in_flight: BuiltBatch | None = None
         """The batch being appended, kept so that folding it back from L1 needs no re-execution."""

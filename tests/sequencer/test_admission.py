@@ -201,6 +201,52 @@ def test_round__head_not_ready_fails__still_taken_and_answered() -> None:
     assert run(go()) == "done a"
 
 
+def test_run_ready__head_made_ready_in_a_callback__round_runs_at_once_not_a_turn_later() -> None:
+    recorder = Recorder()
+    waited: list[float] = []
+    queue: AdmissionQueue[str, str] = AdmissionQueue(recorder, observe_wait=waited.append)
+
+    async def go() -> list[str]:
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        answers = [
+            asyncio.ensure_future(queue.submit("a", ready=ready)),
+            asyncio.ensure_future(queue.submit("b")),
+        ]
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert recorder.rounds == []  # the queue waits for a's ready future
+        queue.run_ready()
+        assert recorder.rounds == []  # nothing ready: nothing run
+        ready.set_result(None)
+        queue.run_ready()  # as the signature worker's I/O callback does after resolving it
+        assert recorder.rounds == [["a", "b"]]  # in this turn, before any callback of the loop ran
+        assert all(answer.done() is False for answer in answers)  # answered through their futures
+        return list(await asyncio.gather(*answers))
+
+    assert run(go()) == ["done a", "done b"]
+    assert recorder.rounds == [["a", "b"]]  # the round the ready future's callback scheduled found nothing
+    assert len(waited) == 1
+
+
+def test_run_ready__called_inside_a_round__does_nothing_there_the_next_round_takes_it() -> None:
+    recorder = Recorder()
+    queue: AdmissionQueue[str, str] = AdmissionQueue(recorder)
+    later: list[asyncio.Future[str]] = []
+
+    def arrive() -> None:
+        later.append(asyncio.ensure_future(queue.submit("b")))
+        later.append(asyncio.ensure_future(queue.submit("c")))
+
+    async def go() -> list[str]:
+        first = asyncio.ensure_future(queue.submit("a"))
+        await asyncio.sleep(0)
+        recorder.during = [arrive, queue.run_ready]
+        return [await first, *[await f for f in later]]
+
+    assert run(go()) == ["done a", "done b", "done c"]
+    assert recorder.rounds == [["a"], ["b", "c"]]
+
+
 # ---- over a node -----------------------------------------------------------------------
 
 

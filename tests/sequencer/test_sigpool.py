@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+import uvloop
 from exchange_fixtures import ETH, order
 from stf_vectors import CONFIG
 
@@ -22,8 +25,16 @@ from sequencer.stf.errors import RollupError
 from sequencer.stf.types import ChainConfig, Signature, SignedOrder
 from tests.sequencer.test_admission import exchange_net
 
+LOOPS = pytest.mark.parametrize(
+    "new_loop", [asyncio.new_event_loop, uvloop.new_event_loop], ids=["asyncio", "uvloop"]
+)
+"""The node runs on uvloop (whose transports are not asyncio's classes); tests mostly on asyncio."""
 
-def test_worker__digest_and_signer_as_order_digest_and_recover_sig__valid_forged_malleable_bad_v() -> None:
+
+@LOOPS
+def test_worker__digest_and_signer_as_order_digest_and_recover_sig__valid_forged_malleable_bad_v(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
     good = order(0, ETH, SIDE_SELL, 100, 10)
     other = order(1, ETH, SIDE_BUY, 99, 20, salt=7)
     items = [
@@ -48,7 +59,7 @@ def test_worker__digest_and_signer_as_order_digest_and_recover_sig__valid_forged
         finally:
             await worker.stop()
 
-    got = asyncio.new_event_loop().run_until_complete(go())
+    got = new_loop().run_until_complete(go())
     expected = [
         (order_digest(o.order, CONFIG), recover_sig(order_digest(o.order, CONFIG), o.sig)) for o in items
     ]
@@ -91,7 +102,10 @@ def test_worker__order_that_does_not_encode__not_sent_done_inline() -> None:
     assert asyncio.new_event_loop().run_until_complete(go()) == (None, 0)
 
 
-def test_worker__sigterm_and_sigint_to_it__still_answers__ends_when_its_stdin_closes() -> None:
+@LOOPS
+def test_worker__sigterm_and_sigint_to_it__still_answers__ends_when_its_stdin_closes(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
     good = order(0, ETH, SIDE_SELL, 100, 10)
 
     async def go() -> tuple[list[tuple[bytes, bytes | None]], int | None]:
@@ -111,9 +125,40 @@ def test_worker__sigterm_and_sigint_to_it__still_answers__ends_when_its_stdin_cl
             await worker.stop()
         return answer, worker.process.returncode
 
-    answer, code = asyncio.new_event_loop().run_until_complete(go())
+    answer, code = new_loop().run_until_complete(go())
     assert answer == [(order_digest(good.order, CONFIG), good.order.trader)]
     assert code == 0  # it ended because its stdin closed, not by a signal
+
+
+@LOOPS
+def test_worker__killed_with_a_request_in_flight__its_future_fails__on_answers_told(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    good = order(0, ETH, SIDE_SELL, 100, 10)
+    told: list[bool] = []
+
+    async def go() -> BaseException | None:
+        worker = SignatureWorker(CONFIG)
+        await worker.start()
+        assert worker.process is not None
+        try:
+            os.kill(worker.process.pid, signal.SIGSTOP)  # it cannot answer what follows
+            worker.on_answers = lambda: told.append(True)
+            pending = worker.recover([good])
+            assert pending is not None and worker.alive
+            os.kill(worker.process.pid, signal.SIGKILL)
+            try:
+                await asyncio.wait_for(pending, 10)
+            except RuntimeError as exc:
+                assert not worker.alive and worker.recover([good]) is None  # inline from now on
+                return exc
+            return None
+        finally:
+            await worker.stop()
+
+    failed = new_loop().run_until_complete(go())
+    assert isinstance(failed, RuntimeError) and "signature worker gone" in str(failed)
+    assert told  # a round waiting for it was told, and computes the signers itself
 
 
 def test_node_with_worker__batch_of_orders__same_answers_as_without(tmp_path: Path) -> None:
@@ -135,23 +180,33 @@ def test_node_with_worker__batch_of_orders__same_answers_as_without(tmp_path: Pa
     without.close()
 
 
-def test_node_with_worker__single_orders_in_one_turn__one_frame_each_answered(tmp_path: Path) -> None:
+def test_node_with_worker__single_orders__one_frame_each__rounds_run_as_answers_arrive(
+    tmp_path: Path,
+) -> None:
     net = exchange_net(tmp_path / "w.sqlite", NodeOptions(signature_worker=True))
     node = net.node
     singles = [order(0, ETH, SIDE_SELL, 100 + i, 10) for i in range(6)]
+    assert node.signatures is not None and node.signatures.on_answers == node.admission.run_ready
+    ran_in_callback: list[int] = []
+    run_ready = node.admission.run_ready
+
+    def counting() -> None:  # records how many rounds ran inside the worker's I/O callback
+        before = node.admission.rounds
+        run_ready()
+        ran_in_callback.append(node.admission.rounds - before)
+
+    node.signatures.on_answers = counting
 
     async def at_once() -> list[Any]:
         return await asyncio.gather(*(node.admit_orders([o]) for o in singles))
 
     rounds, items = _sample("rollup_admission_round_items_count"), _sample("rollup_admission_round_items_sum")
-    waits = _sample("rollup_admission_signature_wait_seconds_count")
     answers = net.loop.run_until_complete(at_once())
     assert [a[0].status for a in answers] == ["resting"] * 6
-    assert node.signatures is not None and (node.signatures.sent, node.signatures.frames) == (6, 1)
-    # one round took all six (they were queued in one turn) and waited once for the worker
-    assert _sample("rollup_admission_round_items_count") == rounds + 1
-    assert _sample("rollup_admission_round_items_sum") == items + 6
-    assert _sample("rollup_admission_signature_wait_seconds_count") == waits + 1
+    assert (node.signatures.sent, node.signatures.frames) == (6, 6)  # each written at once
+    assert _sample("rollup_admission_round_items_sum") == items + 6  # every order admitted once
+    # the rounds that took them ran in the callbacks where their signers arrived
+    assert sum(ran_in_callback) == _sample("rollup_admission_round_items_count") - rounds >= 1
     net.loop.run_until_complete(node.close())
     net.close()
 

@@ -34,6 +34,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sequencer.api.errors import Overloaded
+from sequencer.logs import get_logger
+
+log = get_logger("admission")
 
 R = TypeVar("R")
 """A request."""
@@ -43,13 +46,25 @@ A = TypeVar("A")
 
 @dataclass(slots=True)
 class _Waiting(Generic[R, A]):
-    """A queued request and the future its caller awaits."""
+    """A queued request and how its caller gets the answer: the future it awaits (`submit`), or
+    the function the round calls (`submit_nowait`)."""
 
     request: R
     weight: int
-    future: asyncio.Future[A]
+    future: asyncio.Future[A] | None
     ready: asyncio.Future[Any] | None
     """Work the request's round waits for first (e.g. its signatures, recovered elsewhere)."""
+    reply: Callable[[A | BaseException], None] | None = None
+
+
+def _call(waiting: _Waiting[R, A], answer: A | BaseException) -> None:
+    """Give a `submit_nowait` request its answer; a failing `reply` is logged, and the other
+    requests of the round still get theirs."""
+    assert waiting.reply is not None
+    try:
+        waiting.reply(answer)
+    except Exception as exc:
+        log.error("admission_reply_failed", error=repr(exc))
 
 
 class AdmissionQueue(Generic[R, A]):
@@ -100,14 +115,32 @@ class AdmissionQueue(Generic[R, A]):
         With `ready`, no round takes it before that future is done (whatever its outcome:
         `process` looks at it); normal requests queued after it wait with it (arrival order),
         urgent ones do not."""
-        if self._queued[urgent] + weight > self.max_queued and self._queued[urgent] > 0:
-            raise Overloaded(f"{self._queued[urgent]} {'urgent' if urgent else 'ordinary'} items queued")
         loop = asyncio.get_running_loop()
-        waiting: _Waiting[R, A] = _Waiting(request, weight, loop.create_future(), ready)
+        future: asyncio.Future[A] = loop.create_future()
+        self._enqueue(_Waiting(request, weight, future, ready), urgent, loop)
+        return await future
+
+    def submit_nowait(
+        self,
+        request: R,
+        reply: Callable[[A | BaseException], None],
+        *,
+        urgent: bool = False,
+        weight: int = 1,
+        ready: asyncio.Future[Any] | None = None,
+    ) -> None:
+        """Queue `request` as `submit` does, without a task waiting for it: the round that takes
+        it calls `reply` with its answer (or the exception refusing it) right there, in the same
+        turn of the loop; a task awaiting a future would resume a turn later. Raises
+        `Overloaded` at once if the queue is full."""
+        self._enqueue(_Waiting(request, weight, None, ready, reply), urgent, asyncio.get_running_loop())
+
+    def _enqueue(self, waiting: _Waiting[R, A], urgent: bool, loop: asyncio.AbstractEventLoop) -> None:
+        if self._queued[urgent] + waiting.weight > self.max_queued and self._queued[urgent] > 0:
+            raise Overloaded(f"{self._queued[urgent]} {'urgent' if urgent else 'ordinary'} items queued")
         (self.urgent if urgent else self.normal).append(waiting)
-        self._queued[urgent] += weight
+        self._queued[urgent] += waiting.weight
         self._schedule(loop)
-        return await waiting.future
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         """Make sure a round will run on `loop` (one round at a time)."""
@@ -137,16 +170,21 @@ class AdmissionQueue(Generic[R, A]):
 
     def _answer(self, taken: list[_Waiting[R, A]], answers: Sequence[A | BaseException]) -> None:
         for waiting, answer in zip(taken, answers, strict=True):
-            if waiting.future.done():  # its caller went away; it was admitted all the same
+            future = waiting.future
+            if future is None:
+                _call(waiting, answer)
+            elif future.done():  # its caller went away; it was admitted all the same
                 continue
-            if isinstance(answer, BaseException):
-                waiting.future.set_exception(answer)
+            elif isinstance(answer, BaseException):
+                future.set_exception(answer)
             else:
-                waiting.future.set_result(answer)
+                future.set_result(answer)
 
     def _fail(self, taken: list[_Waiting[R, A]], exc: BaseException) -> None:
         for waiting in taken:
-            if not waiting.future.done():
+            if waiting.future is None:
+                _call(waiting, exc)
+            elif not waiting.future.done():
                 waiting.future.set_exception(exc)
 
     def _run(self, taken: list[_Waiting[R, A]]) -> None:

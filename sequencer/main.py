@@ -12,7 +12,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from sequencer.api.app import create_app
+from sequencer.api.app import create_app, server_protocol
 from sequencer.config import SequencerSettings
 from sequencer.gcpause import full_collections, quiet_gc
 from sequencer.l1 import Web3L1, load_deployment
@@ -109,7 +109,8 @@ def serve(settings: SequencerSettings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # httptools, with single orders answered in the protocol itself (`sequencer.api.direct`)
+        http=server_protocol(node, max_body_bytes=settings.max_body_bytes),
         log_level="warning",
         access_log=False,
         # No proxy in front whose X-Forwarded-* headers to trust, and no server banner: a layer

@@ -27,7 +27,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sequencer.admission import AdmissionQueue
 from sequencer.api.errors import NotReady
@@ -427,16 +427,33 @@ class SequencerNode:
         """Place signed orders in order (`Exchange.place_many`), in the next admission round;
         their digests and signers are computed meanwhile by the signature worker, if there is
         one."""
+        request, signers = self._place_request(orders)
+        answer = await self._admit(request, "Fill", urgent=False, weight=len(orders), signers=signers)
+        assert isinstance(answer, list)
+        return answer  # type: ignore[return-value]
+
+    def place_orders_now(
+        self,
+        orders: list[SignedOrder],
+        reply: Callable[[list[OrderOutcome | RollupError] | BaseException], None],
+    ) -> None:
+        """`admit_orders` without a task waiting: the admission round that places them calls
+        `reply` with what `admit_orders` would return (or the exception it would raise), in the
+        same turn of the loop (`AdmissionQueue.submit_nowait`). Raises at once what
+        `admit_orders` raises before queueing (`NotReady`, `Overloaded`)."""
+        request, signers = self._place_request(orders)
+        answered = cast("Callable[[Answer | BaseException], None]", reply)  # PlaceOrders: a list
+        self.admission.submit_nowait((request, "Fill", signers), answered, weight=len(orders), ready=signers)
+
+    def _place_request(
+        self, orders: list[SignedOrder]
+    ) -> tuple[PlaceOrders, asyncio.Future[Recovered] | None]:
         self._require_synced()
         signers = None if self.signatures is None else self.signatures.recover(orders)
         if signers is None:  # digests now, signers in the round
             config = self.config
-            request = PlaceOrders(orders, [order_digest(signed.order, config) for signed in orders])
-        else:
-            request = PlaceOrders(orders)
-        answer = await self._admit(request, "Fill", urgent=False, weight=len(orders), signers=signers)
-        assert isinstance(answer, list)
-        return answer  # type: ignore[return-value]
+            return PlaceOrders(orders, [order_digest(signed.order, config) for signed in orders]), None
+        return PlaceOrders(orders), signers
 
     async def admit_cancel(self, tx: Cancel) -> CancelOutcome:
         """Admit a signed Cancel and take the order out of its book (urgent class)."""

@@ -19,7 +19,9 @@ slowest tenth); a pipe write per request costs a few microseconds.
 
 The worker runs the very functions admission would (`eip712.order_digest`, `recover_digest`) on
 the order decoded from its exact encoding, so the outcome is the same; if the worker is
-unavailable (not started, or gone) the node computes both on its own thread.
+unavailable (not started, or gone) the node computes both on its own thread, and a worker that
+died is replaced in the background by the next request that finds it gone (at most once a
+second).
 The worker ignores SIGINT and SIGTERM (a signal to the node's process group must not take it from
 a node that is still serving): it ends when its stdin closes, which the node's `stop()` does and
 the node's death, even by kill -9, does too.
@@ -38,6 +40,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import cast
@@ -53,6 +56,8 @@ log = get_logger("sigpool")
 _ITEM_IN = 121
 _ITEM_OUT = 53
 _COUNT = struct.Struct("<I")
+RESTART_INTERVAL_S = 1.0
+"""A dead worker is replaced at most this often (a worker that dies at once does not loop)."""
 
 Recovered = list[tuple[bytes, bytes | None]]
 """Per order: its digest (`order_digest`) and the address its signature recovers to (None if
@@ -165,6 +170,11 @@ class SignatureWorker:
         """Signatures handed to the worker so far."""
         self.frames = 0
         """Frames written to the worker so far."""
+        self.starts = 0
+        """Times a worker process was started (the first, then each one that replaced a dead one)."""
+        self._started_at = 0.0
+        self._stopped = False
+        self._restarting: asyncio.Task[None] | None = None
 
     @property
     def alive(self) -> bool:
@@ -175,6 +185,9 @@ class SignatureWorker:
     async def start(self) -> None:
         """Start the worker process."""
         loop = self._loop = asyncio.get_running_loop()
+        self._stopped = False
+        self._started_at = time.monotonic()
+        self.starts += 1
         _, self.process = await loop.subprocess_exec(
             lambda: _Child(self),
             sys.executable,
@@ -189,6 +202,9 @@ class SignatureWorker:
 
     async def stop(self) -> None:
         """Stop the worker (its stdin closes, it exits)."""
+        self._stopped = True
+        if self._restarting is not None:
+            self._restarting.cancel()
         process = self.process
         if process is None:
             return
@@ -206,7 +222,10 @@ class SignatureWorker:
         """Send signed orders to the worker, one frame written at once; the future gives each
         one's digest and what `recover_sig` gives for it. None when the worker cannot take them
         (do it inline)."""
-        if not orders or not self.alive:
+        if not orders:
+            return None
+        if not self.alive:
+            self._replace_dead()
             return None
         encoded = _encode(orders)
         if encoded is None:
@@ -218,6 +237,26 @@ class SignatureWorker:
         self.frames += 1
         self.sent += len(orders)
         return future
+
+    def _replace_dead(self) -> None:
+        """Start a new worker in the background if this one died (not stopped), at most once per
+        `RESTART_INTERVAL_S`; meanwhile the node computes inline."""
+        process, loop = self.process, self._loop
+        if self._stopped or process is None or not process.closed or self._restarting is not None:
+            return
+        if loop is not asyncio.get_running_loop() or time.monotonic() - self._started_at < RESTART_INTERVAL_S:
+            return
+        log.warning("signature_worker_restarting", returncode=process.returncode)
+
+        async def restart() -> None:
+            try:
+                await self.start()
+            except OSError as exc:
+                log.error("signature_worker_restart_failed", error=repr(exc))
+            finally:
+                self._restarting = None
+
+        self._restarting = loop.create_task(restart())
 
     def _answered(self, buffer: bytearray) -> None:
         """Resolve every request whose whole answer is in `buffer` (taken out of it)."""

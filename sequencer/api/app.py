@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sequencer.api.direct import DirectProtocol, DirectRoute, direct_protocol
 from sequencer.api.errors import Malformed, NotFound, status_for
 from sequencer.api.exchange_routes import (
     ExchangeNodeAPI,
@@ -23,6 +24,7 @@ from sequencer.api.exchange_routes import (
     exchange_routers,
     place_order_json,
     place_orders_json,
+    start_place_order,
 )
 from sequencer.api.fast import FastRoute, FastRoutes, read_body, replay
 from sequencer.api.order_schemas import CancelRequest, OrderBatchRequest, OrderRequest
@@ -195,6 +197,16 @@ def fast_routes(node: NodeAPI) -> dict[str, FastRoute]:
         "/v1/transactions": FastRoute(RawTxRequest, partial(submit_raw, node)),
         "/v1/transactions/batch": FastRoute(RawBatchRequest, partial(submit_raw_batch, node)),
     }
+
+
+def direct_routes(node: NodeAPI) -> dict[str, DirectRoute]:
+    """The endpoints answered inside the HTTP server's protocol (`sequencer.api.direct`)."""
+    return {"/v1/orders": DirectRoute(OrderRequest, partial(start_place_order, node))}
+
+
+def server_protocol(node: NodeAPI, *, max_body_bytes: int = 65_536) -> type[DirectProtocol]:
+    """The HTTP protocol class the sequencer's uvicorn runs (`uvicorn.Config(http=...)`)."""
+    return direct_protocol(direct_routes(node), max_body_bytes, error_response)
 
 
 class SequencerAPI(FastAPI):

@@ -60,6 +60,14 @@ class ExchangeNodeAPI(Protocol):
         per order."""
         ...
 
+    def place_orders_now(
+        self,
+        orders: list[SignedOrder],
+        reply: Callable[[list[OrderOutcome | RollupError] | BaseException], None],
+    ) -> None:
+        """`admit_orders` answered through `reply`, called by the admission round itself."""
+        ...
+
     async def admit_cancel(self, tx: Cancel) -> CancelOutcome:
         """Admit a signed Cancel and take the order out of its book (urgent class)."""
         ...
@@ -132,7 +140,11 @@ def _result_fields(n: ExchangeNodeAPI, out: OrderOutcome, sequencer: str, receip
 
 
 async def _place_order_fields(n: ExchangeNodeAPI, body: OrderRequest) -> dict[str, Any]:
-    (out,) = await n.admit_orders([body.to_signed()])
+    return _order_answer_fields(n, await n.admit_orders([body.to_signed()]))
+
+
+def _order_answer_fields(n: ExchangeNodeAPI, outcomes: list[OrderOutcome | RollupError]) -> dict[str, Any]:
+    (out,) = outcomes
     if isinstance(out, RollupError):
         raise out
     return _result_fields(n, out, "0x" + n.address.hex(), receipt=True)
@@ -162,6 +174,27 @@ async def place_order_json(n: ExchangeNodeAPI, body: OrderRequest) -> bytes:
     """`POST /v1/orders` on the lean path: the same answer as `place_order`, as JSON bytes
     (no response model is built; `tests/sequencer/test_api_fast.py` holds them byte-identical)."""
     return orjson.dumps(await _place_order_fields(n, body))
+
+
+def start_place_order(
+    n: ExchangeNodeAPI, body: OrderRequest, reply: Callable[[bytes | BaseException], None]
+) -> None:
+    """`POST /v1/orders` answered in the server's protocol (`sequencer.api.direct`): the order is
+    queued now and `reply` gets the answer `place_order_json` would give (or the exception it
+    would raise) from the admission round."""
+
+    def answered(outcomes: list[OrderOutcome | RollupError] | BaseException) -> None:
+        if isinstance(outcomes, BaseException):
+            reply(outcomes)
+            return
+        try:
+            answer = orjson.dumps(_order_answer_fields(n, outcomes))
+        except Exception as exc:  # a refusal (RollupError), or a fault: answered, never lost
+            reply(exc)
+        else:
+            reply(answer)
+
+    n.place_orders_now([body.to_signed()], answered)
 
 
 async def place_orders(n: ExchangeNodeAPI, body: OrderBatchRequest) -> OrderBatchResult:

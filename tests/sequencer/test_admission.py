@@ -247,6 +247,43 @@ def test_run_ready__called_inside_a_round__does_nothing_there_the_next_round_tak
     assert recorder.rounds == [["a"], ["b", "c"]]
 
 
+def test_submit_nowait__reply_called_by_the_round__with_futures_in_arrival_order() -> None:
+    recorder = Recorder()
+    queue: AdmissionQueue[str, str] = AdmissionQueue(recorder)
+    replies: list[tuple[str, int]] = []
+
+    async def go() -> list[str]:
+        waiting = asyncio.ensure_future(queue.submit("a"))
+        await asyncio.sleep(0)  # "a" is queued
+        queue.submit_nowait("b", lambda answer: replies.append((str(answer), queue.rounds)))
+        queue.submit_nowait("bad c", lambda answer: replies.append((repr(answer), queue.rounds)))
+        return [await waiting]
+
+    assert run(go()) == ["done a"]
+    assert recorder.rounds == [["a", "b", "bad c"]]
+    assert replies == [("done b", 1), ("RuntimeError('bad c')", 1)]  # inside the round
+
+
+def test_submit_nowait__queue_full__overloaded_at_once__failing_reply_does_not_stop_the_others() -> None:
+    recorder = Recorder()
+    queue: AdmissionQueue[str, str] = AdmissionQueue(recorder, max_queued=2)
+    replies: list[str] = []
+
+    def broken(answer: object) -> None:
+        raise ValueError("a bug in the caller's reply")
+
+    async def go() -> None:
+        queue.submit_nowait("a", broken)
+        queue.submit_nowait("b", replies.append)
+        with pytest.raises(Overloaded):
+            queue.submit_nowait("c", replies.append)
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    run(go())
+    assert recorder.rounds == [["a", "b"]] and replies == ["done b"]
+
+
 # ---- over a node -----------------------------------------------------------------------
 
 

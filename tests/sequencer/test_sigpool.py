@@ -16,6 +16,7 @@ import uvloop
 from exchange_fixtures import ETH, order
 from stf_vectors import CONFIG
 
+from sequencer import sigpool
 from sequencer.metrics import REGISTRY
 from sequencer.node import NodeOptions
 from sequencer.sigpool import SignatureWorker
@@ -159,6 +160,37 @@ def test_worker__killed_with_a_request_in_flight__its_future_fails__on_answers_t
     failed = new_loop().run_until_complete(go())
     assert isinstance(failed, RuntimeError) and "signature worker gone" in str(failed)
     assert told  # a round waiting for it was told, and computes the signers itself
+
+
+@LOOPS
+def test_worker__killed__next_request_done_inline_and_a_new_worker_started__which_answers(
+    new_loop: Callable[[], asyncio.AbstractEventLoop], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sigpool, "RESTART_INTERVAL_S", 0.0)
+    good = order(0, ETH, SIDE_SELL, 100, 10)
+
+    async def go() -> tuple[object, list[tuple[bytes, bytes | None]], int, int]:
+        worker = SignatureWorker(CONFIG)
+        await worker.start()
+        assert worker.process is not None
+        first = worker.process.pid
+        try:
+            os.kill(first, signal.SIGKILL)
+            await asyncio.wait_for(worker.process.wait(), 10)
+            inline = worker.recover([good])  # finds it gone: inline, and a new one is started
+            for _ in range(500):
+                if worker.alive:
+                    break
+                await asyncio.sleep(0.01)
+            again = worker.recover([good])
+            assert again is not None and worker.process is not None
+            return inline, await asyncio.wait_for(again, 10), worker.starts, worker.process.pid - first
+        finally:
+            await worker.stop()
+
+    inline, answer, starts, new_pid = new_loop().run_until_complete(go())
+    assert inline is None and starts == 2 and new_pid != 0
+    assert answer == [(order_digest(good.order, CONFIG), good.order.trader)]
 
 
 def test_node_with_worker__batch_of_orders__same_answers_as_without(tmp_path: Path) -> None:

@@ -1,0 +1,174 @@
+"""Single orders answered inside the HTTP server's protocol, without an ASGI task.
+
+The lean path (`sequencer.api.fast`) still runs each request as an asyncio task: the task starts
+one turn of the event loop after the request was read, and after the admission round answers it
+the task resumes one turn later again to write the answer. Under load a turn of the loop lasts
+milliseconds, so those two hops were a large part of a single order's acknowledgement time. For
+`POST /v1/orders`, the route a trader's latency is measured on, `DirectProtocol` (uvicorn's
+httptools protocol, extended) does it all in callbacks: when the request's body is complete, it
+validates it, hands the order to the node (`DirectRoute.start`: signature worker, admission
+queue), and the admission round that admits it calls back with the answer, which is written to
+the connection there and then.
+
+What the protocol does not take is served exactly as before, by the ASGI application: other paths
+and methods, a body without `content-length` or over the size limit, a content type other than
+`application/json`, `Expect: 100-continue`, HTTP/1.0, and a body that does not validate (FastAPI
+answers it with its own 422). What it takes is answered with the bytes the lean path writes (the
+same answer fields and error bodies, uvicorn's status line and default headers, `connection:
+close` when the request asked for it): `tests/sequencer/test_api_direct.py` compares them.
+Pipelined requests keep their order: the protocol's request counts as the connection's current
+request, so uvicorn queues what follows it until its answer is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+
+from sequencer.logs import get_logger
+from sequencer.stf.errors import RollupError
+
+log = get_logger("api")
+
+Reply = Callable[[bytes | BaseException], None]
+"""Called once with the answer's JSON bytes, or the exception that refuses the request."""
+
+
+@dataclass(frozen=True)
+class DirectRoute:
+    """A route answered in the protocol: its request model, and `start(request, reply)`, which
+    must not block: it queues the work and arranges for `reply` to be called with the answer
+    (or raises a `RollupError` at once)."""
+
+    request: type[BaseModel]
+    start: Callable[[Any, Reply], None]
+
+
+ErrorResponse = Callable[[str, str], JSONResponse]
+"""Builds the API's one error body (`app.error_response`)."""
+
+_JSON = b"application/json"
+
+
+def direct_protocol(
+    routes: dict[str, DirectRoute], limit: int, error_response: ErrorResponse
+) -> type[DirectProtocol]:
+    """The protocol class for uvicorn's `http=` setting, answering `routes` (path -> route) on
+    `POST` with a JSON body of at most `limit` bytes (module docstring)."""
+
+    class Configured(DirectProtocol):
+        pass
+
+    Configured.routes = routes
+    Configured.limit = limit
+    Configured.error_response = staticmethod(error_response)
+    return Configured
+
+
+class DirectProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol answering `routes` itself (module docstring)."""
+
+    routes: dict[str, DirectRoute] = {}
+    limit = 65_536
+    error_response: ErrorResponse
+    answered = 0
+    """Requests this class answered itself (not the application) so far."""
+
+    _direct: tuple[RequestResponseCycle, Any, DirectRoute] | None = None
+    """The request waiting for the rest of its body: its cycle, the ASGI app, its route."""
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        route = self._route(cycle, app)
+        if route is None:
+            super()._start_asgi_task(cycle, app)
+        elif cycle.more_body:
+            self._direct = (cycle, app, route)  # started once the body is complete
+        else:
+            self._run(cycle, app, route)
+
+    def _route(self, cycle: RequestResponseCycle, app: Any) -> DirectRoute | None:
+        scope = cycle.scope
+        if scope["method"] != "POST" or app is not self.app:  # (not the 503 of a concurrency limit)
+            return None
+        route = self.routes.get(scope["path"])
+        if route is None or cycle.waiting_for_100_continue:
+            return None
+        length = content_type = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"transfer-encoding":
+                return None
+        if content_type != _JSON or length is None or not length.isdigit():
+            return None
+        # (over uvicorn's high-water mark it stops reading until the application reads the body)
+        if not 0 < int(length) <= min(self.limit, HIGH_WATER_LIMIT):
+            return None
+        return route
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        waiting = self._direct
+        if waiting is not None and not waiting[0].more_body:
+            self._direct = None
+            self._run(*waiting)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._direct = None
+        super().connection_lost(exc)
+
+    def _run(self, cycle: RequestResponseCycle, app: Any, route: DirectRoute) -> None:
+        try:
+            request = route.request.model_validate_json(cycle.body)
+        except ValidationError:  # FastAPI answers it, with its own error body
+            super()._start_asgi_task(cycle, app)
+            return
+        try:
+            route.start(request, lambda answer: self._reply(cycle, answer))
+        except Exception as exc:
+            self._reply(cycle, exc)
+
+    def _reply(self, cycle: RequestResponseCycle, answer: bytes | BaseException) -> None:
+        """Write the answer (the lean path's bytes) and finish the request as uvicorn does."""
+        close = not cycle.keep_alive
+        if isinstance(answer, bytes):
+            status, headers, body = (
+                200,
+                [(b"content-length", b"%d" % len(answer)), (b"content-type", _JSON)],
+                answer,
+            )
+        else:
+            response: Response
+            if isinstance(answer, RollupError):
+                code = getattr(answer, "code", "internal")
+                response = self.error_response(code, str(answer) or type(answer).__name__)
+            else:
+                # as on the lean path: Starlette's plain 500, and uvicorn then closes the connection
+                log.error("direct_route_failed", path=cycle.scope["path"], error=repr(answer))
+                response = PlainTextResponse("Internal Server Error", status_code=500)
+                close = True
+            status, headers, body = response.status_code, response.raw_headers, bytes(response.body)
+        type(self).answered += 1
+        cycle.response_started = True
+        cycle.response_complete = True
+        if cycle.disconnected or self.transport.is_closing():
+            return  # the client went away; the order was admitted all the same
+        content = [STATUS_LINE[status]]
+        for name, value in [*cycle.default_headers, *headers]:
+            content += [name, b": ", value, b"\r\n"]
+        if not cycle.keep_alive:
+            content.append(b"connection: close\r\n")
+        content += [b"\r\n", body]
+        self.transport.write(b"".join(content))
+        if close:
+            self.transport.close()
+        cycle.message_event.set()
+        cycle.on_response()

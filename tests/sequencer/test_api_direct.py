@@ -1,0 +1,210 @@
+"""Single orders answered inside the HTTP protocol (`sequencer.api.direct`): two identical nodes,
+one served by the sequencer's protocol and one by uvicorn's plain httptools protocol (the lean
+ASGI path), real servers on 127.0.0.1, raw HTTP/1.1 on the wire; every answer must be the same
+bytes (the date header fixed on both), including refusals, bodies that do not validate, bodies
+the protocol leaves to the application, pipelined requests and `Connection: close`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import uvicorn
+from exchange_fixtures import ETH, order
+from uvicorn.server import ServerState
+
+from sequencer.api import exchange_routes
+from sequencer.api.app import create_app, server_protocol
+from sequencer.node import NodeOptions
+from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
+from tests.sequencer.test_admission import exchange_net
+from tests.sequencer.test_api_exchange import Net, body
+
+LIMIT = 16_384
+DATE = (b"date", b"Mon, 23 Nov 2026 05:00:00 GMT")
+
+
+class Served:
+    """A node behind a real uvicorn protocol on 127.0.0.1, on the node's own loop."""
+
+    def __init__(self, net: Net, direct: bool) -> None:
+        self.net = net
+        app = create_app(net.node, max_body_bytes=LIMIT)
+        http: Any = server_protocol(net.node, max_body_bytes=LIMIT) if direct else "httptools"
+        config = uvicorn.Config(app, http=http, lifespan="off", log_level="warning", server_header=False)
+        config.load()
+        state = ServerState()
+        state.default_headers = [DATE]
+
+        async def listen() -> asyncio.Server:
+            return await asyncio.get_running_loop().create_server(
+                lambda: config.http_protocol_class(config=config, server_state=state, app_state={}),
+                "127.0.0.1",
+                0,
+            )
+
+        self.protocol = config.http_protocol_class
+        self.server = net.loop.run_until_complete(listen())
+        self.port = self.server.sockets[0].getsockname()[1]
+        self.state = state
+
+    def exchange(self, raw: bytes, answers: int = 1) -> tuple[list[bytes], bool]:
+        """Send `raw` on a new connection; read `answers` whole responses; whether the server
+        closed the connection after them."""
+
+        async def go() -> tuple[list[bytes], bool]:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            writer.write(raw)
+            out = [await asyncio.wait_for(_response(reader), 10) for _ in range(answers)]
+            try:
+                closed = await asyncio.wait_for(reader.read(1), 0.2) == b""
+            except TimeoutError:
+                closed = False
+            writer.close()
+            return out, closed
+
+        return self.net.loop.run_until_complete(go())
+
+    def close(self) -> None:
+        self.server.close()
+        self.net.loop.run_until_complete(self.server.wait_closed())
+
+
+async def _response(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head + await reader.readexactly(length)
+
+
+def post(payload: bytes, *, path: str = "/v1/orders", headers: str = "") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(payload)}\r\n{headers}\r\n"
+    ).encode() + payload
+
+
+@pytest.fixture(params=[False, True], ids=["no worker", "signature worker"])
+def pair(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Served, Served]]:
+    options = NodeOptions(signature_worker=request.param)
+    direct, plain = (exchange_net(tmp_path / n, options) for n in ("direct.sqlite", "plain.sqlite"))
+    served = Served(direct, True), Served(plain, False)
+    yield served
+    for s in served:
+        s.close()
+        s.net.loop.run_until_complete(s.net.node.close())
+        s.net.close()
+
+
+def same(pair: tuple[Served, Served], raw: bytes, answers: int = 1) -> list[bytes]:
+    """The same bytes to both servers; the same answers back, the same connection state after."""
+    direct, plain = pair
+    got = direct.exchange(raw, answers)
+    assert got == plain.exchange(raw, answers)
+    return got[0]
+
+
+def fields(answer: bytes) -> Any:
+    return orjson.loads(answer.split(b"\r\n\r\n", 1)[1])
+
+
+def test_direct__resting_fill_known_refused__same_bytes_as_the_asgi_path(pair: Any) -> None:
+    ask = order(0, ETH, SIDE_SELL, 100, 50)
+    (resting,) = same(pair, post(orjson.dumps(body(ask))))
+    assert resting.startswith(b"HTTP/1.1 200 OK\r\ndate: ") and fields(resting)["status"] == "resting"
+    (filled,) = same(pair, post(orjson.dumps(body(order(1, ETH, SIDE_BUY, 101, 30)))))
+    assert fields(filled)["status"] == "filled" and fields(filled)["receipt"]  # signed the same
+    (known,) = same(pair, post(orjson.dumps(body(ask))))
+    assert fields(known)["known"]
+    (unknown_market,) = same(pair, post(orjson.dumps(body(order(1, 9, SIDE_BUY, 1, 10)))))
+    assert unknown_market.startswith(b"HTTP/1.1 404")
+    assert fields(unknown_market)["error"]["code"] == "unknown_market"
+    forged = {**body(order(2, ETH, SIDE_BUY, 99, 10)), "trader": body(ask)["trader"]}
+    (bad_signature,) = same(pair, post(orjson.dumps(forged)))
+    assert fields(bad_signature)["error"]["code"] == "bad_signature"
+    direct, plain = pair
+    assert direct.state.total_requests == plain.state.total_requests == 5
+    assert direct.protocol.answered == 5  # all of them in the protocol, none by the application
+
+
+def test_direct__what_it_leaves_to_the_application__same_answers(pair: Any) -> None:
+    good = orjson.dumps(body(order(0, ETH, SIDE_SELL, 100, 10)))
+    (invalid,) = same(pair, post(b'{"market": "x"}'))  # the application's validation error
+    assert invalid.startswith(b"HTTP/1.1 400") and fields(invalid)["error"]["code"] == "malformed"
+    (not_json,) = same(pair, post(good, headers="").replace(b"application/json", b"text/plain"))
+    assert not_json.startswith(b"HTTP/1.1 4")
+    (too_large,) = same(pair, post(b" " * (LIMIT + 1)))
+    assert fields(too_large)["error"]["code"] == "too_large"
+    chunked = (
+        b"POST /v1/orders HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"transfer-encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(good), good)
+    )
+    (streamed,) = same(pair, chunked)
+    assert fields(streamed).get("status") == "resting", streamed
+    (other_path,) = same(pair, post(b"{}", path="/v1/nothing"))
+    assert other_path.startswith(b"HTTP/1.1 404")
+    assert pair[0].protocol.answered == 0  # every one of them by the application
+
+
+def test_direct__pipelined_and_connection_close__answers_in_order_then_closed(pair: Any) -> None:
+    first = orjson.dumps(body(order(0, ETH, SIDE_SELL, 100, 10, salt=1)))
+    second = orjson.dumps(body(order(1, ETH, SIDE_BUY, 100, 10, salt=2)))
+    third = orjson.dumps(body(order(2, ETH, SIDE_SELL, 105, 10, salt=3)))
+    raw = post(first) + b"GET /v1/status HTTP/1.1\r\nhost: x\r\n\r\n" + post(second) + post(third)
+    direct, plain = pair
+    got, closed = direct.exchange(raw, 4)
+    expected, plain_closed = plain.exchange(raw, 4)
+    assert not closed and not plain_closed
+    assert [fields(a).get("status") for a in got] == ["resting", None, "filled", "resting"]
+    for i in (0, 2, 3):
+        assert got[i] == expected[i]  # (the status view between them carries times)
+    (answer,), closed = direct.exchange(post(third, headers="connection: close\r\n"))
+    assert (answer, closed) == (*plain.exchange(post(third, headers="connection: close\r\n"))[0], True)
+    assert b"\r\nconnection: close\r\n" in answer and fields(answer)["known"]
+    assert direct.protocol.answered == 4
+
+
+def test_direct__handler_fails__plain_500_and_closed_as_on_the_asgi_path(
+    pair: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(n: object, outcomes: object) -> object:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(exchange_routes, "_order_answer_fields", broken)  # both paths use it
+    raw = post(orjson.dumps(body(order(1, ETH, SIDE_BUY, 100, 10))))
+    (answer,), closed = pair[0].exchange(raw)
+    assert ([answer], closed) == (pair[1].exchange(raw)[0], True)
+    assert answer.startswith(b"HTTP/1.1 500") and answer.endswith(b"\r\n\r\nInternal Server Error")
+
+
+def test_direct__node_not_synced__same_refusal_nothing_queued(pair: Any) -> None:
+    for served in pair:
+        served.net.node.synced = False
+    (refused,) = same(pair, post(orjson.dumps(body(order(0, ETH, SIDE_SELL, 100, 10)))))
+    assert refused.startswith(b"HTTP/1.1 503") and fields(refused)["error"]["code"] == "not_ready"
+    assert len(pair[0].net.node.admission) == 0
+
+
+def test_direct__client_gone_before_its_answer__order_admitted_all_the_same(pair: Any) -> None:
+    direct, _ = pair
+    signed = order(0, ETH, SIDE_SELL, 100, 10)
+
+    async def hang_up() -> None:
+        _, writer = await asyncio.open_connection("127.0.0.1", direct.port)
+        writer.write(post(orjson.dumps(body(signed))))
+        await writer.drain()
+        writer.close()
+        for _ in range(200):  # until the round admitted it
+            if direct.net.node.admission.rounds:
+                return
+            await asyncio.sleep(0.01)
+
+    direct.net.loop.run_until_complete(hang_up())
+    (again,) = direct.exchange(post(orjson.dumps(body(signed))))[0]
+    assert fields(again)["known"]  # the first one was admitted

@@ -464,6 +464,13 @@ class SequencerNode:
         assert isinstance(answer, CancelOutcome)
         return answer
 
+    def cancel_now(self, tx: Cancel, reply: Callable[[CancelOutcome | BaseException], None]) -> None:
+        """`admit_cancel` without a task waiting: the admission round calls `reply` with its
+        outcome (or the refusal `admit_cancel` would raise), in the same turn of the loop."""
+        self._require_synced()
+        answered = cast("Callable[[Answer | BaseException], None]", reply)  # CancelOrder: a CancelOutcome
+        self.admission.submit_nowait((CancelOrder(tx), "Cancel", None), answered, urgent=True)
+
     async def admit_bundle(self, bundle: Bundle, sig: Signature) -> BundleOutcome:
         """Fill a signed bundle whole against resting orders, or refuse it."""
         self._require_synced()

@@ -24,6 +24,7 @@ from sequencer.api.exchange_routes import (
     exchange_routers,
     place_order_json,
     place_orders_json,
+    start_cancel_order,
     start_place_order,
 )
 from sequencer.api.fast import FastRoute, FastRoutes, read_body, replay
@@ -201,7 +202,10 @@ def fast_routes(node: NodeAPI) -> dict[str, FastRoute]:
 
 def direct_routes(node: NodeAPI) -> dict[str, DirectRoute]:
     """The endpoints answered inside the HTTP server's protocol (`sequencer.api.direct`)."""
-    return {"/v1/orders": DirectRoute(OrderRequest, partial(start_place_order, node))}
+    return {
+        "/v1/orders": DirectRoute(OrderRequest, partial(start_place_order, node)),
+        "/v1/orders/cancel": DirectRoute(CancelRequest, partial(start_cancel_order, node)),
+    }
 
 
 def server_protocol(node: NodeAPI, *, max_body_bytes: int = 65_536) -> type[DirectProtocol]:

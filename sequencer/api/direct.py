@@ -4,11 +4,11 @@ The lean path (`sequencer.api.fast`) still runs each request as an asyncio task:
 one turn of the event loop after the request was read, and after the admission round answers it
 the task resumes one turn later again to write the answer. Under load a turn of the loop lasts
 milliseconds, so those two hops were a large part of a single order's acknowledgement time. For
-`POST /v1/orders`, the route a trader's latency is measured on, `DirectProtocol` (uvicorn's
-httptools protocol, extended) does it all in callbacks: when the request's body is complete, it
-validates it, hands the order to the node (`DirectRoute.start`: signature worker, admission
-queue), and the admission round that admits it calls back with the answer, which is written to
-the connection there and then.
+`POST /v1/orders` and `POST /v1/orders/cancel`, the two requests whose latency a trader feels,
+`DirectProtocol` (uvicorn's httptools protocol, extended) does it all in callbacks: when the
+request's body is complete, it validates it, hands it to the node (`DirectRoute.start`: the
+signature worker, the admission queue), and the admission round that admits it calls back with
+the answer, which is written to the connection there and then.
 
 What the protocol does not take is served exactly as before, by the ASGI application: other paths
 and methods, a body without `content-length` or over the size limit, a content type other than

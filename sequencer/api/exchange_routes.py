@@ -72,6 +72,10 @@ class ExchangeNodeAPI(Protocol):
         """Admit a signed Cancel and take the order out of its book (urgent class)."""
         ...
 
+    def cancel_now(self, tx: Cancel, reply: Callable[[CancelOutcome | BaseException], None]) -> None:
+        """`admit_cancel` answered through `reply`, called by the admission round itself."""
+        ...
+
     async def admit_bundle(self, bundle: Bundle, sig: Signature) -> BundleOutcome:
         """Fill a signed bundle whole, or refuse it."""
         ...
@@ -209,7 +213,10 @@ async def place_orders_json(n: ExchangeNodeAPI, body: OrderBatchRequest) -> byte
 
 async def cancel_order(n: ExchangeNodeAPI, body: CancelRequest) -> CancelResult:
     """`POST /v1/orders/cancel`."""
-    out = await n.admit_cancel(body.to_tx())
+    return _cancel_result(n, await n.admit_cancel(body.to_tx()))
+
+
+def _cancel_result(n: ExchangeNodeAPI, out: CancelOutcome) -> CancelResult:
     return CancelResult(
         hash="0x" + out.tx_hash.hex(),
         seq=out.seq,
@@ -219,6 +226,26 @@ async def cancel_order(n: ExchangeNodeAPI, body: CancelRequest) -> CancelResult:
         sequencer="0x" + n.address.hex(),
         receipt=_hex(n.receipt(out.tx_hash, out.seq)),
     )
+
+
+def start_cancel_order(
+    n: ExchangeNodeAPI, body: CancelRequest, reply: Callable[[bytes | BaseException], None]
+) -> None:
+    """`POST /v1/orders/cancel` answered in the server's protocol (`sequencer.api.direct`), as
+    `start_place_order` is: `reply` gets the JSON bytes of `cancel_order`'s answer."""
+
+    def answered(out: CancelOutcome | BaseException) -> None:
+        if isinstance(out, BaseException):
+            reply(out)
+            return
+        try:
+            answer = _cancel_result(n, out).model_dump_json().encode()
+        except Exception as exc:  # a fault: answered with a 500, never lost
+            reply(exc)
+        else:
+            reply(answer)
+
+    n.cancel_now(body.to_tx(), answered)
 
 
 def exchange_routers(get_node: Callable[[], Awaitable[ExchangeNodeAPI]]) -> list[APIRouter]:

@@ -14,15 +14,16 @@ from typing import Any
 import orjson
 import pytest
 import uvicorn
-from exchange_fixtures import ETH, order
+from exchange_fixtures import ETH, cancel, order
 from uvicorn.server import ServerState
 
 from sequencer.api import exchange_routes
 from sequencer.api.app import create_app, server_protocol
 from sequencer.node import NodeOptions
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
+from sequencer.stf.types import Cancel
 from tests.sequencer.test_admission import exchange_net
-from tests.sequencer.test_api_exchange import Net, body
+from tests.sequencer.test_api_exchange import Net, body, cancel_body
 
 LIMIT = 16_384
 DATE = (b"date", b"Mon, 23 Nov 2026 05:00:00 GMT")
@@ -131,6 +132,19 @@ def test_direct__resting_fill_known_refused__same_bytes_as_the_asgi_path(pair: A
     direct, plain = pair
     assert direct.state.total_requests == plain.state.total_requests == 5
     assert direct.protocol.answered == 5  # all of them in the protocol, none by the application
+
+
+def test_direct__cancels__resting_again_forged__same_bytes_as_the_asgi_path(pair: Any) -> None:
+    bid = order(1, ETH, SIDE_BUY, 99, 10)
+    same(pair, post(orjson.dumps(body(bid))))
+    (cancelled,) = same(pair, post(orjson.dumps(cancel_body(cancel(1, bid))), path="/v1/orders/cancel"))
+    assert fields(cancelled)["was_resting"] and fields(cancelled)["receipt"]
+    (again,) = same(pair, post(orjson.dumps(cancel_body(cancel(1, bid))), path="/v1/orders/cancel"))
+    assert fields(again)["seq"] == fields(cancelled)["seq"]  # the same acknowledgement
+    forged = Cancel(bid.order, cancel(2, order(2, ETH, SIDE_BUY, 99, 10)).sig)
+    (refused,) = same(pair, post(orjson.dumps(cancel_body(forged)), path="/v1/orders/cancel"))
+    assert refused.startswith(b"HTTP/1.1 400") and fields(refused)["error"]["code"] == "bad_signature"
+    assert pair[0].protocol.answered == 4
 
 
 def test_direct__what_it_leaves_to_the_application__same_answers(pair: Any) -> None:

@@ -200,10 +200,9 @@ class AdmissionQueue(Generic[R, A]):
     def _next(self) -> None:
         """After a round: another one soon if something can go in it, else wait for the first
         queued request to be ready."""
-        self._running = None
         loop = self._loop
-        if loop is None or loop.is_closed():
-            return
+        if loop is None or loop.is_closed() or self._running is not None:
+            return  # (a round was scheduled while this one ran: it is the next one)
         head = self.normal[0].ready if self.normal else None
         if self.urgent or (self.normal and (head is None or head.done())):
             self._schedule(loop)  # after the loop's other callbacks (I/O) had a turn
@@ -226,9 +225,6 @@ class AdmissionQueue(Generic[R, A]):
             self._armed = None
             if self.observe_wait is not None:
                 self.observe_wait(time.perf_counter() - self._armed_at)
-        if self._running is not None:
-            self._running.cancel()
-            self._running = None
         self._round()
 
     def _head_ready(self, ready: asyncio.Future[Any]) -> None:
@@ -241,6 +237,9 @@ class AdmissionQueue(Generic[R, A]):
             self._schedule(self._loop)
 
     def _round(self) -> None:
+        if self._running is not None:  # run early by `run_ready`, or this is the scheduled one
+            self._running.cancel()
+            self._running = None
         self._in_round = True
         try:
             taken = self._take()

@@ -133,7 +133,7 @@ class _Child(asyncio.SubprocessProtocol):
         self.stdin = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
-        if fd == 1:
+        if fd == 1 and not self.closed and self.owner.process is self:  # (not a replaced one)
             self.buffer += data
             self.owner._answered(self.buffer)
 
@@ -180,12 +180,21 @@ class SignatureWorker:
     def alive(self) -> bool:
         """Whether requests can be sent (started on the running loop, not gone)."""
         process = self.process
-        return process is not None and not process.closed and self._loop is asyncio.get_running_loop()
+        return (
+            process is not None
+            and not process.closed
+            and process.stdin is not None
+            and not process.stdin.is_closing()
+            and self._loop is asyncio.get_running_loop()
+        )
 
     async def start(self) -> None:
         """Start the worker process."""
-        loop = self._loop = asyncio.get_running_loop()
         self._stopped = False
+        await self._spawn()
+
+    async def _spawn(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
         self._started_at = time.monotonic()
         self.starts += 1
         _, self.process = await loop.subprocess_exec(
@@ -203,19 +212,14 @@ class SignatureWorker:
     async def stop(self) -> None:
         """Stop the worker (its stdin closes, it exits)."""
         self._stopped = True
-        if self._restarting is not None:
-            self._restarting.cancel()
+        restarting, self._restarting = self._restarting, None
+        if restarting is not None:
+            restarting.cancel()
+            await asyncio.gather(restarting, return_exceptions=True)
         process = self.process
         if process is None:
             return
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 5)
-        except TimeoutError:
-            assert process.transport is not None
-            process.transport.kill()
-        process.closed = True
+        await _end(process)
         self._gone("stopped")
 
     def recover(self, orders: Sequence[SignedOrder]) -> asyncio.Future[Recovered] | None:
@@ -231,9 +235,9 @@ class SignatureWorker:
         if encoded is None:
             return None
         assert self.process is not None and self.process.stdin is not None and self._loop is not None
+        self.process.stdin.write(_COUNT.pack(len(orders)) + encoded)  # (raises: nothing queued)
         future: asyncio.Future[Recovered] = self._loop.create_future()
         self._waiting.append((future, len(orders)))
-        self.process.stdin.write(_COUNT.pack(len(orders)) + encoded)
         self.frames += 1
         self.sent += len(orders)
         return future
@@ -247,10 +251,14 @@ class SignatureWorker:
         if loop is not asyncio.get_running_loop() or time.monotonic() - self._started_at < RESTART_INTERVAL_S:
             return
         log.warning("signature_worker_restarting", returncode=process.returncode)
+        if process.transport is not None:
+            process.transport.close()
 
         async def restart() -> None:
             try:
-                await self.start()
+                await self._spawn()
+                if self._stopped and self.process is not None:  # stopped meanwhile
+                    await _end(self.process)
             except OSError as exc:
                 log.error("signature_worker_restart_failed", error=repr(exc))
             finally:
@@ -287,6 +295,20 @@ class SignatureWorker:
                 future.set_exception(exc)
         if self.on_answers is not None:
             self.on_answers()  # the rounds waiting for it compute on their own
+
+
+async def _end(process: _Child) -> None:
+    """Close its stdin (it exits), wait for it (killed after 5 s), release its transport."""
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        await asyncio.wait_for(process.wait(), 5)
+    except TimeoutError:
+        assert process.transport is not None
+        process.transport.kill()
+    process.closed = True
+    if process.transport is not None:
+        process.transport.close()
 
 
 def serve(config: ChainConfig) -> None:

@@ -12,12 +12,17 @@ the answer, which is written to the connection there and then.
 
 What the protocol does not take is served exactly as before, by the ASGI application: other paths
 and methods, a body without `content-length` or over the size limit, a content type other than
-`application/json`, `Expect: 100-continue`, HTTP/1.0, and a body that does not validate (FastAPI
-answers it with its own 422). What it takes is answered with the bytes the lean path writes (the
+`application/json`, `Expect: 100-continue`, and a body that does not validate (the application
+answers it with its own error body). What it takes is answered with the bytes the lean path writes (the
 same answer fields and error bodies, uvicorn's status line and default headers, `connection:
 close` when the request asked for it): `tests/sequencer/test_api_direct.py` compares them.
 Pipelined requests keep their order: the protocol's request counts as the connection's current
-request, so uvicorn queues what follows it until its answer is written.
+request, so uvicorn queues what follows it until its answer is written. As uvicorn's own answers
+do, an answer waits while the connection's write buffer is over its high-water mark (a client
+that does not read its answers gets no more of them, and no more of its requests are read); a
+request refused before it was queued (`NotReady`, `Overloaded`) is answered in the next turn of
+the loop, not inside the read that parsed it, so that a long pipeline of refusals is answered
+one by one instead of recursively.
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ class DirectProtocol(HttpToolsProtocol):
 
     _direct: tuple[RequestResponseCycle, Any, DirectRoute] | None = None
     """The request waiting for the rest of its body: its cycle, the ASGI app, its route."""
+    _held: tuple[RequestResponseCycle, bytes | BaseException] | None = None
+    """An answer waiting for the write buffer to drain."""
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         route = self._route(cycle, app)
@@ -123,7 +130,15 @@ class DirectProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._direct = None
+        self._held = None
         super().connection_lost(exc)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        held = self._held
+        if held is not None and not self.flow.write_paused:
+            self._held = None
+            self._reply(*held)
 
     def _run(self, cycle: RequestResponseCycle, app: Any, route: DirectRoute) -> None:
         try:
@@ -133,11 +148,14 @@ class DirectProtocol(HttpToolsProtocol):
             return
         try:
             route.start(request, lambda answer: self._reply(cycle, answer))
-        except Exception as exc:
-            self._reply(cycle, exc)
+        except Exception as exc:  # refused before it was queued: answered next turn (module doc)
+            self.loop.call_soon(self._reply, cycle, exc)
 
     def _reply(self, cycle: RequestResponseCycle, answer: bytes | BaseException) -> None:
         """Write the answer (the lean path's bytes) and finish the request as uvicorn does."""
+        if self.flow.write_paused and not self.transport.is_closing():
+            self._held = (cycle, answer)  # written by `resume_writing`
+            return
         close = not cycle.keep_alive
         if isinstance(answer, bytes):
             status, headers, body = (

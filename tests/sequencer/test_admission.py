@@ -228,6 +228,34 @@ def test_run_ready__head_made_ready_in_a_callback__round_runs_at_once_not_a_turn
     assert len(waited) == 1
 
 
+def test_run_ready__a_round_scheduled_while_it_ran__is_the_next_one_no_round_lost_or_doubled() -> None:
+    recorder = Recorder()
+    queue: AdmissionQueue[str, str] = AdmissionQueue(recorder)
+    calls: list[int] = []
+    real = queue._round
+
+    def counted() -> None:
+        calls.append(1)
+        real()
+
+    queue._round = counted  # type: ignore[method-assign]
+
+    async def go() -> None:
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # a reply that queues another request (as a pipelined HTTP request started by it does)
+        queue.submit_nowait("a", lambda _: queue.submit_nowait("b", lambda _: None), ready=ready)
+        await asyncio.sleep(0)  # a round found "a" not ready
+        ready.set_result(None)
+        queue.run_ready()
+        queue.submit_nowait("c", lambda _: None)
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    run(go())
+    assert recorder.rounds == [["a"], ["b", "c"]]
+    assert len(calls) == 3  # the one that waited, the one run_ready ran, the one for b and c
+
+
 def test_run_ready__called_inside_a_round__does_nothing_there_the_next_round_takes_it() -> None:
     recorder = Recorder()
     queue: AdmissionQueue[str, str] = AdmissionQueue(recorder)

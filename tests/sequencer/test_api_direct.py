@@ -41,25 +41,33 @@ class Served:
         state = ServerState()
         state.default_headers = [DATE]
 
+        self.connections: list[Any] = []
+
+        def connection() -> Any:
+            protocol = config.http_protocol_class(config=config, server_state=state, app_state={})
+            self.connections.append(protocol)
+            return protocol
+
         async def listen() -> asyncio.Server:
-            return await asyncio.get_running_loop().create_server(
-                lambda: config.http_protocol_class(config=config, server_state=state, app_state={}),
-                "127.0.0.1",
-                0,
-            )
+            return await asyncio.get_running_loop().create_server(connection, "127.0.0.1", 0)
 
         self.protocol = config.http_protocol_class
         self.server = net.loop.run_until_complete(listen())
         self.port = self.server.sockets[0].getsockname()[1]
         self.state = state
 
-    def exchange(self, raw: bytes, answers: int = 1) -> tuple[list[bytes], bool]:
-        """Send `raw` on a new connection; read `answers` whole responses; whether the server
-        closed the connection after them."""
+    def exchange(self, raw: bytes | list[bytes], answers: int = 1) -> tuple[list[bytes], bool]:
+        """Send `raw` (or its parts, one write each, the server reading each before the next) on
+        a new connection; read `answers` whole responses; whether the server closed the
+        connection after them."""
+        parts = [raw] if isinstance(raw, bytes) else raw
 
         async def go() -> tuple[list[bytes], bool]:
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            writer.write(raw)
+            for i, part in enumerate(parts):
+                if i:
+                    await asyncio.sleep(0.05)  # (lets the server read the part before: a split body)
+                writer.write(part)
             out = [await asyncio.wait_for(_response(reader), 10) for _ in range(answers)]
             try:
                 closed = await asyncio.wait_for(reader.read(1), 0.2) == b""
@@ -208,17 +216,78 @@ def test_direct__node_not_synced__same_refusal_nothing_queued(pair: Any) -> None
 def test_direct__client_gone_before_its_answer__order_admitted_all_the_same(pair: Any) -> None:
     direct, _ = pair
     signed = order(0, ETH, SIDE_SELL, 100, 10)
+    queue = direct.net.node.admission
+    held: list[int] = []
+    queue._round = lambda: held.append(1)  # rounds wait until the client is gone
 
     async def hang_up() -> None:
         _, writer = await asyncio.open_connection("127.0.0.1", direct.port)
         writer.write(post(orjson.dumps(body(signed))))
         await writer.drain()
-        writer.close()
-        for _ in range(200):  # until the round admitted it
-            if direct.net.node.admission.rounds:
-                return
+        for _ in range(500):  # until the order is queued
+            if len(queue):
+                break
             await asyncio.sleep(0.01)
+        writer.close()
+        for _ in range(500):  # until the server saw the connection go
+            if not direct.state.connections:
+                break
+            await asyncio.sleep(0.01)
+        assert len(queue) == 1 and not direct.state.connections
+        ready = queue.normal[0].ready  # its signer, from the worker (if there is one)
+        for _ in range(500):
+            if ready is None or ready.done():
+                break
+            await asyncio.sleep(0.01)
+        del queue._round
+        queue._running = None
+        queue.run_ready()  # its round: admitted, the answer has no one to go to
 
     direct.net.loop.run_until_complete(hang_up())
+    assert queue.rounds == 1 and direct.protocol.answered == 1
     (again,) = direct.exchange(post(orjson.dumps(body(signed))))[0]
     assert fields(again)["known"]  # the first one was admitted
+
+
+def test_direct__long_pipeline_refused_at_once__every_request_answered_in_order(pair: Any) -> None:
+    for served in pair:
+        served.net.node.synced = False
+    raws = [post(orjson.dumps(body(order(0, ETH, SIDE_SELL, 100, 10, salt=i)))) for i in range(400)]
+    answers = same(pair, b"".join(raws), answers=400)
+    assert all(a.startswith(b"HTTP/1.1 503") for a in answers) and pair[0].protocol.answered == 400
+
+
+def test_direct__http_1_0_and_a_body_split_across_reads__same_bytes(pair: Any) -> None:
+    payload = orjson.dumps(body(order(0, ETH, SIDE_SELL, 100, 10)))
+    old = post(payload).replace(b"HTTP/1.1\r\n", b"HTTP/1.0\r\n", 1)
+    (answer,) = same(pair, old)
+    assert b"\r\nconnection: close\r\n" in answer and fields(answer)["status"] == "resting"
+    raw = post(orjson.dumps(body(order(1, ETH, SIDE_SELL, 101, 10))))
+    (split,) = same(pair, [raw[:-20], raw[-20:]])
+    assert fields(split)["status"] == "resting" and pair[0].protocol.answered == 2
+
+
+def test_direct__write_buffer_full__answer_waits_until_it_drains(pair: Any) -> None:
+    direct, _ = pair
+    loop = direct.net.loop
+
+    async def go() -> tuple[bytes, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", direct.port)
+        writer.write(post(orjson.dumps(body(order(0, ETH, SIDE_SELL, 100, 10)))))
+        for _ in range(500):
+            if direct.connections:
+                break
+            await asyncio.sleep(0.01)
+        server_side = direct.connections[-1]
+        server_side.pause_writing()  # as the transport does over its high-water mark
+        try:
+            early = await asyncio.wait_for(reader.read(1), 0.5)
+        except TimeoutError:
+            early = b""
+        server_side.resume_writing()
+        answer = await asyncio.wait_for(_response(reader), 10)
+        writer.close()
+        return early, answer
+
+    early, answer = loop.run_until_complete(go())
+    assert early == b"" and fields(answer)["status"] == "resting"

@@ -26,6 +26,15 @@ from sequencer.stf.errors import RollupError
 from sequencer.stf.types import ChainConfig, Signature, SignedOrder
 from tests.sequencer.test_admission import exchange_net
 
+
+def _run(new_loop: Callable[[], asyncio.AbstractEventLoop], coroutine: Any) -> Any:
+    loop = new_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
 LOOPS = pytest.mark.parametrize(
     "new_loop", [asyncio.new_event_loop, uvloop.new_event_loop], ids=["asyncio", "uvloop"]
 )
@@ -60,7 +69,7 @@ def test_worker__digest_and_signer_as_order_digest_and_recover_sig__valid_forged
         finally:
             await worker.stop()
 
-    got = new_loop().run_until_complete(go())
+    got = _run(new_loop, go())
     expected = [
         (order_digest(o.order, CONFIG), recover_sig(order_digest(o.order, CONFIG), o.sig)) for o in items
     ]
@@ -126,7 +135,7 @@ def test_worker__sigterm_and_sigint_to_it__still_answers__ends_when_its_stdin_cl
             await worker.stop()
         return answer, worker.process.returncode
 
-    answer, code = new_loop().run_until_complete(go())
+    answer, code = _run(new_loop, go())
     assert answer == [(order_digest(good.order, CONFIG), good.order.trader)]
     assert code == 0  # it ended because its stdin closed, not by a signal
 
@@ -157,7 +166,7 @@ def test_worker__killed_with_a_request_in_flight__its_future_fails__on_answers_t
         finally:
             await worker.stop()
 
-    failed = new_loop().run_until_complete(go())
+    failed = _run(new_loop, go())
     assert isinstance(failed, RuntimeError) and "signature worker gone" in str(failed)
     assert told  # a round waiting for it was told, and computes the signers itself
 
@@ -169,7 +178,7 @@ def test_worker__killed__next_request_done_inline_and_a_new_worker_started__whic
     monkeypatch.setattr(sigpool, "RESTART_INTERVAL_S", 0.0)
     good = order(0, ETH, SIDE_SELL, 100, 10)
 
-    async def go() -> tuple[object, list[tuple[bytes, bytes | None]], int, int]:
+    async def go() -> tuple[object, list[tuple[bytes, bytes | None]], int, tuple[int, int]]:
         worker = SignatureWorker(CONFIG)
         await worker.start()
         assert worker.process is not None
@@ -184,12 +193,12 @@ def test_worker__killed__next_request_done_inline_and_a_new_worker_started__whic
                 await asyncio.sleep(0.01)
             again = worker.recover([good])
             assert again is not None and worker.process is not None
-            return inline, await asyncio.wait_for(again, 10), worker.starts, worker.process.pid - first
+            return inline, await asyncio.wait_for(again, 10), worker.starts, (first, worker.process.pid)
         finally:
             await worker.stop()
 
-    inline, answer, starts, new_pid = new_loop().run_until_complete(go())
-    assert inline is None and starts == 2 and new_pid != 0
+    inline, answer, starts, (first, second) = _run(new_loop, go())
+    assert inline is None and starts == 2 and second != first
     assert answer == [(order_digest(good.order, CONFIG), good.order.trader)]
 
 

@@ -203,12 +203,24 @@ class AdmissionQueue(Generic[R, A]):
         loop = self._loop
         if loop is None or loop.is_closed() or self._running is not None:
             return  # (a round was scheduled while this one ran: it is the next one)
-        head = self.normal[0].ready if self.normal else None
-        if self.urgent or (self.normal and (head is None or head.done())):
+        if self._round_can_take():
             self._schedule(loop)  # after the loop's other callbacks (I/O) had a turn
-        elif head is not None and head is not self._armed:
+            return
+        head = self.normal[0].ready if self.normal else None
+        if head is not None and head is not self._armed:
             self._armed, self._armed_at = head, time.perf_counter()
             head.add_done_callback(self._head_ready)
+
+    def _round_can_take(self) -> bool:
+        """Whether a round would take something: an urgent request, or a normal one that is ready."""
+        head = self.normal[0].ready if self.normal else None
+        return bool(self.urgent) or (bool(self.normal) and (head is None or head.done()))
+
+    def _disarm(self) -> None:
+        """The armed head is ready: count how long the queue waited for it."""
+        self._armed = None
+        if self.observe_wait is not None:
+            self.observe_wait(time.perf_counter() - self._armed_at)
 
     def run_ready(self) -> None:
         """Run a round now if one could take something: for the code that makes requests ready
@@ -216,23 +228,16 @@ class AdmissionQueue(Generic[R, A]):
         same turn of the loop instead of one or two turns later (the `ready` future's callbacks,
         then the scheduled round). Does nothing during a round or when nothing can go in one."""
         loop = self._loop
-        if self._in_round or loop is None or loop.is_closed():
-            return
-        head = self.normal[0].ready if self.normal else None
-        if not (self.urgent or (self.normal and (head is None or head.done()))):
+        if self._in_round or loop is None or loop.is_closed() or not self._round_can_take():
             return
         if self._armed is not None and self._armed.done():
-            self._armed = None
-            if self.observe_wait is not None:
-                self.observe_wait(time.perf_counter() - self._armed_at)
+            self._disarm()
         self._round()
 
     def _head_ready(self, ready: asyncio.Future[Any]) -> None:
         if ready is not self._armed:  # a round took it meanwhile (it was not the head any more)
             return
-        self._armed = None
-        if self.observe_wait is not None:
-            self.observe_wait(time.perf_counter() - self._armed_at)
+        self._disarm()
         if self._loop is not None and not self._loop.is_closed():
             self._schedule(self._loop)
 

@@ -63,10 +63,11 @@ class Served:
         parts = [raw] if isinstance(raw, bytes) else raw
 
         async def go() -> tuple[list[bytes], bool]:
+            this_one = len(self.connections) + 1  # the server's count once it accepted this one
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
             for i, part in enumerate(parts):
                 if i:
-                    await asyncio.sleep(0.05)  # (lets the server read the part before: a split body)
+                    await self._read_by_server(this_one)
                 writer.write(part)
             out = [await asyncio.wait_for(_response(reader), 10) for _ in range(answers)]
             try:
@@ -77,6 +78,17 @@ class Served:
             return out, closed
 
         return self.net.loop.run_until_complete(go())
+
+    async def _read_by_server(self, count: int) -> None:
+        """Wait until the server has read the first part of a split request (its headers, and its
+        body not yet whole), so that the next part arrives in a read of its own."""
+        for _ in range(500):
+            if len(self.connections) == count:
+                cycle = self.connections[-1].cycle
+                if cycle is not None and cycle.more_body:
+                    return
+            await asyncio.sleep(0.01)
+        raise TimeoutError("the server did not read the first part")
 
     def close(self) -> None:
         self.server.close()

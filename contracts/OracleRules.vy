@@ -116,7 +116,9 @@ def execute(
     if tx_type == txdata.TYPE_FUNDING and size == txdata.FUNDING_LENGTH:
         if len(values) != 1:
             return [state_keys.MARKETS_KEY], False, []
-        applies, new_markets = self._funding(convert(slice(tx_data, 1, 2), uint256), values[0], l2_time)
+        applies, new_markets = self._funding(
+            convert(slice(tx_data, 1, 2), uint256), convert(slice(tx_data, 3, 8), uint256), values[0], l2_time
+        )
         if not applies:
             return [state_keys.MARKETS_KEY], False, []
         return [state_keys.MARKETS_KEY], True, [keccak256(new_markets)]
@@ -262,10 +264,14 @@ def _lower_median(v: uint256[MAX_PRICE_SIGNATURES], count: uint256) -> uint256:
 
 @internal
 @pure
-def _funding(market: uint256, mk: Bytes[MAX_VALUE_BYTES], now: uint256) -> (bool, Bytes[MAX_VALUE_BYTES]):
+def _funding(
+    market: uint256, since: uint256, mk: Bytes[MAX_VALUE_BYTES], now: uint256
+) -> (bool, Bytes[MAX_VALUE_BYTES]):
     """
-    @dev Funding `type || market(2)`; touches Markets. Valid iff the market
-         is listed, fresh, `last_funding_time > 0` and `now >=
+    @dev Funding `type || market(2) || since(8)`; touches Markets. Valid iff
+         the market is listed, `since == last_funding_time` (the step names
+         the period it settles from, so a replayed step is a no-op), the
+         price is fresh, `last_funding_time > 0` and `now >=
          last_funding_time + funding_interval`. Effect: `periods = (now -
          last_funding_time) // funding_interval`, `cap = index_price *
          max_funding_bps // BPS`, `premium = clamp(mark_price -
@@ -278,6 +284,8 @@ def _funding(market: uint256, mk: Bytes[MAX_VALUE_BYTES], now: uint256) -> (bool
     if market >= markets.count(mk):
         return False, b""
     record: markets.Market = markets.record(mk, market)
+    if since != record.last_funding_time:
+        return False, b""
     if record.oracle_time == 0 or now > record.oracle_time + record.max_oracle_age:
         return False, b""
     if record.last_funding_time == 0 or now < record.last_funding_time + record.funding_interval:

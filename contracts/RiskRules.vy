@@ -40,6 +40,7 @@ BPS: constant(uint256) = 10000
 
 MASK16: constant(uint256) = 2**16 - 1
 MASK64: constant(uint256) = 2**64 - 1
+MASK80: constant(uint256) = 2**80 - 1
 MASK160: constant(uint256) = 2**160 - 1
 
 
@@ -99,13 +100,15 @@ def execute(
     tx_type: uint256 = convert(slice(tx_data, 0, 1), uint256)
     first: address = empty(address)
     second: address = empty(address)
+    tail: uint256 = 0
     if tx_type == txdata.TYPE_LIQUIDATE and size == txdata.LIQUIDATE_LENGTH:
         first = txdata.word_address(extract32(tx_data, 1, output_type=uint256))
         second = txdata.word_address(extract32(tx_data, 21, output_type=uint256))
     elif tx_type == txdata.TYPE_DELEVERAGE and size == txdata.DELEVERAGE_LENGTH:
         first = txdata.word_address(extract32(tx_data, 1, output_type=uint256))
-        # the word ending at the counterparty's last byte (the market follows it)
-        second = convert(convert(extract32(tx_data, 9, output_type=uint256) & MASK160, uint160), address)
+        # the last word: the counterparty from its byte 2, then market(2) and nonce(8)
+        tail = extract32(tx_data, 19, output_type=uint256)
+        second = convert(convert((tail >> 80) & MASK160, uint160), address)
     else:
         return [], False, []
     # Account(first), Account(second) (a repeat when they are one account), Markets, Insurance.
@@ -141,7 +144,7 @@ def execute(
         new_insurance = abi_encode(insurance)
     else:
         ok, a, b = self._deleverage(
-            extract32(tx_data, 11, output_type=uint256) & MASK16,
+            tail & MASK80,
             accounts.decode(values[0]),
             accounts.decode(values[1]),
             mk,
@@ -275,7 +278,7 @@ def _liquidate(
 @internal
 @pure
 def _deleverage(
-    market: uint256,
+    w: uint256,
     account: accounts.Account,
     counterparty: accounts.Account,
     mk: Bytes[MAX_VALUE_BYTES],
@@ -284,20 +287,22 @@ def _deleverage(
 ) -> (bool, accounts.Account, accounts.Account):
     """
     @dev Deleverage `type || account(20) || counterparty(20) ||
-         market(2)`: valid iff the market is listed and, after settling
-         both, fresh; the account's only position is in it (size `s`,
-         open notional `N`), `E = equity(account) < 0`, `Insurance < -E`,
-         and the counterparty holds an opposite position of at least
-         `|s|`. Effect: Insurance is exhausted into the account (`C =
+         market(2) || nonce(8)`: valid iff `nonce` is the account's, the
+         market is listed and, after settling both, fresh; the account's
+         only position is in it (size `s`, open notional `N`), `E =
+         equity(account) < 0`, `Insurance < -E`, and the counterparty
+         holds an opposite position of at least `|s|`. Effect: Insurance is exhausted into the account (`C =
          collateral + Insurance`); the position closes at the bankruptcy
          price `ceil((N - C) / s)` (long) or `(C - N) // |s|` (short,
          invalid if `C - N < 0`) against the counterparty, which must end
-         with `equity >= 0`.
+         with `equity >= 0`; `nonce(account) += 1`.
+    @param w The last 10 bytes of the transaction: market(2), nonce(8).
     @return bool Whether it applies.
     @return accounts.Account The account after.
     @return accounts.Account The counterparty after.
     """
-    if market >= len(mk) // markets.RECORD_BYTES:
+    market: uint256 = w >> 64
+    if w & MASK64 != account.nonce or market >= len(mk) // markets.RECORD_BYTES:
         return False, account, counterparty
     a: accounts.Account = margin.settle(account, mk)
     c: accounts.Account = margin.settle(counterparty, mk)
@@ -334,4 +339,5 @@ def _deleverage(
     equity, imr, mmr = margin.risk(c, mk)
     if equity < 0:
         return False, account, counterparty
+    a.nonce += 1
     return True, a, c

@@ -64,6 +64,15 @@ BPS: constant(uint256) = 10_000
 QUEUE_FRAUD: constant(uint256) = max_value(uint256)
 
 
+# @dev Bytes before the arguments in the calldata (the function selector).
+SELECTOR_BYTES: constant(uint256) = 4
+
+
+# @dev Bytes of `append_batch`'s argument head: four static words and the offsets of `txs` and
+#      `roots`; in the canonical encoding `txs` starts right after it.
+APPEND_HEAD_BYTES: constant(uint256) = 192
+
+
 # @dev The registration of one sequencer.
 struct Sequencer:
     bond: uint256
@@ -281,7 +290,9 @@ def append_batch(
          the tip, so a batch built on a stale tip is refused instead of
          being appended on the wrong state. `l2_time` is the batch's
          clock: not before the tip's, not after this block, and at most
-         `MAX_L2_TIME_LAG_SECONDS` behind it.
+         `MAX_L2_TIME_LAG_SECONDS` behind it. The calldata must be the
+         canonical ABI encoding of the arguments, so that it has one
+         reading ("rollup: non-canonical calldata" otherwise).
     @param prev_root The state root before the batch (the tip's post root).
     @param queue_start The first queue index the batch may consume (the tip's queue end).
     @param queue_end One past the last queue index the batch consumes.
@@ -314,11 +325,34 @@ def append_batch(
         ), "rollup: overdue queue entry"
     assert len(roots) == n, "rollup: roots length"
 
+    # One reading only (protocol.md section 4): the calldata must be the canonical ABI encoding of
+    # the arguments (offsets exactly where the encoder puts them, zero padding, nothing after the
+    # last root), so every decoder, strict or lenient, reads the batch this function reads.
+    assert self._arg_word(128) == APPEND_HEAD_BYTES, "rollup: non-canonical calldata"
+    # `tail`: the offset of item i counted from the start of `txs`'s item offsets, as it must be.
+    tail: uint256 = 32 * n
     tx_leaves: DynArray[bytes32, MAX_BATCH_TXS] = []
     root_leaves: DynArray[bytes32, MAX_BATCH_TXS] = []
     for i: uint256 in range(n, bound=MAX_BATCH_TXS):
+        # Item i starts where the items before it end (the decoder read its length there).
+        assert (
+            convert(slice(msg.data, SELECTOR_BYTES + APPEND_HEAD_BYTES + 32 + 32 * i, 32), uint256) == tail
+        ), "rollup: non-canonical calldata"
+        length: uint256 = len(txs[i])
+        partial: uint256 = length % 32
+        if partial != 0:
+            # The item's last word: its last `partial` data bytes, then zero padding.
+            last: uint256 = convert(
+                slice(msg.data, SELECTOR_BYTES + APPEND_HEAD_BYTES + 64 + tail + length - partial, 32), uint256
+            )
+            assert last % (1 << (256 - 8 * partial)) == 0, "rollup: non-canonical calldata"
+        tail += 32 + length + (32 - partial) % 32
         tx_leaves.append(merkle.tx_leaf(txs[i]))
         root_leaves.append(merkle.root_leaf(roots[i]))
+    roots_at: uint256 = APPEND_HEAD_BYTES + 32 + tail
+    assert (
+        self._arg_word(160) == roots_at and len(msg.data) == SELECTOR_BYTES + roots_at + 32 + 32 * n
+    ), "rollup: non-canonical calldata"
 
     header: batch_header.BatchHeader = batch_header.BatchHeader(
         index=self.batch_count,
@@ -494,6 +528,15 @@ def is_bonded(sequencer: address) -> bool:
     """
     info: Sequencer = self.sequencers[sequencer]
     return info.bond >= MIN_BOND_WEI and not info.slashed
+
+
+@internal
+@view
+def _arg_word(at: uint256) -> uint256:
+    """
+    @dev Returns the 32-byte word at byte `at` of the call's arguments (after the selector).
+    """
+    return convert(slice(msg.data, SELECTOR_BYTES + at, 32), uint256)
 
 
 @internal

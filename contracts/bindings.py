@@ -27,7 +27,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.logs import DISCARD as _DISCARD
 
 from contracts.build import Artifact, compile_all
-from contracts.calldata import AppendBatchCall, CalldataError, decode_append_batch
+from contracts.calldata import CalldataError, decode_append_batch
 from sequencer.stf.batch import batch_roots
 from sequencer.stf.smt import Witness
 from sequencer.stf.types import BatchHeader
@@ -359,10 +359,43 @@ class BatchAppendedEvent:
 
     header: BatchHeader
     txs: tuple[bytes, ...]
-    """The encoded transactions (from calldata)."""
+    """The encoded transactions (from calldata; empty when `unreadable`)."""
     roots: tuple[bytes, ...]
-    """The per-transaction post-state roots (from calldata)."""
+    """The per-transaction post-state roots (from calldata; empty when `unreadable`)."""
     meta: EventMeta
+    unreadable: str = ""
+    """Why the append's calldata could not be read as the batch the event commits to; empty when
+    it was. The Rollup accepts only calldata with one reading, so a non-empty value means this
+    node and the contract disagree: a critical error, never a batch to skip."""
+
+
+def read_batch_calldata(header: BatchHeader, data: bytes) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """The `(txs, roots)` of the append input `data` whose `BatchAppended` carried `header`.
+
+    Raises `CalldataError` if the input does not decode (`contracts.calldata`) or does not yield
+    exactly what the contract committed to: `tx_count`, `tx_root`, `roots_root`, `prev_root`,
+    `post_root`, the queue range and `l2_time`.
+    """
+    call = decode_append_batch(data)
+    txs, roots = call.txs, call.roots
+    mismatched = [
+        name
+        for name, ok in (
+            ("tx_count", len(txs) == header.tx_count),
+            ("post_root", bool(roots) and roots[-1] == header.post_root),
+            ("prev_root", call.prev_root == header.prev_root),
+            (
+                "queue range and l2_time",
+                (call.queue_start, call.queue_end, call.l2_time)
+                == (header.queue_start, header.queue_end, header.l2_time),
+            ),
+            ("tx_root and roots_root", batch_roots(txs, roots) == (header.tx_root, header.roots_root)),
+        )
+        if not ok
+    ]
+    if mismatched:
+        raise CalldataError(f"calldata does not match the event's {', '.join(mismatched)}")
+    return txs, roots
 
 
 @dataclass(frozen=True)
@@ -726,21 +759,15 @@ class RollupClient(_Client):
 
     # ---- events ----
 
-    def decode_append_calldata(self, data: bytes | str) -> AppendBatchCall:
-        """The arguments of an `append_batch` call's input, read as the Rollup's own decoder reads
-        it (see `contracts.calldata`)."""
-        try:
-            return decode_append_batch(bytes(HexBytes(data)))
-        except CalldataError as exc:
-            raise ContractError(str(exc)) from exc
-
     def batch_appended_events(
         self, from_block: int, to_block: int | str = "latest"
     ) -> list[BatchAppendedEvent]:
         """Every `BatchAppended` in the block range, with txs and roots read from the append calldata.
 
-        The append must be a direct call to `append_batch` (as the bindings send it); the header
-        rebuilt from the event is checked against the calldata's post root and count.
+        The Rollup takes an append only as a direct call from an EOA, so the batch is the top-level
+        transaction's input; it is checked against every commitment of the event
+        (`read_batch_calldata`). An event whose calldata fails that is returned marked
+        `unreadable`, for the derivation to stop at and report, never skipped.
         """
         out: list[BatchAppendedEvent] = []
         for log in self._logs("BatchAppended", from_block, to_block):
@@ -752,20 +779,12 @@ class RollupClient(_Client):
 
     def _batch_event(self, log: Any) -> BatchAppendedEvent:
         header = header_from_abi(log["args"])
+        # an unreachable L1 raises here (temporary); the calldata itself never makes this raise
         tx = self.w3.eth.get_transaction(log["transactionHash"])
-        call = self.decode_append_calldata(tx["input"])
-        txs, roots = call.txs, call.roots
-        if (
-            len(txs) != header.tx_count
-            or roots[-1] != header.post_root
-            or call.prev_root != header.prev_root
-            or (call.queue_start, call.queue_end, call.l2_time)
-            != (header.queue_start, header.queue_end, header.l2_time)
-            or batch_roots(txs, roots) != (header.tx_root, header.roots_root)
-        ):
-            raise ContractError(
-                f"calldata of 0x{bytes(log['transactionHash']).hex()} does not match its event"
-            )
+        try:
+            txs, roots = read_batch_calldata(header, bytes(HexBytes(tx["input"])))
+        except CalldataError as exc:
+            return BatchAppendedEvent(header, (), (), _meta(log), unreadable=str(exc))
         return BatchAppendedEvent(header, txs, roots, _meta(log))
 
     def fraud_proven_events(self, from_block: int, to_block: int | str = "latest") -> list[FraudProvenEvent]:

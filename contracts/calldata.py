@@ -1,10 +1,12 @@
-"""Reading a batch back from an `append_batch` transaction's input, as the Rollup read it.
+"""Reading a batch back from an `append_batch` transaction's input, exactly as the Rollup read it.
 
-The derivation reads batch data from L1 calldata. web3's strict ABI decoder refuses inputs that
-Vyper's decoder accepts (non-zero padding after a `bytes` item, say), and a sequencer must not be
-able to blind every watcher that way. So this decoder follows the offsets exactly as Vyper does,
-bounds every read, ignores padding, and the caller checks the result against the commitments the
-contract computed (`tx_root`, `roots_root`): if they agree, these are the batch's bytes.
+The Rollup accepts only the canonical ABI encoding of `append_batch`'s arguments (protocol.md
+section 4, "Append calldata"): the offsets where the standard encoder puts them, each `bytes` item
+padded with zeros to a whole word, nothing after the last root. Such an input has one reading, so
+this decoder, the contract's and any standard ABI library's agree on it. This decoder refuses
+everything else with `CalldataError`, naming the first rule broken; the caller still checks the
+result against the commitments the contract computed (`tx_root`, `roots_root`, `tx_count`), so
+a future divergence is caught loudly instead of read silently.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ MAX_TX_BYTES = 1024
 MAX_BATCH_TXS = 256
 """Most items the Rollup's `DynArray[..., 256]` accepts."""
 
-_HEAD_WORDS = 6
-"""Words of the argument head: prev_root, queue_start, queue_end, l2_time, txs offset, roots offset."""
+HEAD_BYTES = 192
+"""Bytes of the argument head: prev_root, queue_start, queue_end, l2_time, offset(txs),
+offset(roots); in the canonical encoding `txs` starts right after it."""
 
 
 class CalldataError(ValueError):
@@ -45,39 +48,52 @@ class AppendBatchCall:
     """The state root after each transaction."""
 
 
-def _word(data: bytes, at: int) -> int:
-    if at < 0 or at + 32 > len(data):
-        raise CalldataError(f"read past the end of the arguments at {at}")
-    return int.from_bytes(data[at : at + 32], "big")
+def _word(args: bytes, at: int) -> int:
+    if at + 32 > len(args):
+        raise CalldataError(f"non-canonical calldata: read past the end of the arguments at {at}")
+    return int.from_bytes(args[at : at + 32], "big")
+
+
+def _expect(args: bytes, at: int, value: int, what: str) -> None:
+    found = _word(args, at)
+    if found != value:
+        raise CalldataError(f"non-canonical calldata: {what} is {found} at {at}, must be {value}")
 
 
 def decode_append_batch(data: bytes) -> AppendBatchCall:
-    """The arguments of an `append_batch` call's input."""
+    """The arguments of an `append_batch` call's input; `CalldataError` unless it is the canonical
+    encoding of 1 to `MAX_BATCH_TXS` transactions of at most `MAX_TX_BYTES` bytes each, with as
+    many roots (the input shapes the Rollup accepts)."""
     if data[:4] != APPEND_BATCH_SELECTOR:
         raise CalldataError("not an append_batch call")
     args = data[4:]
-    if len(args) < _HEAD_WORDS * 32:
-        raise CalldataError("arguments too short")
-    prev_root = args[0:32]
-    queue_start, queue_end, l2_time = _word(args, 32), _word(args, 64), _word(args, 96)
-    txs_at, roots_at = _word(args, 128), _word(args, 160)
-    n = _word(args, txs_at)
-    if n > MAX_BATCH_TXS:
-        raise CalldataError(f"{n} transactions")
-    base = txs_at + 32
+    _expect(args, 128, HEAD_BYTES, "the offset of txs")
+    n = _word(args, HEAD_BYTES)
+    if not 1 <= n <= MAX_BATCH_TXS:
+        raise CalldataError(f"{n} transactions (1 to {MAX_BATCH_TXS})")
     txs = []
+    tail = 32 * n  # where item i must start, counted from the first item offset
     for i in range(n):
-        at = base + _word(args, base + 32 * i)
-        length = _word(args, at)
-        if length > MAX_TX_BYTES or at + 32 + length > len(args):
-            raise CalldataError(f"transaction {i} out of bounds")
-        txs.append(bytes(args[at + 32 : at + 32 + length]))
-    m = _word(args, roots_at)
-    if m > MAX_BATCH_TXS:
-        raise CalldataError(f"{m} roots")
-    roots = tuple(args[roots_at + 32 + 32 * i : roots_at + 64 + 32 * i] for i in range(m))
-    if any(len(r) != 32 for r in roots):
-        raise CalldataError("roots out of bounds")
+        _expect(args, HEAD_BYTES + 32 + 32 * i, tail, f"the offset of transaction {i}")
+        item = HEAD_BYTES + 32 + tail
+        length = _word(args, item)
+        if length > MAX_TX_BYTES:
+            raise CalldataError(f"transaction {i} has {length} bytes (at most {MAX_TX_BYTES})")
+        padded = -(-length // 32) * 32
+        body = args[item + 32 : item + 32 + padded]
+        if len(body) != padded:
+            raise CalldataError(f"non-canonical calldata: transaction {i} runs past the end")
+        if any(body[length:]):
+            raise CalldataError(f"non-canonical calldata: transaction {i} has non-zero padding")
+        txs.append(bytes(body[:length]))
+        tail += 32 + padded
+    roots_at = HEAD_BYTES + 32 + tail
+    _expect(args, 160, roots_at, "the offset of roots")
+    _expect(args, roots_at, n, "the number of roots")
+    end = roots_at + 32 + 32 * n
+    if len(args) != end:
+        raise CalldataError(f"non-canonical calldata: {len(args)} bytes of arguments, must be {end}")
+    roots = tuple(bytes(args[roots_at + 32 + 32 * i : roots_at + 64 + 32 * i]) for i in range(n))
     return AppendBatchCall(
-        bytes(prev_root), queue_start, queue_end, l2_time, tuple(txs), tuple(bytes(r) for r in roots)
+        bytes(args[0:32]), _word(args, 32), _word(args, 64), _word(args, 96), tuple(txs), roots
     )

@@ -36,11 +36,11 @@ TYPE_FORCED: constant(uint256) = 12
 # @dev Exact encoded lengths of the fixed-size types (type byte included).
 DEPOSIT_LENGTH: constant(uint256) = 61
 SIGNED_LENGTH: constant(uint256) = 146
-FUNDING_LENGTH: constant(uint256) = 3
+FUNDING_LENGTH: constant(uint256) = 11
 FILL_LENGTH: constant(uint256) = 251
 CANCEL_LENGTH: constant(uint256) = 122
 LIQUIDATE_LENGTH: constant(uint256) = 124
-DELEVERAGE_LENGTH: constant(uint256) = 43
+DELEVERAGE_LENGTH: constant(uint256) = 51
 
 
 # @dev A ForcedTx is `type || queue_index(8) || tx`: its inner transaction starts here.

@@ -33,7 +33,7 @@ from sequencer.stf.eip712 import (
     sign_withdraw,
 )
 from sequencer.stf.hashing import keccak
-from sequencer.stf.state import copy_state
+from sequencer.stf.state import copy_state, get_account, get_markets
 from sequencer.stf.transition import apply_tx
 from sequencer.stf.types import (
     Bundle,
@@ -328,8 +328,9 @@ def _target(
     members = range(MAX_SIGNATURES)
     t["ok:oracle_update"] = _prices(config, 10, PRICE + 1, now, members)
     t["bad:oracle_update"] = _prices(config, 11, PRICE + 1, now + 3_600, members)  # from the future
-    t["ok:funding"] = Funding(1)
-    t["bad:funding"] = Funding(N_MARKETS)  # not listed
+    since = get_markets(h.state)[1].last_funding_time  # the period market 1's funding settles from
+    t["ok:funding"] = Funding(1, since)
+    t["bad:funding"] = Funding(N_MARKETS, since)  # not listed
     # The worst-case Fill: trader 1 buys 10 more in market 0 from trader 0, both holding 8 positions.
     bid = _order(config, MAKERS[0], 0, SIDE_BUY, PRICE, 10, 1_001)
     ask = _order(config, TAKER, 0, SIDE_SELL, PRICE, 10, 1_001)
@@ -344,8 +345,9 @@ def _target(
     t["bad:bundle_fill"] = BundleFill(tampered, sign_bundle(trader_key(TAKER), bundle, config), makers)
     t["ok:liquidate"] = sign_liquidate(trader_key(LIQUIDATOR), trader(C), RISK_MARKET, 500, 0, config)
     t["bad:liquidate"] = sign_liquidate(trader_key(LIQUIDATOR), trader(E), RISK_MARKET, 500, 1, config)
-    t["ok:deleverage"] = Deleverage(trader(D), trader(E), RISK_MARKET)
-    t["bad:deleverage"] = Deleverage(trader(C), trader(E), RISK_MARKET)  # not bankrupt
+    nonce_c, nonce_d = (get_account(h.state, trader(i)).nonce for i in (C, D))  # which it consumes
+    t["ok:deleverage"] = Deleverage(trader(D), trader(E), RISK_MARKET, nonce_d)
+    t["bad:deleverage"] = Deleverage(trader(C), trader(E), RISK_MARKET, nonce_c)  # not bankrupt
     assert list(t) == TARGET_NAMES
     return {name: encode_tx(tx) for name, tx in t.items()}  # type: ignore[arg-type]
 

@@ -26,9 +26,13 @@ def create_watcher_app(watcher: Watcher) -> FastAPI:
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        """200 while the derivation loop runs."""
-        ok = watcher.alive
-        return JSONResponse({"ok": ok, "last_error": watcher.last_error}, status_code=200 if ok else 503)
+        """200 while the derivation loop runs and nothing critical stops verification; 503 with
+        `critical` (what and where) otherwise."""
+        ok = watcher.alive and watcher.critical is None
+        return JSONResponse(
+            {"ok": ok, "last_error": watcher.last_error, "critical": watcher.critical},
+            status_code=200 if ok else 503,
+        )
 
     @app.get("/v1/status")
     async def status() -> JSONResponse:

@@ -99,6 +99,9 @@ class Watcher:
         self.proofs_lost = 0
         """Proofs that found the batch already reverted (another watcher was first)."""
         self.last_error: str | None = None
+        self.critical: str | None = None
+        """What stops verification and needs an operator (a batch this node cannot read), with
+        where; None when nothing does. The watcher keeps following L1 meanwhile."""
         self.alive = False
         self.published: dict[str, Any] = {}
         """The status as of the last step: `step` runs in a worker thread and is the only one to
@@ -123,6 +126,7 @@ class Watcher:
                 log.info("batch_derived", index=event.header.index, txs=event.header.tx_count)
         self.next_block = max(self.next_block, to + 1)  # only once the whole range is folded
         self.metrics.batches_verified.set(self.chain.valid_count)
+        self._note_unreadable()
         fraud = self.chain.fraud
         if fraud is not None and self.challenge:
             batch = self.chain.batches[fraud.batch_index]
@@ -144,6 +148,22 @@ class Watcher:
                 self.attempted.add(key)
         self.published = self._status()
         return len(events)
+
+    def _note_unreadable(self) -> None:
+        """Report a batch the chain stopped at because its data could not be read (once per
+        batch), and clear the report once a revert has removed it."""
+        stuck = self.chain.unreadable
+        message = None if stuck is None else stuck.describe()
+        if stuck is not None and message != self.critical:
+            log.critical(
+                "batch_unreadable",
+                batch=stuck.batch_index,
+                l1_tx="0x" + stuck.l1_tx_hash.hex(),
+                reason=stuck.reason,
+            )
+        elif stuck is None and self.critical is not None:
+            log.info("batch_unreadable_cleared")
+        self.critical = message
 
     def _challenge(self) -> None:
         fraud = self.chain.fraud
@@ -179,6 +199,7 @@ class Watcher:
             "state_root": "0x" + state_root(self.chain.state).hex(),
             "tip_root": "0x" + self.chain.tip_root.hex(),
             "pending_fraud": None if fraud is None else {"batch": fraud.batch_index, "tx": fraud.tx_index},
+            "critical": self.critical,
             "proofs_sent": list(self.proven),
             "proofs_lost": self.proofs_lost,
             "reverts_seen": len(self.chain.reverts_seen),

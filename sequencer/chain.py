@@ -8,7 +8,10 @@ follow the L1, the watcher (`prover`) to find fraud: both run this same code.
 
 A batch whose commitments do not match re-execution is recorded as `fraud` and nothing after it
 is applied (all of it will be reverted when the fraud is proven); an honest sequencer does not
-build on it.
+build on it. A batch whose calldata this node could not read as the contract committed to it
+(`L1Batch.unreadable`: impossible while the Rollup and `contracts.calldata` agree) is recorded as
+`unreadable` and derivation stops there too, until a revert removes it: the chain never skips a
+batch it cannot check.
 """
 
 from __future__ import annotations
@@ -42,6 +45,24 @@ class Fraud:
     """`InvalidBatch.reason` (a `REASON_*` of `sequencer.stf.transition`)."""
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """The first batch on L1 whose data this node could not read: a critical error."""
+
+    batch_index: int
+    l1_tx_hash: bytes
+    """The append transaction."""
+    reason: str
+    """What the calldata reader refused (`L1Batch.unreadable`)."""
+
+    def describe(self) -> str:
+        """One line for logs and health: what and where."""
+        return (
+            f"batch {self.batch_index} (L1 tx 0x{self.l1_tx_hash.hex()}) cannot be read: {self.reason}; "
+            "the Rollup accepted calldata this node does not read as it did"
+        )
+
+
 @dataclass
 class Chain:
     """The canonical chain derived from L1 events."""
@@ -57,6 +78,8 @@ class Chain:
     """How many batches (a prefix of `batches`) are applied and verified."""
     fraud: Fraud | None = None
     """The first invalid batch, until a revert removes it."""
+    unreadable: Unreadable | None = None
+    """The first batch whose data could not be read, until a revert removes it."""
     snapshots: dict[int, State] = field(default_factory=dict)
     """State before batch k (for reverts and fraud witnesses)."""
     challenge_window_seconds: int | None = None
@@ -96,7 +119,7 @@ class Chain:
                 f"L1 batch index {batch.header.index} does not follow {len(self.batches) - 1}", tx_index=-1
             )
         self.batches.append(batch)
-        if self.fraud is None and self.valid_count == batch.header.index:
+        if self.fraud is None and self.unreadable is None and self.valid_count == batch.header.index:
             self._verify_next()
 
     def adopt_own(self, batch: L1Batch, post_state: State) -> bool:
@@ -108,6 +131,7 @@ class Chain:
         """
         if (
             self.fraud is not None
+            or self.unreadable is not None
             or self.valid_count != len(self.batches)
             or batch.header.index != len(self.batches)
             or batch.header.prev_root != state_root(self.state)
@@ -122,8 +146,11 @@ class Chain:
         return True
 
     def _verify_next(self) -> None:
-        while self.fraud is None and self.valid_count < len(self.batches):
+        while self.fraud is None and self.unreadable is None and self.valid_count < len(self.batches):
             batch = self.batches[self.valid_count]
+            if batch.unreadable:
+                self.unreadable = Unreadable(batch.header.index, batch.l1_tx_hash, batch.unreadable)
+                return
             before = copy_state(self.state)
             self.snapshots[batch.header.index] = before
             try:
@@ -176,6 +203,8 @@ class Chain:
             del self.snapshots[i]
         if self.fraud is not None and self.fraud.batch_index >= k:
             self.fraud = None
+        if self.unreadable is not None and self.unreadable.batch_index >= k:
+            self.unreadable = None
         self._verify_next()
 
     @property

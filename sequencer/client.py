@@ -49,6 +49,7 @@ from sequencer.stf.hashing import keccak
 from sequencer.stf.types import (
     Bundle,
     ChainConfig,
+    ForcedTx,
     Leg,
     Order,
     Signature,
@@ -378,7 +379,11 @@ class ForcedTxQueued:
     nonce: int
     """The signed nonce (a withdrawal's claim names it); -1 for bytes queued unchecked."""
     tx_hash: str
-    """keccak of the signed inner transaction (the id a sequencer would give it)."""
+    """The transaction hash of the ForcedTx as a batch carries it: keccak of `0x0c ||
+    queue_index(8) || signed_tx` (what `GET /v1/batches/{i}` and the stream's `tx_hashes` list)."""
+    inner_tx_hash: str
+    """keccak of `signed_tx` alone: the hash a sequencer gives the same signed transaction sent to
+    its API (never the hash of the forced one in a batch)."""
     l1_tx: str
     """The `force_tx` L1 transaction."""
     signed_tx: bytes
@@ -460,7 +465,15 @@ class L1ExitClient:
         except TransactionReverted as exc:
             raise ForceRefused(exc.reason or "reverted") from exc
         (event,) = self.l1.bridge.forced_tx_queued_from_receipt(result.receipt)
-        return ForcedTxQueued(event.index, nonce, "0x" + keccak(raw).hex(), "0x" + result.tx_hash.hex(), raw)
+        batched = encode_tx(ForcedTx(event.index, raw))
+        return ForcedTxQueued(
+            event.index,
+            nonce,
+            "0x" + keccak(batched).hex(),
+            "0x" + keccak(raw).hex(),
+            "0x" + result.tx_hash.hex(),
+            raw,
+        )
 
     def force_withdraw(self, l1_recipient: bytes, amount: int, nonce: int | None = None) -> ForcedTxQueued:
         """Sign a Withdraw to `l1_recipient` (with the next nonce as L1 shows it, unless given) and

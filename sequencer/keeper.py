@@ -67,12 +67,14 @@ class RiskIndex:
 
 
 def due_funding(tree: Reader, now: int) -> list[Funding]:
-    """Funding steps the state machine would accept at `now` (fresh price, interval passed)."""
+    """Funding steps the state machine would accept at `now` (fresh price, interval passed), each
+    naming the period it settles from (the market's `last_funding_time`): every step has its own
+    bytes, so none is taken for one already acknowledged."""
     out = []
     for m, market in enumerate(read_markets(tree.get(markets_key()))):
         last = market.last_funding_time
         if last and now >= last + market.params.funding_interval and fresh(market, now):
-            out.append(Funding(m))
+            out.append(Funding(m, last))
     return out
 
 
@@ -134,8 +136,10 @@ def liquidation_candidates(tree: Reader, index: RiskIndex, now: int) -> list[Can
 def deleverage_options(tree: Reader, index: RiskIndex, account: bytes, now: int) -> list[Deleverage]:
     """Auto-deleveragings of a bankrupt `account` whose one position Insurance cannot cover, one
     per opposite position large enough, best-ranked first: highest unrealized profit times
-    leverage (ties by address). Empty if the account is not in that state. The state machine
-    still decides (the counterparty must stay solvent): try them in order."""
+    leverage (ties by address). Empty if the account is not in that state. Each names the
+    account's nonce, which it consumes (so a later deleverage of the same pair is another
+    transaction). The state machine still decides (the counterparty must stay solvent): try
+    them in order."""
     markets = read_markets(tree.get(markets_key()))
     a = read_acct(tree.get(account_key(account)))
     if len(a.positions) != 1:
@@ -161,7 +165,7 @@ def deleverage_options(tree: Reader, index: RiskIndex, account: bytes, now: int)
         notional = abs(held) * mark
         score = profit * notional // max(equity(other, markets), 1)
         ranked.append((-score, trader))
-    return [Deleverage(account, trader, market_id) for _, trader in sorted(ranked)]
+    return [Deleverage(account, trader, market_id, a.nonce) for _, trader in sorted(ranked)]
 
 
 def bankrupt_accounts(candidates: Iterable[Candidate]) -> list[bytes]:

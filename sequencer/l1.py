@@ -51,7 +51,9 @@ def forced_record(f: ForcedTxQueuedEvent) -> L1ForcedTx:
 
 def batch_record(e: BatchAppendedEvent) -> L1Batch:
     """A `BatchAppended` event (with its calldata) as the derivation's record."""
-    return L1Batch(e.header, e.txs, e.roots, e.meta.block_number, e.meta.log_index, e.meta.tx_hash)
+    return L1Batch(
+        e.header, e.txs, e.roots, e.meta.block_number, e.meta.log_index, e.meta.tx_hash, e.unreadable
+    )
 
 
 def revert_record(r: BatchesRevertedEvent) -> L1Revert:

@@ -81,6 +81,11 @@ class L1Batch:
     l1_block: int
     log_index: int
     l1_tx_hash: bytes
+    unreadable: str = ""
+    """Why the append's calldata could not be read as the batch the event commits to (then `txs`
+    and `roots` are empty); empty when it was read. The Rollup accepts only calldata with one
+    reading, so this is a disagreement between the node and the contract: derivation stops at
+    such a batch and reports it, it never skips it."""
 
 
 @dataclass(frozen=True)

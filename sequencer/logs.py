@@ -47,6 +47,10 @@ class Logger:
         """Log an event at level error."""
         self._emit("error", event, fields)
 
+    def critical(self, event: str, **fields: Any) -> None:
+        """Log an event at level critical: the service cannot go on as it should without help."""
+        self._emit("critical", event, fields)
+
 
 def get_logger(service: str) -> Logger:
     """Return the structured logger of a service."""

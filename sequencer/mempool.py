@@ -178,30 +178,33 @@ class Mempool:
     def __len__(self) -> int:
         return len(self.pending)
 
-    def submit(self, item: Tx | bytes) -> tuple[bytes, int]:
+    def submit(self, item: Tx | bytes, *, revive: bool = False) -> tuple[bytes, int]:
         """Admit a transaction: check it, log it durably, then acknowledge (hash, seq).
 
         Raises an `InvalidTransaction` (bad signature, nonce, balance, ...), `Malformed` or
         `Overloaded`; a refusal changes nothing. Submitting an acknowledged transaction again
-        returns its first acknowledgement.
+        returns its first acknowledgement. `revive`: see `Staging.add`.
         """
-        (result,) = self.submit_many([item])
+        (result,) = self.submit_many([item], revive=revive)
         if isinstance(result, RollupError):
             raise result
         return result
 
-    def submit_many(self, items: Sequence[Tx | bytes]) -> list[tuple[bytes, int] | RollupError]:
+    def submit_many(
+        self, items: Sequence[Tx | bytes], *, revive: bool = False
+    ) -> list[tuple[bytes, int] | RollupError]:
         """Admit several transactions in order, with ONE durable commit for all that pass.
 
         Each item is checked against the view that includes the items before it (so one
         request may carry an account's consecutive nonces); each gets its own result: (hash,
         seq) or the error that refused it. Nothing is acknowledged before the commit.
+        `revive`: see `Staging.add`.
         """
         stage = self.stage()
         results: list[bytes | RollupError] = []
         for item in items:
             try:
-                results.append(stage.add(item))
+                results.append(stage.add(item, revive=revive))
             except RollupError as exc:
                 results.append(exc)
         seqs = stage.commit()

@@ -95,7 +95,6 @@ from sequencer.stf.types import (
     ChainConfig,
     Deposit,
     ForcedTx,
-    Funding,
     L1Context,
     L1Message,
     Signature,
@@ -316,12 +315,12 @@ class SequencerNode:
 
     # ---- admission (called by the API on the loop thread) -------------------------------
 
-    def submit(self, item: Tx | bytes) -> tuple[bytes, int]:
+    def submit(self, item: Tx | bytes, *, revive: bool = False) -> tuple[bytes, int]:
         """Admit one transaction durably (see `Mempool.submit`)."""
         if not self.synced:
             raise NotReady("the node is still catching up with the L1")
         started = time.perf_counter()
-        h, seq = self.mempool.submit(item)
+        h, seq = self.mempool.submit(item, revive=revive)
         ADMIT_SECONDS.observe(time.perf_counter() - started)
         TXS_ACCEPTED.labels(type=type(item).__name__ if not isinstance(item, bytes) else "raw").inc()
         self._resync_books([item])
@@ -619,29 +618,29 @@ class SequencerNode:
         """The sequencer's own upkeep (protocol section 3): a Funding step for every market whose
         interval passed, and auto-deleveraging of a bankrupt account's last position when the
         insurance fund cannot cover it (the best-ranked counterparty the state machine accepts).
-        Returns what was admitted."""
+        Returns what was admitted.
+
+        Each step names the state it changes (a Funding its period, a Deleverage the account's
+        nonce), so it is a new transaction, never one acknowledged before. One the mempool
+        dropped after an L1 revert and that applies again has the same bytes: it is revived
+        (nobody signed it, and nothing else can replace it)."""
         if not self.synced:
             return []
         now = self.estimated_l2_time()
         tree = self.mempool.view.tree
         admitted: list[Tx] = []
-        due = due_funding(tree, now)
-        # pending Funding steps only (hashing every pending fill each second stalled the loop)
-        pending = {p.tx for p in self.mempool.pending if type(p.tx) is Funding} if due else set()
-        for step in due:
-            if step in pending:
-                continue
+        for step in due_funding(tree, now):  # the view counts pending steps: none is due again
             try:
-                self.submit(step)
+                self.submit(step, revive=True)
                 admitted.append(step)
             except RollupError as exc:
-                log.info("funding_not_admitted", market=step.market, code=exc.code)
+                log.info("funding_not_admitted", market=step.market, since=step.since, code=exc.code)
         for candidate in liquidation_candidates(tree, self.mempool.risk, now):
             if not candidate.bankrupt:
                 continue
             for option in deleverage_options(tree, self.mempool.risk, candidate.account, now):
                 try:
-                    self.submit(option)
+                    self.submit(option, revive=True)
                 except RollupError:
                     continue  # the state machine refuses this counterparty: try the next
                 admitted.append(option)
@@ -668,13 +667,16 @@ class SequencerNode:
             await self.signatures.stop()
 
     def health(self) -> dict[str, Any]:
-        """Liveness facts."""
-        ok = self.synced and all(self.loops_alive.values())
+        """Liveness facts; `critical` names a batch on L1 this node cannot read (it then follows
+        L1 but builds nothing until a revert removes that batch)."""
+        stuck = self.chain.unreadable
+        ok = self.synced and all(self.loops_alive.values()) and stuck is None
         return {
             "ok": ok,
             "synced": self.synced,
             "loops": dict(self.loops_alive),
             "last_error": self.last_error,
+            "critical": None if stuck is None else stuck.describe(),
         }
 
     # ---- following the L1 ----------------------------------------------------------------
@@ -782,6 +784,14 @@ class SequencerNode:
         L1_BATCHES.set(len(self.chain.batches))
         if self.chain.fraud is not None:
             log.error("fraud_detected_halting", **vars(self.chain.fraud))
+        if self.chain.unreadable is not None:
+            stuck = self.chain.unreadable
+            log.critical(
+                "batch_unreadable",
+                batch=stuck.batch_index,
+                l1_tx="0x" + stuck.l1_tx_hash.hex(),
+                reason=stuck.reason,
+            )
         if unforeseen or not self.mempool.commutes(forced):
             self._rebase(reverted_foreign)
         else:

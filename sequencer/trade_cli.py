@@ -17,7 +17,10 @@ are read from the sequencer's `/v1/status`; the key comes from `--key` or `ROLLU
 
 `force-withdraw` asks no sequencer anything: it signs a Withdraw with the next nonce as L1 data
 shows it and queues it with `Bridge.force_tx` (paid by `--l1-key`, default the trader's own key),
-so that censoring sequencers must still include it (docs/protocol.md section 6).
+so that censoring sequencers must still include it (docs/protocol.md section 6). It prints
+`tx_hash`, the hash of the transaction as a batch will carry it (the ForcedTx wrapping the signed
+Withdraw, docs/protocol.md section 3, "Transaction hash"), and `inner_tx_hash`, the signed
+Withdraw's own.
 """
 
 from __future__ import annotations
@@ -205,7 +208,8 @@ def _force_withdraw(args: argparse.Namespace, key: bytes) -> dict[str, Any]:
     return {
         "queue_index": forced.queue_index,
         "nonce": forced.nonce,
-        "tx_hash": forced.tx_hash,
+        "tx_hash": forced.tx_hash,  # the ForcedTx as batched
+        "inner_tx_hash": forced.inner_tx_hash,  # the signed Withdraw alone
         "l1_tx": forced.l1_tx,
         "from": "0x" + client.address.hex(),
         "to": args.to,

@@ -268,7 +268,7 @@ def encode_tx(tx: Tx) -> bytes:
         return b"".join(parts)
     if kind is Funding:
         assert isinstance(tx, Funding)
-        return bytes((TX_TYPE_FUNDING,)) + _uint("market", tx.market, 2)
+        return bytes((TX_TYPE_FUNDING,)) + _uint("market", tx.market, 2) + _uint("since", tx.since, 8)
     if kind is Liquidate:
         assert isinstance(tx, Liquidate)
         _check_address("liquidator", tx.liquidator)
@@ -288,7 +288,15 @@ def encode_tx(tx: Tx) -> bytes:
         assert isinstance(tx, Deleverage)
         _check_address("account", tx.account)
         _check_address("counterparty", tx.counterparty)
-        return bytes((TX_TYPE_DELEVERAGE,)) + tx.account + tx.counterparty + _uint("market", tx.market, 2)
+        return b"".join(
+            (
+                bytes((TX_TYPE_DELEVERAGE,)),
+                tx.account,
+                tx.counterparty,
+                _uint("market", tx.market, 2),
+                _uint("nonce", tx.nonce, 8),
+            )
+        )
     if kind is BundleFill:
         assert isinstance(tx, BundleFill)
         b = tx.bundle
@@ -378,7 +386,7 @@ def decode_tx(raw: bytes) -> Tx:
         return OracleUpdate(_u(raw, 1, 2), tuple(prices))
     if kind == TX_TYPE_FUNDING:
         _need(n, FUNDING_TX_BYTES, "a funding step")
-        return Funding(_u(raw, 1, 2))
+        return Funding(_u(raw, 1, 2), _u(raw, 3, 8))
     if kind == TX_TYPE_LIQUIDATE:
         _need(n, LIQUIDATE_TX_BYTES, "a liquidation")
         return Liquidate(
@@ -391,7 +399,7 @@ def decode_tx(raw: bytes) -> Tx:
         )
     if kind == TX_TYPE_DELEVERAGE:
         _need(n, DELEVERAGE_TX_BYTES, "a deleverage")
-        return Deleverage(bytes(raw[1:21]), bytes(raw[21:41]), _u(raw, 41, 2))
+        return Deleverage(bytes(raw[1:21]), bytes(raw[21:41]), _u(raw, 41, 2), _u(raw, 43, 8))
     if kind == TX_TYPE_BUNDLE_FILL:
         if n < BUNDLE_TX_HEADER_BYTES:
             raise DecodeError("a bundle fill is too short")

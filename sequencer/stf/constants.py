@@ -141,11 +141,11 @@ CANCEL_TX_BYTES: Final = 1 + SIGNED_ORDER_BYTES
 LIQUIDATE_TX_BYTES: Final = 124
 """Length of an encoded Liquidate."""
 
-DELEVERAGE_TX_BYTES: Final = 43
-"""Length of an encoded Deleverage."""
+DELEVERAGE_TX_BYTES: Final = 51
+"""Length of an encoded Deleverage: type, account, counterparty, market, nonce (the account's)."""
 
-FUNDING_TX_BYTES: Final = 3
-"""Length of an encoded Funding."""
+FUNDING_TX_BYTES: Final = 11
+"""Length of an encoded Funding: type, market, since (the period it settles from)."""
 
 PRICE_ENTRY_BYTES: Final = 24 + SIGNATURE_BYTES
 """One signed price of an OracleUpdate: mark, index, timestamp, signature."""

@@ -324,6 +324,23 @@ class FundingNotDue(InvalidTransaction):
         """The market id."""
 
 
+class WrongFundingPeriod(FundingNotDue):
+    """A funding step that names another period than the market's: already settled (a replay) or
+    not reached yet. Its `since` must be the market's `last_funding_time`."""
+
+    def __init__(self, market: int, last_funding_time: int, since: int) -> None:
+        InvalidTransaction.__init__(
+            self,
+            f"market {market}: funding settles from {last_funding_time}, the step names {since}",
+        )
+        self.market = market
+        """The market id."""
+        self.last_funding_time = last_funding_time
+        """The market's `last_funding_time`: the period a funding step must name."""
+        self.since = since
+        """The period the step named."""
+
+
 class InvalidMessage(InvalidTransaction):
     """A governance payload that does not decode or breaks its rules (only advances the queue)."""
 

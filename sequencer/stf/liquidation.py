@@ -88,7 +88,8 @@ def plan_liquidate(
 
 def plan_deleverage(tree: Reader, tx: Deleverage, ctx: L1Context) -> Writes:
     """Deleverage: close a bankrupt account's last position against an opposite one at the
-    bankruptcy price, after the Insurance fund gave all it has."""
+    bankruptcy price, after the Insurance fund gave all it has. It names and consumes the
+    account's nonce, so each deleverage of an account is a distinct transaction."""
     if tx.account == tx.counterparty:
         raise SelfTrade(tx.account)
     markets = read_markets(tree.get(markets_key()))
@@ -97,6 +98,8 @@ def plan_deleverage(tree: Reader, tx: Deleverage, ctx: L1Context) -> Writes:
         raise UnknownMarket(m)
     account_key_, counterparty_key = account_key(tx.account), account_key(tx.counterparty)
     account = read_acct(tree.get(account_key_))
+    if tx.nonce != account.nonce:
+        raise BadNonce(tx.account, account.nonce, tx.nonce)
     counterparty = read_acct(tree.get(counterparty_key))
     settle(account, markets)
     settle(counterparty, markets)
@@ -125,6 +128,7 @@ def plan_deleverage(tree: Reader, tx: Deleverage, ctx: L1Context) -> Writes:
     trade(counterparty, tx.counterparty, m, s, price, markets)
     if equity(counterparty, markets) < 0:
         raise NotLiquidatable(tx.counterparty, "cannot absorb the loss")
+    account.nonce += 1
     writes: Writes = {account_key_: write_acct(account), counterparty_key: write_acct(counterparty)}
     if insurance:
         writes[insurance_key()] = bytes(32)

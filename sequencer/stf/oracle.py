@@ -12,7 +12,13 @@ from dataclasses import replace
 from sequencer.stf.codec import decode_committee, encode_markets
 from sequencer.stf.constants import BPS, INT128_MAX, INT128_MIN
 from sequencer.stf.eip712 import price_digest, recover_sig
-from sequencer.stf.errors import FundingNotDue, InvalidOracleUpdate, StaleOracle, UnknownMarket
+from sequencer.stf.errors import (
+    FundingNotDue,
+    InvalidOracleUpdate,
+    StaleOracle,
+    UnknownMarket,
+    WrongFundingPeriod,
+)
 from sequencer.stf.funds import Reader, Writes
 from sequencer.stf.keys import markets_key, oracle_key
 from sequencer.stf.margin import fresh, read_markets
@@ -85,12 +91,16 @@ def _breaker(market: Market, mark: int, t: int) -> Market:
 
 
 def plan_funding(tree: Reader, tx: Funding, ctx: L1Context) -> Writes:
-    """Funding: step the market's funding index by the clamped premium, once per interval passed."""
+    """Funding: step the market's funding index by the clamped premium, once per interval passed
+    since the market's `last_funding_time`, which the step names (`since`): a step of a period
+    already settled (a replay) or not reached is invalid."""
     markets = read_markets(tree.get(markets_key()))
     m = tx.market
     if m >= len(markets):
         raise UnknownMarket(m)
     market = markets[m]
+    if tx.since != market.last_funding_time:
+        raise WrongFundingPeriod(m, market.last_funding_time, tx.since)
     p = market.params
     now = ctx.l2_time
     if not fresh(market, now):

@@ -180,10 +180,15 @@ class OracleUpdate:
 
 @dataclass(frozen=True, slots=True)
 class Funding:
-    """A funding step of one market (anyone may include it once the interval has passed)."""
+    """A funding step of one market (anyone may include it once the interval has passed).
+
+    It names the period it settles from, so each step has its own bytes (and hash) and a replayed
+    one is a no-op."""
 
     market: int
     """Market id."""
+    since: int
+    """The market's `last_funding_time` the step settles from (uint64); any other is invalid."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +219,9 @@ class Deleverage:
     """The account holding an opposite position that absorbs it."""
     market: int
     """Market of the position."""
+    nonce: int
+    """The bankrupt account's next nonce (uint64), which the deleverage consumes: each deleverage
+    of an account has its own bytes (and hash) and a replayed one is a no-op."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -616,7 +616,11 @@ def fundings(draw: st.DrawFn) -> Case:
             last_funding_time=max(1, ctx.l2_time - back),
         )
         set_markets(state, listed)
-    return state, encode_tx(Funding(m)), ctx
+    # the period it settles from: the market's (a replayed or a future one sometimes)
+    since = listed[m].last_funding_time if m < len(listed) else draw(st.integers(0, NOW))
+    if chance(draw, 15):
+        since = max(0, since + draw(st.sampled_from([-1, 1, -60, 60, -(2**20)])))
+    return state, encode_tx(Funding(m, since)), ctx
 
 
 @st.composite
@@ -693,8 +697,11 @@ def deleverages(draw: st.DrawFn) -> Case:
         collateral = -(size * market.mark_price - size * entry) - loss
         snapshot = market.funding_index - draw(st.sampled_from([0, 0, 1, -3]))
         snapshot = min(INT128_MAX, max(INT128_MIN, snapshot))
+        nonce = draw(st.sampled_from([0, 0, 1, 7, 2**64 - 1]))
         set_account(
-            state, TRADERS[account_i], Account(collateral, 0, (Position(m, size, size * entry, snapshot),))
+            state,
+            TRADERS[account_i],
+            Account(collateral, nonce, (Position(m, size, size * entry, snapshot),)),
         )
         other = get_account(state, TRADERS[counterparty_i])
         cp_size = size if chance(draw, 10) else -size * draw(st.integers(1, 3))
@@ -706,7 +713,11 @@ def deleverages(draw: st.DrawFn) -> Case:
             set_insurance(state, draw(st.integers(0, loss + 10)))
     if chance(draw, 8):
         m = 40
-    return state, encode_tx(Deleverage(TRADERS[account_i], TRADERS[counterparty_i], m)), _ctx(draw)
+    # the account's nonce, which the deleverage consumes (a replayed or a future one sometimes)
+    nonce = get_account(state, TRADERS[account_i]).nonce
+    if chance(draw, 10):
+        nonce = nonce - 1 if nonce else nonce + 1
+    return state, encode_tx(Deleverage(TRADERS[account_i], TRADERS[counterparty_i], m, nonce)), _ctx(draw)
 
 
 @st.composite
@@ -898,10 +909,10 @@ SCENARIOS: dict[str, st.SearchStrategy[Case]] = {
     "garbled_forced": garbled(12, 155),
     "garbled_fill": garbled(7, 251),
     "garbled_liquidate": garbled(9, 124),
-    "garbled_deleverage": garbled(10, 43),
+    "garbled_deleverage": garbled(10, 51),
     "garbled_cancel": garbled(8, 122),
     "garbled_oracle_update": garbled(5, 4 + 89 * 2),
     "garbled_bundle_fill": garbled(11, 103 + 140 * 2),
-    "garbled_funding": garbled(6, 3),
+    "garbled_funding": garbled(6, 11),
 }
 """Every transaction type's strategy, by name."""

@@ -412,10 +412,18 @@ def test_transfer_rules__undecodable__touches_nothing(h: Harness, raw: bytes) ->
 def test_oracle_rules__funding__markets_key_and_new_record(h: Harness) -> None:
     due = replace(_market(1), oracle_time=1_000, last_funding_time=1_000, halted_until=0)
     value = encode_markets([_market(0), due])
-    keys, applies, new = h.oracle_rules.execute(encode_tx(Funding(1)), [value], 0, 1_000 + 60)
+    keys, applies, new = h.oracle_rules.execute(encode_tx(Funding(1, 1_000)), [value], 0, 1_000 + 60)
     assert keys == (markets_key(),) and applies
     assert new != (keccak(value),)
-    keys, applies, new = h.oracle_rules.execute(encode_tx(Funding(1)), [value], 0, 1_000 + 59)
+    keys, applies, new = h.oracle_rules.execute(encode_tx(Funding(1, 1_000)), [value], 0, 1_000 + 59)
+    assert (keys, applies, new) == ((markets_key(),), False, ())
+
+
+@pytest.mark.parametrize("since", [0, 999, 1_001, 1_060, 2**64 - 1])
+def test_oracle_rules__funding_of_another_period__not_applied(h: Harness, since: int) -> None:
+    due = replace(_market(1), oracle_time=1_000, last_funding_time=1_000, halted_until=0)
+    value = encode_markets([_market(0), due])
+    keys, applies, new = h.oracle_rules.execute(encode_tx(Funding(1, since)), [value], 0, 1_000 + 60)
     assert (keys, applies, new) == ((markets_key(),), False, ())
 
 
@@ -441,7 +449,7 @@ def test_trade_rules__fill_between_one_trader__keys_listed_once_not_applied(h: H
     ("rules", "tx", "count"),
     [
         ("risk_rules", Liquidate(user_address(1), user_address(1), 0, 1_000, 0, Signature(1, 1, 27)), 3),
-        ("risk_rules", Deleverage(user_address(1), user_address(2), 0), 4),
+        ("risk_rules", Deleverage(user_address(1), user_address(2), 0, 0), 4),
         ("transfer_rules", L1Message(0, b"\x02"), 3),
     ],
     ids=["liquidate-self", "deleverage", "l1message"],
@@ -460,9 +468,15 @@ def test_oracle_trade_and_risk_rules__undecodable__touch_nothing(h: Harness) -> 
         b"\x0b" * 38,
         b"\x09" * 125,
         b"\x0a" * 42,
+        b"\x0a" * 43,  # a Deleverage without its nonce (the encoding before it had one)
+        b"\x0a" * 50,
+        b"\x0a" * 52,
         b"\x09" * 5,
         b"\x05" * 4,
         b"\x06\x00",
+        b"\x06\x00\x01",  # a Funding without its period (the encoding before it had one)
+        b"\x06" * 10,
+        b"\x06" * 12,
     ):
         assert rules_of.get(raw[0], h.risk_rules).execute(raw, [], 0, 0) == ((), False, ())
 

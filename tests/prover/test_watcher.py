@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from prover import watcher as watcher_module
 from prover.proofs import FraudProof, TxFraudProof
 from prover.watcher import Watcher
 from sequencer.builder import build_batch
-from sequencer.l1types import L1Event
+from sequencer.l1types import L1Batch, L1Event, L1Revert
 from sequencer.mempool import Mempool
 from sequencer.stf.eip712 import sign_transfer
 from sequencer.stf.smt import check_witness
@@ -88,3 +89,51 @@ def test_step__another_watcher_won__not_retried(tmp_path: Path) -> None:
     w.step()
     w.step()
     assert len(sink.proofs) == 1 and w.proofs_lost == 1 and not w.proven
+
+
+def test_step__unreadable_batch__critical_reported_watching_goes_on_and_a_revert_clears_it(
+    tmp_path: Path,
+) -> None:
+    reader, _ = scenario(tmp_path)
+    wrong = reader.log[-1]
+    assert isinstance(wrong, L1Batch)
+    reader.log[-1] = dataclasses.replace(wrong, txs=(), roots=(), unreadable="non-canonical calldata: x")
+    sink = Sink([])
+    w = Watcher(CONFIG, reader, sink, start_block=1)
+    w.step()
+    w.step()  # no exception, no retry loop: the batch is reported, not re-read
+    assert sink.proofs == []
+    assert w.critical is not None and "batch 1" in w.critical and "non-canonical calldata: x" in w.critical
+    assert w.status()["critical"] == w.critical
+    assert w.status()["batches_verified"] == 1 and w.status()["l1_batches"] == 2
+
+    # later L1 events are still read: a revert removes the batch, and a new batch 1 is checked
+    reader.log.append(L1Revert(1, 1, len(reader.log) + 1, 0))
+    w.step()
+    assert w.critical is None and w.status()["l1_batches"] == 1
+    reader.log.append(dataclasses.replace(wrong, l1_block=len(reader.log) + 1))
+    w.step()
+    w.step()
+    assert [(p.header.index, p.tx_index) for p in sink.proofs if isinstance(p, TxFraudProof)] == [(1, 2)]
+
+
+def test_health__unreadable_batch__503_with_what_and_where(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from prover.main import create_watcher_app
+
+    reader, _ = scenario(tmp_path)
+    wrong = reader.log[-1]
+    assert isinstance(wrong, L1Batch)
+    reader.log[-1] = dataclasses.replace(wrong, txs=(), roots=(), unreadable="tx_root and roots_root")
+    w = Watcher(CONFIG, reader, Sink([]), start_block=1)
+    w.alive = True
+    client = TestClient(create_watcher_app(w))
+    assert client.get("/health").status_code == 200
+    w.step()
+    reply = client.get("/health")
+    assert reply.status_code == 503
+    assert (
+        "batch 1 (L1 tx 0x" in reply.json()["critical"]
+        and "tx_root and roots_root" in reply.json()["critical"]
+    )

@@ -6,6 +6,8 @@ service logic can be tested without an EVM; the rules themselves always come fro
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from prover.proofs import TxFraudProof, build_fraud_proof
@@ -297,3 +299,26 @@ def test_chain__batches_past_the_window__snapshots_dropped(store: Store) -> None
     assert sorted(chain.snapshots) == [2, 3, 4]
     chain.apply_event(l1.revert_from(3))
     assert state_root(chain.state) == l1.batches[-1].header.post_root
+
+
+def test_chain__unreadable_batch__stops_there_builds_nothing_and_a_revert_resumes(store: Store) -> None:
+    l1 = FakeRollup()
+    chain = funded_chain(l1, [1000])
+    root_before = state_root(chain.state)
+    pool = Mempool(CONFIG, store, 10)
+    pool.rebase(chain.state, [], _ctx(chain), [])
+    pool.submit(sign_transfer(KEYS[0], ADDRS[1], 5, 0, CONFIG))
+    built = build_batch(chain.state, chain.queue, pool.pending, CONFIG, l2_time=L2_TIME)
+    assert built is not None
+    good = l1.append(built)
+    unreadable = dataclasses.replace(good, txs=(), roots=(), unreadable="non-canonical calldata")
+    chain.apply_event(unreadable)
+    assert chain.unreadable is not None and chain.unreadable.batch_index == 1
+    assert chain.fraud is None and chain.valid_count == 1 and state_root(chain.state) == root_before
+    # nothing is built on it, and a batch after it is not applied either
+    assert not chain.adopt_own(good, chain.state)
+    l1.revert_from(1)
+    chain.apply_event(L1Revert(1, 1, l1.block + 1, 0))
+    assert chain.unreadable is None and len(chain.batches) == 1
+    chain.apply_event(good)
+    assert chain.valid_count == 2 and get_account(chain.state, ADDRS[1]).collateral == 5

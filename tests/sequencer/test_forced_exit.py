@@ -81,13 +81,15 @@ def test_force_withdraw__never_sent_to_the_sequencer__batched_verified_and_claim
         assert user.next_nonce() == 0
         forced = user.force_withdraw(L1_RECIPIENT, 400)
         assert (forced.queue_index, forced.nonce) == (1, 0)
-        assert node.store.get(bytes.fromhex(forced.tx_hash[2:])) is None  # the sequencer never saw it
+        assert node.store.get(bytes.fromhex(forced.inner_tx_hash[2:])) is None  # the sequencer never saw it
 
         post(node, run)
 
         batch = node.chain.batches[-1]
         assert node.chain.valid_count == len(node.chain.batches) == 2
         assert decode_tx(batch.txs[0]) == ForcedTx(1, forced.signed_tx)
+        assert forced.tx_hash == "0x" + tx_hash(batch.txs[0]).hex()  # the batched transaction's hash
+        assert forced.inner_tx_hash == "0x" + tx_hash(forced.signed_tx).hex() != forced.tx_hash
         assert isinstance(decode_tx(forced.signed_tx), Withdraw)
         assert batch.header.queue_end == 2
         assert get_account(node.chain.state, USER).collateral == 600
@@ -163,7 +165,8 @@ def test_force_withdraw__same_bytes_pending_and_forced__applied_once_reason_says
         signed = sign_withdraw(USER_KEY, L1_RECIPIENT, 400, 0, h.config)
         h_pending, _ = node.submit(signed)  # the user sent it, and also forces the same bytes
         forced = exit_client(h).force_bytes(encode_tx(signed))
-        assert forced.tx_hash == "0x" + h_pending.hex()
+        assert forced.inner_tx_hash == "0x" + h_pending.hex()  # the same signed bytes
+        assert forced.tx_hash == "0x" + tx_hash(encode_tx(ForcedTx(1, encode_tx(signed)))).hex()
 
         post(node, run)
 
@@ -221,6 +224,16 @@ def test_trade_cli__force_withdraw__queued_with_no_sequencer_reachable(
 
         post(node, run)
         assert get_withdrawal(node.chain.state, USER, 0) == (L1_RECIPIENT, 300)
+        # It reports the hash of the transaction as batched (the ForcedTx wrapper, as the node's
+        # batch view lists it) and, named apart, the hash of the signed Withdraw inside it.
+        batch = node.chain.batches[-1]
+        (forced,) = batch.txs
+        inner = decode_tx(forced)
+        assert isinstance(inner, ForcedTx) and isinstance(decode_tx(inner.tx), Withdraw)
+        assert out["tx_hash"] == "0x" + tx_hash(forced).hex()
+        view = node.batch_view(batch.header.index)
+        assert view is not None and out["tx_hash"] in view.tx_hashes
+        assert out["inner_tx_hash"] == "0x" + tx_hash(inner.tx).hex() != out["tx_hash"]
 
         with pytest.raises(SystemExit) as done:
             trade_main([*nowhere, "0x" + L1_RECIPIENT.hex(), "0", *l1])

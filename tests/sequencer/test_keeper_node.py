@@ -5,20 +5,21 @@ transaction type (tests and demo only)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from exchange_fixtures import BTC, BTC_PARAMS, COMMITTEE, ETH, ETH_PARAMS, TRADERS, liquidate, order, price
 
 from sequencer.node import NodeOptions
-from sequencer.stf.codec import encode_message
+from sequencer.stf.codec import encode_message, encode_tx, tx_hash
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL, TX_TYPE_FILL
 from sequencer.stf.errors import InvalidBatch
 from sequencer.stf.keys import account_key
 from sequencer.stf.margin import read_acct
-from sequencer.stf.state import copy_state, get_account, get_markets
+from sequencer.stf.state import copy_state, get_account, get_markets, set_markets
 from sequencer.stf.transition import REASON_STATE_ROOT, check_batch
-from sequencer.stf.types import Deleverage, Funding, OracleUpdate, SetCommittee, SetMarket
+from sequencer.stf.types import Deleverage, Funding, L1Context, OracleUpdate, SetCommittee, SetMarket
 from tests.sequencer.test_api_exchange import T0, ClockedL1, Net, body
 from tests.sequencer.test_chain import FakeRollup
 
@@ -84,11 +85,96 @@ def test_keeper__funding_steps_when_due_once_each(net: Net) -> None:
     assert net.node.keeper_step() == []  # not due yet
     move_eth(net, 100, later)
     net.node.submit(OracleUpdate(BTC, tuple(price(i, BTC, 5000, 5000, later) for i in range(3))))
-    assert net.node.keeper_step() == [Funding(ETH), Funding(BTC)]
+    assert net.node.keeper_step() == [Funding(ETH, T0), Funding(BTC, T0)]  # the period from T0
     assert net.node.keeper_step() == []  # already pending
     assert net.post_batch()
     markets = get_markets(net.node.chain.state)
     assert [m.last_funding_time for m in markets] == [T0 + 60, T0 + 60]
+
+
+def price_both(n: Net, at: int) -> None:
+    """The committee prices both markets at clock `at`, each mark above its index (ETH 1,010
+    over 1,000: premium 5 at the cap of 50 bps; BTC 5,010 over 5,000: premium 10)."""
+    n.node.clock = lambda: at
+    n.node.submit(OracleUpdate(ETH, tuple(price(i, ETH, 1_010, 1_000, at) for i in range(3))))
+    n.node.submit(OracleUpdate(BTC, tuple(price(i, BTC, 5_010, 5_000, at) for i in range(3))))
+
+
+def test_keeper__funding_steps_every_interval_of_many_each_its_own_transaction(net: Net) -> None:
+    """Each interval's step names its period, so it is a new transaction (a new hash, a new
+    acknowledgement), and every interval is paid: the bug was that every step of a market had one
+    hash, so the sequencer answered the second with the first's acknowledgement and funding
+    stopped after one round."""
+    interval = ETH_PARAMS.funding_interval
+    assert BTC_PARAMS.funding_interval == interval
+    price_both(net, T0 + 1)
+    assert net.post_batch()
+    seqs: set[int] = set()
+    for k in range(1, 7):
+        price_both(net, T0 + k * interval + 1)
+        steps = net.node.keeper_step()
+        assert steps == [Funding(ETH, T0 + (k - 1) * interval), Funding(BTC, T0 + (k - 1) * interval)]
+        for step in steps:
+            ack = net.client.get(f"/v1/transactions/0x{tx_hash(encode_tx(step)).hex()}").json()
+            assert ack["status"] == "pending"
+            seqs.add(ack["seq"])
+        assert net.post_batch()
+        markets = get_markets(net.node.chain.state)
+        assert [m.last_funding_time for m in markets] == [T0 + k * interval] * 2
+        assert [m.funding_index for m in markets] == [5 * k, 10 * k]
+    assert len(seqs) == 12  # twelve steps, twelve acknowledgements
+
+
+def test_funding_sent_by_hand__the_due_period_applies_other_periods_are_refused(net: Net) -> None:
+    interval = ETH_PARAMS.funding_interval
+    price_both(net, T0 + interval + 1)
+    first = net.node.keeper_step()[0]
+    assert first == Funding(ETH, T0)
+    assert net.post_batch()
+    price_both(net, T0 + 2 * interval + 1)
+    by_hand = Funding(ETH, T0 + interval)  # the period as GET /v1/markets shows it
+    assert net.client.get("/v1/markets").json()[ETH]["last_funding_time"] == by_hand.since
+    answer = net.client.post("/v1/transactions", json={"raw": "0x" + encode_tx(by_hand).hex()})
+    assert answer.status_code == 200
+    assert (
+        answer.json()["hash"]
+        == "0x" + tx_hash(encode_tx(by_hand)).hex()
+        != "0x" + tx_hash(encode_tx(first)).hex()
+    )
+    # the first round's step again is that transaction (batched): its first acknowledgement
+    again = net.client.post("/v1/transactions", json={"raw": "0x" + encode_tx(first).hex()}).json()
+    status = net.client.get(f"/v1/transactions/{again['hash']}").json()
+    assert again["hash"] == "0x" + tx_hash(encode_tx(first)).hex() and status["status"] == "batched"
+    # a step of another period than the market's (BTC's is T0 + interval) is refused
+    for since in (T0 - interval, T0 + interval - 1, T0 + interval + 1, T0 + 2 * interval):
+        wrong = net.client.post("/v1/transactions", json={"raw": "0x" + encode_tx(Funding(BTC, since)).hex()})
+        assert wrong.status_code == 409 and wrong.json()["error"]["code"] == "funding_not_due", since
+    assert net.post_batch()
+    assert get_markets(net.node.chain.state)[ETH].last_funding_time == T0 + 2 * interval
+    status = net.client.get(f"/v1/transactions/{answer.json()['hash']}").json()
+    assert status["status"] == "batched"
+
+
+def test_keeper__a_funding_step_dropped_after_a_rebase_is_revived_when_due_again(net: Net) -> None:
+    """A pending step dropped by a rebase (here: its price stale on the state rebased onto) has
+    the same bytes when it is due again: the keeper revives it instead of being refused it as
+    dropped for ever."""
+    later = T0 + ETH_PARAMS.funding_interval + 1
+    price_both(net, later)
+    assert net.post_batch()  # the prices are on the chain: only the steps are pending
+    steps = net.node.keeper_step()
+    assert steps == [Funding(ETH, T0), Funding(BTC, T0)]
+    stale = copy_state(net.node.chain.state)
+    set_markets(stale, [replace(m, oracle_time=T0 - 3_600) for m in get_markets(stale)])
+    mempool = net.node.mempool
+    mempool.rebase(stale, [], L1Context(0, {}, later), [])
+    hashes = [tx_hash(encode_tx(step)) for step in steps]
+    assert [net.node.store.get(h).status for h in hashes] == ["dropped", "dropped"]  # type: ignore[union-attr]
+    mempool.rebase(net.node.chain.state, [], L1Context(0, {}, later), [])
+    assert net.node.keeper_step() == steps  # the same bytes, pending again
+    assert net.post_batch()
+    assert [m.last_funding_time for m in get_markets(net.node.chain.state)] == [T0 + 60, T0 + 60]
+    assert [net.node.store.get(h).status for h in hashes] == ["batched", "batched"]  # type: ignore[union-attr]
 
 
 def test_keeper__deleverages_a_bankrupt_account_the_insurance_fund_cannot_cover(net: Net) -> None:
@@ -97,10 +183,10 @@ def test_keeper__deleverages_a_bankrupt_account_the_insurance_fund_cannot_cover(
     (candidate,) = net.client.get("/v1/risk").json()["candidates"]
     assert candidate["bankrupt"]
     (admitted,) = net.node.keeper_step()
-    assert admitted == Deleverage(C, D, ETH)
+    assert admitted == Deleverage(C, D, ETH, 0)  # C's nonce, which it consumes
     assert net.post_batch()
     c = get_account(net.node.chain.state, C)
-    assert c.positions == () and c.collateral >= 0
+    assert c.positions == () and c.collateral >= 0 and c.nonce == 1
     assert (
         read_acct(net.node.chain.state.tree.get(account_key(D))).size(ETH) == 0
     )  # D's short absorbed C's long

@@ -41,7 +41,7 @@ def test_submit__normal_capacity_full__transfers_refused_priority_types_use_the_
     mempool.submit(transfer(1))  # type: ignore[arg-type]
     with pytest.raises(Overloaded):
         mempool.submit(transfer(2))  # type: ignore[arg-type]
-    mempool.submit(Funding(ETH))
+    mempool.submit(Funding(ETH, NOW - 10))
     mempool.submit(cancel(1, order(1, ETH, SIDE_BUY, 100, 10)))
     with pytest.raises(Overloaded):
         mempool.submit(cancel(1, order(1, ETH, SIDE_BUY, 101, 10)))
@@ -51,7 +51,7 @@ def test_submit__normal_capacity_full__transfers_refused_priority_types_use_the_
 
 
 def test_is_priority__classes() -> None:
-    assert is_priority(Funding(ETH))
+    assert is_priority(Funding(ETH, NOW - 10))
     assert is_priority(cancel(1, order(1, ETH, SIDE_BUY, 100, 10)))
     assert not is_priority(transfer(0))  # type: ignore[arg-type]
 

@@ -511,23 +511,21 @@ def build_exchange_vectors() -> list[Vector]:
     )
 
     # ---- Funding ----------------------------------------------------------------------
+    # A step names the period it settles from (`since`, the market's `last_funding_time`).
     # BTC mark 5,030 over index 5,000: premium 30 within the cap 5,000 * 1% = 50.
     due = markets_with(BTC, mark_price=5_030, last_funding_time=NOW - 60)
+    stepped = markets_with(BTC, mark_price=5_030, funding_index=30, last_funding_time=NOW)
     ok(
         "funding__one_period",
         leaves({}, markets=due),
-        Funding(BTC),
-        {
-            markets_key(): encode_markets(
-                markets_with(BTC, mark_price=5_030, funding_index=30, last_funding_time=NOW)
-            )
-        },
+        Funding(BTC, NOW - 60),
+        {markets_key(): encode_markets(stepped)},
     )
     late = markets_with(BTC, mark_price=5_200, last_funding_time=NOW - 200)
     ok(
         "funding__clamped_over_three_periods",
         leaves({}, markets=late),
-        Funding(BTC),
+        Funding(BTC, NOW - 200),
         {
             markets_key(): encode_markets(
                 markets_with(BTC, mark_price=5_200, funding_index=150, last_funding_time=NOW - 20)
@@ -538,32 +536,64 @@ def build_exchange_vectors() -> list[Vector]:
     ok(
         "funding__negative_premium",
         leaves({}, markets=under),
-        Funding(BTC),
+        Funding(BTC, NOW - 60),
         {
             markets_key(): encode_markets(
                 markets_with(BTC, mark_price=4_980, funding_index=-13, last_funding_time=NOW)
             )
         },
     )
+    # An interval later (priced again at NOW + 30), the next period's step from where the first
+    # one left off; the first step again is a replay of a settled period: a no-op.
+    repriced = markets_with(
+        BTC, mark_price=5_030, funding_index=30, last_funding_time=NOW, oracle_time=NOW + 30
+    )
+    ok(
+        "funding__next_period",
+        leaves({}, markets=repriced),
+        Funding(BTC, NOW),
+        {
+            markets_key(): encode_markets(
+                markets_with(
+                    BTC, mark_price=5_030, funding_index=60, last_funding_time=NOW + 60, oracle_time=NOW + 30
+                )
+            )
+        },
+        ctx(NOW + 60),
+    )
+    bad(
+        "funding__replayed_period",
+        leaves({}, markets=repriced),
+        Funding(BTC, NOW - 60),
+        "funding_not_due",
+        ctx(NOW + 60),
+    )
+    bad("funding__future_period", leaves({}, markets=due), Funding(BTC, NOW), "funding_not_due")
+    bad(
+        "funding__period_one_second_off",
+        leaves({}, markets=due),
+        Funding(BTC, NOW - 59),
+        "funding_not_due",
+    )
     bad(
         "funding__not_due",
         leaves({}, markets=markets_with(BTC, last_funding_time=NOW - 59)),
-        Funding(BTC),
+        Funding(BTC, NOW - 59),
         "funding_not_due",
     )
     bad(
         "funding__not_started",
         leaves({}, markets=markets_with(BTC, last_funding_time=0)),
-        Funding(BTC),
+        Funding(BTC, 0),
         "funding_not_due",
     )
     bad(
         "funding__stale_price",
         leaves({}, markets=markets_with(BTC, oracle_time=NOW - 61, last_funding_time=NOW - 120)),
-        Funding(BTC),
+        Funding(BTC, NOW - 120),
         "stale_oracle",
     )
-    bad("funding__unknown_market", plain, Funding(2), "unknown_market")
+    bad("funding__unknown_market", plain, Funding(2, NOW - 10), "unknown_market")
 
     # ---- Transfers, withdrawals and deposits with positions ---------------------------
     # A: 2,000 collateral, long 1 BTC @ 5,000 at mark 5,000: equity 2,000, initial margin 1,000.
@@ -735,6 +765,7 @@ def build_exchange_vectors() -> list[Vector]:
     bad("liquidate__tampered", weak_c, replace(signed, size=60), "bad_signature")
 
     # ---- Deleverage -------------------------------------------------------------------
+    # A deleverage names the bankrupt account's nonce and consumes it (C: 0 -> 1).
     # C long 100 @ 10,000, 400, mark 90: equity -600 > Insurance 100. E short 200 @ -24,000.
     # C gets the 100 (500); bankruptcy price ceil((10,000 - 500) / 100) = 95: C ends at 0.
     # E buys 100 at 95: removed -12,000, realized -9,500 + 12,000 = 2,500 -> 7,500.
@@ -742,9 +773,9 @@ def build_exchange_vectors() -> list[Vector]:
     ok(
         "deleverage__long",
         leaves(bankrupt, markets=sunk, insurance=100),
-        Deleverage(C, E, ETH),
+        Deleverage(C, E, ETH, 0),
         {
-            account_key(C): acct(0),
+            account_key(C): acct(0, 1),
             account_key(E): acct(7_500, 0, (ETH, -100, -12_000)),
             insurance_key(): encode_word(0),
         },
@@ -759,9 +790,9 @@ def build_exchange_vectors() -> list[Vector]:
             markets=squeezed,
             insurance=100,
         ),
-        Deleverage(C, E, ETH),
+        Deleverage(C, E, ETH, 0),
         {
-            account_key(C): acct(0),
+            account_key(C): acct(0, 1),
             account_key(E): acct(7_500, 0, (ETH, 100, 8_000)),
             insurance_key(): encode_word(0),
         },
@@ -769,31 +800,31 @@ def build_exchange_vectors() -> list[Vector]:
     ok(
         "deleverage__no_insurance_leaf",
         leaves(bankrupt, markets=sunk),
-        Deleverage(C, E, ETH),
-        {account_key(C): acct(0), account_key(E): acct(7_400, 0, (ETH, -100, -12_000))},
+        Deleverage(C, E, ETH, 0),
+        {account_key(C): acct(0, 1), account_key(E): acct(7_400, 0, (ETH, -100, -12_000))},
     )
     bad(
         "deleverage__equity_not_negative",
         leaves(bankrupt, insurance=100),
-        Deleverage(C, E, ETH),
+        Deleverage(C, E, ETH, 0),
         "not_liquidatable",
     )
     bad(
         "deleverage__insurance_covers",
         leaves(bankrupt, markets=sunk, insurance=600),
-        Deleverage(C, E, ETH),
+        Deleverage(C, E, ETH, 0),
         "not_liquidatable",
     )
     bad(
         "deleverage__counterparty_same_side",
         leaves({**bankrupt, E: acct(5_000, 0, (ETH, 200, 20_000))}, markets=sunk, insurance=100),
-        Deleverage(C, E, ETH),
+        Deleverage(C, E, ETH, 0),
         "not_liquidatable",
     )
     bad(
         "deleverage__counterparty_too_small",
         leaves({**bankrupt, E: acct(5_000, 0, (ETH, -50, -6_000))}, markets=sunk, insurance=100),
-        Deleverage(C, E, ETH),
+        Deleverage(C, E, ETH, 0),
         "not_liquidatable",
     )
     bad(
@@ -801,22 +832,25 @@ def build_exchange_vectors() -> list[Vector]:
         leaves(
             {**bankrupt, C: acct(400, 0, (ETH, 100, 10_000), (BTC, 1, 5_000))}, markets=sunk, insurance=100
         ),
-        Deleverage(C, E, ETH),
+        Deleverage(C, E, ETH, 0),
         "not_liquidatable",
     )
     bad(
         "deleverage__counterparty_cannot_absorb",
         leaves({**bankrupt, E: acct(0, 0, (ETH, -100, -9_000))}, markets=sunk, insurance=100),
-        Deleverage(C, E, ETH),
+        Deleverage(C, E, ETH, 0),
         "not_liquidatable",
     )
     bad(
-        "deleverage__self", leaves(bankrupt, markets=sunk, insurance=100), Deleverage(C, C, ETH), "self_trade"
+        "deleverage__self",
+        leaves(bankrupt, markets=sunk, insurance=100),
+        Deleverage(C, C, ETH, 0),
+        "self_trade",
     )
     bad(
         "deleverage__stale_price",
         leaves(bankrupt, markets=[replace(sunk[ETH], oracle_time=NOW - 61), sunk[BTC]], insurance=100),
-        Deleverage(C, E, ETH),
+        Deleverage(C, E, ETH, 0),
         "stale_oracle",
     )
     # Short whose collateral plus entry is negative: no bankruptcy price at or above zero.
@@ -827,8 +861,40 @@ def build_exchange_vectors() -> list[Vector]:
             markets=squeezed,
             insurance=100,
         ),
-        Deleverage(C, E, ETH),
+        Deleverage(C, E, ETH, 0),
         "not_liquidatable",
+    )
+    # C deleveraged before (nonce 3): a deleverage naming its nonce applies and makes it 4; one
+    # naming an earlier nonce (the replay of the last one) or a later one is a no-op.
+    again = {**bankrupt, C: acct(400, 3, (ETH, 100, 10_000))}
+    ok(
+        "deleverage__again_later",
+        leaves(again, markets=sunk, insurance=100),
+        Deleverage(C, E, ETH, 3),
+        {
+            account_key(C): acct(0, 4),
+            account_key(E): acct(7_500, 0, (ETH, -100, -12_000)),
+            insurance_key(): encode_word(0),
+        },
+    )
+    bad(
+        "deleverage__replayed_nonce",
+        leaves(again, markets=sunk, insurance=100),
+        Deleverage(C, E, ETH, 2),
+        "bad_nonce",
+    )
+    bad(
+        "deleverage__future_nonce",
+        leaves(again, markets=sunk, insurance=100),
+        Deleverage(C, E, ETH, 4),
+        "bad_nonce",
+    )
+    # The counterparty's nonce is not the one named.
+    bad(
+        "deleverage__counterparty_nonce",
+        leaves({**bankrupt, E: acct(5_000, 3, (ETH, -200, -24_000))}, markets=sunk, insurance=100),
+        Deleverage(C, E, ETH, 3),
+        "bad_nonce",
     )
 
     # ---- BundleFill -------------------------------------------------------------------

@@ -270,7 +270,7 @@ def build_vectors() -> list[Vector]:
         "inner_one_byte": b"\x02",
         "inner_unknown_type": b"\xee" + withdraw(ALICE_KEY, L1_RECIPIENT, 300, 3)[1:],
         "inner_deposit": encode_tx(Deposit(2, ALICE, 5)),
-        "inner_funding": encode_tx(Funding(0)),
+        "inner_funding": encode_tx(Funding(0, 0)),
         "inner_nested_forced": encode_tx(ForcedTx(2, withdraw(ALICE_KEY, L1_RECIPIENT, 300, 3))),
     }
     for name, inner in refused.items():

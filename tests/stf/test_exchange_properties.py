@@ -158,7 +158,8 @@ def _tx(world: World, action: tuple[object, ...]) -> tuple[bytes, int]:
         _, m, dt = action
         assert isinstance(dt, int)
         world.now += dt
-        return encode_tx(Funding(int(m))), 0  # type: ignore[call-overload]
+        assert isinstance(m, int)
+        return encode_tx(Funding(m, markets[m].last_funding_time)), 0
     if kind == "liquidate":
         _, i, k, m, lots = action
         assert isinstance(i, int) and isinstance(k, int) and isinstance(m, int) and isinstance(lots, int)
@@ -184,11 +185,13 @@ def _tx(world: World, action: tuple[object, ...]) -> tuple[bytes, int]:
             for i, t in enumerate(TRADERS[:N_TRADERS])
         ]
         counterparty = max(holders)[1]
-        return encode_tx(Deleverage(TRADERS[weakest], TRADERS[counterparty], m)), 0
+        nonce = read_acct(world.state.tree.get(account_key(TRADERS[weakest]))).nonce
+        return encode_tx(Deleverage(TRADERS[weakest], TRADERS[counterparty], m, nonce)), 0
     if kind == "deleverage":
         _, i, k, m = action
         assert isinstance(i, int) and isinstance(k, int) and isinstance(m, int)
-        return encode_tx(Deleverage(TRADERS[i], TRADERS[(i + k) % N_TRADERS], m)), 0
+        nonce = read_acct(world.state.tree.get(account_key(TRADERS[i]))).nonce
+        return encode_tx(Deleverage(TRADERS[i], TRADERS[(i + k) % N_TRADERS], m, nonce)), 0
     if kind == "bundle":
         _, i, k, eth_buy, lots = action
         assert isinstance(i, int) and isinstance(k, int) and isinstance(lots, int)

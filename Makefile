@@ -24,10 +24,11 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PY_BOOT)
 	touch $@
 
-# `npm install` (not `npm ci`): the lock records only this platform's anvil binary package, and
-# `npm ci` insists on every platform's optional package being listed.
+# `npm ci`: installs exactly what package-lock.json pins and never writes it. The lock lists every
+# platform's optional anvil binary package, as `npm install` writes it; npm installs only this
+# platform's. After changing package.json, run `npm install --package-lock-only` and commit the lock.
 $(ANVIL): package.json package-lock.json
-	npm install --no-audit --no-fund --ignore-scripts
+	npm ci --no-audit --no-fund --ignore-scripts
 	touch $@
 
 bootstrap: $(VENV)/.synced $(ANVIL)

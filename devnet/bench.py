@@ -17,16 +17,17 @@ from typing import Any
 
 import orjson
 
+from contracts.keccak import use_pysha3
 from sequencer.builder import build_batch
-from sequencer.chain import Chain
-from sequencer.l1types import L1Batch, L1Deposit, L1QueueEntry
 from sequencer.mempool import PendingTx
 from sequencer.stf.batch import batch_roots
+from sequencer.stf.chain import Chain
 from sequencer.stf.codec import deposit_hash, encode_tx, tx_hash
 from sequencer.stf.constants import EMPTY
 from sequencer.stf.eip712 import address_of, sign_transfer
 from sequencer.stf.hashing import KECCAK_BACKEND
 from sequencer.stf.keys import account_key
+from sequencer.stf.l1types import L1Batch, L1Deposit, L1QueueEntry
 from sequencer.stf.state import State, copy_state
 from sequencer.stf.transition import apply_decoded
 from sequencer.stf.types import BatchHeader, ChainConfig, Deposit, L1Context, Transfer
@@ -185,6 +186,7 @@ def bench_watcher(n_accounts: int, n_txs: int, repeats: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmarks; the last line of stdout is the JSON."""
+    use_pysha3()
     parser = argparse.ArgumentParser(prog="rollup bench")
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--txs", type=int, default=20_000)

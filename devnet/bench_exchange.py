@@ -177,4 +177,8 @@ def bench_stf_fills(n_accounts: int, n_fills: int, repeats: int) -> dict[str, An
 if __name__ == "__main__":
     import orjson
 
+    from contracts.keccak import use_pysha3
+
+    use_pysha3()
+
     print(orjson.dumps(bench_stf_fills(10_000, 20_000, 5)).decode())

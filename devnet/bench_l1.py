@@ -1,7 +1,7 @@
 """L1 gas figures, measured on py-evm (the same bytecode gives the same gas on anvil).
 
 Transfers, deposits and withdrawals run through the production code paths: the batch builder
-makes the batches, the Rollup computes their trees on-chain, the derivation (`sequencer.chain`)
+makes the batches, the Rollup computes their trees on-chain, the derivation (`sequencer.stf.chain`)
 finds the corrupted root, and `prover.proofs` builds the one-transaction proof whose gas is
 reported. Every exchange transaction type is then proven on an exchange built by real batches
 (`devnet.exchange_scene`: 16 markets, a 15-member oracle committee, traders holding 8 positions
@@ -19,18 +19,18 @@ from typing import Any
 from web3 import EthereumTesterProvider, Web3
 
 from contracts.bindings import BridgeClient, RollupClient, Sender, TokenClient
+from contracts.l1 import batch_record, deposit_record, revert_record
 from devnet.deploy import DeployParams, deploy_all
 from devnet.exchange_scene import TARGET_NAMES, build_exchange_scene
 from devnet.l1_harness import Harness
 from prover.proofs import build_fraud_proof
 from sequencer.builder import build_batch
-from sequencer.chain import Chain
-from sequencer.l1 import batch_record, deposit_record, revert_record
-from sequencer.l1types import L1Batch
 from sequencer.mempool import PendingTx
+from sequencer.stf.chain import Chain
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
 from sequencer.stf.hashing import keccak
+from sequencer.stf.l1types import L1Batch
 from sequencer.stf.state import copy_state
 from sequencer.stf.transition import apply_tx
 from sequencer.stf.types import ChainConfig, L1Context, Tx

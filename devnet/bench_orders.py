@@ -345,6 +345,9 @@ def bench_orders(quick: bool = False, l1: str | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    from contracts.keccak import use_pysha3
+
+    use_pysha3()
     parser = argparse.ArgumentParser(prog="python -m devnet.bench_orders")
     parser.add_argument("--quick", action="store_true", help="small sizes (for tests)")
     parser.add_argument("--l1", choices=["anvil", "embedded"], help="default: anvil if installed")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from contracts.keccak import use_pysha3
+
 USAGE = """usage: rollup <command> [options]
 
 commands:
@@ -99,6 +101,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
 
 def main(argv: list[str] | None = None) -> None:
     """Dispatch `rollup <command> ...`."""
+    use_pysha3()
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] in {"-h", "--help", "help"}:
         print(USAGE)

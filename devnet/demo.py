@@ -28,6 +28,7 @@ import orjson
 from web3 import Web3
 
 from contracts.bindings import BridgeClient, RollupClient, Sender, TokenClient, TransactionReverted
+from contracts.l1 import Web3L1
 from devnet.deploy import DeployParams
 from devnet.faucet import fund_traders
 from devnet.markets import MARKETS, governance_payloads
@@ -35,13 +36,12 @@ from devnet.orchestrator import FIRST_TRADER, SEQ_A, SEQ_B, WATCHER_1, WATCHER_2
 from devnet.procs import wait_until
 from prover.withdrawals import build_withdrawal_claim
 from sequencer.builder import batch_tx_hashes
-from sequencer.chain import Chain
 from sequencer.client import BUY, SELL, TraderClient
-from sequencer.l1 import Web3L1
-from sequencer.l1types import L1Batch, L1Fraud
+from sequencer.stf.chain import Chain
 from sequencer.stf.codec import decode_tx
 from sequencer.stf.constants import TX_TYPE_NAMES
 from sequencer.stf.errors import RollupError
+from sequencer.stf.l1types import L1Batch, L1Fraud
 from sequencer.stf.state import State
 from sequencer.stf.transition import apply_tx
 from sequencer.stf.types import BundleFill, ChainConfig, Fill, Leg

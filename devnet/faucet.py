@@ -5,7 +5,7 @@ from __future__ import annotations
 from web3 import Web3
 
 from contracts.bindings import BridgeClient, Sender, TokenClient
-from devnet.deploy import Deployment
+from contracts.deployment import Deployment
 
 
 def fund_traders(

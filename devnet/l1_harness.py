@@ -22,7 +22,8 @@ from contracts.bindings import (
     TxResult,
     VerifierClient,
 )
-from devnet.deploy import Deployment, DeployParams, deploy_all
+from contracts.deployment import Deployment
+from devnet.deploy import DeployParams, deploy_all
 from prover.proofs import tx_fraud_proof
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw

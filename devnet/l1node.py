@@ -26,4 +26,7 @@ __all__ = [
 ]
 
 if __name__ == "__main__":
+    from contracts.keccak import use_pysha3
+
+    use_pysha3()
     sys.exit(main())

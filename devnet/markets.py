@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from web3 import Web3
 
 from contracts.bindings import BridgeClient, Sender
-from devnet.deploy import Deployment
+from contracts.deployment import Deployment
 from sequencer.stf.codec import encode_message
 from sequencer.stf.eip712 import address_of
 from sequencer.stf.hashing import keccak

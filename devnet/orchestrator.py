@@ -22,8 +22,10 @@ import httpx
 from web3 import Web3
 
 from contracts.bindings import Sender
+from contracts.deployment import Deployment
+from contracts.logs import get_logger
 from devnet.anvil import find_anvil
-from devnet.deploy import Deployment, DeployParams, deploy_all
+from devnet.deploy import DeployParams, deploy_all
 from devnet.l1.chain import DevAccount, dev_accounts
 from devnet.markets import COMMITTEE_THRESHOLD, MARKETS, committee_keys, list_devnet_markets
 from devnet.procs import (
@@ -35,7 +37,6 @@ from devnet.procs import (
     wait_for_listening,
     wait_until,
 )
-from sequencer.logs import get_logger
 
 log = get_logger("devnet")
 

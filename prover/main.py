@@ -13,9 +13,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from contracts.keccak import use_pysha3
+from contracts.l1 import Web3L1, load_deployment
+from contracts.logs import get_logger
 from prover.watcher import Watcher
-from sequencer.l1 import Web3L1, load_deployment
-from sequencer.logs import get_logger
 
 log = get_logger("watcher")
 
@@ -49,6 +50,7 @@ def create_watcher_app(watcher: Watcher) -> FastAPI:
 
 def main(argv: list[str] | None = None) -> None:
     """Run a watcher until SIGINT/SIGTERM."""
+    use_pysha3()
     parser = argparse.ArgumentParser(prog="rollup watcher", description="Run a watcher / challenger.")
     parser.add_argument("--l1-url", default="http://127.0.0.1:8545")
     parser.add_argument("--deployment", default="var/deployment.json")

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prover.witness import build_tx_witnesses
-from sequencer.chain import Chain, Fraud
-from sequencer.l1types import L1Batch
 from sequencer.stf.batch import merkle_proof, root_leaf, tx_leaf
+from sequencer.stf.chain import Chain, Fraud
 from sequencer.stf.errors import RollupError
 from sequencer.stf.keys import global_key
+from sequencer.stf.l1types import L1Batch
 from sequencer.stf.smt import Witness
 from sequencer.stf.state import State, copy_state
 from sequencer.stf.transition import REASON_QUEUE, apply_tx

@@ -3,7 +3,7 @@
 It trusts nothing but L1 data: batches come from the append transactions' calldata, queue
 entries (deposits, governance messages, forced transactions) from the Bridge's events, and the
 state machine is the sequencer's own (`sequencer.stf`, through the shared derivation
-`sequencer.chain`). When a commitment is wrong it builds the witnesses and
+`sequencer.stf.chain`). When a commitment is wrong it builds the witnesses and
 sends one `prove_*_fraud` transaction. Two watchers racing on the same fraud both end consistent:
 the loser's transaction reverts with "rollup: unknown batch", which is logged and ignored, and
 both see the same `BatchesReverted` event.
@@ -18,10 +18,10 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from contracts.logs import get_logger
 from prover.proofs import FraudProof, build_fraud_proof
-from sequencer.chain import Chain
-from sequencer.l1types import L1Batch, L1Reader
-from sequencer.logs import get_logger
+from sequencer.stf.chain import Chain
+from sequencer.stf.l1types import L1Batch, L1Reader
 from sequencer.stf.state import state_root
 from sequencer.stf.types import ChainConfig
 

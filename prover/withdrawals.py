@@ -1,6 +1,6 @@
 """Withdrawal claims: the witness a user sends to `Bridge.claim_withdrawal`, built from L1 data.
 
-Anyone can build it without trusting a sequencer: derive the chain from L1 (`sequencer.chain`),
+Anyone can build it without trusting a sequencer: derive the chain from L1 (`sequencer.stf.chain`),
 take the state after the batch that holds the withdrawal, and prove the Withdrawal leaf against
 that batch's post root (protocol sections 2 and 6).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sequencer.chain import Chain
+from sequencer.stf.chain import Chain
 from sequencer.stf.errors import RollupError
 from sequencer.stf.keys import withdrawal_key
 from sequencer.stf.smt import Witness

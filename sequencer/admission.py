@@ -33,8 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sequencer.api.errors import Overloaded
-from sequencer.logs import get_logger
+from contracts.logs import get_logger
+from sequencer.errors import Overloaded
 
 log = get_logger("admission")
 

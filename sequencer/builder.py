@@ -3,7 +3,7 @@ transactions), then pending
 transactions, each with its root, all under the batch's clock `l2_time`.
 
 The builder works on a copy of the chain state; the chain itself only moves when the batch is
-seen on L1 (`sequencer.chain`), so a posting that fails leaves nothing to undo.
+seen on L1 (`sequencer.stf.chain`), so a posting that fails leaves nothing to undo.
 """
 
 from __future__ import annotations
@@ -11,17 +11,15 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
-from sequencer.l1types import L1Deposit, L1ForcedTx, L1QueueEntry
 from sequencer.mempool import PendingTx
 from sequencer.stf.codec import encode_tx, tx_hash
 from sequencer.stf.constants import MAX_BATCH_TXS
 from sequencer.stf.hashing import keccak
-from sequencer.stf.state import State, copy_state, get_next_deposit_index
+from sequencer.stf.l1types import L1QueueEntry
+from sequencer.stf.queue import due_queue, queue_context
+from sequencer.stf.state import State, copy_state
 from sequencer.stf.transition import apply_decoded
-from sequencer.stf.types import ChainConfig, Deposit, ForcedTx, L1Context, L1Message
-
-QueueTx = Deposit | L1Message | ForcedTx
-"""The transaction that consumes one L1 queue entry."""
+from sequencer.stf.types import ChainConfig
 
 
 @dataclass(frozen=True)
@@ -39,38 +37,6 @@ class BuiltBatch:
     """Pending transactions that no longer applied (with the reason); not in the batch."""
     post_state: State | None = None
     """The state after the batch, as the builder computed it (None if a root was corrupted)."""
-
-
-def queue_tx(entry: L1QueueEntry) -> QueueTx:
-    """The transaction consuming a queue entry: a Deposit, an L1Message for a message, a ForcedTx
-    for a forced transaction."""
-    if isinstance(entry, L1Deposit):
-        return Deposit(queue_index=entry.index, to=entry.to, amount=entry.amount)
-    if isinstance(entry, L1ForcedTx):
-        return ForcedTx(queue_index=entry.index, tx=entry.signed_tx)
-    return L1Message(queue_index=entry.index, payload=entry.payload)
-
-
-def due_queue(state: State, queue: dict[int, L1QueueEntry], limit: int) -> list[QueueTx]:
-    """Queue entries from the state's queue position on, in order, as many as are known
-    (contiguous) up to `limit`, as the transactions that consume them."""
-    out: list[QueueTx] = []
-    i = get_next_deposit_index(state)
-    while i in queue and len(out) < limit:
-        out.append(queue_tx(queue[i]))
-        i += 1
-    return out
-
-
-def queue_context(
-    state: State, queue: dict[int, L1QueueEntry], due: list[QueueTx], l2_time: int
-) -> L1Context:
-    """The L1 context of a batch that consumes the `due` entries on top of `state`."""
-    return L1Context(
-        queue_end=get_next_deposit_index(state) + len(due),
-        queue_hashes={q.queue_index: queue[q.queue_index].hash for q in due},
-        l2_time=l2_time,
-    )
 
 
 def build_batch(

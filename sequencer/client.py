@@ -395,7 +395,7 @@ class L1ExitClient:
     no sequencer: the nonce and the checks come from the chain derived from L1 data alone."""
 
     def __init__(self, l1: Any, private_key: bytes, *, l1_sender: Any = None) -> None:
-        """`l1` is a `sequencer.l1.Web3L1`; `l1_sender` (a `contracts.bindings.Sender`) pays for
+        """`l1` is a `contracts.l1.Web3L1`; `l1_sender` (a `contracts.bindings.Sender`) pays for
         the L1 transaction (default: `l1`'s own key). It need not be the trader."""
         self.l1 = l1
         self.key = private_key
@@ -411,7 +411,7 @@ class L1ExitClient:
     ) -> L1ExitClient:
         """Over an L1 JSON-RPC endpoint; the L1 transaction is paid by `l1_key` (default: the
         trader's own key, as an L1 account)."""
-        from sequencer.l1 import Web3L1, load_deployment
+        from contracts.l1 import Web3L1, load_deployment
 
         l1 = Web3L1(
             l1_url, load_deployment(deployment_path), private_key="0x" + (l1_key or private_key).hex()
@@ -421,8 +421,8 @@ class L1ExitClient:
     def _l1_view(self) -> tuple[Any, Any]:
         """The state after every batch on L1 and every queue entry not consumed yet (those come
         first in the next batch), with the context to plan on it."""
-        from sequencer.builder import due_queue, queue_context
-        from sequencer.chain import Chain
+        from sequencer.stf.chain import Chain
+        from sequencer.stf.queue import due_queue, queue_context
         from sequencer.stf.state import copy_state
         from sequencer.stf.transition import apply_decoded
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from prometheus_client import Histogram
 
-from sequencer.logs import get_logger
+from contracts.logs import get_logger
 from sequencer.metrics import REGISTRY
 
 log = get_logger("sequencer")

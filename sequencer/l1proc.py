@@ -33,9 +33,10 @@ import threading
 from dataclasses import dataclass
 from typing import IO, Any
 
-from devnet.deploy import Deployment
-from sequencer.l1types import L1Event
-from sequencer.logs import get_logger
+from contracts.deployment import Deployment
+from contracts.keccak import use_pysha3
+from contracts.logs import get_logger
+from sequencer.stf.l1types import L1Event
 
 log = get_logger("l1proc")
 
@@ -95,7 +96,8 @@ def _read_frame(source: IO[bytes]) -> Any:
 
 def serve() -> None:
     """The child: read its `L1Params`, then answer `(method, args)` calls until stdin closes."""
-    from sequencer.l1 import Web3L1  # the child's own web3
+    use_pysha3()
+    from contracts.l1 import Web3L1  # the child's own web3
 
     # the frames get a descriptor of their own; anything printed (a library's warning) goes to
     # stderr instead of corrupting them

@@ -23,8 +23,9 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
+from contracts.keccak import use_pysha3
+from contracts.logs import get_logger
 from sequencer.client import RequestRefused, TraderClient
-from sequencer.logs import get_logger
 from sequencer.small_http import serve_health_and_metrics
 from sequencer.stf.types import ChainConfig
 
@@ -99,6 +100,7 @@ class Liquidator:
 
 def main(argv: list[str] | None = None) -> None:
     """Run a liquidation bot until SIGINT/SIGTERM."""
+    use_pysha3()
     parser = argparse.ArgumentParser(
         prog="rollup liquidator", description="Liquidate under-margined accounts."
     )

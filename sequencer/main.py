@@ -12,12 +12,13 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from contracts.keccak import use_pysha3
+from contracts.l1 import Web3L1, load_deployment
+from contracts.logs import get_logger
 from sequencer.api.app import create_app, server_protocol
 from sequencer.config import SequencerSettings
 from sequencer.gcpause import full_collections, quiet_gc
-from sequencer.l1 import Web3L1, load_deployment
 from sequencer.l1proc import L1Params, L1Processes
-from sequencer.logs import get_logger
 from sequencer.node import NodeOptions, SequencerNode
 from sequencer.stall import LoopMonitor
 from sequencer.stf.constants import TX_TYPE_NAMES
@@ -125,6 +126,7 @@ def serve(settings: SequencerSettings) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse flags (each overrides the `ROLLUP_SEQ_*` environment) and serve."""
+    use_pysha3()
     parser = argparse.ArgumentParser(prog="rollup sequencer", description="Run a sequencer node.")
     parser.add_argument("--l1-url")
     parser.add_argument("--deployment", help="deployment JSON written by `rollup deploy` / `rollup devnet`")

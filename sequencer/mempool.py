@@ -29,9 +29,9 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from sequencer.api.errors import Dropped, Malformed, Overloaded
+from contracts.logs import get_logger
+from sequencer.errors import Dropped, Malformed, Overloaded
 from sequencer.keeper import RiskIndex, position_traders
-from sequencer.logs import get_logger
 from sequencer.metrics import PENDING
 from sequencer.stf.codec import decode_tx, encode_tx, forced_inner, tx_hash
 from sequencer.stf.constants import (

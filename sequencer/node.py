@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, cast
 
+from contracts.logs import get_logger
 from sequencer.admission import AdmissionQueue
-from sequencer.api.errors import NotReady
 from sequencer.api.schemas import (
     AccountView,
     BatchView,
@@ -40,16 +40,8 @@ from sequencer.api.schemas import (
     RiskView,
     StatusView,
 )
-from sequencer.builder import (
-    BuiltBatch,
-    QueueTx,
-    batch_clock,
-    batch_tx_hashes,
-    build_batch_steps,
-    due_queue,
-    queue_context,
-)
-from sequencer.chain import Chain
+from sequencer.builder import BuiltBatch, batch_clock, batch_tx_hashes, build_batch_steps
+from sequencer.errors import NotReady
 from sequencer.exchange import (
     TIME_MARGIN_SECONDS,
     AdmitTxs,
@@ -67,8 +59,6 @@ from sequencer.exchange import (
     account_risk,
 )
 from sequencer.keeper import deleverage_options, due_funding, liquidation_candidates
-from sequencer.l1types import L1Batch, L1Event, L1ForcedTx, L1Reader, L1Revert
-from sequencer.logs import get_logger
 from sequencer.matching import OrderBook
 from sequencer.mempool import PRIORITY_TYPE_BYTES, Mempool, is_priority, logged_pending
 from sequencer.metrics import (
@@ -84,10 +74,13 @@ from sequencer.metrics import (
 )
 from sequencer.receipts import ReceiptSigner
 from sequencer.sigpool import Recovered, SignatureWorker
+from sequencer.stf.chain import Chain
 from sequencer.stf.codec import decode_tx
 from sequencer.stf.eip712 import order_digest
 from sequencer.stf.errors import RollupError
+from sequencer.stf.l1types import L1Batch, L1Event, L1ForcedTx, L1Reader, L1Revert
 from sequencer.stf.margin import Markets
+from sequencer.stf.queue import QueueTx, due_queue, queue_context
 from sequencer.stf.state import get_account, get_next_deposit_index, state_root
 from sequencer.stf.types import (
     Bundle,

@@ -30,7 +30,8 @@ from typing import Protocol
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from sequencer.logs import get_logger
+from contracts.keccak import use_pysha3
+from contracts.logs import get_logger
 from sequencer.small_http import serve_health_and_metrics
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import address_of, sign_price
@@ -211,6 +212,7 @@ def _market_start(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run a price feed until SIGINT/SIGTERM."""
+    use_pysha3()
     parser = argparse.ArgumentParser(prog="rollup oracle", description="Sign and submit oracle prices.")
     parser.add_argument("--sequencer", default="http://127.0.0.1:8600")
     parser.add_argument("--deployment", default="var/deployment.json", help="gives the chain id and Rollup")
@@ -224,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8800, help="serves /health and /metrics")
     args = parser.parse_args(argv)
 
-    from sequencer.l1 import load_deployment
+    from contracts.l1 import load_deployment
 
     deployment = load_deployment(args.deployment)
     config = ChainConfig(deployment.chain_id, bytes.fromhex(deployment.rollup[2:]))

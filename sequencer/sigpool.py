@@ -45,7 +45,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import cast
 
-from sequencer.logs import get_logger
+from contracts.keccak import use_pysha3
+from contracts.logs import get_logger
 from sequencer.stf.codec import decode_order, encode_signed_order
 from sequencer.stf.eip712 import order_digest, recover_digest
 from sequencer.stf.errors import RollupError
@@ -313,6 +314,7 @@ async def _end(process: _Child) -> None:
 
 def serve(config: ChainConfig) -> None:
     """The worker: answer frames from stdin on stdout until stdin closes."""
+    use_pysha3()
     # the node ends its worker by closing its stdin; a signal to the process group (the node's
     # own shutdown, a Ctrl-C) must not take the worker away while the node still serves
     signal.signal(signal.SIGINT, signal.SIG_IGN)

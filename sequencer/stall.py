@@ -22,7 +22,7 @@ import time
 
 from prometheus_client import Counter, Histogram
 
-from sequencer.logs import get_logger
+from contracts.logs import get_logger
 from sequencer.metrics import REGISTRY
 
 LOOP_LAG = Histogram(

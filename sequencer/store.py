@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sequencer.logs import get_logger
+from contracts.logs import get_logger
 from sequencer.metrics import TXS_DROPPED
 
 log = get_logger("store")

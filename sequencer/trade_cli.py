@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import orjson
 
+from contracts.keccak import use_pysha3
 from sequencer.client import BUY, SELL, L1ExitClient, PlacedOrder, RequestRefused, TraderClient
 from sequencer.stf.constants import FLAG_IOC, FLAG_POST_ONLY, FLAG_REDUCE_ONLY
 from sequencer.stf.errors import RollupError
@@ -191,7 +192,7 @@ def _deposit(args: argparse.Namespace, key: bytes) -> dict[str, Any]:
     from web3 import Web3
 
     from contracts.bindings import BridgeClient, Sender, TokenClient
-    from sequencer.l1 import load_deployment
+    from contracts.l1 import load_deployment
 
     deployment = load_deployment(args.deployment)
     w3 = Web3(Web3.HTTPProvider(args.l1_url, request_kwargs={"timeout": 60}))
@@ -219,6 +220,7 @@ def _force_withdraw(args: argparse.Namespace, key: bytes) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     """`rollup trade ...`."""
+    use_pysha3()
     args = _parser().parse_args(argv)
     try:
         _print(run(args))

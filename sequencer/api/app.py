@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sequencer.api.direct import DirectProtocol, DirectRoute, direct_protocol
-from sequencer.api.errors import Malformed, NotFound, status_for
+from sequencer.api.errors import status_for
 from sequencer.api.exchange_routes import (
     ExchangeNodeAPI,
     cancel_order,
@@ -45,6 +45,7 @@ from sequencer.api.schemas import (
     TxStatus,
     WithdrawRequest,
 )
+from sequencer.errors import Malformed, NotFound
 from sequencer.metrics import REGISTRY, TXS_REJECTED
 from sequencer.stf.errors import RollupError
 from sequencer.stf.types import Tx

@@ -1,8 +1,6 @@
-"""Errors of the service layer and the one mapping from error families to HTTP statuses."""
+"""The one mapping from error codes (of the state machine's and the service's errors) to HTTP statuses."""
 
 from __future__ import annotations
-
-from sequencer.stf.errors import RollupError
 
 # code -> HTTP status (docs/protocol.md section 9). Every refusal carries one of these codes.
 HTTP_STATUS: dict[str, int] = {
@@ -45,53 +43,6 @@ HTTP_STATUS: dict[str, int] = {
     "invalid_message": 400,
     "invalid_transaction": 400,
 }
-
-
-class ServiceError(RollupError):
-    """A refusal decided by the service (not by the state machine)."""
-
-    code = "internal"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class NotFound(ServiceError):
-    """The resource does not exist."""
-
-    code = "not_found"
-
-
-class Overloaded(ServiceError):
-    """The mempool is full; try again later."""
-
-    code = "overloaded"
-
-
-class NotReady(ServiceError):
-    """The node has not caught up with the L1 yet."""
-
-    code = "not_ready"
-
-
-class Dropped(ServiceError):
-    """The transaction was acknowledged once, then dropped (it no longer applied after an L1
-    revert); it is not acknowledged again."""
-
-    code = "dropped"
-
-
-class NoMatch(ServiceError):
-    """No resting order can fill a leg of a bundle whole (a bundle never rests)."""
-
-    code = "no_match"
-
-
-class Malformed(ServiceError):
-    """The request body does not describe a transaction."""
-
-    code = "malformed"
 
 
 def status_for(code: str) -> int:

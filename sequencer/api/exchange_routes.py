@@ -12,7 +12,6 @@ from typing import Annotated, Any, Protocol
 import orjson
 from fastapi import APIRouter, Depends, Path, Query
 
-from sequencer.api.errors import NotFound
 from sequencer.api.order_schemas import (
     BookView,
     BundleRequest,
@@ -29,6 +28,7 @@ from sequencer.api.order_schemas import (
     OrderResult,
     OrderView,
 )
+from sequencer.errors import NotFound
 from sequencer.exchange import (
     BundleOutcome,
     CancelOutcome,

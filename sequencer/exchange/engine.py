@@ -40,7 +40,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from sequencer.api.errors import NoMatch, Overloaded
+from contracts.logs import get_logger
+from sequencer.errors import NoMatch, Overloaded
 from sequencer.exchange.orderlog import OrderLog, OrderRow, OrderWrites, fill_record
 from sequencer.exchange.records import (
     BundleOutcome,
@@ -50,7 +51,6 @@ from sequencer.exchange.records import (
     OrderOutcome,
     OrderStatus,
 )
-from sequencer.logs import get_logger
 from sequencer.matching import (
     BookEvent,
     BookOrder,

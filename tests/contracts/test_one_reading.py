@@ -7,7 +7,7 @@ string either agrees by construction or is held by a differential test:
 - Bridge inputs (`deposit`, `send_message`, `force_tx` calldata): no node reads them; nodes read
   the events, which the Bridge writes from the values its own ABI decoder read, next to the queue
   hash it stores from those same values. `test_bridge_queue__*` (every kind and length, through the
-  node's reader `sequencer.l1`, then consumed alike by both state machines against the real
+  node's reader `contracts.l1`, then consumed alike by both state machines against the real
   Bridge), `test_bridge_calldata__*` (non-canonical calldata: whatever the Bridge accepts, the
   node's record is exactly what it read and hashed).
 - Event data: Vyper's ABI encoder writes it (standard offsets, zero padding), and only the contract
@@ -49,10 +49,8 @@ from stf_vectors import CONFIG, VECTORS, Vector, state_of
 from web3.contract import Contract
 
 from contracts.bindings import TransactionReverted, send_transaction, witness_arg
+from contracts.l1 import Web3L1
 from prover.witness import build_tx_witnesses, encode_witness_for_abi
-from sequencer.builder import queue_tx
-from sequencer.l1 import Web3L1
-from sequencer.l1types import L1Batch, L1Deposit, L1ForcedTx, L1Fraud, L1Message, L1QueueEntry, L1Revert
 from sequencer.stf.codec import (
     decode_tx,
     deposit_hash,
@@ -100,6 +98,8 @@ from sequencer.stf.constants import (
 from sequencer.stf.eip712 import sign_transfer, sign_withdraw
 from sequencer.stf.errors import DecodeError
 from sequencer.stf.hashing import keccak
+from sequencer.stf.l1types import L1Batch, L1Deposit, L1ForcedTx, L1Fraud, L1Message, L1QueueEntry, L1Revert
+from sequencer.stf.queue import queue_tx
 from sequencer.stf.smt import SparseMerkleTree, Witness, write_witness
 from sequencer.stf.state import State, get_next_deposit_index, set_account, set_next_deposit_index
 from sequencer.stf.transition import touched_keys
@@ -220,7 +220,7 @@ def _send(h: Harness, entry: Entry) -> Any:
 
 
 def _queue_records(h: Harness, first_block: int) -> list[L1QueueEntry]:
-    """The queue entries from `first_block` on, read as every node reads them (`sequencer.l1`)."""
+    """The queue entries from `first_block` on, read as every node reads them (`contracts.l1`)."""
     events = Web3L1.over(h.w3, h.deployment).events(first_block, h.w3.eth.block_number)
     return [e for e in events if isinstance(e, L1Deposit | L1Message | L1ForcedTx)]
 
@@ -653,7 +653,7 @@ def test_batch_header__any_fields__python_encoding_and_hash_equal_the_rollups(
 
 
 def test_rollup_events__append_and_fraud__node_reads_what_the_rollup_committed() -> None:
-    """The BatchAppended event read by the node (`sequencer.l1`) rebuilds the header whose hash the
+    """The BatchAppended event read by the node (`contracts.l1`) rebuilds the header whose hash the
     Rollup stored; a proven fraud's FraudProven, SequencerSlashed and BatchesReverted read back as
     sent; every log is canonical."""
     h = Harness.create()

@@ -89,7 +89,7 @@ def test_deploy__wiring__addresses_and_params(h: Harness) -> None:
 
 
 def test_deploy__deployment_file__round_trips_every_address(h: Harness) -> None:
-    from devnet.deploy import Deployment
+    from contracts.deployment import Deployment
 
     assert Deployment.from_json(h.deployment.to_json()) == h.deployment
 

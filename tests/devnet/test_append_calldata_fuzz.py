@@ -22,7 +22,8 @@ from web3 import Web3
 
 from contracts.bindings import RollupClient, Sender, Tip, TransactionReverted, send_transaction
 from contracts.calldata import APPEND_BATCH_SELECTOR, CalldataError, decode_append_batch
-from devnet.deploy import Deployment, DeployParams, deploy_all
+from contracts.deployment import Deployment
+from devnet.deploy import DeployParams, deploy_all
 from devnet.l1.chain import dev_accounts
 from devnet.procs import L1Handle, rpc_call
 from sequencer.stf.batch import batch_roots

@@ -7,13 +7,13 @@ import dataclasses
 import pytest
 
 from contracts.bindings import Sender, TransactionReverted
+from contracts.l1 import Web3L1
 from devnet.markets import governance_payloads
 from devnet.orchestrator import SEQ_A, WATCHER_1, Network, get_json
 from devnet.procs import wait_until
 from prover.proofs import build_tx_fraud_proof
-from sequencer.chain import Chain
 from sequencer.client import TraderClient
-from sequencer.l1 import Web3L1
+from sequencer.stf.chain import Chain
 from sequencer.stf.codec import decode_tx
 from sequencer.stf.types import Transfer
 from tests.e2e.helpers import TOKEN_UNIT, Clients

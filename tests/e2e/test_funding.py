@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 import httpx
 import pytest
 
+from contracts.l1 import Web3L1
 from devnet.demo import derive_chain
 from devnet.markets import COMMITTEE_THRESHOLD, MARKETS, PERP_PARAMS, committee_keys
 from devnet.orchestrator import SEQ_A, Network, get_json
 from devnet.procs import wait_until
-from sequencer.l1 import Web3L1
 from sequencer.stf.codec import decode_tx, encode_message, encode_tx, tx_hash
 from sequencer.stf.eip712 import sign_price
 from sequencer.stf.errors import DecodeError

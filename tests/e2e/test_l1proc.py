@@ -14,7 +14,7 @@ from web3 import Web3
 from contracts.bindings import RollupClient
 from devnet.orchestrator import SEQ_A, Network
 from sequencer.l1proc import L1CallFailed, L1ChildGone, L1Params, L1Processes
-from sequencer.l1types import L1Message
+from sequencer.stf.l1types import L1Message
 
 
 def _processes(network: Network) -> L1Processes:

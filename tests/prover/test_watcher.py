@@ -11,9 +11,9 @@ from prover import watcher as watcher_module
 from prover.proofs import FraudProof, TxFraudProof
 from prover.watcher import Watcher
 from sequencer.builder import build_batch
-from sequencer.l1types import L1Batch, L1Event, L1Revert
 from sequencer.mempool import Mempool
 from sequencer.stf.eip712 import sign_transfer
+from sequencer.stf.l1types import L1Batch, L1Event, L1Revert
 from sequencer.stf.smt import check_witness
 from sequencer.store import Store
 from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, L2_TIME, FakeRollup, _ctx, funded_chain

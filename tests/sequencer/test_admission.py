@@ -23,7 +23,7 @@ from exchange_fixtures import (
 )
 
 from sequencer.admission import AdmissionQueue
-from sequencer.api.errors import Overloaded
+from sequencer.errors import Overloaded
 from sequencer.exchange import CancelOutcome, OrderOutcome, PlaceOrders
 from sequencer.node import NodeOptions
 from sequencer.stf.codec import encode_message, encode_tx

@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 
 from sequencer.api.app import create_app
 from sequencer.builder import BuiltBatch
-from sequencer.l1types import L1Event
 from sequencer.node import NodeOptions, SequencerNode
 from sequencer.receipts import verify_batch_receipt, verify_receipt
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
+from sequencer.stf.l1types import L1Event
 from sequencer.store import Store
 from sequencer.stream import MAX_QUEUED as STREAM_MAX_QUEUED
 from sequencer.stream import Stream

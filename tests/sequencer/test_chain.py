@@ -13,14 +13,14 @@ import pytest
 from prover.proofs import TxFraudProof, build_fraud_proof
 from prover.withdrawals import build_withdrawal_claim
 from sequencer.builder import BuiltBatch, build_batch
-from sequencer.chain import Chain
-from sequencer.l1types import L1Batch, L1Deposit, L1Message, L1QueueEntry, L1Revert
 from sequencer.mempool import Mempool
 from sequencer.stf.batch import batch_roots, root_leaf, tx_leaf, verify_merkle_proof
+from sequencer.stf.chain import Chain
 from sequencer.stf.codec import decode_tx, deposit_hash, encode_message, message_hash
 from sequencer.stf.constants import EMPTY
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
 from sequencer.stf.errors import BadNonce, BadSignature, InsufficientBalance
+from sequencer.stf.l1types import L1Batch, L1Deposit, L1Message, L1QueueEntry, L1Revert
 from sequencer.stf.smt import check_witness
 from sequencer.stf.state import get_account, get_markets, get_next_deposit_index, state_root
 from sequencer.stf.types import (

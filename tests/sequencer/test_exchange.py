@@ -25,7 +25,7 @@ from exchange_fixtures import (
 )
 from stf_vectors import CONFIG, state_of
 
-from sequencer.api.errors import NoMatch, Overloaded
+from sequencer.errors import NoMatch, Overloaded
 from sequencer.exchange import Exchange, OrderStatus
 from sequencer.mempool import Mempool, logged_pending
 from sequencer.stf.codec import encode_markets

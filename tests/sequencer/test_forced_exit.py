@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from contracts.bindings import TransactionReverted
+from contracts.l1 import Web3L1
 from devnet.l1_harness import CHALLENGE_WINDOW_SECONDS, Harness
 from prover.watcher import Watcher
 from prover.withdrawals import build_withdrawal_claim
 from sequencer.client import ForceRefused, L1ExitClient
-from sequencer.l1 import Web3L1
 from sequencer.node import NodeOptions, SequencerNode
 from sequencer.stf.codec import decode_tx, encode_tx, tx_hash
 from sequencer.stf.constants import TX_TYPE_FORCED

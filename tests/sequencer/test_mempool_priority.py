@@ -10,7 +10,7 @@ import pytest
 from exchange_fixtures import ETH, NOW, TRADERS, acct, cancel, leaves, order, trader_key
 from stf_vectors import CONFIG, state_of
 
-from sequencer.api.errors import Overloaded
+from sequencer.errors import Overloaded
 from sequencer.mempool import Mempool, is_priority
 from sequencer.stf.constants import SIDE_BUY
 from sequencer.stf.eip712 import sign_transfer

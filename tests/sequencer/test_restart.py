@@ -9,12 +9,12 @@ import pytest
 
 import sequencer.node as node_module
 from sequencer.builder import build_batch
-from sequencer.chain import Chain
-from sequencer.l1types import L1Event
 from sequencer.mempool import PendingTx
 from sequencer.node import SequencerNode
+from sequencer.stf.chain import Chain
 from sequencer.stf.codec import encode_tx, tx_hash
 from sequencer.stf.eip712 import sign_transfer
+from sequencer.stf.l1types import L1Event
 from sequencer.store import Store
 from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, L2_TIME, FakeRollup
 

@@ -28,11 +28,19 @@ def test_sha256__is_hashlib() -> None:
     assert sha256(b"abc") == hashlib.sha256(b"abc").digest()
 
 
-def test_eth_hash_auto__after_importing_sequencer__uses_pysha3() -> None:
+def test_use_pysha3__eth_hash_auto__hashes_with_pysha3_even_after_a_first_hash() -> None:
     import eth_hash.auto
+    from eth_hash.backends import pycryptodome, pysha3
 
-    import sequencer  # noqa: F401  (selects the backend)
+    from contracts.keccak import use_pysha3
 
-    eth_hash.auto.keccak(b"")  # the automatic backend resolves on first use
-    chosen = eth_hash.auto.keccak.hasher.__self__  # the resolved backend's bound keccak256
-    assert type(chosen).__module__ == "eth_hash.backends.pysha3"
+    auto = eth_hash.auto.keccak
+    saved = (auto.hasher, auto.preimage)
+    try:
+        auto.hasher = pycryptodome.keccak256  # as if eth-hash had chosen pycryptodome already
+        use_pysha3()
+        assert auto.hasher == pysha3.keccak256
+        assert auto(b"abc") == keccak(b"abc")
+        assert auto.new(b"ab").digest() == pysha3.preimage(b"ab").digest()
+    finally:
+        auto.hasher, auto.preimage = saved

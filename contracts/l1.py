@@ -21,9 +21,9 @@ from contracts.bindings import (
     RollupClient,
     Sender,
 )
-from devnet.deploy import Deployment
-from sequencer.l1types import L1Batch, L1Deposit, L1Event, L1ForcedTx, L1Fraud, L1Message, L1Revert
-from sequencer.logs import get_logger
+from contracts.deployment import Deployment
+from contracts.logs import get_logger
+from sequencer.stf.l1types import L1Batch, L1Deposit, L1Event, L1ForcedTx, L1Fraud, L1Message, L1Revert
 from sequencer.stf.types import ChainConfig
 
 log = get_logger("l1")

@@ -1,6 +1,6 @@
 """What the services read from the L1, as plain records, and the `L1Reader` protocol.
 
-The derivation (`sequencer.chain`) consumes these records only, so it runs the same against the
+The derivation (`sequencer.stf.chain`) consumes these records only, so it runs the same against the
 embedded node, anvil, any JSON-RPC endpoint, or a test's list of records.
 """
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sequencer.l1types import (
+from sequencer.stf.errors import InvalidBatch
+from sequencer.stf.l1types import (
     L1Batch,
     L1Deposit,
     L1Event,
@@ -28,7 +29,6 @@ from sequencer.l1types import (
     L1QueueEntry,
     L1Revert,
 )
-from sequencer.stf.errors import InvalidBatch
 from sequencer.stf.state import State, copy_state, genesis_state, state_root
 from sequencer.stf.transition import check_batch
 from sequencer.stf.types import ChainConfig, L1Context

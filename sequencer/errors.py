@@ -1,0 +1,53 @@
+"""Refusals decided by the service rather than the state machine; each carries a code that the
+API maps to an HTTP status (`sequencer.api.errors`)."""
+
+from __future__ import annotations
+
+from sequencer.stf.errors import RollupError
+
+
+class ServiceError(RollupError):
+    """A refusal decided by the service (not by the state machine)."""
+
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ServiceError):
+    """The resource does not exist."""
+
+    code = "not_found"
+
+
+class Overloaded(ServiceError):
+    """The mempool is full; try again later."""
+
+    code = "overloaded"
+
+
+class NotReady(ServiceError):
+    """The node has not caught up with the L1 yet."""
+
+    code = "not_ready"
+
+
+class Dropped(ServiceError):
+    """The transaction was acknowledged once, then dropped (it no longer applied after an L1
+    revert); it is not acknowledged again."""
+
+    code = "dropped"
+
+
+class NoMatch(ServiceError):
+    """No resting order can fill a leg of a bundle whole (a bundle never rests)."""
+
+    code = "no_match"
+
+
+class Malformed(ServiceError):
+    """The request body does not describe a transaction."""
+
+    code = "malformed"

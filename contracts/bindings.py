@@ -9,7 +9,7 @@ mined but fails anyway (a race) raises the same error with the receipt. Each cal
 receipt and returns a `TxResult`.
 
 Records (`BatchHeader`, `Witness`) are the state machine's own types from `sequencer.stf`;
-witnesses may also be given already in ABI tuple form (`prover.witness.encode_witness_for_abi`).
+witnesses may also be given already in ABI tuple form (`witness_arg`, the one conversion).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from contracts.bindings import BridgeClient, RollupClient, Sender, TokenClient
 from contracts.l1 import batch_record, deposit_record, revert_record
 from devnet.deploy import DeployParams, deploy_all
 from devnet.exchange_scene import TARGET_NAMES, build_exchange_scene
+from devnet.faulty import corrupt
 from devnet.l1_harness import Harness
 from prover.proofs import build_fraud_proof
 from sequencer.builder import build_batch
@@ -79,9 +80,9 @@ class L1Bench:
             pending,
             self.config,
             l2_time=self.l2_time(),
-            corrupt_root_at=corrupt_at,
         )
         assert built is not None and len(built.skipped) == 0
+        built = corrupt(built, root_at=corrupt_at)
         result = self.rollup.append_batch(
             sequencer,
             built.txs,

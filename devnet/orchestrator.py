@@ -118,10 +118,13 @@ class Network:
         batch_interval_ms: int = 300,
         timeout: float = 60.0,
     ) -> Service:
-        """Start a sequencer process and wait until it is synced and healthy."""
+        """Start a sequencer process and wait until it is synced and healthy. With `fault_tx` (a
+        transaction's position) or `fault_tx_type` (a type name, e.g. `fill`) it is the faulty
+        sequencer of `devnet.faulty`, which lies about that transaction's root in its next batch."""
         port = port or free_port()
         account = self.accounts[account_index]
-        argv = self._argv("sequencer.main", account, port)
+        faulty = fault_tx >= 0 or bool(fault_tx_type)
+        argv = self._argv("devnet.faulty" if faulty else "sequencer.main", account, port)
         argv += ["--db", str(self.workdir / f"{name}.sqlite")]
         argv += ["--batch-max-txs", str(batch_max_txs), "--batch-interval-ms", str(batch_interval_ms)]
         if fault_tx >= 0:

@@ -18,17 +18,18 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from contracts.follow import L1Cursor, LoopHealth, TransientError, drive
 from contracts.logs import get_logger
 from prover.proofs import FraudProof, build_fraud_proof
 from sequencer.stf.chain import Chain
-from sequencer.stf.l1types import L1Batch, L1Reader
+from sequencer.stf.l1types import L1Batch, L1Event, L1Reader
 from sequencer.stf.state import state_root
 from sequencer.stf.types import ChainConfig
 
 log = get_logger("watcher")
 
-POLL_RANGE_BLOCKS = 5_000
-"""Most L1 blocks read in one step."""
+LOOP = "watcher"
+"""The name of the watcher's one driver loop."""
 
 RETRY_SECONDS = 2.0
 """Pause before sending a proof again after a failed attempt."""
@@ -85,7 +86,8 @@ class Watcher:
         self.chain = Chain(config)
         self.reader = reader
         self.sink = sink
-        self.next_block = start_block
+        self.cursor = L1Cursor(start_block)
+        """Where the watcher is in the L1 (`contracts.follow`, as the sequencer's follower)."""
         self.poll_seconds = poll_seconds
         self.challenge = challenge
         self.metrics = WatcherMetrics()
@@ -94,37 +96,51 @@ class Watcher:
         """Frauds settled: our proof succeeded, or another watcher's did first."""
         self.found: set[tuple[int, int, bytes]] = set()
         self.retry_at = 0.0
-        self.l1_head = start_block - 1
-        self.last_event = (-1, -1)
         self.proofs_lost = 0
         """Proofs that found the batch already reverted (another watcher was first)."""
-        self.last_error: str | None = None
-        self.critical: str | None = None
-        """What stops verification and needs an operator (a batch this node cannot read), with
-        where; None when nothing does. The watcher keeps following L1 meanwhile."""
-        self.alive = False
+        self.loop_health = LoopHealth(loops={LOOP: False}, name_errors=False)
+        """The driver loop's health (`run`)."""
+        self.unreadable: str | None = None
+        """A batch this node cannot read, with where (verification stops there; the watcher
+        keeps following L1 meanwhile); None when there is none."""
         self.published: dict[str, Any] = {}
         """The status as of the last step: `step` runs in a worker thread and is the only one to
         touch the chain, so readers (the HTTP API) get this copy, never the live tree."""
 
+    @property
+    def next_block(self) -> int:
+        """The next L1 block to read."""
+        return self.cursor.next_block
+
+    @property
+    def alive(self) -> bool:
+        """Whether the driver loop runs."""
+        return self.loop_health.loops[LOOP]
+
+    @alive.setter
+    def alive(self, value: bool) -> None:
+        self.loop_health.loops[LOOP] = value
+
+    @property
+    def last_error(self) -> str | None:
+        """The last error met (retried)."""
+        return self.loop_health.last_error
+
+    @property
+    def critical(self) -> str | None:
+        """What stops verification and needs an operator, with where: the loop stopped for good,
+        or a batch this node cannot read; None when nothing does."""
+        return self.loop_health.critical or self.unreadable
+
     def step(self) -> int:
         """Read new L1 events, fold them, and challenge if a batch is wrong; returns events read."""
-        head = self.reader.head_block()
-        to = min(head, self.next_block + POLL_RANGE_BLOCKS - 1)  # bounded: progress while catching up
-        events = self.reader.events(self.next_block, to) if to >= self.next_block else []
-        # a fold that failed part-way reads the range again: skip what was folded already
-        events = [e for e in events if (e.l1_block, e.log_index) > self.last_event]
-        self.metrics.l1_block.set(to)
-        self.l1_head = head
-        if to < head:
-            log.info("catching_up", l1_block=to, l1_head=head, batches=len(self.chain.batches))
-        for event in events:
-            self.chain.apply_event(event)
-            self.last_event = (event.l1_block, event.log_index)
-            if isinstance(event, L1Batch):
-                self.metrics.txs_derived.inc(event.header.tx_count)
-                log.info("batch_derived", index=event.header.index, txs=event.header.tx_count)
-        self.next_block = max(self.next_block, to + 1)  # only once the whole range is folded
+        window = self.cursor.read(self.reader)
+        self.metrics.l1_block.set(window.last)
+        if window.last < window.head:
+            log.info(
+                "catching_up", l1_block=window.last, l1_head=window.head, batches=len(self.chain.batches)
+            )
+        folded = self.cursor.fold(window, self._fold)
         self.metrics.batches_verified.set(self.chain.valid_count)
         self._note_unreadable()
         fraud = self.chain.fraud
@@ -147,23 +163,31 @@ class Watcher:
                     raise
                 self.attempted.add(key)
         self.published = self._status()
-        return len(events)
+        return folded
+
+    def _fold(self, events: list[L1Event]) -> None:
+        for event in events:
+            self.chain.apply_event(event)
+            self.cursor.mark(event)
+            if isinstance(event, L1Batch):
+                self.metrics.txs_derived.inc(event.header.tx_count)
+                log.info("batch_derived", index=event.header.index, txs=event.header.tx_count)
 
     def _note_unreadable(self) -> None:
         """Report a batch the chain stopped at because its data could not be read (once per
         batch), and clear the report once a revert has removed it."""
         stuck = self.chain.unreadable
         message = None if stuck is None else stuck.describe()
-        if stuck is not None and message != self.critical:
+        if stuck is not None and message != self.unreadable:
             log.critical(
                 "batch_unreadable",
                 batch=stuck.batch_index,
                 l1_tx="0x" + stuck.l1_tx_hash.hex(),
                 reason=stuck.reason,
             )
-        elif stuck is None and self.critical is not None:
+        elif stuck is None and self.unreadable is not None:
             log.info("batch_unreadable_cleared")
-        self.critical = message
+        self.unreadable = message
 
     def _challenge(self) -> None:
         fraud = self.chain.fraud
@@ -179,9 +203,9 @@ class Watcher:
                 self.proofs_lost += 1
                 log.info("fraud_already_proven", batch=fraud.batch_index, tx=fraud.tx_index)
                 return
-            self.last_error = message
+            self.loop_health.last_error = message
             log.error("fraud_proof_failed", batch=fraud.batch_index, tx=fraud.tx_index, error=message)
-            raise
+            raise TransientError(f"fraud proof not sent: {message}") from exc
         self.metrics.proofs_sent.inc()
         record = {"batch": fraud.batch_index, "tx": fraud.tx_index, "l1_tx": "0x" + l1_tx.hex()}
         self.proven.append(record)
@@ -207,22 +231,13 @@ class Watcher:
         }
 
     async def run(self) -> None:
-        """Poll forever; temporary errors are retried with backoff."""
-        backoff = 0.1
-        self.alive = True
-        try:
-            while True:
-                try:
-                    n = await asyncio.to_thread(self.step)
-                    backoff = 0.1
-                    if n == 0 and self.next_block > self.l1_head:  # caught up: wait for new blocks
-                        await asyncio.sleep(self.poll_seconds)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    log.warning("watcher_error", error=self.last_error, retry_in=backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-        finally:
-            self.alive = False
+        """Step until a critical error (`contracts.follow.drive`): transient errors are retried
+        with backoff; between steps it waits only when caught up with L1."""
+
+        async def step() -> bool:
+            n = await asyncio.to_thread(self.step)
+            return n == 0 and self.cursor.caught_up  # caught up: wait for new blocks
+
+        await drive(
+            LOOP, step, self.loop_health, log, pause_seconds=self.poll_seconds, error_event="watcher_error"
+        )

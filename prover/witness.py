@@ -13,10 +13,6 @@ from sequencer.stf.state import State
 from sequencer.stf.transition import plan_tx, touched_keys
 from sequencer.stf.types import ChainConfig, L1Context
 
-AbiWitness = tuple[bytes, bytes, int, bytes, bytes, int, int, list[bytes]]
-"""A witness as the Vyper struct
-`Witness{key, value, terminal, other_key, other_value_hash, depth, present, siblings}`."""
-
 
 def build_tx_witnesses(
     state: State, raw: bytes, ctx: L1Context, config: ChainConfig
@@ -49,17 +45,3 @@ def build_tx_witnesses(
         if new_value is not None and new_value != w.value:
             tree.set(key, new_value)
     return witnesses, tree.root
-
-
-def encode_witness_for_abi(w: Witness) -> AbiWitness:
-    """The witness as a web3 argument for the Vyper `Witness` struct (field order)."""
-    return (
-        w.key,
-        w.value,
-        w.terminal,
-        w.other_key,
-        w.other_value_hash,
-        w.depth,
-        w.present,
-        list(w.siblings),
-    )

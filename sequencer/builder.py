@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from sequencer.mempool import PendingTx
 from sequencer.stf.codec import encode_tx, tx_hash
 from sequencer.stf.constants import MAX_BATCH_TXS
-from sequencer.stf.hashing import keccak
 from sequencer.stf.l1types import L1QueueEntry
 from sequencer.stf.queue import due_queue, queue_context
 from sequencer.stf.state import State, copy_state
@@ -36,7 +35,8 @@ class BuiltBatch:
     skipped: list[tuple[PendingTx, str]]
     """Pending transactions that no longer applied (with the reason); not in the batch."""
     post_state: State | None = None
-    """The state after the batch, as the builder computed it (None if a root was corrupted)."""
+    """The state after the batch, as the builder computed it (None: unknown, or not what its
+    roots commit to; then the batch is folded from L1 by re-executing it)."""
 
 
 def build_batch(
@@ -47,20 +47,9 @@ def build_batch(
     *,
     l2_time: int,
     max_txs: int = MAX_BATCH_TXS,
-    corrupt_root_at: int = -1,
-    corrupt_tx_type: int = -1,
 ) -> BuiltBatch | None:
     """`build_batch_steps` run to its end."""
-    steps = build_batch_steps(
-        state,
-        queue,
-        pending,
-        config,
-        l2_time=l2_time,
-        max_txs=max_txs,
-        corrupt_root_at=corrupt_root_at,
-        corrupt_tx_type=corrupt_tx_type,
-    )
+    steps = build_batch_steps(state, queue, pending, config, l2_time=l2_time, max_txs=max_txs)
     while True:
         try:
             next(steps)
@@ -77,8 +66,6 @@ def build_batch_steps(
     l2_time: int,
     max_txs: int = MAX_BATCH_TXS,
     take: int | None = None,
-    corrupt_root_at: int = -1,
-    corrupt_tx_type: int = -1,
 ) -> Generator[None, None, BuiltBatch | None]:
     """Build the next batch, pausing (`yield`) after each pending transaction so that a caller
     on an event loop can serve requests between them (`pending` may grow meanwhile: what is
@@ -93,10 +80,6 @@ def build_batch_steps(
     that still apply.
     With `take`, only the first `take` pending transactions are considered (those its clock was
     chosen for, see `batch_clock`).
-    `corrupt_root_at` is fault injection for tests and the demo only: it replaces that
-    transaction's committed post-root by a wrong one, as a lying sequencer would;
-    `corrupt_tx_type` does the same to the first transaction of that type byte, if any (the
-    returned batch's `post_state` is None exactly when a root was corrupted).
     """
     work = copy_state(state)
     due = due_queue(work, queue, max_txs)
@@ -124,12 +107,6 @@ def build_batch_steps(
         yield
     if not txs and not skipped:
         return None
-    honest = True
-    if corrupt_tx_type >= 0:
-        corrupt_root_at = next((i for i, raw in enumerate(txs) if raw[:1] == bytes((corrupt_tx_type,))), -1)
-    if 0 <= corrupt_root_at < len(roots):
-        roots[corrupt_root_at] = keccak(b"fault-injection" + roots[corrupt_root_at])
-        honest = False
     return BuiltBatch(
         txs=txs,
         roots=roots,
@@ -137,7 +114,7 @@ def build_batch_steps(
         l2_time=l2_time,
         included=included,
         skipped=skipped,
-        post_state=work if honest else None,
+        post_state=work,
     )
 
 

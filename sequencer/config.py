@@ -1,26 +1,55 @@
-"""Sequencer configuration (environment variables prefixed `ROLLUP_SEQ_`, or CLI flags)."""
+"""Sequencer configuration (environment variables prefixed `ROLLUP_SEQ_`, or CLI flags), checked
+whole when the process starts: a missing or malformed setting stops it there with one line that
+names the setting (`load_settings`), instead of failing later in whatever first uses it."""
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, FilePath, StringConstraints, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "ROLLUP_SEQ_"
+
+MAX_BODY_BYTES = 65_536
+"""Default of `max_body_bytes`: the largest request body the API accepts."""
+
+
+def _http_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/]+\S*", value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _private_key(value: str) -> str:
+    if not re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", value):
+        raise ValueError("must be 32 bytes of hex (64 hex digits, 0x optional)")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+PrivateKey = Annotated[str, AfterValidator(_private_key)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 
 class SequencerSettings(BaseSettings):
     """Everything a sequencer process needs to run against any L1."""
 
-    model_config = SettingsConfigDict(env_prefix="ROLLUP_SEQ_")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, validate_default=True)
 
-    l1_url: str = "http://127.0.0.1:8545"
-    """JSON-RPC endpoint of the L1."""
-    deployment: str = "var/deployment.json"
-    """Path of the deployment file (contract addresses, chain id, deploy block)."""
-    private_key: str = ""
-    """Hex private key of the sequencer's bonded L1 account (signs batch postings locally)."""
-    db_path: str = "var/sequencer.sqlite"
+    l1_url: HttpUrl = "http://127.0.0.1:8545"
+    """JSON-RPC endpoint of the L1 (http or https)."""
+    deployment: FilePath = Path("var/deployment.json")
+    """Path of the deployment file (contract addresses, chain id, deploy block); it must exist."""
+    private_key: PrivateKey = Field(repr=False)
+    """Hex private key of the sequencer's bonded L1 account (signs batch postings locally); no
+    default: a sequencer cannot run without one."""
+    db_path: NonEmpty = "var/sequencer.sqlite"
     """The durable transaction log."""
-    host: str = "127.0.0.1"
-    port: int = 8600
+    host: NonEmpty = "127.0.0.1"
+    port: int = Field(default=8600, ge=0, le=65_535)
     batch_max_txs: int = Field(default=256, ge=1, le=256)
     """Size trigger: post when this many transactions are pending."""
     batch_interval_ms: int = Field(default=500, ge=10)
@@ -31,9 +60,9 @@ class SequencerSettings(BaseSettings):
     """How often the L1 is polled for new events."""
     max_pending: int = Field(default=100_000, ge=1)
     """Mempool capacity; beyond it requests get 503 overloaded."""
-    max_body_bytes: int = Field(default=65_536, ge=1024)
-    """Largest request body accepted (413 beyond)."""
-    bond_wei: int = 10**18
+    max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024)
+    """Largest request body accepted (413 `too_large` beyond), on every path of the API."""
+    bond_wei: int = Field(default=10**18, ge=0)
     """Bond posted at start if the account is not yet bonded."""
     signature_worker: bool = True
     """Compute order digests and recover signers in a worker process, beside the event loop (false:
@@ -49,9 +78,36 @@ class SequencerSettings(BaseSettings):
     """Measure the event loop's lag and log where it stalls (`sequencer.stall`)."""
     fsync: bool = False
     """Also survive a machine crash (fsync per commit); a process crash is covered either way."""
-    fault_post_root_offset: int = -1
-    """Test and demo fault injection only: corrupt the post-root of transaction `k` of the next
-    batch (k = this value); -1 (the default) means honest."""
-    fault_tx_type: str = ""
-    """Test and demo fault injection only: corrupt the post-root of the first transaction of this
-    type (e.g. `fill`) in the next batch holding one; empty (the default) means honest."""
+
+
+class SettingsError(ValueError):
+    """Settings that do not validate; the message is one line naming each bad setting."""
+
+
+def load_settings(overrides: dict[str, Any], flags: dict[str, str] | None = None) -> SequencerSettings:
+    """The settings from the environment, overridden by `overrides` (the flags given), validated;
+    `flags` names the flag of a setting (setting -> `--flag`) for the error message."""
+    try:
+        return SequencerSettings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe(exc, flags or {})) from None
+
+
+def describe(exc: ValidationError, flags: dict[str, str]) -> str:
+    """One line naming each setting that failed and why (`port (--port or ROLLUP_SEQ_PORT): ...`)."""
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        where = ENV_PREFIX + name.upper()
+        if name in flags:
+            where = f"{flags[name]} or {where}"
+        if error["type"] == "missing":
+            reason = "required"
+        elif error["type"] == "path_not_file":
+            reason = f"no file at {error['input']}"
+        elif error["type"] == "value_error":
+            reason = str(error["ctx"]["error"])
+        else:
+            reason = error["msg"]
+        problems.append(f"{name} ({where}): {reason}")
+    return "invalid settings: " + "; ".join(problems)

@@ -1,9 +1,27 @@
-"""Refusals decided by the service rather than the state machine; each carries a code that the
-API maps to an HTTP status (`sequencer.api.errors`)."""
+"""The service's errors.
+
+Refusals decided by the service rather than the state machine, each with a code that the API
+maps to an HTTP status (`sequencer.api.errors`); and the two kinds of failure of a driver loop
+(`contracts.follow`, shared with the watcher): `TransientError` (retried with backoff) and
+`CriticalError` (the loop stops and says why in /health and a `critical` log line).
+"""
 
 from __future__ import annotations
 
+from contracts.follow import CriticalError, TransientError
 from sequencer.stf.errors import RollupError
+
+__all__ = [
+    "CriticalError",
+    "Dropped",
+    "Malformed",
+    "NoMatch",
+    "NotFound",
+    "NotReady",
+    "Overloaded",
+    "ServiceError",
+    "TransientError",
+]
 
 
 class ServiceError(RollupError):

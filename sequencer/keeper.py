@@ -3,7 +3,9 @@ much), and whom to deleverage when the insurance fund cannot cover a bankrupt ac
 
 These are the sequencer's and the liquidator bot's decisions, not protocol rules: every
 transaction they lead to is checked again by the state machine (`sequencer.stf`), which owns the
-rules; the arithmetic here only uses its risk functions (`sequencer.stf.margin`).
+rules. The conditions here are its own (`check_funding_due`, `liquidatable`,
+`check_deleverageable`, `takes_over`) and the arithmetic only uses its risk functions
+(`sequencer.stf.margin`).
 
 The state holds no list of accounts (keys are hashes), so `RiskIndex` remembers the traders whose
 positions transactions may have changed, from the transactions themselves.
@@ -14,33 +16,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sequencer.stf.codec import read_acct
 from sequencer.stf.constants import BPS
+from sequencer.stf.errors import InvalidTransaction
 from sequencer.stf.funds import Reader
-from sequencer.stf.keys import account_key, insurance_key, markets_key
-from sequencer.stf.margin import (
-    Acct,
-    Markets,
-    equity,
-    fresh,
-    maintenance_margin,
-    read_acct,
-    read_markets,
-    settle,
-)
-from sequencer.stf.types import BundleFill, Deleverage, Fill, Funding, Liquidate, Tx
+from sequencer.stf.keys import account_key, markets_key
+from sequencer.stf.liquidation import check_deleverageable, liquidatable, takes_over
+from sequencer.stf.margin import Markets, equity, maintenance_margin, read_markets, settle, unrealized_pnl
+from sequencer.stf.oracle import check_funding_due
+from sequencer.stf.trading import insurance_balance
+from sequencer.stf.transition import TRADE_TYPES, touched_accounts
+from sequencer.stf.types import Acct, Deleverage, Funding, Tx
+
+_TRADES = frozenset(TRADE_TYPES)
 
 
 def position_traders(tx: Tx) -> tuple[bytes, ...]:
-    """The accounts whose positions `tx` may change."""
-    if type(tx) is Fill:
-        return tx.maker.order.trader, tx.taker.order.trader
-    if type(tx) is BundleFill:
-        return (tx.bundle.trader, *(m.order.trader for m in tx.makers))
-    if type(tx) is Liquidate:
-        return tx.liquidator, tx.account
-    if type(tx) is Deleverage:
-        return tx.account, tx.counterparty
-    return ()
+    """The accounts whose positions `tx` may change: the parties of a trade."""
+    return touched_accounts(tx) if type(tx) in _TRADES else ()
 
 
 class RiskIndex:
@@ -70,11 +63,14 @@ def due_funding(tree: Reader, now: int) -> list[Funding]:
     """Funding steps the state machine would accept at `now` (fresh price, interval passed), each
     naming the period it settles from (the market's `last_funding_time`): every step has its own
     bytes, so none is taken for one already acknowledged."""
+    markets = read_markets(tree.get(markets_key()))
     out = []
-    for m, market in enumerate(read_markets(tree.get(markets_key()))):
-        last = market.last_funding_time
-        if last and now >= last + market.params.funding_interval and fresh(market, now):
-            out.append(Funding(m, last))
+    for m, market in enumerate(markets):
+        try:
+            check_funding_due(m, markets, now)
+        except InvalidTransaction:
+            continue
+        out.append(Funding(m, market.last_funding_time))
     return out
 
 
@@ -116,12 +112,10 @@ def liquidation_candidates(tree: Reader, index: RiskIndex, now: int) -> list[Can
     markets = read_markets(tree.get(markets_key()))
     out = []
     for trader, a in index.holders(tree):
-        if not all(fresh(markets[m], now) for m in a.positions):
-            continue
         settle(a, markets)
-        eq, mmr = equity(a, markets), maintenance_margin(a, markets)
-        if eq >= mmr:
+        if not liquidatable(a, markets, now):
             continue
+        eq, mmr = equity(a, markets), maintenance_margin(a, markets)
         market_id = max(
             a.positions,
             key=lambda m: (abs(a.positions[m][0]) * markets[m].mark_price * markets[m].params.mmr_bps, -m),
@@ -142,26 +136,23 @@ def deleverage_options(tree: Reader, index: RiskIndex, account: bytes, now: int)
     them in order."""
     markets = read_markets(tree.get(markets_key()))
     a = read_acct(tree.get(account_key(account)))
-    if len(a.positions) != 1:
-        return []
-    (market_id,) = a.positions
-    if not fresh(markets[market_id], now):
+    market_id = next(iter(a.positions), None)
+    if market_id is None:
         return []
     settle(a, markets)
-    eq = equity(a, markets)
-    insurance_value = tree.get(insurance_key())
-    insurance = 0 if insurance_value is None else int.from_bytes(insurance_value, "big")
-    if eq >= 0 or insurance >= -eq:
+    try:
+        check_deleverageable(account, a, market_id, markets, insurance_balance(tree), now)
+    except InvalidTransaction:
         return []
     size = a.positions[market_id][0]
     ranked = []
     for trader, other in index.holders(tree):
         held = other.size(market_id)
-        if trader == account or held == 0 or (held > 0) == (size > 0) or abs(held) < abs(size):
+        if trader == account or not takes_over(held, size):
             continue
         settle(other, markets)
         mark = markets[market_id].mark_price
-        profit = held * mark - other.positions[market_id][1]
+        profit = unrealized_pnl(other.positions[market_id], mark)
         notional = abs(held) * mark
         score = profit * notional // max(equity(other, markets), 1)
         ranked.append((-score, trader))

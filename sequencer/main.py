@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import uvicorn
@@ -16,22 +17,22 @@ from contracts.keccak import use_pysha3
 from contracts.l1 import Web3L1, load_deployment
 from contracts.logs import get_logger
 from sequencer.api.app import create_app, server_protocol
-from sequencer.config import SequencerSettings
+from sequencer.config import SequencerSettings, SettingsError, load_settings
 from sequencer.gcpause import full_collections, quiet_gc
 from sequencer.l1proc import L1Params, L1Processes
 from sequencer.node import NodeOptions, SequencerNode
 from sequencer.stall import LoopMonitor
-from sequencer.stf.constants import TX_TYPE_NAMES
 from sequencer.store import Store
 
-TX_TYPE_BYTES = {name: byte for byte, name in TX_TYPE_NAMES.items()}
-"""Type byte of each transaction type name (for `--fault-tx-type`)."""
+NodeFactory = Callable[..., SequencerNode]
+"""Makes a node from `SequencerNode`'s arguments."""
 
 log = get_logger("sequencer")
 
 
-def build_node(settings: SequencerSettings) -> SequencerNode:
-    """Wire a node from its settings."""
+def build_node(settings: SequencerSettings, node_type: NodeFactory = SequencerNode) -> SequencerNode:
+    """Wire a node from its settings (`node_type`: a variant of the node, made with the same
+    arguments)."""
     deployment = load_deployment(settings.deployment)
     l1 = Web3L1(
         settings.l1_url, deployment, private_key=settings.private_key, confirmations=settings.l1_confirmations
@@ -43,8 +44,6 @@ def build_node(settings: SequencerSettings) -> SequencerNode:
         batch_interval_ms=settings.batch_interval_ms,
         l1_poll_ms=settings.l1_poll_ms,
         max_pending=settings.max_pending,
-        corrupt_root_at=settings.fault_post_root_offset,
-        corrupt_tx_type=TX_TYPE_BYTES[settings.fault_tx_type] if settings.fault_tx_type else -1,
         bond_wei=settings.bond_wei,
         signature_worker=settings.signature_worker,
     )
@@ -52,7 +51,7 @@ def build_node(settings: SequencerSettings) -> SequencerNode:
     if settings.l1_processes:
         params = L1Params(settings.l1_url, deployment, settings.private_key, settings.l1_confirmations)
         calls = L1Processes(params, l1.address)
-    node = SequencerNode(
+    node = node_type(
         l1.chain_config(),
         store,
         calls,
@@ -63,13 +62,14 @@ def build_node(settings: SequencerSettings) -> SequencerNode:
     )
     rollup_params = l1.rollup.params()
     node.chain.challenge_window_seconds = rollup_params.challenge_window_seconds
-    node.max_l2_time_lag_seconds = rollup_params.max_l2_time_lag_seconds
+    node.l2clock.max_lag_seconds = rollup_params.max_l2_time_lag_seconds
     return node
 
 
-def serve(settings: SequencerSettings) -> None:
-    """Run the node and its API until SIGINT/SIGTERM."""
-    node = build_node(settings)
+def serve(settings: SequencerSettings, node: SequencerNode | None = None) -> None:
+    """Run a node (by default the one `build_node` wires from `settings`) and its API until
+    SIGINT/SIGTERM."""
+    node = node or build_node(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -124,34 +124,56 @@ def serve(settings: SequencerSettings) -> None:
     server.run()
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Parse flags (each overrides the `ROLLUP_SEQ_*` environment) and serve."""
-    use_pysha3()
-    parser = argparse.ArgumentParser(prog="rollup sequencer", description="Run a sequencer node.")
-    parser.add_argument("--l1-url")
-    parser.add_argument("--deployment", help="deployment JSON written by `rollup deploy` / `rollup devnet`")
-    parser.add_argument("--private-key", help="hex key of the bonded sequencer account")
-    parser.add_argument("--db", dest="db_path")
-    parser.add_argument("--host")
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--batch-max-txs", type=int)
-    parser.add_argument("--batch-interval-ms", type=int)
-    parser.add_argument("--fsync", action="store_true", default=None)
-    parser.add_argument("--l1-confirmations", type=int, help="read only L1 blocks this deep (default 0)")
-    parser.add_argument(
-        "--fault-post-root-offset",
-        type=int,
-        help="TESTS/DEMO ONLY: corrupt the post-root of this transaction of the next batch",
-    )
-    parser.add_argument(
-        "--fault-tx-type",
-        choices=sorted(TX_TYPE_BYTES),
-        help="TESTS/DEMO ONLY: corrupt the post-root of the next batch's first transaction of this type",
-    )
-    args = parser.parse_args(argv)
+FLAGS = {
+    "l1_url": "--l1-url",
+    "deployment": "--deployment",
+    "private_key": "--private-key",
+    "db_path": "--db",
+    "host": "--host",
+    "port": "--port",
+    "batch_max_txs": "--batch-max-txs",
+    "batch_interval_ms": "--batch-interval-ms",
+    "l1_confirmations": "--l1-confirmations",
+    "fsync": "--fsync",
+}
+"""The flag of each setting that has one. `--fsync` is a switch; the others take a value, which the
+settings model checks as it checks the environment's (`sequencer.config`)."""
+
+_HELP = {
+    "deployment": "deployment JSON written by `rollup deploy` / `rollup devnet`",
+    "private_key": "hex key of the bonded sequencer account",
+    "l1_confirmations": "read only L1 blocks this deep (default 0)",
+}
+
+
+def argument_parser(
+    prog: str = "rollup sequencer", description: str = "Run a sequencer node."
+) -> argparse.ArgumentParser:
+    """The sequencer's flags; each overrides the `ROLLUP_SEQ_*` environment (`settings_from`)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    for setting, flag in FLAGS.items():
+        if setting == "fsync":
+            parser.add_argument(flag, action="store_true", default=None)
+        else:
+            parser.add_argument(flag, dest=setting, help=_HELP.get(setting))
+    return parser
+
+
+def settings_from(args: argparse.Namespace, prog: str = "rollup sequencer") -> SequencerSettings:
+    """The settings: the environment's, overridden by the flags given; invalid ones end the process
+    with one line on stderr naming each bad setting (exit status 2, as for a bad flag)."""
     overrides = {k: v for k, v in vars(args).items() if v is not None}
-    settings = SequencerSettings(**overrides)
-    serve(settings)
+    try:
+        return load_settings(overrides, FLAGS)
+    except SettingsError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags and serve."""
+    use_pysha3()
+    serve(settings_from(argument_parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -31,9 +31,9 @@ from dataclasses import dataclass, replace
 
 from contracts.logs import get_logger
 from sequencer.errors import Dropped, Malformed, Overloaded
-from sequencer.keeper import RiskIndex, position_traders
+from sequencer.keeper import RiskIndex
 from sequencer.metrics import PENDING
-from sequencer.stf.codec import decode_tx, encode_tx, forced_inner, tx_hash
+from sequencer.stf.codec import decode_tx, encode_tx, tx_hash
 from sequencer.stf.constants import (
     TX_TYPE_CANCEL,
     TX_TYPE_DELEVERAGE,
@@ -43,23 +43,19 @@ from sequencer.stf.constants import (
 )
 from sequencer.stf.errors import InvalidTransaction, RollupError
 from sequencer.stf.state import State, get_account
-from sequencer.stf.transition import plan_tx
+from sequencer.stf.transition import plan_tx, touched_accounts
 from sequencer.stf.types import (
-    BundleFill,
     Cancel,
     ChainConfig,
     Deleverage,
     Deposit,
-    Fill,
     ForcedTx,
     Funding,
     L1Context,
     L1Message,
     Liquidate,
     OracleUpdate,
-    Transfer,
     Tx,
-    Withdraw,
 )
 from sequencer.store import Store
 
@@ -68,18 +64,14 @@ log = get_logger("mempool")
 
 def _accounts_named(tx: Tx) -> tuple[bytes, ...] | None:
     """The accounts whose leaves (or order leaves) a pending transaction reads or writes; None
-    for a type not listed here (`Mempool.commutes` then replans)."""
-    if isinstance(tx, Fill | BundleFill | Liquidate | Deleverage):
-        return position_traders(tx)  # every account such a transaction reads is a party to it
-    if isinstance(tx, Transfer):
-        return tx.sender, tx.to
-    if isinstance(tx, Withdraw):
-        return (tx.sender,)
+    for a queue entry, which is never pending (`Mempool.commutes` then replans)."""
     if isinstance(tx, Cancel):
-        return (tx.order.trader,)
-    if isinstance(tx, OracleUpdate | Funding):
-        return ()  # markets only; `commutes` asks the forced accounts to hold no position
-    return None
+        return (tx.order.trader,)  # it touches no account leaf; its trader is named all the same
+    if isinstance(tx, QueueEntryTx):
+        return None
+    # an oracle update or a funding step touches markets only: `commutes` asks the forced
+    # accounts to hold no position
+    return touched_accounts(tx)
 
 
 QueueEntryTx = Deposit | L1Message | ForcedTx
@@ -263,11 +255,7 @@ class Mempool:
         of a type this does not know counts as naming every account."""
         accounts: set[bytes] = set()
         for tx in forced:
-            try:
-                inner = forced_inner(tx)
-            except RollupError:
-                continue
-            accounts.update((inner.sender, inner.to) if isinstance(inner, Transfer) else (inner.sender,))
+            accounts.update(touched_accounts(tx))  # its inner Transfer's or Withdraw's, if any
         if not accounts:
             return True
         if any(get_account(self.view, a).positions for a in accounts):

@@ -105,9 +105,6 @@ def test_sequencer_service__imports_no_prover_and_no_devnet() -> None:
     assert _violations("sequencer", ("sequencer", "contracts"), skip=("sequencer/stf/",)) == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the node's views still build the API's schemas (moved with the node's split)"
-)
 def test_api__imported_only_by_itself_and_the_entry_point() -> None:
     bad = []
     for path, imported in _modules("sequencer"):

@@ -1,21 +1,22 @@
-"""Single orders answered inside the HTTP server's protocol, without an ASGI task.
+"""Single orders and cancels answered inside the HTTP server's protocol, without an ASGI task.
 
-The lean path (`sequencer.api.fast`) still runs each request as an asyncio task: the task starts
-one turn of the event loop after the request was read, and after the admission round answers it
-the task resumes one turn later again to write the answer. Under load a turn of the loop lasts
-milliseconds, so those two hops were a large part of a single order's acknowledgement time. For
-`POST /v1/orders` and `POST /v1/orders/cancel`, the two requests whose latency a trader feels,
+Why it exists: under load a turn of the event loop lasts milliseconds, and an ASGI request task
+costs a single order two of them (it starts one turn after the request was read, and resumes one
+turn after the admission round answered it), so answering in the protocol is what keeps a
+trader's acknowledgement time low. For `POST /v1/orders` and `POST /v1/orders/cancel`,
 `DirectProtocol` (uvicorn's httptools protocol, extended) does it all in callbacks: when the
-request's body is complete, it validates it, hands it to the node (`DirectRoute.start`: the
-signature worker, the admission queue), and the admission round that admits it calls back with
-the answer, which is written to the connection there and then.
+request's body is complete, it validates it with its route's own request model, hands it to the
+node (`DirectRoute.start`: the signature worker, the admission queue), and the admission round
+that admits it calls back with the answer (`sequencer.api.answers`: the bytes the route sends),
+which is written to the connection there and then.
 
 What the protocol does not take is served exactly as before, by the ASGI application: other paths
-and methods, a body without `content-length` or over the size limit, a content type other than
-`application/json`, `Expect: 100-continue`, and a body that does not validate (the application
-answers it with its own error body). What it takes is answered with the bytes the lean path writes (the
-same answer fields and error bodies, uvicorn's status line and default headers, `connection:
-close` when the request asked for it): `tests/sequencer/test_api_direct.py` compares them.
+and methods, a body without `content-length` or over the size limit (which the application
+refuses, `sequencer.api.body`), a content type other than `application/json`, `Expect:
+100-continue`, and a body that does not validate (the application answers it with its own error
+body). What it takes is answered with the bytes the application sends (the same answers and
+error bodies, uvicorn's status line and default headers, `connection: close` when the request
+asked for it): `tests/sequencer/test_api_direct.py` compares them.
 Pipelined requests keep their order: the protocol's request counts as the connection's current
 request, so uvicorn queues what follows it until its answer is written. As uvicorn's own answers
 do, an answer waits while the connection's write buffer is over its high-water mark (a client
@@ -32,17 +33,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from contracts.logs import get_logger
+from sequencer.api.answers import Reply
+from sequencer.api.body import MAX_BODY_BYTES
+from sequencer.api.errors import refusal
 from sequencer.stf.errors import RollupError
 
 log = get_logger("api")
-
-Reply = Callable[[bytes | BaseException], None]
-"""Called once with the answer's JSON bytes, or the exception that refuses the request."""
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,14 @@ class DirectRoute:
     (or raises a `RollupError` at once)."""
 
     request: type[BaseModel]
+    """The request model of the endpoint's FastAPI route."""
     start: Callable[[Any, Reply], None]
 
-
-ErrorResponse = Callable[[str, str], JSONResponse]
-"""Builds the API's one error body (`app.error_response`)."""
 
 _JSON = b"application/json"
 
 
-def direct_protocol(
-    routes: dict[str, DirectRoute], limit: int, error_response: ErrorResponse
-) -> type[DirectProtocol]:
+def direct_protocol(routes: dict[str, DirectRoute], limit: int) -> type[DirectProtocol]:
     """The protocol class for uvicorn's `http=` setting, answering `routes` (path -> route) on
     `POST` with a JSON body of at most `limit` bytes (module docstring)."""
 
@@ -72,7 +69,6 @@ def direct_protocol(
 
     Configured.routes = routes
     Configured.limit = limit
-    Configured.error_response = staticmethod(error_response)
     return Configured
 
 
@@ -80,8 +76,8 @@ class DirectProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol answering `routes` itself (module docstring)."""
 
     routes: dict[str, DirectRoute] = {}
-    limit = 65_536
-    error_response: ErrorResponse
+    limit = MAX_BODY_BYTES
+    """The body limit: a larger body is the application's to refuse."""
     answered = 0
     """Requests this class answered itself (not the application) so far."""
 
@@ -152,7 +148,7 @@ class DirectProtocol(HttpToolsProtocol):
             self.loop.call_soon(self._reply, cycle, exc)
 
     def _reply(self, cycle: RequestResponseCycle, answer: bytes | BaseException) -> None:
-        """Write the answer (the lean path's bytes) and finish the request as uvicorn does."""
+        """Write the answer (the application's bytes) and finish the request as uvicorn does."""
         if self.flow.write_paused and not self.transport.is_closing():
             self._held = (cycle, answer)  # written by `resume_writing`
             return
@@ -166,10 +162,9 @@ class DirectProtocol(HttpToolsProtocol):
         else:
             response: Response
             if isinstance(answer, RollupError):
-                code = getattr(answer, "code", "internal")
-                response = self.error_response(code, str(answer) or type(answer).__name__)
+                response = refusal(answer)
             else:
-                # as on the lean path: Starlette's plain 500, and uvicorn then closes the connection
+                # as in the application: Starlette's plain 500, and uvicorn then closes the connection
                 log.error("direct_route_failed", path=cycle.scope["path"], error=repr(answer))
                 response = PlainTextResponse("Internal Server Error", status_code=500)
                 close = True

@@ -1,4 +1,5 @@
-"""Request and response bodies of the sequencer API (kept apart from the `stf` types)."""
+"""Request and response bodies of the sequencer API (kept apart from the `stf` types); the read
+views' bodies are the node's own view models (`sequencer.views`)."""
 
 from __future__ import annotations
 
@@ -119,107 +120,6 @@ class TxStatus(BaseModel):
     status: str
     batch_index: int | None
     reason: str | None = None
-
-
-class PositionView(BaseModel):
-    """An open position (as of the mempool), with the mark at which it becomes liquidatable."""
-
-    market: int
-    size: int
-    """Signed: > 0 long, < 0 short."""
-    open_notional: str
-    """Signed sum paid for the open size."""
-    mark_price: int
-    unrealized_pnl: str
-    """`size * mark - open_notional`."""
-    liquidation_price: int | None
-    """Mark of this market at which the account falls below maintenance margin, the other marks
-    unchanged (a long at or below it, a short at or above it); null if no mark does it."""
-
-
-class OpenOrderView(BaseModel):
-    """A resting order of the account."""
-
-    digest: str
-    market: int
-    side: int
-    price: int
-    resting: int
-    """Size still in the book."""
-    flags: int
-    expiry: int
-
-
-class AccountView(BaseModel):
-    """An account as of the L1 tip and as of the tip plus the mempool, with its risk (as of the
-    mempool: funding settled, the state machine's margin formulas) and its resting orders."""
-
-    address: str
-    collateral: str
-    nonce: int
-    pending_collateral: str
-    pending_nonce: int
-    equity: str = "0"
-    """Collateral (funding settled) plus unrealized PnL."""
-    initial_margin: str = "0"
-    maintenance_margin: str = "0"
-    margin_ratio_bps: int | None = None
-    """`floor(equity * 10,000 / maintenance_margin)`; liquidatable below 10,000; null without
-    positions."""
-    positions: list[PositionView] = Field(default_factory=list)
-    open_orders: list[OpenOrderView] = Field(default_factory=list)
-
-
-class BatchView(BaseModel):
-    """A batch as posted on L1."""
-
-    index: int
-    prev_root: str
-    post_root: str
-    tx_root: str
-    roots_root: str
-    tx_count: int
-    queue_start: int
-    queue_end: int
-    sequencer: str
-    timestamp: int
-    l1_tx_hash: str
-    tx_hashes: list[str]
-
-
-class RiskCandidate(BaseModel):
-    """An account below its maintenance margin and the liquidation that would restore it."""
-
-    account: str
-    market: int
-    """The position to liquidate (the one with the largest maintenance margin)."""
-    size: int
-    """Size to take over: the smallest lot multiple that restores maintenance, at most all."""
-    shortfall: str
-    """Maintenance margin minus equity."""
-    bankrupt: bool
-    """Equity below zero: its last position may need auto-deleveraging (the sequencer's job)."""
-
-
-class RiskView(BaseModel):
-    """Accounts any liquidator may liquidate now (as of the mempool), worst first."""
-
-    l2_time: int
-    """The clock the check used."""
-    candidates: list[RiskCandidate]
-
-
-class StatusView(BaseModel):
-    """The node at a glance."""
-
-    sequencer: str
-    chain_id: int
-    rollup: str
-    l1_batches: int
-    state_root: str
-    next_deposit_index: int
-    pending: int
-    halted_on_fraud: dict[str, int] | None
 
 
 class ErrorBody(BaseModel):

@@ -65,7 +65,7 @@ from sequencer.matching import (
     Verdict,
 )
 from sequencer.mempool import Mempool, Staging
-from sequencer.stf.codec import decode_signed_order, decode_tx, encode_signed_order, encode_tx
+from sequencer.stf.codec import decode_signed_order, decode_tx, encode_signed_order, encode_tx, read_acct
 from sequencer.stf.constants import (
     FLAG_IOC,
     SIDE_BUY,
@@ -86,13 +86,12 @@ from sequencer.stf.errors import (
     PositionLimit,
     ReduceOnly,
     RollupError,
-    UnknownMarket,
 )
 from sequencer.stf.keys import account_key, markets_key, order_key
-from sequencer.stf.margin import Markets, read_acct, read_markets
+from sequencer.stf.margin import Markets, halted, listed_market, read_markets, reducing_size
 from sequencer.stf.state import State, get_order_state
-from sequencer.stf.trading import check_order, order_room
-from sequencer.stf.transition import plan_tx
+from sequencer.stf.trading import check_order, check_unexpired, leg_market, order_room
+from sequencer.stf.transition import plan_tx, touched_orders
 from sequencer.stf.types import (
     Bundle,
     BundleFill,
@@ -499,15 +498,7 @@ class Exchange:
                 if not item or item[0] not in (TX_TYPE_CANCEL, TX_TYPE_FILL, TX_TYPE_BUNDLE_FILL):
                     continue
                 item = decode_tx(item)
-            if isinstance(item, Cancel):
-                digests.append(order_digest(item.order, self.config))
-            elif isinstance(item, Fill):
-                digests += [
-                    order_digest(item.maker.order, self.config),
-                    order_digest(item.taker.order, self.config),
-                ]
-            elif isinstance(item, BundleFill):
-                digests += [order_digest(m.order, self.config) for m in item.makers]
+            digests += touched_orders(item, self.config)  # with a bundle's own, which never rests
         return digests
 
     def resync(self, digests: Iterable[bytes]) -> None:
@@ -792,9 +783,7 @@ class Exchange:
         """Admit, match and rest (or not) one order; `row` is its record when it is being put
         back by `rebuild` (no reduce-only cap, no capacity check, statuses updated in place)."""
         order = signed.order
-        if order.market >= len(run.markets):
-            raise UnknownMarket(order.market)
-        market = run.markets[order.market]
+        market = listed_market(run.markets, order.market)
         check_order(order, market, run.hi)
         lot = market.params.lot_size
         filled = order_room(self.mempool.view.tree, order_key(digest), digest, order.size, lot)
@@ -874,7 +863,7 @@ class Exchange:
         config = self.config
         mempool = self.mempool
         lo_ctx = L1Context(queue_end=0, queue_hashes={}, l2_time=run.lo)
-        halt_possible = market.halted_until > run.lo
+        halt_possible = halted(market, run.lo)
 
         def refused(exc: RollupError, maker: BookOrder) -> Verdict:
             if maker_at_fault(exc, maker.trader, maker.order_id):
@@ -932,8 +921,8 @@ class Exchange:
 
     def _max_reduce(self, trader: bytes, market_id: int, side: Side) -> int:
         """What an order of `side` may trade and only reduce `trader`'s position (in the view)."""
-        size = read_acct(self.mempool.view.tree.get(account_key(trader))).size(market_id)
-        return max(-size, 0) if side == Side.BUY else max(size, 0)
+        held = read_acct(self.mempool.view.tree.get(account_key(trader))).size(market_id)
+        return reducing_size(held, side)
 
     def _outcome(self, item: _Placed | _Known, seqs: dict[bytes, int]) -> OrderOutcome:
         if isinstance(item, _Known):
@@ -958,17 +947,12 @@ class Exchange:
     ) -> tuple[bytes, list[FillRecord]]:
         if not run.stage.room(False):
             raise Overloaded(f"mempool holds {len(self.mempool)} transactions")
-        if bundle.expiry != 0 and run.hi >= bundle.expiry:
-            raise OrderExpired(bundle.expiry, run.hi)
+        check_unexpired(bundle.expiry, run.hi)
         lo_ctx = L1Context(queue_end=0, queue_hashes={}, l2_time=run.lo)
         for _ in range(MAX_BUNDLE_ATTEMPTS):
             makers: list[bytes] = []
             for i, leg in enumerate(bundle.legs):
-                if leg.market >= len(run.markets):
-                    raise UnknownMarket(leg.market)
-                if leg.side != SIDE_BUY and leg.side != SIDE_SELL:
-                    raise InvalidOrder(f"side {leg.side} is neither buy (0) nor sell (1)")
-                book = self._book(leg.market, run.markets[leg.market])
+                book = self._book(leg.market, leg_market(leg, run.markets))
                 self._expire(book, run)
                 found = book.find_maker(Side(leg.side), leg.price, leg.size, run.hi, exclude=bundle.trader)
                 if found is None:
@@ -988,7 +972,7 @@ class Exchange:
             if culprit is None:
                 tx = BundleFill(bundle, sig, signed_makers)
                 try:
-                    if any(run.markets[leg.market].halted_until > run.lo for leg in bundle.legs):
+                    if any(halted(run.markets[leg.market], run.lo) for leg in bundle.legs):
                         plan_tx(self.mempool.view, tx, lo_ctx, self.config, signer_verified=True)
                     h = run.stage.add(tx, signer_verified=True)
                 except InvalidTransaction as exc:

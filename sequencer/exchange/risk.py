@@ -2,27 +2,30 @@
 price at which each position would become liquidatable.
 
 Everything is computed with the state machine's own functions (`sequencer.stf.margin`): funding
-is settled as `settle` does, and the liquidation price is found by asking `equity` and
-`maintenance_margin` themselves at trial marks (a bisection), never by a formula of our own.
+is settled as `settle` does, and the liquidation price is found by asking `below_maintenance` (the
+margin condition of a liquidation) itself at trial marks (a bisection), never by a formula of our
+own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from sequencer.stf.codec import read_acct
 from sequencer.stf.constants import BPS
 from sequencer.stf.funds import Reader
 from sequencer.stf.keys import account_key, markets_key
 from sequencer.stf.margin import (
-    Acct,
     Markets,
+    below_maintenance,
     equity,
     initial_margin,
     maintenance_margin,
-    read_acct,
     read_markets,
     settle,
+    unrealized_pnl,
 )
+from sequencer.stf.types import Acct
 
 MAX_MARK = 2**64 - 1
 """Highest mark price (uint64)."""
@@ -80,7 +83,7 @@ def account_risk(tree: Reader, address: bytes) -> AccountRisk:
             size=p[0],
             open_notional=p[1],
             mark_price=markets[m].mark_price,
-            unrealized_pnl=p[0] * markets[m].mark_price - p[1],
+            unrealized_pnl=unrealized_pnl(p, markets[m].mark_price),
             liquidation_price=liquidation_price(acct, markets, m),
         )
         for m, p in sorted(acct.positions.items())
@@ -97,7 +100,7 @@ def account_risk(tree: Reader, address: bytes) -> AccountRisk:
 
 def _liquidatable_at(acct: Acct, markets: Markets, market_id: int, mark: int) -> bool:
     trial = (*markets[:market_id], replace(markets[market_id], mark_price=mark), *markets[market_id + 1 :])
-    return equity(acct, trial) < maintenance_margin(acct, trial)
+    return below_maintenance(acct, trial)
 
 
 def liquidation_price(acct: Acct, markets: Markets, market_id: int) -> int | None:

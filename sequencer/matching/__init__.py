@@ -1,18 +1,15 @@
 """The sequencer's matching engine: one price-time-priority order book per market.
 
 Pure, deterministic and integer-only; no I/O and no clock. The state machine re-checks every fill
-it produces, so nothing here is a protocol rule (see `book` for the matching rules).
+it produces, so nothing here is a protocol rule (see `book` for the matching rules); the order
+checks the book makes are the state machine's own (`sequencer.stf.trading`), with its errors.
 """
 
 from sequencer.matching.book import FillCheck, MaxReduce, OrderBook
 from sequencer.matching.errors import (
     DuplicateOrder,
-    InvalidOrder,
-    OrderExpired,
     PostOnlyWouldCross,
-    PriceOffTick,
     ReduceOnlyWouldIncrease,
-    SizeOffLot,
     UnknownOrder,
 )
 from sequencer.matching.types import (
@@ -29,7 +26,6 @@ from sequencer.matching.types import (
     RemoveReason,
     Side,
     Verdict,
-    is_expired,
 )
 
 __all__ = [
@@ -40,22 +36,17 @@ __all__ = [
     "DuplicateOrder",
     "Fill",
     "FillCheck",
-    "InvalidOrder",
     "MaxReduce",
     "OrderAdded",
     "OrderBook",
-    "OrderExpired",
     "OrderFlags",
     "OrderReduced",
     "OrderRemoved",
     "PlaceResult",
     "PostOnlyWouldCross",
-    "PriceOffTick",
     "ReduceOnlyWouldIncrease",
     "RemoveReason",
     "Side",
-    "SizeOffLot",
     "UnknownOrder",
     "Verdict",
-    "is_expired",
 ]

@@ -5,7 +5,9 @@ the fills that come out become the batch's trade transactions, which the state m
 again (signatures, liveness, the maker's price, remaining sizes, margin, fees). The book is
 therefore an optimisation of the sequencer, not a rule of the protocol: it is pure (no I/O, no
 clock: `now` is passed in), integer-only and deterministic, so two sequencers fed the same calls
-produce the same fills and events.
+produce the same fills and events. What makes an order valid (side, flags, tick, lot, expiry) is
+the state machine's rule, not the book's: the book checks it with `sequencer.stf.trading`'s own
+functions and raises the state machine's errors.
 
 Rules:
 
@@ -21,9 +23,10 @@ Rules:
   unchanged. "Would trade" means a LIVE opposite order crosses, including the trader's own: the
   book never cancels a resting order to let a post-only order rest. Expired opposite orders do
   not block it; they are removed (events) when it is placed.
-- Expired makers (`is_expired`) that a taker meets are removed (reason EXPIRED) and skipped;
-  `expire(now)` removes all of them. Until then an expired order still counts in `best_bid`,
-  `best_ask` and `depth`: call `expire` before reading the book when that matters.
+- Expired makers (`sequencer.stf.trading.expired`) that a taker meets are removed (reason
+  EXPIRED) and skipped; `expire(now)` removes all of them. Until then an expired order still
+  counts in `best_bid`, `best_ask` and `depth`: call `expire` before reading the book when that
+  matters.
 - Self-trade prevention, "cancel the resting order": when a taker reaches a maker of the same
   trader, the maker is cancelled (reason SELF_TRADE), nothing trades, and the taker goes on to
   the next maker. So a trader can replace its own quotes by crossing them, and the state machine
@@ -65,12 +68,8 @@ from dataclasses import replace
 
 from sequencer.matching.errors import (
     DuplicateOrder,
-    InvalidOrder,
-    OrderExpired,
     PostOnlyWouldCross,
-    PriceOffTick,
     ReduceOnlyWouldIncrease,
-    SizeOffLot,
     UnknownOrder,
 )
 from sequencer.matching.types import (
@@ -87,7 +86,15 @@ from sequencer.matching.types import (
     RemoveReason,
     Side,
     Verdict,
-    is_expired,
+)
+from sequencer.stf.errors import InvalidOrder
+from sequencer.stf.trading import (
+    check_flags,
+    check_price,
+    check_side,
+    check_size,
+    check_unexpired,
+    expired,
 )
 
 MaxReduce = Callable[[bytes, int, Side], int]
@@ -106,7 +113,6 @@ _REJECT_MAKER = Verdict.REJECT_MAKER
 _POST_ONLY = int(OrderFlags.POST_ONLY)
 _REDUCE_ONLY = int(OrderFlags.REDUCE_ONLY)
 _IOC = int(OrderFlags.IOC)
-_KNOWN_FLAGS = _POST_ONLY | _REDUCE_ONLY | _IOC
 _STALE_SLACK = 64
 """Stale expiry-heap entries tolerated beyond the live ones before a rebuild."""
 
@@ -176,6 +182,11 @@ class _Half:
         levels = self.levels
         sign = self.sign
         return tuple((sign * key, levels[sign * key].size) for key in reversed(self.keys[-count:]))
+
+
+def _invalid(order_id: bytes, reason: str) -> InvalidOrder:
+    """The refusal of an order that is malformed for the book."""
+    return InvalidOrder(f"order 0x{order_id.hex()}: {reason}")
 
 
 def _resting_view(entry: _Entry) -> BookOrder:
@@ -255,10 +266,11 @@ class OrderBook:
         """Match `order` against the book at unix second `now`, then rest or cancel its remainder.
 
         Raises (and changes nothing) for an order that is malformed for this book (`InvalidOrder`,
-        `PriceOffTick`, `SizeOffLot`), already resting (`DuplicateOrder`), expired
-        (`OrderExpired`), reduce-only with nothing to reduce (`ReduceOnlyWouldIncrease`) or
-        post-only and crossing (`PostOnlyWouldCross`). `max_reduce` caps REDUCE_ONLY orders;
-        `check` is asked before every fill (`FillCheck`, `Verdict`).
+        `PriceOffTick`, `SizeOffLot`: the state machine's errors), already resting
+        (`DuplicateOrder`), expired (`OrderExpired`), reduce-only with nothing to reduce
+        (`ReduceOnlyWouldIncrease`) or post-only and crossing (`PostOnlyWouldCross`).
+        `max_reduce` caps REDUCE_ONLY orders; `check` is asked before every fill (`FillCheck`,
+        `Verdict`).
         """
         flags = int(order.flags)
         self._check(order, flags, now)
@@ -320,7 +332,7 @@ class OrderBook:
                 break
             for entry in half.levels[sign * key].orders.values():
                 maker = entry.order
-                if entry.remaining >= size and maker.trader != exclude and not is_expired(maker, now):
+                if entry.remaining >= size and maker.trader != exclude and not expired(maker.expiry, now):
                     return _resting_view(entry)
         return None
 
@@ -331,7 +343,7 @@ class OrderBook:
         if entry is None:
             raise UnknownOrder(order_id)
         if not 0 < size <= entry.remaining:
-            raise InvalidOrder(order_id, f"cannot take {size} of {entry.remaining} resting")
+            raise _invalid(order_id, f"cannot take {size} of {entry.remaining} resting")
         order = entry.order
         if size == entry.remaining:
             self._remove(entry)
@@ -362,36 +374,30 @@ class OrderBook:
         return self._bids if side == Side.BUY else self._asks
 
     def _check(self, order: BookOrder, flags: int, now: int) -> None:
-        """Refuse an order this book must not accept; read-only."""
+        """Refuse an order this book must not accept; read-only. Its side, flags, tick, lot and
+        expiry are checked by the state machine's own rules (`sequencer.stf.trading`)."""
         oid = order.order_id
         if order.market != self.market:
-            raise InvalidOrder(oid, f"market {order.market} is not this book's market {self.market}")
+            raise _invalid(oid, f"market {order.market} is not this book's market {self.market}")
         if len(oid) != 32:
-            raise InvalidOrder(oid, "order id must be 32 bytes")
+            raise _invalid(oid, "order id must be 32 bytes")
         if len(order.trader) != 20:
-            raise InvalidOrder(oid, "trader must be a 20-byte address")
-        if order.side not in (Side.BUY, Side.SELL):
-            raise InvalidOrder(oid, f"unknown side {order.side}")
-        if flags & ~_KNOWN_FLAGS:
-            raise InvalidOrder(oid, f"unknown flags {flags:#x}")
-        if flags & _POST_ONLY and flags & _IOC:
-            raise InvalidOrder(oid, "POST_ONLY and IOC exclude each other")
+            raise _invalid(oid, "trader must be a 20-byte address")
+        check_side(order.side)
+        check_flags(flags)
         if not 0 < order.price <= MAX_PRICE:
-            raise InvalidOrder(oid, f"price {order.price} out of range")
-        if order.price % self.tick_size:
-            raise PriceOffTick(order.price, self.tick_size)
+            raise _invalid(oid, f"price {order.price} out of range")
+        check_price(order.price, self.tick_size)
         if not 0 < order.size <= MAX_SIZE:
-            raise InvalidOrder(oid, f"size {order.size} out of range")
-        if order.size % self.lot_size:
-            raise SizeOffLot(order.size, self.lot_size)
+            raise _invalid(oid, f"size {order.size} out of range")
+        check_size(order.size, self.lot_size)
         if order.expiry < 0:
-            raise InvalidOrder(oid, f"negative expiry {order.expiry}")
+            raise _invalid(oid, f"negative expiry {order.expiry}")
         if order.seq <= self._last_seq:
-            raise InvalidOrder(oid, f"seq {order.seq} is not after {self._last_seq}")
+            raise _invalid(oid, f"seq {order.seq} is not after {self._last_seq}")
         if oid in self._orders:
             raise DuplicateOrder(oid)
-        if is_expired(order, now):
-            raise OrderExpired(oid, order.expiry, now)
+        check_unexpired(order.expiry, now)
 
     def _first_live_cross(self, half: _Half, price: int, now: int) -> int | None:
         """Price of the first live opposite order a taker at `price` would meet, else None."""
@@ -401,7 +407,7 @@ class OrderBook:
             if key < limit:
                 break
             for entry in half.levels[sign * key].orders.values():
-                if not is_expired(entry.order, now):
+                if not expired(entry.order.expiry, now):
                     return sign * key
         return None
 
@@ -429,13 +435,14 @@ class OrderBook:
         taker_id = taker.order_id
         trader = taker.trader
         side = taker.side
+        dead = expired
         while remaining and keys and keys[-1] >= limit:
             level = levels[sign * keys[-1]]
             queue = level.orders
             while remaining and queue:
                 entry = next(iter(queue.values()))
                 maker = entry.order
-                if maker.expiry and now >= maker.expiry:  # is_expired, inlined
+                if dead(maker.expiry, now):
                     reason = RemoveReason.EXPIRED
                     gone = entry.remaining
                 elif maker.trader == trader:

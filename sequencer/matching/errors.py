@@ -1,50 +1,15 @@
-"""Errors of the order book: an order the book refuses leaves the book unchanged.
+"""Errors of the order book that the state machine has no counterpart of: an order the book
+refuses leaves the book unchanged.
 
-They are `InvalidTransaction`s (the API maps the family to a 4xx) with their own `code`s.
+They are `InvalidTransaction`s (the API maps the family to a 4xx) with their own `code`s. An order
+that breaks a rule of the state machine (side, flags, tick, lot, expiry) or is malformed for the
+book is refused with the state machine's own errors (`sequencer.stf.errors`: `InvalidOrder`,
+`PriceOffTick`, `SizeOffLot`, `OrderExpired`).
 """
 
 from __future__ import annotations
 
 from sequencer.stf.errors import InvalidTransaction
-
-
-class InvalidOrder(InvalidTransaction):
-    """The order is malformed for this book (wrong market, bad lengths, bounds, flags, sequence)."""
-
-    code = "invalid_order"
-
-    def __init__(self, order_id: bytes, reason: str) -> None:
-        super().__init__(f"order 0x{order_id.hex()}: {reason}")
-        self.order_id = order_id
-        """The refused order."""
-        self.reason = reason
-        """Which rule it breaks."""
-
-
-class PriceOffTick(InvalidTransaction):
-    """The price is not a multiple of the market's tick size."""
-
-    code = "price_off_tick"
-
-    def __init__(self, price: int, tick: int) -> None:
-        super().__init__(f"price {price} is not a multiple of the tick {tick}")
-        self.price = price
-        """The refused price."""
-        self.tick = tick
-        """The market's tick size."""
-
-
-class SizeOffLot(InvalidTransaction):
-    """The size is not a multiple of the market's lot size."""
-
-    code = "size_off_lot"
-
-    def __init__(self, size: int, lot: int) -> None:
-        super().__init__(f"size {size} is not a multiple of the lot {lot}")
-        self.size = size
-        """The refused size."""
-        self.lot = lot
-        """The market's lot size."""
 
 
 class DuplicateOrder(InvalidTransaction):
@@ -67,21 +32,6 @@ class UnknownOrder(InvalidTransaction):
         super().__init__(f"order 0x{order_id.hex()} is not in the book")
         self.order_id = order_id
         """The id asked for."""
-
-
-class OrderExpired(InvalidTransaction):
-    """The arriving order is already past its expiry."""
-
-    code = "order_expired"
-
-    def __init__(self, order_id: bytes, expiry: int, now: int) -> None:
-        super().__init__(f"order 0x{order_id.hex()} expired at {expiry} (now {now})")
-        self.order_id = order_id
-        """The refused order."""
-        self.expiry = expiry
-        """Its expiry (unix seconds)."""
-        self.now = now
-        """The time it was placed at."""
 
 
 class PostOnlyWouldCross(InvalidTransaction):

@@ -61,19 +61,11 @@ class BookOrder:
     flags: OrderFlags = OrderFlags.NONE
     """Behaviour on arrival (`OrderFlags`)."""
     expiry: int = 0
-    """Unix second from which the order is dead (see `is_expired`); 0 means it never expires."""
+    """Unix second from which the order is dead (`sequencer.stf.trading.expired`); 0 means it
+    never expires."""
     seq: int = 0
     """Arrival sequence number given by the sequencer; strictly increasing across `place` calls,
     it is the time in price-time priority."""
-
-
-def is_expired(order: BookOrder, now: int) -> bool:
-    """True when `order` is dead at unix second `now`: `expiry != 0 and now >= expiry`.
-
-    The order is live strictly before its expiry second (as 0x and most venues define it); the
-    state machine must use the same comparison when it checks a fill.
-    """
-    return order.expiry != 0 and now >= order.expiry
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,8 +84,6 @@ class Chain:
     """State before batch k (for reverts and fraud witnesses)."""
     challenge_window_seconds: int | None = None
     """When set, snapshots of final batches (which no proof can revert) are dropped."""
-    trusted_sequencer: bytes | None = None
-    """Fault-injection only: batches by this sequencer are applied without checking their roots."""
     frauds_seen: list[L1Fraud] = field(default_factory=list)
     reverts_seen: list[L1Revert] = field(default_factory=list)
 
@@ -154,19 +152,7 @@ class Chain:
             before = copy_state(self.state)
             self.snapshots[batch.header.index] = before
             try:
-                if self.trusted_sequencer is not None and batch.header.sequencer == self.trusted_sequencer:
-                    from sequencer.stf.transition import apply_batch
-
-                    apply_batch(self.state, list(batch.txs), self.context(batch), self.config)
-                else:
-                    check_batch(
-                        self.state,
-                        batch.header,
-                        list(batch.txs),
-                        list(batch.roots),
-                        self.context(batch),
-                        self.config,
-                    )
+                self.execute(batch)
             except InvalidBatch as exc:
                 self.state = copy_state(before)
                 self.fraud = Fraud(
@@ -175,6 +161,13 @@ class Chain:
                 return
             self.valid_count += 1
             self._prune(batch.header.timestamp)
+
+    def execute(self, batch: L1Batch) -> None:
+        """Apply `batch` to `state` with the state machine, checking every commitment it makes;
+        raises `InvalidBatch` at the first one that re-execution does not give."""
+        check_batch(
+            self.state, batch.header, list(batch.txs), list(batch.roots), self.context(batch), self.config
+        )
 
     def _prune(self, now: int) -> None:
         """Drop snapshots of batches that are final by `now` (an L1 time the chain has reached)."""

@@ -55,6 +55,7 @@ from sequencer.stf.errors import DecodeError
 from sequencer.stf.hashing import keccak
 from sequencer.stf.types import (
     Account,
+    Acct,
     Bundle,
     BundleFill,
     Cancel,
@@ -73,7 +74,6 @@ from sequencer.stf.types import (
     OracleUpdate,
     Order,
     OrderState,
-    Position,
     PriceEntry,
     SetCommittee,
     SetMarket,
@@ -86,8 +86,6 @@ from sequencer.stf.types import (
 
 _from_bytes = int.from_bytes
 _ZERO12 = bytes(12)
-_INT256_MIN = -(2**255)
-_INT256_MAX = 2**255 - 1
 _U256_LIMIT = 1 << 256
 _ORDER_STRUCT = struct.Struct(">20sHBQQBQQ")
 """The 56-byte order (`encode_order`), packed at once when every field is in range."""
@@ -546,41 +544,48 @@ def deposit_hash(index: int, to: bytes, amount: int) -> bytes:
 # ---- leaf values -----------------------------------------------------------------------
 
 
-def _int_word(value: int) -> bytes:
-    if not _INT256_MIN <= value <= _INT256_MAX:
-        raise ValueError("a signed word is 256 bits")
-    return value.to_bytes(32, "big", signed=True)
+def read_acct(value: bytes | None) -> Acct:
+    """An Account leaf value (None = absent) as a working record: `int(collateral) ||
+    word(nonce) || positions`, each position `word(market) || int(size) || int(open_notional) ||
+    int(funding_snapshot)` (64 + 128 n bytes). The one decoder of the Account leaf."""
+    if value is None:
+        return Acct(0, 0, {})
+    positions: dict[int, list[int]] = {}
+    for b in range(ACCOUNT_HEAD_BYTES, len(value), POSITION_BYTES):
+        positions[_from_bytes(value[b : b + 32], "big")] = [
+            _from_bytes(value[b + 32 : b + 64], "big", signed=True),
+            _from_bytes(value[b + 64 : b + 96], "big", signed=True),
+            _from_bytes(value[b + 96 : b + 128], "big", signed=True),
+        ]
+    return Acct(_from_bytes(value[:32], "big", signed=True), _from_bytes(value[32:64], "big"), positions)
 
 
-def encode_position(p: Position) -> bytes:
-    """A 128-byte position record: market, size, open notional, funding snapshot."""
-    return (
-        p.market.to_bytes(32, "big")
-        + _int_word(p.size)
-        + _int_word(p.open_notional)
-        + _int_word(p.funding_snapshot)
-    )
+def write_acct(a: Acct) -> bytes:
+    """The Account leaf value of a working record (positions by market ascending); the inverse of
+    `read_acct` and the one encoder of the Account leaf."""
+    parts = [a.collateral.to_bytes(32, "big", signed=True), a.nonce.to_bytes(32, "big")]
+    positions = a.positions
+    for m in sorted(positions):
+        size, notional, snapshot = positions[m]
+        parts.append(m.to_bytes(32, "big"))
+        parts.append(size.to_bytes(32, "big", signed=True))
+        parts.append(notional.to_bytes(32, "big", signed=True))
+        parts.append(snapshot.to_bytes(32, "big", signed=True))
+    return b"".join(parts)
 
 
 def encode_account(account: Account) -> bytes:
-    """Account leaf value: `int(collateral) || word(nonce) || positions` (64 + 128 n bytes)."""
-    return (
-        _int_word(account.collateral)
-        + account.nonce.to_bytes(32, "big")
-        + b"".join(encode_position(p) for p in account.positions)
-    )
+    """The Account leaf value of an `Account` record (`write_acct`)."""
+    return write_acct(Acct.of(account))
 
 
 def decode_account(value: bytes) -> Account:
-    """Inverse of `encode_account`."""
+    """The `Account` record of an Account leaf value (`read_acct`); raises ValueError unless it is
+    64 + 128 n bytes."""
     n = len(value)
     if n < ACCOUNT_HEAD_BYTES or (n - ACCOUNT_HEAD_BYTES) % POSITION_BYTES:
         raise ValueError("an account value is 64 + 128 n bytes")
-    positions = tuple(
-        Position(_u(value, b, 32), _s(value, b + 32, 32), _s(value, b + 64, 32), _s(value, b + 96, 32))
-        for b in range(ACCOUNT_HEAD_BYTES, n, POSITION_BYTES)
-    )
-    return Account(_s(value, 0, 32), _u(value, 32, 32), positions)
+    return read_acct(value).to_account()
 
 
 def encode_market(m: Market) -> bytes:

@@ -17,6 +17,8 @@ from sequencer.stf.codec import (
     forced_hash,
     forced_inner,
     message_hash,
+    read_acct,
+    write_acct,
 )
 from sequencer.stf.constants import (
     BPS,
@@ -43,17 +45,15 @@ from sequencer.stf.errors import (
 )
 from sequencer.stf.keys import account_key, global_key, markets_key, oracle_key, withdrawal_key
 from sequencer.stf.margin import (
-    Acct,
     Markets,
     equity,
     initial_margin,
-    read_acct,
     read_markets,
     require_all_fresh,
     settle,
-    write_acct,
 )
 from sequencer.stf.types import (
+    Acct,
     ChainConfig,
     Deposit,
     ForcedTx,

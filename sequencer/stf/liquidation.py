@@ -8,24 +8,65 @@ opposite position at the bankruptcy price (auto-deleveraging), so no collateral 
 
 from __future__ import annotations
 
+from sequencer.stf.codec import read_acct, write_acct
 from sequencer.stf.constants import BPS
 from sequencer.stf.eip712 import liquidate_digest, recover_sig
-from sequencer.stf.errors import BadNonce, BadSignature, NotLiquidatable, SelfTrade, SizeOffLot, UnknownMarket
+from sequencer.stf.errors import BadNonce, BadSignature, NotLiquidatable, SelfTrade
 from sequencer.stf.funds import Reader, Writes
 from sequencer.stf.keys import account_key, insurance_key, markets_key
 from sequencer.stf.margin import (
+    Markets,
+    below_maintenance,
     equity,
+    fresh,
+    listed_market,
     maintenance_margin,
-    read_acct,
     read_markets,
     require_all_fresh,
     require_fresh,
     settle,
     trade,
-    write_acct,
 )
-from sequencer.stf.trading import TradeSide, insurance_balance
-from sequencer.stf.types import ChainConfig, Deleverage, L1Context, Liquidate
+from sequencer.stf.trading import TradeSide, check_size, insurance_balance
+from sequencer.stf.types import Acct, ChainConfig, Deleverage, L1Context, Liquidate
+
+
+def liquidatable(a: Acct, markets: Markets, now: int) -> bool:
+    """Whether anyone may liquidate the account `a` (funding settled) at `now`: every market it
+    holds a position in has a fresh price, and its equity is below its maintenance margin."""
+    return all(fresh(markets[m], now) for m in a.positions) and below_maintenance(a, markets)
+
+
+def check_liquidatable(address: bytes, a: Acct, markets: Markets, now: int) -> None:
+    """Raise unless `liquidatable(a, markets, now)`, with the half that fails: a stale price
+    (`StaleOracle`) or equity at or above the maintenance margin (`NotLiquidatable`)."""
+    if not liquidatable(a, markets, now):
+        require_all_fresh(a, markets, now)
+        eq, mmr = equity(a, markets), maintenance_margin(a, markets)
+        raise NotLiquidatable(address, f"equity {eq} is at or above the maintenance margin {mmr}")
+
+
+def check_deleverageable(
+    address: bytes, a: Acct, market_id: int, markets: Markets, insurance: int, now: int
+) -> None:
+    """Raise unless the account `a` of `address` (funding settled) may be auto-deleveraged in
+    `market_id` at `now` when the Insurance fund holds `insurance`: the market's price is fresh
+    (`StaleOracle`), its only position is in that market, its equity is negative and the fund
+    cannot cover it (`NotLiquidatable`)."""
+    require_fresh(market_id, markets, now)
+    if list(a.positions) != [market_id]:
+        raise NotLiquidatable(address, f"its only position must be in market {market_id}")
+    eq = equity(a, markets)
+    if eq >= 0:
+        raise NotLiquidatable(address, f"equity {eq} is not negative")
+    if insurance >= -eq:
+        raise NotLiquidatable(address, f"the insurance fund {insurance} covers {-eq}: liquidate")
+
+
+def takes_over(held: int, size: int) -> bool:
+    """Whether a position of signed size `held` can be a deleverage's counterparty for a bankrupt
+    position of signed size `size`: it is on the other side and at least as large."""
+    return held != 0 and (held > 0) != (size > 0) and abs(held) >= abs(size)
 
 
 def plan_liquidate(
@@ -42,12 +83,9 @@ def plan_liquidate(
         raise SelfTrade(tx.account)
     markets = read_markets(tree.get(markets_key()))
     m = tx.market
-    if m >= len(markets):
-        raise UnknownMarket(m)
-    market = markets[m]
+    market = listed_market(markets, m)
     size = tx.size
-    if size == 0 or size % market.params.lot_size:
-        raise SizeOffLot(size, market.params.lot_size)
+    check_size(size, market.params.lot_size)
     account_key_ = account_key(tx.account)
     account = read_acct(tree.get(account_key_))
     settle(account, markets)
@@ -55,10 +93,7 @@ def plan_liquidate(
     if s == 0 or size > abs(s):
         raise NotLiquidatable(tx.account, f"holds {abs(s)} in market {m}, less than {size}")
     now = ctx.l2_time
-    require_all_fresh(account, markets, now)
-    eq, mmr = equity(account, markets), maintenance_margin(account, markets)
-    if eq >= mmr:
-        raise NotLiquidatable(tx.account, f"equity {eq} is at or above the maintenance margin {mmr}")
+    check_liquidatable(tx.account, account, markets, now)
     mark = market.mark_price
     direction = 1 if s > 0 else -1
     trade(account, tx.account, m, -direction * size, mark, markets)
@@ -94,8 +129,7 @@ def plan_deleverage(tree: Reader, tx: Deleverage, ctx: L1Context) -> Writes:
         raise SelfTrade(tx.account)
     markets = read_markets(tree.get(markets_key()))
     m = tx.market
-    if m >= len(markets):
-        raise UnknownMarket(m)
+    listed_market(markets, m)
     account_key_, counterparty_key = account_key(tx.account), account_key(tx.counterparty)
     account = read_acct(tree.get(account_key_))
     if tx.nonce != account.nonce:
@@ -103,18 +137,10 @@ def plan_deleverage(tree: Reader, tx: Deleverage, ctx: L1Context) -> Writes:
     counterparty = read_acct(tree.get(counterparty_key))
     settle(account, markets)
     settle(counterparty, markets)
-    require_fresh(m, markets, ctx.l2_time)
-    if list(account.positions) != [m]:
-        raise NotLiquidatable(tx.account, f"its only position must be in market {m}")
-    s, notional = account.positions[m][0], account.positions[m][1]
-    eq = equity(account, markets)
-    if eq >= 0:
-        raise NotLiquidatable(tx.account, f"equity {eq} is not negative")
     insurance = insurance_balance(tree)
-    if insurance >= -eq:
-        raise NotLiquidatable(tx.account, f"the insurance fund {insurance} covers {-eq}: liquidate")
-    sc = counterparty.size(m)
-    if sc == 0 or (sc > 0) == (s > 0) or abs(sc) < abs(s):
+    check_deleverageable(tx.account, account, m, markets, insurance, ctx.l2_time)
+    s, notional = account.positions[m][0], account.positions[m][1]
+    if not takes_over(counterparty.size(m), s):
         raise NotLiquidatable(tx.counterparty, f"holds no opposite position of {abs(s)} in market {m}")
     collateral = account.collateral + insurance
     if s > 0:

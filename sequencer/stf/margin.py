@@ -1,9 +1,10 @@
 """Cross-margin risk math (protocol section 3, "Common rules").
 
 Accounts are worked on as `Acct`, a small mutable record (collateral, nonce, positions by market)
-read from and written back to the Account leaf; markets as the decoded Markets leaf (a tuple of
-`Market`, decoded once per distinct leaf value). Every function here is integer-only and follows
-the protocol's formulas literally: divisions only ever take a non-negative dividend.
+read from and written back to the Account leaf (`codec.read_acct`, `codec.write_acct`); markets as
+the decoded Markets leaf (a tuple of `Market`, decoded once per distinct leaf value). Every
+function here is integer-only and follows the protocol's formulas literally: divisions only ever
+take a non-negative dividend.
 """
 
 from __future__ import annotations
@@ -11,68 +12,13 @@ from __future__ import annotations
 from functools import lru_cache
 
 from sequencer.stf.codec import decode_markets
-from sequencer.stf.constants import ACCOUNT_HEAD_BYTES, BPS, MAX_POSITIONS, POSITION_BYTES
-from sequencer.stf.errors import InsufficientMargin, PositionLimit, StaleOracle
-from sequencer.stf.types import Account, Market, Position
-
-_from_bytes = int.from_bytes
+from sequencer.stf.codec import read_acct as read_acct  # its old home, for callers not moved yet
+from sequencer.stf.constants import BPS, MAX_POSITIONS, SIDE_BUY
+from sequencer.stf.errors import InsufficientMargin, PositionLimit, StaleOracle, UnknownMarket
+from sequencer.stf.types import Acct, Market
 
 Markets = tuple[Market, ...]
 """The decoded Markets leaf: record `i` is market `i`."""
-
-
-class Acct:
-    """An account being worked on: `positions[market] = [size, open_notional, funding_snapshot]`."""
-
-    __slots__ = ("collateral", "nonce", "positions")
-
-    def __init__(self, collateral: int, nonce: int, positions: dict[int, list[int]]) -> None:
-        self.collateral = collateral
-        """Signed collateral."""
-        self.nonce = nonce
-        """Next nonce."""
-        self.positions = positions
-        """Open positions (size never 0)."""
-
-    def size(self, market: int) -> int:
-        """The signed size held in `market` (0 if none)."""
-        p = self.positions.get(market)
-        return 0 if p is None else p[0]
-
-    def to_account(self) -> Account:
-        """The immutable record of the same account."""
-        return Account(
-            self.collateral,
-            self.nonce,
-            tuple(Position(m, *self.positions[m]) for m in sorted(self.positions)),
-        )
-
-
-def read_acct(value: bytes | None) -> Acct:
-    """An Account leaf value (None = absent) as a working record."""
-    if value is None:
-        return Acct(0, 0, {})
-    positions: dict[int, list[int]] = {}
-    for b in range(ACCOUNT_HEAD_BYTES, len(value), POSITION_BYTES):
-        positions[_from_bytes(value[b : b + 32], "big")] = [
-            _from_bytes(value[b + 32 : b + 64], "big", signed=True),
-            _from_bytes(value[b + 64 : b + 96], "big", signed=True),
-            _from_bytes(value[b + 96 : b + 128], "big", signed=True),
-        ]
-    return Acct(_from_bytes(value[:32], "big", signed=True), _from_bytes(value[32:64], "big"), positions)
-
-
-def write_acct(a: Acct) -> bytes:
-    """The Account leaf value of a working record (positions by market ascending)."""
-    parts = [a.collateral.to_bytes(32, "big", signed=True), a.nonce.to_bytes(32, "big")]
-    positions = a.positions
-    for m in sorted(positions):
-        size, notional, snapshot = positions[m]
-        parts.append(m.to_bytes(32, "big"))
-        parts.append(size.to_bytes(32, "big", signed=True))
-        parts.append(notional.to_bytes(32, "big", signed=True))
-        parts.append(snapshot.to_bytes(32, "big", signed=True))
-    return b"".join(parts)
 
 
 @lru_cache(maxsize=16)
@@ -80,6 +26,13 @@ def read_markets(value: bytes | None) -> Markets:
     """The Markets leaf value (None = no market) decoded; cached, since most transactions only
     read it."""
     return () if value is None else decode_markets(value)
+
+
+def listed_market(markets: Markets, market_id: int) -> Market:
+    """The record of market `market_id`; raises `UnknownMarket` if it is not listed."""
+    if market_id >= len(markets):
+        raise UnknownMarket(market_id)
+    return markets[market_id]
 
 
 def settle(a: Acct, markets: Markets) -> None:
@@ -91,11 +44,16 @@ def settle(a: Acct, markets: Markets) -> None:
             p[2] = index
 
 
+def unrealized_pnl(position: list[int], mark: int) -> int:
+    """`size * mark - open_notional` of a position `[size, open_notional, funding_snapshot]`."""
+    return position[0] * mark - position[1]
+
+
 def equity(a: Acct, markets: Markets) -> int:
-    """`collateral + sum(size * mark - open_notional)`."""
+    """`collateral + sum(unrealized_pnl)` over the positions at their markets' marks."""
     total = a.collateral
     for m, p in a.positions.items():
-        total += p[0] * markets[m].mark_price - p[1]
+        total += p[0] * markets[m].mark_price - p[1]  # `unrealized_pnl`, inlined: the fill path
     return total
 
 
@@ -115,6 +73,12 @@ def maintenance_margin(a: Acct, markets: Markets) -> int:
         market = markets[m]
         total += (abs(p[0]) * market.mark_price * market.params.mmr_bps + BPS - 1) // BPS
     return total
+
+
+def below_maintenance(a: Acct, markets: Markets) -> bool:
+    """Whether the account (funding settled) is below its maintenance margin: `equity <
+    maintenance_margin`, the margin condition of a liquidation (`liquidation.check_liquidatable`)."""
+    return equity(a, markets) < maintenance_margin(a, markets)
 
 
 def fresh(market: Market, now: int) -> bool:
@@ -143,6 +107,13 @@ def require_all_fresh(a: Acct, markets: Markets, now: int) -> None:
 def increases(before: int, after: int) -> bool:
     """A size change that adds risk: `|after| > |before|`, or a flip to the other side."""
     return abs(after) > abs(before) or (after != 0 and before != 0 and (after > 0) != (before > 0))
+
+
+def reducing_size(held: int, side: int) -> int:
+    """The most an order of `side` (buy 0, sell 1) may trade against a position of signed size
+    `held` without increasing or flipping it (`increases`): a short's size for a buy, a long's
+    for a sell, else 0."""
+    return max(-held, 0) if side == SIDE_BUY else max(held, 0)
 
 
 def fee(notional: int, bps: int) -> int:

@@ -15,13 +15,11 @@ from sequencer.stf.eip712 import price_digest, recover_sig
 from sequencer.stf.errors import (
     FundingNotDue,
     InvalidOracleUpdate,
-    StaleOracle,
-    UnknownMarket,
     WrongFundingPeriod,
 )
 from sequencer.stf.funds import Reader, Writes
 from sequencer.stf.keys import markets_key, oracle_key
-from sequencer.stf.margin import fresh, read_markets
+from sequencer.stf.margin import Markets, listed_market, read_markets, require_fresh
 from sequencer.stf.types import ChainConfig, Funding, L1Context, Market, OracleUpdate
 
 
@@ -34,8 +32,7 @@ def plan_oracle_update(tree: Reader, tx: OracleUpdate, ctx: L1Context, config: C
     signers' membership is part of the rule)."""
     markets = read_markets(tree.get(markets_key()))
     m = tx.market
-    if m >= len(markets):
-        raise UnknownMarket(m)
+    market = listed_market(markets, m)
     committee_value = tree.get(oracle_key())
     if committee_value is None:
         raise InvalidOracleUpdate("no oracle committee is set")
@@ -59,7 +56,6 @@ def plan_oracle_update(tree: Reader, tx: OracleUpdate, ctx: L1Context, config: C
     mark = _lower_median([p.mark for p in prices])
     index = _lower_median([p.index for p in prices])
     t = _lower_median([p.timestamp for p in prices])
-    market = markets[m]
     if t <= market.oracle_time:
         raise InvalidOracleUpdate(f"price time {t} is not after the market's {market.oracle_time}")
     updated = _breaker(market, mark, t)
@@ -90,24 +86,30 @@ def _breaker(market: Market, mark: int, t: int) -> Market:
     return replace(market, breaker_ref_price=ref_price, breaker_ref_time=ref_time, halted_until=halted_until)
 
 
+def check_funding_due(market_id: int, markets: Markets, now: int) -> None:
+    """Raise unless a funding step of market `market_id` (listed) may settle at `now`: its price
+    is fresh (`StaleOracle`), funding has started (a first price set `last_funding_time`) and a
+    whole `funding_interval` has passed since `last_funding_time` (`FundingNotDue`)."""
+    require_fresh(market_id, markets, now)
+    market = markets[market_id]
+    due = market.last_funding_time + market.params.funding_interval
+    if market.last_funding_time == 0 or now < due:
+        raise FundingNotDue(market_id, due, now)
+
+
 def plan_funding(tree: Reader, tx: Funding, ctx: L1Context) -> Writes:
     """Funding: step the market's funding index by the clamped premium, once per interval passed
     since the market's `last_funding_time`, which the step names (`since`): a step of a period
     already settled (a replay) or not reached is invalid."""
     markets = read_markets(tree.get(markets_key()))
     m = tx.market
-    if m >= len(markets):
-        raise UnknownMarket(m)
-    market = markets[m]
+    market = listed_market(markets, m)
     if tx.since != market.last_funding_time:
         raise WrongFundingPeriod(m, market.last_funding_time, tx.since)
     p = market.params
     now = ctx.l2_time
-    if not fresh(market, now):
-        raise StaleOracle(m, market.oracle_time, now)
+    check_funding_due(m, markets, now)
     due = market.last_funding_time + p.funding_interval
-    if market.last_funding_time == 0 or now < due:
-        raise FundingNotDue(m, due, now)
     periods = (now - market.last_funding_time) // p.funding_interval
     cap = market.index_price * p.max_funding_bps // BPS
     premium = max(-cap, min(cap, market.mark_price - market.index_price))

@@ -8,6 +8,7 @@ risk without losing more than the margin it frees).
 
 from __future__ import annotations
 
+from sequencer.stf.codec import read_acct, write_acct
 from sequencer.stf.constants import (
     FLAG_IOC,
     FLAG_POST_ONLY,
@@ -28,12 +29,10 @@ from sequencer.stf.errors import (
     ReduceOnly,
     SelfTrade,
     SizeOffLot,
-    UnknownMarket,
 )
 from sequencer.stf.funds import Reader, Writes
 from sequencer.stf.keys import account_key, insurance_key, markets_key, order_key
 from sequencer.stf.margin import (
-    Acct,
     Markets,
     check_max_position,
     check_risk,
@@ -41,46 +40,75 @@ from sequencer.stf.margin import (
     fee,
     halted,
     increases,
+    listed_market,
     maintenance_margin,
-    read_acct,
     read_markets,
     settle,
     trade,
-    write_acct,
 )
-from sequencer.stf.types import BundleFill, Cancel, ChainConfig, Fill, L1Context, Market, Order
+from sequencer.stf.types import Acct, BundleFill, Cancel, ChainConfig, Fill, L1Context, Leg, Market, Order
 
 _from_bytes = int.from_bytes
 _ONE = (1).to_bytes(32, "big")
 _ZERO = bytes(32)
 
 
-def _market(markets: Markets, market_id: int) -> Market:
-    if market_id >= len(markets):
-        raise UnknownMarket(market_id)
-    return markets[market_id]
+def check_side(side: int) -> None:
+    """Raise `InvalidOrder` unless `side` is buy (0) or sell (1)."""
+    if side != SIDE_BUY and side != SIDE_SELL:
+        raise InvalidOrder(f"side {side} is neither buy (0) nor sell (1)")
 
 
-def _check_price_size(price: int, size: int, market: Market) -> None:
-    p = market.params
-    if price == 0 or price % p.tick_size:
-        raise PriceOffTick(price, p.tick_size)
-    if size == 0 or size % p.lot_size:
-        raise SizeOffLot(size, p.lot_size)
+def check_flags(flags: int) -> None:
+    """Raise `InvalidOrder` for an unknown flag, or POST_ONLY with IOC (they exclude each other)."""
+    if flags & ~KNOWN_FLAGS or (flags & FLAG_POST_ONLY and flags & FLAG_IOC):
+        raise InvalidOrder(f"flags 0x{flags:02x}")
+
+
+def check_price(price: int, tick_size: int) -> None:
+    """Raise `PriceOffTick` unless `price` is a positive multiple of the market's tick."""
+    if price == 0 or price % tick_size:
+        raise PriceOffTick(price, tick_size)
+
+
+def check_size(size: int, lot_size: int) -> None:
+    """Raise `SizeOffLot` unless `size` is a positive multiple of the market's lot."""
+    if size == 0 or size % lot_size:
+        raise SizeOffLot(size, lot_size)
+
+
+def expired(expiry: int, now: int) -> bool:
+    """Whether an order or bundle with this `expiry` is dead at `now`: `expiry != 0 and
+    now >= expiry` (it is live strictly before its expiry second; 0 never expires)."""
+    return expiry != 0 and now >= expiry
+
+
+def check_unexpired(expiry: int, now: int) -> None:
+    """Raise `OrderExpired` if an order or bundle with this `expiry` is dead at `now` (`expired`)."""
+    if expired(expiry, now):
+        raise OrderExpired(expiry, now)
 
 
 def check_order(order: Order, market: Market, now: int) -> None:
-    """Shape, tick, lot and liveness of one order at time `now` (raises the rule it breaks).
+    """Side, flags, tick, lot and liveness of one order at time `now` (raises the rule it breaks).
 
-    Public so that the sequencer admits orders with the very checks a Fill runs."""
-    if order.side != SIDE_BUY and order.side != SIDE_SELL:
-        raise InvalidOrder(f"side {order.side} is neither buy (0) nor sell (1)")
-    flags = order.flags
-    if flags & ~KNOWN_FLAGS or (flags & FLAG_POST_ONLY and flags & FLAG_IOC):
-        raise InvalidOrder(f"flags 0x{flags:02x}")
-    _check_price_size(order.price, order.size, market)
-    if order.expiry != 0 and now >= order.expiry:
-        raise OrderExpired(order.expiry, now)
+    Public so that the sequencer admits orders with the very checks a Fill runs (and its order
+    book checks its own records with the same `check_*` functions, one by one)."""
+    check_side(order.side)
+    check_flags(order.flags)
+    p = market.params
+    check_price(order.price, p.tick_size)
+    check_size(order.size, p.lot_size)
+    check_unexpired(order.expiry, now)
+
+
+def leg_market(leg: Leg, markets: Markets) -> Market:
+    """The market of a bundle's leg, after checking that it is listed and the side is buy or sell.
+
+    Public so that the sequencer looks for a leg's maker only where a BundleFill could fill it."""
+    market = listed_market(markets, leg.market)
+    check_side(leg.side)
+    return market
 
 
 def order_room(tree: Reader, key: bytes, digest: bytes, order_size: int, size: int) -> int:
@@ -159,7 +187,7 @@ def plan_fill(tree: Reader, tx: Fill, ctx: L1Context, config: ChainConfig, verif
     m = maker.market
     if taker.market != m:
         raise InvalidOrder("the orders are for different markets")
-    market = _market(markets, m)
+    market = listed_market(markets, m)
     now = ctx.l2_time
     check_order(maker, market, now)
     check_order(taker, market, now)
@@ -170,8 +198,7 @@ def plan_fill(tree: Reader, tx: Fill, ctx: L1Context, config: ChainConfig, verif
     if taker.flags & FLAG_POST_ONLY:
         raise InvalidOrder("a post-only order is never the taker")
     size = tx.size
-    if size == 0 or size % market.params.lot_size:
-        raise SizeOffLot(size, market.params.lot_size)
+    check_size(size, market.params.lot_size)
     maker_key, taker_key = order_key(maker_digest), order_key(taker_digest)
     maker_filled = order_room(tree, maker_key, maker_digest, maker.size, size)
     taker_filled = order_room(tree, taker_key, taker_digest, taker.size, size)
@@ -228,8 +255,7 @@ def plan_bundle_fill(
     if not verified and recover_sig(digest, tx.sig) != trader:
         raise BadSignature(trader)
     now = ctx.l2_time
-    if bundle.expiry != 0 and now >= bundle.expiry:
-        raise OrderExpired(bundle.expiry, now)
+    check_unexpired(bundle.expiry, now)
     bundle_key = order_key(digest)
     value = tree.get(bundle_key)
     if value is not None:
@@ -243,10 +269,9 @@ def plan_bundle_fill(
         raise InvalidOrder("the legs of a bundle are in distinct markets")
     maker_digests = []
     for leg, signed in zip(legs, tx.makers, strict=True):
-        market = _market(markets, leg.market)
-        if leg.side != SIDE_BUY and leg.side != SIDE_SELL:
-            raise InvalidOrder(f"side {leg.side} is neither buy (0) nor sell (1)")
-        _check_price_size(leg.price, leg.size, market)
+        market = leg_market(leg, markets)
+        check_price(leg.price, market.params.tick_size)
+        check_size(leg.size, market.params.lot_size)
         maker = signed.order
         maker_digest = order_digest(maker, config)
         if not verified and recover_sig(maker_digest, signed.sig) != maker.trader:

@@ -98,56 +98,90 @@ class TxOutcome:
     """State root after the transaction (the pre-state root for a no-op)."""
 
 
+TRADE_TYPES: tuple[type, ...] = (Fill, BundleFill, Liquidate, Deleverage)
+"""The transactions that can change positions (they trade); every account they touch is a party
+to the trade."""
+
+
+def touched_accounts(tx: Tx) -> tuple[bytes, ...]:
+    """The addresses whose Account leaves a transaction touches, in witness order (the Account
+    keys of `touched_keys`; an address may repeat). A ForcedTx touches those of its inner Transfer
+    or Withdraw (none when the inner bytes are neither)."""
+    if type(tx) is Fill:
+        return tx.maker.order.trader, tx.taker.order.trader
+    if type(tx) is Transfer:
+        return tx.sender, tx.to
+    if type(tx) is Withdraw:
+        return (tx.sender,)
+    if type(tx) is Deposit:
+        return (tx.to,)
+    if type(tx) is BundleFill:
+        return (tx.bundle.trader, *(signed.order.trader for signed in tx.makers))
+    if type(tx) is Liquidate:
+        return tx.liquidator, tx.account
+    if type(tx) is Deleverage:
+        return tx.account, tx.counterparty
+    if type(tx) is ForcedTx:
+        try:
+            return touched_accounts(forced_inner(tx))
+        except DecodeError:
+            return ()
+    if type(tx) is Cancel or type(tx) is OracleUpdate or type(tx) is Funding or type(tx) is L1Message:
+        return ()
+    raise TypeError(f"not a transaction: {type(tx).__name__}")
+
+
+def touched_orders(tx: Tx, config: ChainConfig) -> tuple[bytes, ...]:
+    """The digests of the orders (and bundle) whose Order leaves a transaction touches, in witness
+    order (the Order keys of `touched_keys`): a Fill's maker then taker, a Cancel's order, a
+    BundleFill's bundle then its makers."""
+    if type(tx) is Fill:
+        return order_digest(tx.maker.order, config), order_digest(tx.taker.order, config)
+    if type(tx) is Cancel:
+        return (order_digest(tx.order, config),)
+    if type(tx) is BundleFill:
+        return (
+            bundle_digest(tx.bundle, config),
+            *(order_digest(signed.order, config) for signed in tx.makers),
+        )
+    return ()
+
+
 def touched_keys(tx: Tx, config: ChainConfig) -> tuple[bytes, ...]:
     """The state keys a transaction touches, in witness order, repeats removed (protocol section 3)."""
-    keys: tuple[bytes, ...]
-    if type(tx) is Fill:
-        maker, taker = tx.maker.order, tx.taker.order
-        keys = (
-            account_key(maker.trader),
-            account_key(taker.trader),
-            order_key(order_digest(maker, config)),
-            order_key(order_digest(taker, config)),
-            markets_key(),
-            insurance_key(),
-        )
-    elif type(tx) is Transfer:
-        keys = (account_key(tx.sender), account_key(tx.to), markets_key())
-    elif type(tx) is Withdraw:
-        keys = (account_key(tx.sender), withdrawal_key(tx.sender, tx.nonce), markets_key())
-    elif type(tx) is Deposit:
-        keys = (global_key(), account_key(tx.to), markets_key())
-    elif type(tx) is Cancel:
-        keys = (order_key(order_digest(tx.order, config)),)
-    elif type(tx) is OracleUpdate:
-        keys = (oracle_key(), markets_key())
-    elif type(tx) is Funding:
-        keys = (markets_key(),)
-    elif type(tx) is Liquidate:
-        keys = (account_key(tx.liquidator), account_key(tx.account), markets_key(), insurance_key())
-    elif type(tx) is Deleverage:
-        keys = (account_key(tx.account), account_key(tx.counterparty), markets_key(), insurance_key())
-    elif type(tx) is BundleFill:
-        listed = [
-            account_key(tx.bundle.trader),
-            order_key(bundle_digest(tx.bundle, config)),
-            markets_key(),
-            insurance_key(),
-        ]
-        for signed in tx.makers:
-            listed.append(account_key(signed.order.trader))
-            listed.append(order_key(order_digest(signed.order, config)))
-        keys = tuple(listed)
-    elif type(tx) is L1Message:
-        keys = (global_key(), markets_key(), oracle_key())
-    elif type(tx) is ForcedTx:
-        keys = (global_key(),)
+    if type(tx) is ForcedTx:
+        keys: tuple[bytes, ...] = (global_key(),)
         try:
             keys += touched_keys(forced_inner(tx), config)
         except DecodeError:
             pass  # an inner transaction that cannot apply: only the queue position is touched
+        return tuple(dict.fromkeys(keys))
+    accounts = tuple(account_key(a) for a in touched_accounts(tx))
+    orders = tuple(order_key(d) for d in touched_orders(tx, config))
+    if type(tx) is Fill:
+        keys = (*accounts, *orders, markets_key(), insurance_key())
+    elif type(tx) is Transfer:
+        keys = (*accounts, markets_key())
+    elif type(tx) is Withdraw:
+        keys = (*accounts, withdrawal_key(tx.sender, tx.nonce), markets_key())
+    elif type(tx) is Deposit:
+        keys = (global_key(), *accounts, markets_key())
+    elif type(tx) is Cancel:
+        keys = orders
+    elif type(tx) is OracleUpdate:
+        keys = (oracle_key(), markets_key())
+    elif type(tx) is Funding:
+        keys = (markets_key(),)
+    elif type(tx) is Liquidate or type(tx) is Deleverage:
+        keys = (*accounts, markets_key(), insurance_key())
+    elif type(tx) is BundleFill:
+        # the trader's account and the bundle's leaf, then each maker's account and order leaf
+        keys = (accounts[0], orders[0], markets_key(), insurance_key())
+        for pair in zip(accounts[1:], orders[1:], strict=True):
+            keys += pair
     else:
-        raise TypeError(f"not a transaction: {type(tx).__name__}")
+        assert type(tx) is L1Message
+        keys = (global_key(), markets_key(), oracle_key())
     return tuple(dict.fromkeys(keys))
 
 

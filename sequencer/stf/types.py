@@ -335,6 +335,43 @@ EMPTY_ACCOUNT = Account(0, 0)
 """What an absent Account leaf means."""
 
 
+class Acct:
+    """An account being worked on (the rules' mutable form of `Account`):
+    `positions[market] = [size, open_notional, funding_snapshot]`."""
+
+    __slots__ = ("collateral", "nonce", "positions")
+
+    def __init__(self, collateral: int, nonce: int, positions: dict[int, list[int]]) -> None:
+        self.collateral = collateral
+        """Signed collateral."""
+        self.nonce = nonce
+        """Next nonce."""
+        self.positions = positions
+        """Open positions (size never 0)."""
+
+    @classmethod
+    def of(cls, account: Account) -> Acct:
+        """The working record of an `Account`."""
+        return cls(
+            account.collateral,
+            account.nonce,
+            {p.market: [p.size, p.open_notional, p.funding_snapshot] for p in account.positions},
+        )
+
+    def size(self, market: int) -> int:
+        """The signed size held in `market` (0 if none)."""
+        p = self.positions.get(market)
+        return 0 if p is None else p[0]
+
+    def to_account(self) -> Account:
+        """The immutable record of the same account (positions by market ascending)."""
+        return Account(
+            self.collateral,
+            self.nonce,
+            tuple(Position(m, *self.positions[m]) for m in sorted(self.positions)),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class MarketParams:
     """A market's parameters, set by an L1 governance message (SetMarket)."""

@@ -25,6 +25,7 @@ from sequencer.stf.codec import (
     encode_tx,
     forced_hash,
     message_hash,
+    read_acct,
 )
 from sequencer.stf.constants import (
     BPS,
@@ -55,7 +56,7 @@ from sequencer.stf.eip712 import (
 )
 from sequencer.stf.hashing import keccak
 from sequencer.stf.keys import account_key, markets_key, oracle_key, order_key
-from sequencer.stf.margin import equity, maintenance_margin, read_acct, read_markets, settle
+from sequencer.stf.margin import equity, maintenance_margin, read_markets, settle
 from sequencer.stf.state import (
     State,
     get_account,
@@ -297,8 +298,8 @@ def _leaf(draw: st.DrawFn, state: State, digest: bytes, size: int, usable: bool)
     cancelled or filled past room."""
     if not chance(draw, 30):
         return
-    if usable:
-        filled = OrderState(draw(st.integers(0, size // 2)), False)
+    if usable:  # `size` is below 0 when the fill itself overfills (the lot and overfill flaws)
+        filled = OrderState(draw(st.integers(0, max(size, 0) // 2)), False)
     else:
         filled = draw(st.sampled_from([OrderState(size, False), OrderState(0, True), OrderState(1, True)]))
     state.tree.set(order_key(digest), encode_order_state(filled))

@@ -8,23 +8,18 @@ from sequencer.matching import (
     MAX_PRICE,
     DuplicateOrder,
     Fill,
-    InvalidOrder,
     OrderAdded,
     OrderBook,
-    OrderExpired,
     OrderFlags,
     OrderReduced,
     OrderRemoved,
     PostOnlyWouldCross,
-    PriceOffTick,
     ReduceOnlyWouldIncrease,
     RemoveReason,
     Side,
-    SizeOffLot,
     UnknownOrder,
-    is_expired,
 )
-from sequencer.stf.errors import InvalidTransaction
+from sequencer.stf.errors import InvalidOrder, InvalidTransaction, OrderExpired, PriceOffTick, SizeOffLot
 from tests.matching.helpers import ALICE, BOB, CAROL, LOT, MARKET, TICK, oid, order
 
 BUY, SELL = Side.BUY, Side.SELL
@@ -218,12 +213,6 @@ def test_cancel__unknown_id__raises_unknown_order() -> None:
     assert caught.value.code == "unknown_order"
 
 
-def test_is_expired__at_expiry_second__dead_and_before__live() -> None:
-    assert not is_expired(order(1, BUY, 100, 10, expiry=100), 99)
-    assert is_expired(order(1, BUY, 100, 10, expiry=100), 100)
-    assert not is_expired(order(1, BUY, 100, 10, expiry=0), 10**12)
-
-
 def test_expire__orders_past_expiry__removed_in_expiry_then_seq_order() -> None:
     book = new_book()
     book.place(order(1, BUY, 100, 10, ALICE, expiry=30), now=0)
@@ -333,8 +322,8 @@ def test_place__same_id_resting__raises_duplicate_order() -> None:
         (order(5, BUY, 0, 10), "price"),
         (order(5, BUY, MAX_PRICE + 1, 10), "price"),
         (order(5, BUY, 100, 0), "size"),
-        (order(5, BUY, 100, 10, flags=POST_ONLY | IOC), "exclude"),
-        (order(5, BUY, 100, 10, flags=OrderFlags(8)), "flags"),
+        (order(5, BUY, 100, 10, flags=POST_ONLY | IOC), "flags 0x05"),
+        (order(5, BUY, 100, 10, flags=OrderFlags(8)), "flags 0x08"),
         (order(5, BUY, 100, 10, expiry=-1), "expiry"),
         (order(5, BUY, 100, 10, seq=1), "seq"),
     ],
@@ -345,7 +334,7 @@ def test_place__malformed_order__raises_invalid_order_and_book_unchanged(bad: ob
     before = snapshot(book)
     with pytest.raises(InvalidOrder) as caught:
         book.place(bad, now=0)  # type: ignore[arg-type]
-    assert reason in caught.value.reason
+    assert reason in str(caught.value)
     assert caught.value.code == "invalid_order"
     assert snapshot(book) == before
 
@@ -423,12 +412,12 @@ def test_order_book__bad_tick_or_lot__raises_value_error() -> None:
 
 def test_errors__every_book_error__is_an_invalid_transaction_with_a_code() -> None:
     errors = [
-        InvalidOrder(oid(1), "x"),
+        InvalidOrder("x"),
         PriceOffTick(1, 5),
         SizeOffLot(1, 10),
         DuplicateOrder(oid(1)),
         UnknownOrder(oid(1)),
-        OrderExpired(oid(1), 1, 2),
+        OrderExpired(1, 2),
         PostOnlyWouldCross(oid(1), 1, 1),
         ReduceOnlyWouldIncrease(oid(1), 0),
     ]

@@ -8,7 +8,6 @@ import pytest
 from sequencer.matching import (
     BookOrder,
     Fill,
-    InvalidOrder,
     OrderAdded,
     OrderBook,
     OrderFlags,
@@ -19,6 +18,7 @@ from sequencer.matching import (
     UnknownOrder,
     Verdict,
 )
+from sequencer.stf.errors import InvalidOrder
 from tests.matching.helpers import ALICE, BOB, CAROL, LOT, MARKET, TICK, oid, order
 
 BUY, SELL = Side.BUY, Side.SELL

@@ -22,7 +22,6 @@ from sequencer.matching import (
     Fill,
     OrderAdded,
     OrderBook,
-    OrderExpired,
     OrderFlags,
     OrderReduced,
     OrderRemoved,
@@ -34,7 +33,7 @@ from sequencer.matching import (
     UnknownOrder,
     Verdict,
 )
-from sequencer.stf.errors import InvalidTransaction
+from sequencer.stf.errors import InvalidTransaction, OrderExpired
 from tests.matching.helpers import LOT, MARKET, TICK, oid
 
 TRADERS = (b"\x01" * 20, b"\x02" * 20, b"\x03" * 20)
@@ -151,7 +150,7 @@ class NaiveBook:
         if any(r.order.order_id == taker.order_id for r in self.resting):
             raise DuplicateOrder(taker.order_id)
         if self.dead(taker, now):
-            raise OrderExpired(taker.order_id, taker.expiry, now)
+            raise OrderExpired(taker.expiry, now)
         size = taker.size
         if taker.flags & OrderFlags.REDUCE_ONLY:
             cap = max_reduce(taker.trader, MARKET, taker.side)

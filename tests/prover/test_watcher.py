@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from contracts.follow import TransientError
+from devnet.faulty import corrupt
 from prover import watcher as watcher_module
 from prover.proofs import FraudProof, TxFraudProof
 from prover.watcher import Watcher
@@ -50,8 +52,9 @@ def scenario(tmp_path: Path) -> tuple[Reader, FakeRollup]:
     pool.rebase(chain.state, [], _ctx(chain), [])
     for n in range(3):
         pool.submit(sign_transfer(KEYS[0], ADDRS[1], 5, n, CONFIG))
-    built = build_batch(chain.state, chain.queue, pool.pending, CONFIG, l2_time=L2_TIME, corrupt_root_at=2)
+    built = build_batch(chain.state, chain.queue, pool.pending, CONFIG, l2_time=L2_TIME)
     assert built is not None
+    built = corrupt(built, root_at=2)
     l1.append(built)
     reader = Reader()
     reader.log = [*l1.queue, *l1.batches]
@@ -76,8 +79,9 @@ def test_step__l1_error_then_success__retried(tmp_path: Path, monkeypatch: pytes
     reader, _ = scenario(tmp_path)
     sink = Sink(["connection reset"])
     w = Watcher(CONFIG, reader, sink, start_block=1)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(TransientError) as failed:  # retried by the loop, with backoff
         w.step()
+    assert isinstance(failed.value.__cause__, RuntimeError)
     w.step()
     assert len(sink.proofs) == 2 and w.proven and w.proofs_lost == 0
 
@@ -137,3 +141,20 @@ def test_health__unreadable_batch__503_with_what_and_where(tmp_path: Path) -> No
         "batch 1 (L1 tx 0x" in reply.json()["critical"]
         and "tx_root and roots_root" in reply.json()["critical"]
     )
+
+
+def test_run__l1_history_disagrees_with_itself__loop_stops_and_health_says_why(tmp_path: Path) -> None:
+    import asyncio
+
+    from fastapi.testclient import TestClient
+
+    from prover.main import create_watcher_app
+
+    reader, _ = scenario(tmp_path)
+    batch = reader.log[-1]
+    reader.log.append(dataclasses.replace(batch, l1_block=len(reader.log) + 1))  # batch 1 again
+    w = Watcher(CONFIG, reader, Sink([]), start_block=1, challenge=False)
+    asyncio.run(asyncio.wait_for(w.run(), 10))  # returns: stopped
+    reply = TestClient(create_watcher_app(w)).get("/health")
+    assert reply.status_code == 503 and not w.alive
+    assert reply.json()["critical"].startswith("watcher: the L1 history disagrees with itself")

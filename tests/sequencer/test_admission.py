@@ -325,7 +325,9 @@ def exchange_net(path: Path, options: NodeOptions) -> Net:
     net = Net(path, l1, options)
     assert net.post_batch()
     for market, mark in ((ETH, 100), (BTC, 5000)):
-        net.node.submit(OracleUpdate(market, tuple(price(i, market, mark, mark, T0) for i in range(3))))
+        net.node.intake.submit(
+            OracleUpdate(market, tuple(price(i, market, mark, mark, T0) for i in range(3)))
+        )
     assert net.post_batch()
     return net
 
@@ -395,7 +397,9 @@ def test_group_commit__admission_queue_full__orders_503_cancel_queued_last_goes_
     async def burst() -> list[Any]:
         # a request waits for its signers: the normal ones queued after it wait behind it
         busy: asyncio.Future[list[bytes | None]] = asyncio.get_running_loop().create_future()
-        first = asyncio.ensure_future(node.admission.submit((PlaceOrders([]), "Fill", busy), ready=busy))
+        first = asyncio.ensure_future(
+            node.intake.admission.submit((PlaceOrders([]), "Fill", busy), ready=busy)
+        )
         await asyncio.sleep(0)
         # with two sells that would fill against the resting bid the queue is full...
         sells = [node.admit_orders([order(0, ETH, SIDE_SELL, 90, 10, salt=i)]) for i in range(2)]

@@ -90,7 +90,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[TestClient, SequencerNode, FakeL1]]:
     )
     loop = asyncio.new_event_loop()
     loop.run_until_complete(node.start())
-    assert loop.run_until_complete(node.build_and_post())  # the deposit
+    assert loop.run_until_complete(node.poster.build_and_post())  # the deposit
     client = TestClient(create_app(node, max_body_bytes=4096))
     node._test_loop = loop  # type: ignore[attr-defined]
     yield client, node, l1
@@ -115,7 +115,7 @@ def test_post_transfer__valid__acknowledged_pending_then_batched(setup) -> None:
     assert client.get(f"/v1/transactions/{h}").json()["status"] == "pending"
     acct = client.get(f"/v1/accounts/0x{ADDRS[0].hex()}").json()
     assert (acct["collateral"], acct["pending_collateral"], acct["pending_nonce"]) == ("1000", "750", 1)
-    assert node._test_loop.run_until_complete(node.build_and_post())  # type: ignore[attr-defined]
+    assert node._test_loop.run_until_complete(node.poster.build_and_post())  # type: ignore[attr-defined]
     status = client.get(f"/v1/transactions/{h}").json()
     assert status["status"] == "batched" and status["batch_index"] == 1
     assert client.get(f"/v1/accounts/0x{ADDRS[1].hex()}").json()["collateral"] == "250"
@@ -261,7 +261,9 @@ def test_post_batch__log_commit_fails__nothing_acknowledged_and_view_unchanged(s
 
     node.store.add_many = disk_full
     with pytest.raises(OSError):
-        node.submit_many([encode_tx(sign_transfer(KEYS[0], ADDRS[1], 10, n, CONFIG)) for n in range(2)])
+        node.intake.submit_many(
+            [encode_tx(sign_transfer(KEYS[0], ADDRS[1], 10, n, CONFIG)) for n in range(2)]
+        )
     assert node.account_view(ADDRS[0]) == before and len(node.mempool) == 0
 
 

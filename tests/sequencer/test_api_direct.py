@@ -1,6 +1,6 @@
 """Single orders answered inside the HTTP protocol (`sequencer.api.direct`): two identical nodes,
-one served by the sequencer's protocol and one by uvicorn's plain httptools protocol (the lean
-ASGI path), real servers on 127.0.0.1, raw HTTP/1.1 on the wire; every answer must be the same
+one served by the sequencer's protocol and one by uvicorn's plain httptools protocol (the ASGI
+application alone), real servers on 127.0.0.1, raw HTTP/1.1 on the wire; every answer must be the same
 bytes (the date header fixed on both), including refusals, bodies that do not validate, bodies
 the protocol leaves to the application, pipelined requests and `Connection: close`."""
 
@@ -17,7 +17,7 @@ import uvicorn
 from exchange_fixtures import ETH, cancel, order
 from uvicorn.server import ServerState
 
-from sequencer.api import exchange_routes
+from sequencer.api import answers
 from sequencer.api.app import create_app, server_protocol
 from sequencer.node import NodeOptions
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
@@ -210,7 +210,7 @@ def test_direct__handler_fails__plain_500_and_closed_as_on_the_asgi_path(
     def broken(n: object, outcomes: object) -> object:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(exchange_routes, "_order_answer_fields", broken)  # both paths use it
+    monkeypatch.setattr(answers, "order_answer", broken)  # both paths use it
     raw = post(orjson.dumps(body(order(1, ETH, SIDE_BUY, 100, 10))))
     (answer,), closed = pair[0].exchange(raw)
     assert ([answer], closed) == (pair[1].exchange(raw)[0], True)
@@ -219,16 +219,16 @@ def test_direct__handler_fails__plain_500_and_closed_as_on_the_asgi_path(
 
 def test_direct__node_not_synced__same_refusal_nothing_queued(pair: Any) -> None:
     for served in pair:
-        served.net.node.synced = False
+        served.net.node.follower.synced = False
     (refused,) = same(pair, post(orjson.dumps(body(order(0, ETH, SIDE_SELL, 100, 10)))))
     assert refused.startswith(b"HTTP/1.1 503") and fields(refused)["error"]["code"] == "not_ready"
-    assert len(pair[0].net.node.admission) == 0
+    assert len(pair[0].net.node.intake.admission) == 0
 
 
 def test_direct__client_gone_before_its_answer__order_admitted_all_the_same(pair: Any) -> None:
     direct, _ = pair
     signed = order(0, ETH, SIDE_SELL, 100, 10)
-    queue = direct.net.node.admission
+    queue = direct.net.node.intake.admission
     held: list[int] = []
     queue._round = lambda: held.append(1)  # rounds wait until the client is gone
 
@@ -263,7 +263,7 @@ def test_direct__client_gone_before_its_answer__order_admitted_all_the_same(pair
 
 def test_direct__long_pipeline_refused_at_once__every_request_answered_in_order(pair: Any) -> None:
     for served in pair:
-        served.net.node.synced = False
+        served.net.node.follower.synced = False
     raws = [post(orjson.dumps(body(order(0, ETH, SIDE_SELL, 100, 10, salt=i)))) for i in range(400)]
     answers = same(pair, b"".join(raws), answers=400)
     assert all(a.startswith(b"HTTP/1.1 503") for a in answers) and pair[0].protocol.answered == 400

@@ -6,7 +6,7 @@ and an L1 revert."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,18 +84,25 @@ def digest(signed: SignedOrder) -> str:
 class Net:
     """A node on the in-memory L1, its loop, its API client."""
 
-    def __init__(self, path: Path, l1: ClockedL1, options: NodeOptions) -> None:
+    def __init__(
+        self,
+        path: Path,
+        l1: ClockedL1,
+        options: NodeOptions,
+        node: Callable[..., SequencerNode] = SequencerNode,
+    ) -> None:
         self.path = path
         self.l1 = l1
         self.options = options
+        self.make_node = node
         self.start()
 
     def start(self) -> None:
         self.store = Store(self.path)
-        self.node = SequencerNode(
+        self.node = self.make_node(
             CONFIG, self.store, self.l1, self.l1, start_block=1, options=self.options, receipt_key=SEQ_KEY
         )
-        self.node.clock = lambda: T0
+        self.node.l2clock.wall = lambda: T0
         self.loop = asyncio.new_event_loop()
         self.loop.run_until_complete(self.node.start())
         self.client = TestClient(create_app(self.node, max_body_bytes=1 << 20))
@@ -107,10 +114,10 @@ class Net:
         self.start()
 
     def post_batch(self) -> bool:
-        return self.loop.run_until_complete(self.node.build_and_post())
+        return self.loop.run_until_complete(self.node.poster.build_and_post())
 
     def poll(self) -> int:
-        return self.loop.run_until_complete(self.node.poll_l1())
+        return self.loop.run_until_complete(self.node.follower.poll())
 
     def close(self) -> None:
         self.loop.close()
@@ -127,7 +134,7 @@ def net(tmp_path: Path) -> Iterator[Net]:
     n = Net(tmp_path / "seq.sqlite", l1, NodeOptions(max_pending=50, reserve_pending=5))
     assert n.post_batch()  # markets, committee, deposits
     for market, mark in ((ETH, 100), (BTC, 5000)):
-        n.node.submit(OracleUpdate(market, tuple(price(i, market, mark, mark, T0) for i in range(3))))
+        n.node.intake.submit(OracleUpdate(market, tuple(price(i, market, mark, mark, T0) for i in range(3))))
     assert n.post_batch()
     yield n
     n.close()
@@ -387,7 +394,7 @@ def test_overload__orders_503_cancels_still_admitted(tmp_path: Path) -> None:
         l1.deposit(trader, 1_000_000)
     n = Net(tmp_path / "s.sqlite", l1, NodeOptions(max_pending=2, reserve_pending=1))
     assert n.post_batch()
-    n.node.submit(OracleUpdate(ETH, tuple(price(i, ETH, 100, 100, T0) for i in range(3))))
+    n.node.intake.submit(OracleUpdate(ETH, tuple(price(i, ETH, 100, 100, T0) for i in range(3))))
     assert n.post_batch()
     resting = order(1, ETH, SIDE_BUY, 90, 10)
     assert n.client.post("/v1/orders", json=body(resting)).status_code == 200
@@ -415,7 +422,7 @@ def test_revert__fill_invalid_in_the_new_order__dropped_then_revived_when_it_app
     l1.deposit(D, 1_000_000)
     n = Net(tmp_path / "s.sqlite", l1, NodeOptions())
     assert n.post_batch()
-    n.node.submit(OracleUpdate(ETH, tuple(price(i, ETH, 100, 100, T0) for i in range(3))))
+    n.node.intake.submit(OracleUpdate(ETH, tuple(price(i, ETH, 100, 100, T0) for i in range(3))))
     assert n.post_batch()
     gift = sign_transfer(trader_key(3), A, 500_000, 0, CONFIG)
     foreign = build_batch(

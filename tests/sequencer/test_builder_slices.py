@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import sequencer.node as node_module
+import sequencer.poster as poster_module
 from sequencer.builder import build_batch, build_batch_steps
 from sequencer.node import NodeOptions, SequencerNode
 from sequencer.stf.eip712 import sign_transfer
@@ -25,9 +25,9 @@ def started_node(path: Path) -> tuple[SequencerNode, asyncio.AbstractEventLoop]:
     )
     loop = asyncio.new_event_loop()
     loop.run_until_complete(node.start())
-    assert loop.run_until_complete(node.build_and_post())  # the deposit
+    assert loop.run_until_complete(node.poster.build_and_post())  # the deposit
     for nonce in range(6):
-        node.submit(sign_transfer(KEYS[0], ADDRS[1], 5, nonce, CONFIG))
+        node.intake.submit(sign_transfer(KEYS[0], ADDRS[1], 5, nonce, CONFIG))
     return node, loop
 
 
@@ -60,7 +60,7 @@ def test_build_and_post__long_build__the_loop_runs_between_slices(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     node, loop = started_node(tmp_path / "s.sqlite")
-    monkeypatch.setattr(node_module, "BUILD_SLICE_SECONDS", 0.0)  # a turn of the loop after each tx
+    monkeypatch.setattr(poster_module, "BUILD_SLICE_SECONDS", 0.0)  # a turn of the loop after each tx
     turns = 0
 
     async def other_work() -> None:
@@ -70,7 +70,7 @@ def test_build_and_post__long_build__the_loop_runs_between_slices(
             await asyncio.sleep(0)
 
     async def both() -> bool:
-        posted, _ = await asyncio.gather(node.build_and_post(), other_work())
+        posted, _ = await asyncio.gather(node.poster.build_and_post(), other_work())
         return posted
 
     assert loop.run_until_complete(both())

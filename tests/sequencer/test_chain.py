@@ -10,6 +10,7 @@ import dataclasses
 
 import pytest
 
+from devnet.faulty import corrupt
 from prover.proofs import TxFraudProof, build_fraud_proof
 from prover.withdrawals import build_withdrawal_claim
 from sequencer.builder import BuiltBatch, build_batch
@@ -170,8 +171,9 @@ def test_chain__corrupted_root__fraud_found_and_proof_checks(store: Store) -> No
     pool.rebase(chain.state, [], _ctx(chain), [])
     for n in range(3):
         pool.submit(sign_transfer(KEYS[0], ADDRS[1], 10, n, CONFIG))
-    built = build_batch(chain.state, chain.queue, pool.pending, CONFIG, l2_time=L2_TIME, corrupt_root_at=1)
+    built = build_batch(chain.state, chain.queue, pool.pending, CONFIG, l2_time=L2_TIME)
     assert built is not None
+    built = corrupt(built, root_at=1)
     chain.apply_event(l1.append(built))
     assert chain.fraud is not None and (chain.fraud.batch_index, chain.fraud.tx_index) == (1, 1)
     assert chain.valid_count == 1  # the bad batch is not applied

@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sequencer.node import (
+from sequencer.l2clock import (
     L2_TIME_ALLOWANCE_SECONDS,
     REFUSED_AHEAD,
     REFUSED_BEHIND,
-    SequencerNode,
     choose_l2_time,
 )
+from sequencer.node import SequencerNode
 from sequencer.stf.eip712 import sign_transfer
 from sequencer.store import Store
 from tests.sequencer.test_api import FakeL1
@@ -94,9 +94,9 @@ def test_build_and_post__idle_l1__the_wall_clock_goes_through(tmp_path: Path) ->
     l1 = ClockL1(FakeRollup(), stale_head, [])
     l1.deposit(ADDRS[0], 1_000)
     with started_node(tmp_path, l1) as (node, run):
-        assert run(node.build_and_post())
+        assert run(node.poster.build_and_post())
         assert l1.clocks[0] >= stale_head + 3_600  # the wall clock, never held back by the head
-        assert not node.clock_follows_head
+        assert not node.l2clock.follows_head
 
 
 def test_build_and_post__clock_refused_as_ahead__follows_the_head_until_refused_as_behind(
@@ -106,18 +106,18 @@ def test_build_and_post__clock_refused_as_ahead__follows_the_head_until_refused_
     l1 = ClockL1(FakeRollup(), head, [REFUSED_AHEAD])
     l1.deposit(ADDRS[0], 1_000)
     with started_node(tmp_path, l1) as (node, run):
-        assert not run(node.build_and_post())  # refused: nothing appended
+        assert not run(node.poster.build_and_post())  # refused: nothing appended
         assert l1.clocks[0] >= head + 120  # the wall clock first
-        assert node.clock_follows_head
-        assert run(node.build_and_post())
+        assert node.l2clock.follows_head
+        assert run(node.poster.build_and_post())
         assert l1.clocks[1] == head + L2_TIME_ALLOWANCE_SECONDS
         assert l1.rollup.batches[-1].header.l2_time == l1.clocks[1]
-        assert node.clock_follows_head  # it keeps following an L1 that runs behind
+        assert node.l2clock.follows_head  # it keeps following an L1 that runs behind
         l1.refusals.append(REFUSED_BEHIND)
-        node.submit(sign_transfer(KEYS[0], ADDRS[1], 5, 0, CONFIG))
-        assert not run(node.build_and_post())
-        assert not node.clock_follows_head  # following fell too far behind: back to the wall clock
-        assert run(node.build_and_post())
+        node.intake.submit(sign_transfer(KEYS[0], ADDRS[1], 5, 0, CONFIG))
+        assert not run(node.poster.build_and_post())
+        assert not node.l2clock.follows_head  # following fell too far behind: back to the wall clock
+        assert run(node.poster.build_and_post())
         assert l1.clocks[-1] >= head + 120
 
 
@@ -126,15 +126,15 @@ def test_build_and_post__backlog__each_batch_at_its_transactions_admission_clock
     l1 = ClockL1(FakeRollup(), t0, [])
     l1.deposit(ADDRS[0], 1_000)
     with started_node(tmp_path, l1) as (node, run):
-        assert run(node.build_and_post())  # the deposit
-        node.clock = lambda: float(t0 + 1)
-        node.submit(sign_transfer(KEYS[0], ADDRS[1], 5, 0, CONFIG))
-        node.clock = lambda: float(t0 + 4)
-        node.submit(sign_transfer(KEYS[0], ADDRS[1], 6, 1, CONFIG))
-        node.clock = lambda: float(t0 + 60)  # the builder gets to them a minute later
+        assert run(node.poster.build_and_post())  # the deposit
+        node.l2clock.wall = lambda: float(t0 + 1)
+        node.intake.submit(sign_transfer(KEYS[0], ADDRS[1], 5, 0, CONFIG))
+        node.l2clock.wall = lambda: float(t0 + 4)
+        node.intake.submit(sign_transfer(KEYS[0], ADDRS[1], 6, 1, CONFIG))
+        node.l2clock.wall = lambda: float(t0 + 60)  # the builder gets to them a minute later
         # a transfer was checked at its own clock: the first batch takes it alone, at that clock
-        assert run(node.build_and_post())
-        assert run(node.build_and_post())
+        assert run(node.poster.build_and_post())
+        assert run(node.poster.build_and_post())
         assert l1.clocks[1:] == [t0 + 1, t0 + 4]
         assert [len(b.txs) for b in l1.rollup.batches[1:]] == [1, 1]
         assert len(node.mempool) == 0

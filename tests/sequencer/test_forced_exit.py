@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ import pytest
 
 from contracts.bindings import TransactionReverted
 from contracts.l1 import Web3L1
+from devnet.faulty import Fault, FaultyNode
 from devnet.l1_harness import CHALLENGE_WINDOW_SECONDS, Harness
 from prover.watcher import Watcher
 from prover.withdrawals import build_withdrawal_claim
 from sequencer.client import ForceRefused, L1ExitClient
-from sequencer.node import NodeOptions, SequencerNode
+from sequencer.node import SequencerNode
 from sequencer.stf.codec import decode_tx, encode_tx, tx_hash
 from sequencer.stf.constants import TX_TYPE_FORCED
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
@@ -41,14 +43,16 @@ L1_RECIPIENT = bytes.fromhex("00000000000000000000000000000000000e0e17")
 
 @contextlib.contextmanager
 def started(
-    tmp_path: Path, options: NodeOptions | None = None
+    tmp_path: Path, fault: Fault | None = None
 ) -> Iterator[tuple[Harness, SequencerNode, Callable[[Any], Any]]]:
-    """The contracts on eth-tester, a sequencer node over them (L1 account 1), started on its own
-    event loop; the user holds 1,000 on L2 (deposited and batched)."""
+    """The contracts on eth-tester, a sequencer node over them (L1 account 1; lying as `fault`
+    says, if given), started on its own event loop; the user holds 1,000 on L2 (deposited and
+    batched)."""
     h = Harness.create()
     l1 = Web3L1.over(h.w3, h.deployment, sender=h.account(1))
     store = Store(tmp_path / "seq.sqlite")
-    node = SequencerNode(h.config, store, l1, l1, start_block=h.deployment.deploy_block, options=options)
+    make = SequencerNode if fault is None else partial(FaultyNode, fault=fault)
+    node = make(h.config, store, l1, l1, start_block=h.deployment.deploy_block)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(node.start())
@@ -63,11 +67,11 @@ def started(
 
 def post(node: SequencerNode, run: Callable[[Any], Any]) -> None:
     """Fold L1, then build and append one batch (a clock refused as ahead of L1 is retried)."""
-    run(node.poll_l1())
+    run(node.follower.poll())
     for _ in range(3):
-        if run(node.build_and_post()):
+        if run(node.poster.build_and_post()):
             return
-    raise AssertionError(f"no batch appended: {node.last_error}")
+    raise AssertionError(f"no batch appended: {node.loop_health.last_error}")
 
 
 def exit_client(h: Harness) -> L1ExitClient:
@@ -114,7 +118,7 @@ def test_force_withdraw__never_sent_to_the_sequencer__batched_verified_and_claim
 
 
 def test_force_withdraw__sequencer_lies_about_it__watcher_proves_fraud_in_one_tx(tmp_path: Path) -> None:
-    with started(tmp_path, NodeOptions(corrupt_tx_type=TX_TYPE_FORCED)) as (h, node, run):
+    with started(tmp_path, Fault(tx_type=TX_TYPE_FORCED)) as (h, node, run):
         exit_client(h).force_withdraw(L1_RECIPIENT, 400)
         post(node, run)  # the forced transaction's post root is a lie
         l1 = Web3L1.over(h.w3, h.deployment, sender=h.account(3))
@@ -135,11 +139,11 @@ def test_force_withdraw__pending_tx_with_the_same_nonce__forced_one_wins_pending
 ) -> None:
     with started(tmp_path) as (h, node, run):
         pending = sign_transfer(USER_KEY, OTHER, 700, 0, h.config)
-        h_pending, _ = node.submit(pending)  # acknowledged at nonce 0, not batched yet
+        h_pending, _ = node.intake.submit(pending)  # acknowledged at nonce 0, not batched yet
         forced = exit_client(h).force_withdraw(L1_RECIPIENT, 400, nonce=0)
 
         # Seeing the forced entry on L1 is enough: the view is rebased with it first.
-        run(node.poll_l1())
+        run(node.follower.poll())
         row = node.store.get(h_pending)
         assert row is not None and row.status == "dropped"
         assert not node.mempool.pending
@@ -163,7 +167,7 @@ def test_force_withdraw__same_bytes_pending_and_forced__applied_once_reason_says
 ) -> None:
     with started(tmp_path) as (h, node, run):
         signed = sign_withdraw(USER_KEY, L1_RECIPIENT, 400, 0, h.config)
-        h_pending, _ = node.submit(signed)  # the user sent it, and also forces the same bytes
+        h_pending, _ = node.intake.submit(signed)  # the user sent it, and also forces the same bytes
         forced = exit_client(h).force_bytes(encode_tx(signed))
         assert forced.inner_tx_hash == "0x" + h_pending.hex()  # the same signed bytes
         assert forced.tx_hash == "0x" + tx_hash(encode_tx(ForcedTx(1, encode_tx(signed)))).hex()
@@ -247,13 +251,13 @@ def test_force_withdraw__no_pending_tx_names_the_user__applied_on_top_no_replan(
         h.deposit(address_of(other_key), 500)
         post(node, run)
         transfer = sign_transfer(other_key, OTHER, 200, 0, h.config)
-        h_pending, _ = node.submit(transfer)  # acknowledged, another account's
+        h_pending, _ = node.intake.submit(transfer)  # acknowledged, another account's
         forced = exit_client(h).force_withdraw(L1_RECIPIENT, 400, nonce=0)
         rebases: list[int] = []
-        rebase = node._rebase
-        node._rebase = lambda foreign: rebases.append(len(foreign)) or rebase(foreign)  # type: ignore[method-assign]
+        rebase = node.follower.rebase
+        node.follower.rebase = lambda foreign: rebases.append(len(foreign)) or rebase(foreign)  # type: ignore[method-assign]
 
-        run(node.poll_l1())
+        run(node.follower.poll())
 
         assert rebases == []  # nothing pending names the user: the forced one goes on top
         view = node.account_view(USER)

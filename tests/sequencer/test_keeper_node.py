@@ -4,14 +4,16 @@ transaction type (tests and demo only)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
 from exchange_fixtures import BTC, BTC_PARAMS, COMMITTEE, ETH, ETH_PARAMS, TRADERS, liquidate, order, price
 
-from sequencer.node import NodeOptions
+from devnet.faulty import Fault, FaultyNode
+from sequencer.node import NodeOptions, SequencerNode
 from sequencer.stf.codec import encode_message, encode_tx, tx_hash
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL, TX_TYPE_FILL
 from sequencer.stf.errors import InvalidBatch
@@ -28,16 +30,16 @@ SIZE = 90_000
 """C buys 90,000 ETH units at 100 from D: 9,000,000 notional on 1,000,000 collateral (9x)."""
 
 
-def make_net(path: Path, options: NodeOptions) -> Net:
+def make_net(path: Path, options: NodeOptions, node: Callable[..., SequencerNode] = SequencerNode) -> Net:
     l1 = ClockedL1(FakeRollup())
     for message in (SetMarket(ETH, ETH_PARAMS), SetMarket(BTC, BTC_PARAMS), SetCommittee(COMMITTEE)):
         l1.log.append(l1.rollup.message(encode_message(message)))
     for trader in (A, B, C, D):
         l1.deposit(trader, 1_000_000)
-    n = Net(path, l1, options)
+    n = Net(path, l1, options, node)
     assert n.post_batch()
     for market, mark in ((ETH, 100), (BTC, 5000)):
-        n.node.submit(OracleUpdate(market, tuple(price(i, market, mark, mark, T0) for i in range(3))))
+        n.node.intake.submit(OracleUpdate(market, tuple(price(i, market, mark, mark, T0) for i in range(3))))
     assert n.post_batch()
     return n
 
@@ -59,8 +61,8 @@ def leverage_c(n: Net) -> None:
 
 def move_eth(n: Net, mark: int, at: int) -> None:
     """The committee prices ETH at `mark` at clock `at`."""
-    n.node.clock = lambda: at
-    n.node.submit(OracleUpdate(ETH, tuple(price(i, ETH, mark, mark, at) for i in range(3))))
+    n.node.l2clock.wall = lambda: at
+    n.node.intake.submit(OracleUpdate(ETH, tuple(price(i, ETH, mark, mark, at) for i in range(3))))
 
 
 def test_risk__lists_an_account_below_maintenance_and_the_liquidation_that_restores_it(net: Net) -> None:
@@ -74,7 +76,7 @@ def test_risk__lists_an_account_below_maintenance_and_the_liquidation_that_resto
     assert int(candidate["shortfall"]) == 414_000 - 262_000
     # each unit liquidated frees 92 * (5% - 1%) of margin: ceil(152,000 / 3.68) = 41,305 -> lots of 10
     assert candidate["size"] == 41_310
-    net.node.submit(liquidate(0, C, ETH, candidate["size"]))
+    net.node.intake.submit(liquidate(0, C, ETH, candidate["size"]))
     assert net.client.get("/v1/risk").json()["candidates"] == []  # restored, as of the mempool
     assert net.post_batch()
     assert read_acct(net.node.chain.state.tree.get(account_key(C))).size(ETH) == SIZE - 41_310
@@ -82,11 +84,11 @@ def test_risk__lists_an_account_below_maintenance_and_the_liquidation_that_resto
 
 def test_keeper__funding_steps_when_due_once_each(net: Net) -> None:
     later = T0 + ETH_PARAMS.funding_interval + 1
-    assert net.node.keeper_step() == []  # not due yet
+    assert net.node.upkeep.step() == []  # not due yet
     move_eth(net, 100, later)
-    net.node.submit(OracleUpdate(BTC, tuple(price(i, BTC, 5000, 5000, later) for i in range(3))))
-    assert net.node.keeper_step() == [Funding(ETH, T0), Funding(BTC, T0)]  # the period from T0
-    assert net.node.keeper_step() == []  # already pending
+    net.node.intake.submit(OracleUpdate(BTC, tuple(price(i, BTC, 5000, 5000, later) for i in range(3))))
+    assert net.node.upkeep.step() == [Funding(ETH, T0), Funding(BTC, T0)]  # the period from T0
+    assert net.node.upkeep.step() == []  # already pending
     assert net.post_batch()
     markets = get_markets(net.node.chain.state)
     assert [m.last_funding_time for m in markets] == [T0 + 60, T0 + 60]
@@ -95,9 +97,9 @@ def test_keeper__funding_steps_when_due_once_each(net: Net) -> None:
 def price_both(n: Net, at: int) -> None:
     """The committee prices both markets at clock `at`, each mark above its index (ETH 1,010
     over 1,000: premium 5 at the cap of 50 bps; BTC 5,010 over 5,000: premium 10)."""
-    n.node.clock = lambda: at
-    n.node.submit(OracleUpdate(ETH, tuple(price(i, ETH, 1_010, 1_000, at) for i in range(3))))
-    n.node.submit(OracleUpdate(BTC, tuple(price(i, BTC, 5_010, 5_000, at) for i in range(3))))
+    n.node.l2clock.wall = lambda: at
+    n.node.intake.submit(OracleUpdate(ETH, tuple(price(i, ETH, 1_010, 1_000, at) for i in range(3))))
+    n.node.intake.submit(OracleUpdate(BTC, tuple(price(i, BTC, 5_010, 5_000, at) for i in range(3))))
 
 
 def test_keeper__funding_steps_every_interval_of_many_each_its_own_transaction(net: Net) -> None:
@@ -112,7 +114,7 @@ def test_keeper__funding_steps_every_interval_of_many_each_its_own_transaction(n
     seqs: set[int] = set()
     for k in range(1, 7):
         price_both(net, T0 + k * interval + 1)
-        steps = net.node.keeper_step()
+        steps = net.node.upkeep.step()
         assert steps == [Funding(ETH, T0 + (k - 1) * interval), Funding(BTC, T0 + (k - 1) * interval)]
         for step in steps:
             ack = net.client.get(f"/v1/transactions/0x{tx_hash(encode_tx(step)).hex()}").json()
@@ -128,7 +130,7 @@ def test_keeper__funding_steps_every_interval_of_many_each_its_own_transaction(n
 def test_funding_sent_by_hand__the_due_period_applies_other_periods_are_refused(net: Net) -> None:
     interval = ETH_PARAMS.funding_interval
     price_both(net, T0 + interval + 1)
-    first = net.node.keeper_step()[0]
+    first = net.node.upkeep.step()[0]
     assert first == Funding(ETH, T0)
     assert net.post_batch()
     price_both(net, T0 + 2 * interval + 1)
@@ -162,7 +164,7 @@ def test_keeper__a_funding_step_dropped_after_a_rebase_is_revived_when_due_again
     later = T0 + ETH_PARAMS.funding_interval + 1
     price_both(net, later)
     assert net.post_batch()  # the prices are on the chain: only the steps are pending
-    steps = net.node.keeper_step()
+    steps = net.node.upkeep.step()
     assert steps == [Funding(ETH, T0), Funding(BTC, T0)]
     stale = copy_state(net.node.chain.state)
     set_markets(stale, [replace(m, oracle_time=T0 - 3_600) for m in get_markets(stale)])
@@ -171,7 +173,7 @@ def test_keeper__a_funding_step_dropped_after_a_rebase_is_revived_when_due_again
     hashes = [tx_hash(encode_tx(step)) for step in steps]
     assert [net.node.store.get(h).status for h in hashes] == ["dropped", "dropped"]  # type: ignore[union-attr]
     mempool.rebase(net.node.chain.state, [], L1Context(0, {}, later), [])
-    assert net.node.keeper_step() == steps  # the same bytes, pending again
+    assert net.node.upkeep.step() == steps  # the same bytes, pending again
     assert net.post_batch()
     assert [m.last_funding_time for m in get_markets(net.node.chain.state)] == [T0 + 60, T0 + 60]
     assert [net.node.store.get(h).status for h in hashes] == ["batched", "batched"]  # type: ignore[union-attr]
@@ -182,7 +184,7 @@ def test_keeper__deleverages_a_bankrupt_account_the_insurance_fund_cannot_cover(
     move_eth(net, 85, T0 + 5)  # C: equity 982,000 - 1,350,000 < 0; the fund holds fees only
     (candidate,) = net.client.get("/v1/risk").json()["candidates"]
     assert candidate["bankrupt"]
-    (admitted,) = net.node.keeper_step()
+    (admitted,) = net.node.upkeep.step()
     assert admitted == Deleverage(C, D, ETH, 0)  # C's nonce, which it consumes
     assert net.post_batch()
     c = get_account(net.node.chain.state, C)
@@ -193,7 +195,8 @@ def test_keeper__deleverages_a_bankrupt_account_the_insurance_fund_cannot_cover(
 
 
 def test_fault_injection_by_type__only_the_first_fill_root_is_wrong(tmp_path: Path) -> None:
-    n = make_net(tmp_path / "faulty.sqlite", NodeOptions(max_pending=200, corrupt_tx_type=TX_TYPE_FILL))
+    faulty = partial(FaultyNode, fault=Fault(tx_type=TX_TYPE_FILL))
+    n = make_net(tmp_path / "faulty.sqlite", NodeOptions(max_pending=200), faulty)
     try:
         pre = copy_state(n.node.chain.state)
         l1_batches = len(n.l1.rollup.batches)
@@ -212,6 +215,6 @@ def test_fault_injection_by_type__only_the_first_fill_root_is_wrong(tmp_path: Pa
                 n.node.config,
             )
         assert (info.value.reason, info.value.tx_index) == (REASON_STATE_ROOT, fill_at)
-        assert n.node.faults_left == 0  # one fault, spent on the batch holding a fill
+        assert n.node.faults_left == 0  # type: ignore[attr-defined]  # one fault, spent on the batch holding a fill
     finally:
         n.close()

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
-import sequencer.node as node_module
 from sequencer.builder import build_batch
 from sequencer.mempool import PendingTx
 from sequencer.node import SequencerNode
@@ -45,9 +42,7 @@ class Writer:
         raise RuntimeError("not in this test")
 
 
-def test_start__long_history_with_foreign_batches__acknowledged_tx_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_start__long_history_with_foreign_batches__acknowledged_tx_kept(tmp_path: Path) -> None:
     l1, chain, log = FakeRollup(), Chain(CONFIG), []
     for event in (l1.deposit(ADDRS[0], 1000),):
         log.append(event)
@@ -62,8 +57,8 @@ def test_start__long_history_with_foreign_batches__acknowledged_tx_kept(
     t1 = sign_transfer(KEYS[0], ADDRS[2], 20, 1, CONFIG)  # we acknowledged nonce 1 before a crash
     h1 = tx_hash(encode_tx(t1))
     store.add(h1, encode_tx(t1))
-    monkeypatch.setattr(node_module, "POLL_RANGE_BLOCKS", 1)  # a history of many windows
     node = SequencerNode(CONFIG, store, Reader(log), Writer(), start_block=1)
+    node.follower.cursor.window_blocks = 1  # a history of many windows
     asyncio.run(node.start())
     row = store.get(h1)
     assert row is not None and (row.status, row.reason) == ("pending", None)

@@ -214,7 +214,9 @@ def test_node_with_worker__batch_of_orders__same_answers_as_without(tmp_path: Pa
         return [(type(a).__name__, a.code, str(a)) if isinstance(a, RollupError) else a for a in out]
 
     assert answers(with_worker) == answers(without)
-    assert with_worker.node.signatures is not None and with_worker.node.signatures.sent == len(batch)
+    assert with_worker.node.intake.signatures is not None and with_worker.node.intake.signatures.sent == len(
+        batch
+    )
     assert answers(with_worker)[5][1] == "bad_signature"
     with_worker.loop.run_until_complete(with_worker.node.close())
     with_worker.close()
@@ -227,16 +229,19 @@ def test_node_with_worker__single_orders__one_frame_each__rounds_run_as_answers_
     net = exchange_net(tmp_path / "w.sqlite", NodeOptions(signature_worker=True))
     node = net.node
     singles = [order(0, ETH, SIDE_SELL, 100 + i, 10) for i in range(6)]
-    assert node.signatures is not None and node.signatures.on_answers == node.admission.run_ready
+    assert (
+        node.intake.signatures is not None
+        and node.intake.signatures.on_answers == node.intake.admission.run_ready
+    )
     ran_in_callback: list[int] = []
-    run_ready = node.admission.run_ready
+    run_ready = node.intake.admission.run_ready
 
     def counting() -> None:  # records how many rounds ran inside the worker's I/O callback
-        before = node.admission.rounds
+        before = node.intake.admission.rounds
         run_ready()
-        ran_in_callback.append(node.admission.rounds - before)
+        ran_in_callback.append(node.intake.admission.rounds - before)
 
-    node.signatures.on_answers = counting
+    node.intake.signatures.on_answers = counting
 
     async def at_once() -> list[Any]:
         return await asyncio.gather(*(node.admit_orders([o]) for o in singles))
@@ -244,7 +249,7 @@ def test_node_with_worker__single_orders__one_frame_each__rounds_run_as_answers_
     rounds, items = _sample("rollup_admission_round_items_count"), _sample("rollup_admission_round_items_sum")
     answers = net.loop.run_until_complete(at_once())
     assert [a[0].status for a in answers] == ["resting"] * 6
-    assert (node.signatures.sent, node.signatures.frames) == (6, 6)  # each written at once
+    assert (node.intake.signatures.sent, node.intake.signatures.frames) == (6, 6)  # each written at once
     assert _sample("rollup_admission_round_items_sum") == items + 6  # every order admitted once
     # the rounds that took them ran in the callbacks where their signers arrived
     assert sum(ran_in_callback) == _sample("rollup_admission_round_items_count") - rounds >= 1
@@ -264,7 +269,7 @@ def test_node_whose_worker_was_killed__round_computes_digests_and_signers__same_
     without = exchange_net(tmp_path / "o.sqlite", NodeOptions())
     orders = [order(i % 2, ETH, SIDE_SELL if i % 2 == 0 else SIDE_BUY, 100, 10, salt=i) for i in range(6)]
     batch = [*orders, SignedOrder(order(1, ETH, SIDE_BUY, 99, 10, salt=99).order, orders[0].sig)]
-    worker = with_worker.node.signatures
+    worker = with_worker.node.intake.signatures
     assert worker is not None and worker.process is not None
     os.kill(worker.process.pid, signal.SIGKILL)
     with_worker.loop.run_until_complete(asyncio.wait_for(worker.process.wait(), 10))

@@ -16,11 +16,22 @@ from sequencer.stf.codec import (
     encode_account,
     encode_tx,
     encode_withdrawal_value,
+    read_acct,
     tx_hash,
+    write_acct,
 )
 from sequencer.stf.errors import DecodeError, InvalidTransaction
 from sequencer.stf.hashing import keccak
-from sequencer.stf.types import Account, BatchHeader, Deposit, Position, Transfer, Withdraw, checksum_address
+from sequencer.stf.types import (
+    Account,
+    Acct,
+    BatchHeader,
+    Deposit,
+    Position,
+    Transfer,
+    Withdraw,
+    checksum_address,
+)
 
 addresses = st.binary(min_size=20, max_size=20)
 u256 = st.integers(0, 2**256 - 1)
@@ -112,6 +123,22 @@ def test_account__round_trips_as_abi_words(collateral: int, nonce: int, held: tu
     types = ["int256", "uint256"] + ["uint256", "int256", "int256", "int256"] * len(held)
     assert value == abi_encode(types, words)
     assert decode_account(value) == Account(collateral, nonce, held)
+
+
+i128 = st.integers(-(2**127), 2**127 - 1)
+
+
+@given(
+    st.integers(-(2**127), 2**127),
+    st.integers(0, 2**64),
+    st.dictionaries(st.integers(0, 15), st.tuples(i128.filter(bool), i128, i128), max_size=8),
+)
+def test_read_write_acct__round_trip(
+    collateral: int, nonce: int, held: dict[int, tuple[int, int, int]]
+) -> None:
+    a = Acct(collateral, nonce, {m: list(p) for m, p in held.items()})
+    b = read_acct(write_acct(a))
+    assert (b.collateral, b.nonce, b.positions) == (a.collateral, a.nonce, a.positions)
 
 
 @given(addresses, u256)

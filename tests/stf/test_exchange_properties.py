@@ -35,11 +35,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from stf_vectors import CONFIG, state_of
 
-from sequencer.stf.codec import encode_tx
+from sequencer.stf.codec import encode_tx, read_acct
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
 from sequencer.stf.eip712 import sign_transfer, sign_withdraw
 from sequencer.stf.keys import account_key
-from sequencer.stf.margin import equity, maintenance_margin, read_acct
+from sequencer.stf.margin import equity, maintenance_margin
 from sequencer.stf.state import State, get_insurance, get_markets, state_root
 from sequencer.stf.transition import apply_tx
 from sequencer.stf.types import Deleverage, Fill, Funding, L1Context, Leg, OracleUpdate

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import pytest
 from exchange_fixtures import BTC, ETH, MARKETS
-from hypothesis import given
-from hypothesis import strategies as st
 
 from sequencer.stf.errors import InsufficientMargin, PositionLimit, StaleOracle
 from sequencer.stf.margin import (
-    Acct,
     check_risk,
     equity,
     fee,
     increases,
     initial_margin,
     maintenance_margin,
-    read_acct,
     settle,
     trade,
-    write_acct,
 )
+from sequencer.stf.types import Acct
 
 OWNER = b"\x0a" * 20
 MARKETS_T = tuple(MARKETS)
@@ -118,19 +114,3 @@ def test_check_risk__increasing_needs_a_fresh_price_and_initial_margin() -> None
     check_risk(OWNER, 0, 0, a, MARKETS_T, [ETH], MARKETS_T[ETH].oracle_time)
     with pytest.raises(StaleOracle):
         check_risk(OWNER, 0, 0, a, MARKETS_T, [ETH], MARKETS_T[ETH].oracle_time + 61)
-
-
-i128 = st.integers(-(2**127), 2**127 - 1)
-
-
-@given(
-    st.integers(-(2**127), 2**127),
-    st.integers(0, 2**64),
-    st.dictionaries(st.integers(0, 15), st.tuples(i128.filter(bool), i128, i128), max_size=8),
-)
-def test_read_write_acct__round_trip(
-    collateral: int, nonce: int, held: dict[int, tuple[int, int, int]]
-) -> None:
-    a = Acct(collateral, nonce, {m: list(p) for m, p in held.items()})
-    b = read_acct(write_acct(a))
-    assert (b.collateral, b.nonce, b.positions) == (a.collateral, a.nonce, a.positions)

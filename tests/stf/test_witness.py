@@ -1,14 +1,14 @@
-"""The prover's witness builder and its ABI form."""
+"""The prover's witness builder."""
 
 from __future__ import annotations
 
-from stf_vectors import ALICE, ALICE_KEY, BASE, BOB, CONFIG, state_of
+from stf_vectors import ALICE, ALICE_KEY, BASE, CONFIG, state_of
 
-from prover.witness import build_tx_witnesses, encode_witness_for_abi
+from prover.witness import build_tx_witnesses
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import sign_transfer
 from sequencer.stf.keys import account_key, markets_key
-from sequencer.stf.smt import TERMINAL_EMPTY, TERMINAL_LEAF, check_witness
+from sequencer.stf.smt import TERMINAL_LEAF, check_witness
 from sequencer.stf.state import get_account, state_root
 from sequencer.stf.transition import apply_tx
 from sequencer.stf.types import Account, L1Context
@@ -40,21 +40,3 @@ def test_valid_transfer__advances_state_like_apply_tx() -> None:
     assert witnesses[0].terminal == TERMINAL_LEAF
     assert witnesses[1].value == b"" and witnesses[1].terminal != TERMINAL_LEAF
     assert get_account(state, ALICE) == Account(990, 4)
-
-
-def test_encode_witness_for_abi__struct_field_order() -> None:
-    state = state_of(BASE)
-    w = state.tree.witness(account_key(BOB))
-    key, value, terminal, other_key, other_value_hash, depth, present, siblings = encode_witness_for_abi(w)
-    assert (key, value, terminal, other_key, other_value_hash, depth, present) == (
-        w.key,
-        w.value,
-        w.terminal,
-        w.other_key,
-        w.other_value_hash,
-        w.depth,
-        w.present,
-    )
-    assert siblings == list(w.siblings) and isinstance(siblings, list)
-    absent = encode_witness_for_abi(state.tree.witness(b"\x00" * 32))
-    assert absent[1] == b"" and absent[2] in (TERMINAL_EMPTY, 2)

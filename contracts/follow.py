@@ -1,0 +1,166 @@
+"""Following the L1: one cursor over its events and one driver loop, for every service that does.
+
+The sequencer's follower and the watcher both read the L1 the same way: `L1Cursor` reads at most
+`POLL_RANGE_BLOCKS` blocks at a time (catching up shows progress and memory stays bounded),
+skips the events already folded (a fold that failed part-way reads its window again) and moves
+on only once a whole window is folded. `drive` runs a service's step until it stops, with the
+errors sorted as in the OP Stack: a `TransientError` is retried with backoff, a `CriticalError`
+stops the loop and says why (in its `LoopHealth` and a `critical` log line), and any other
+exception is retried with backoff too, but logged as unexpected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from contracts.logs import Logger
+from sequencer.stf.errors import InvalidBatch
+from sequencer.stf.l1types import L1Event, L1Reader
+
+POLL_RANGE_BLOCKS = 5_000
+"""Most L1 blocks read in one poll."""
+
+BACKOFF_FIRST_SECONDS = 0.1
+"""Pause after the first failed step of a loop; it doubles with each failure in a row."""
+BACKOFF_MAX_SECONDS = 5.0
+"""Longest pause between two failed steps."""
+
+
+class TransientError(Exception):
+    """A failure that may pass (the L1 unreachable or slow, a lost race): retried with backoff."""
+
+
+class CriticalError(Exception):
+    """A failure that retrying cannot fix (the L1 history disagrees with itself): the loop stops
+    and says why; an operator must look."""
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message` of an error, or of the error a transient or critical one wraps."""
+    cause = exc.__cause__ if isinstance(exc, TransientError | CriticalError) else None
+    shown = cause if cause is not None else exc
+    return f"{type(shown).__name__}: {shown}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """What one read of the L1 found."""
+
+    head: int
+    """The L1 head block (as deep as the reader's confirmations)."""
+    last: int
+    """The last block read (below `head` while catching up); the window is nothing when it is
+    before the cursor's next block."""
+    events: list[L1Event]
+    """The window's events not folded yet, in L1 order."""
+
+
+@dataclass
+class L1Cursor:
+    """Where a service is in the L1: the next block to read and the last event folded."""
+
+    next_block: int
+    l1_head: int = -1
+    """The L1 head as of the last fold (-1: not read yet)."""
+    last_event: tuple[int, int] = (-1, -1)
+    """(block, log index) of the last event folded."""
+    window_blocks: int = POLL_RANGE_BLOCKS
+    """Most blocks read at once."""
+
+    def __post_init__(self) -> None:
+        if self.l1_head < 0:
+            self.l1_head = self.next_block - 1
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether every block up to the last head seen is folded."""
+        return self.next_block > self.l1_head
+
+    def read(self, reader: L1Reader) -> Window:
+        """Read the L1 head and the next window's events (blocking I/O: run it off the event
+        loop). Any failure of the reader is a `TransientError`."""
+        try:
+            head = reader.head_block()
+            last = min(head, self.next_block + self.window_blocks - 1)
+            events = reader.events(self.next_block, last) if last >= self.next_block else []
+        except Exception as exc:
+            raise TransientError(f"L1 read failed: {exc}") from exc
+        return Window(head, last, [e for e in events if (e.l1_block, e.log_index) > self.last_event])
+
+    def mark(self, event: L1Event) -> None:
+        """Record that `event` is folded (a window read again skips it)."""
+        self.last_event = (event.l1_block, event.log_index)
+
+    def fold(self, window: Window, fold: Callable[[list[L1Event]], None]) -> int:
+        """Fold a window's events with `fold` (which calls `mark` as it goes), then move past the
+        window; returns how many events there were. An `InvalidBatch` out of a fold is the L1
+        history disagreeing with itself (a derivation records a wrong batch as fraud, it never
+        raises it): a `CriticalError`."""
+        self.l1_head = window.head
+        if window.events:
+            try:
+                fold(window.events)
+            except InvalidBatch as exc:
+                raise CriticalError(f"the L1 history disagrees with itself: {exc}") from exc
+        self.next_block = max(self.next_block, window.last + 1)  # only once the whole window is folded
+        return len(window.events)
+
+
+@dataclass
+class LoopHealth:
+    """What a service's driver loops say about themselves (its /health)."""
+
+    loops: dict[str, bool] = field(default_factory=dict)
+    """Each loop's name, and whether it is running."""
+    last_error: str | None = None
+    """The last error a loop met (retried)."""
+    critical: str | None = None
+    """Why a loop stopped for good, naming the loop; None while none did."""
+    name_errors: bool = True
+    """Prefix `last_error` with the loop's name (a service with several loops)."""
+
+
+async def drive(
+    name: str,
+    step: Callable[[], Awaitable[bool]],
+    health: LoopHealth,
+    log: Logger,
+    *,
+    pause_seconds: float,
+    error_event: str = "loop_error",
+    running: Callable[[], bool] = lambda: True,
+) -> None:
+    """Run `step` while `running()`: after a step that returns True (nothing left to do now), wait
+    `pause_seconds`; after a failure, wait with backoff and go on, unless it was a
+    `CriticalError`, which stops the loop."""
+    backoff = BACKOFF_FIRST_SECONDS
+    health.loops[name] = True
+    try:
+        while running():
+            try:
+                idle = await step()
+                backoff = BACKOFF_FIRST_SECONDS
+            except asyncio.CancelledError:
+                raise
+            except CriticalError as exc:
+                health.critical = f"{name}: {exc}"
+                log.critical("loop_stopped", loop=name, error=describe(exc))
+                return
+            except Exception as exc:
+                error = describe(exc)
+                health.last_error = f"{name}: {error}" if health.name_errors else error
+                if isinstance(exc, TransientError):
+                    log.warning(error_event, loop=name, error=health.last_error, retry_in=backoff)
+                else:
+                    log.error(
+                        error_event, loop=name, error=health.last_error, retry_in=backoff, unexpected=True
+                    )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+                continue
+            if idle and pause_seconds:
+                await asyncio.sleep(pause_seconds)
+    finally:
+        health.loops[name] = False

@@ -1,0 +1,243 @@
+"""The follower: reads the L1, folds it into the chain, and puts the pending work in line with it.
+
+It polls L1 events (`contracts.follow.L1Cursor`, the same reading as the watcher's) and folds
+them into the `Chain` (the same derivation the watcher runs), then reconciles the mempool:
+transactions now in an L1 batch leave it, reverted ones come back, and after an unforeseen change
+(a revert, another sequencer's batch, a forced transaction that does not commute with the
+pending ones) the speculative view is rebuilt on the new tip (`rebase`), the order books with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from contracts.follow import L1Cursor
+from contracts.logs import get_logger
+from sequencer.builder import BuiltBatch, batch_tx_hashes
+from sequencer.exchange import Exchange
+from sequencer.mempool import Mempool, logged_pending
+from sequencer.metrics import L1_BATCHES, REVERTS_SEEN
+from sequencer.stf.chain import Chain
+from sequencer.stf.codec import decode_tx
+from sequencer.stf.errors import RollupError
+from sequencer.stf.l1types import L1Batch, L1Event, L1ForcedTx, L1Reader, L1Revert
+from sequencer.stf.queue import QueueTx, due_queue, queue_context
+from sequencer.stf.types import Deposit, ForcedTx, L1Context, L1Message
+from sequencer.store import Store
+from sequencer.stream import Stream
+
+log = get_logger("sequencer")
+
+
+class Follower:
+    """Follows the L1 for one sequencer (`address`): chain, durable log, mempool and books."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        reader: L1Reader,
+        store: Store,
+        mempool: Mempool,
+        exchange: Exchange,
+        stream: Stream,
+        *,
+        address: bytes,
+        start_block: int,
+    ) -> None:
+        self.chain = chain
+        self.reader = reader
+        self.store = store
+        self.mempool = mempool
+        self.exchange = exchange
+        self.stream = stream
+        self.address = address
+        """Our L1 account: batches it appended are ours."""
+        self.cursor = L1Cursor(start_block)
+        self.synced = False
+        """Caught up with the L1 and the durable log reconciled (`reconcile_store`): from then on
+        the node admits transactions and every fold reconciles the mempool."""
+        self.lock = asyncio.Lock()
+        """Held while the chain may move (a fold) or must not (a batch being built on it)."""
+        self.in_flight: BuiltBatch | None = None
+        """The batch being appended, kept so that folding it back from L1 needs no re-execution."""
+
+    def expect(self, built: BuiltBatch) -> None:
+        """Our batch about to be appended: fold it from what was built when L1 shows it."""
+        self.in_flight = built
+
+    async def poll(self) -> int:
+        """Fetch and fold new L1 events; returns how many were folded."""
+        async with self.lock:
+            window = await asyncio.to_thread(self.cursor.read, self.reader)
+            if window.last < self.cursor.next_block:
+                return 0
+            return self.cursor.fold(window, self._fold)
+
+    async def catch_up(self) -> None:
+        """Poll until every L1 block up to the head is folded (at start)."""
+        while True:
+            await self.poll()
+            if self.cursor.caught_up:
+                return
+            log.info(
+                "catching_up",
+                l1_block=self.cursor.next_block - 1,
+                l1_head=self.cursor.l1_head,
+                batches=len(self.chain.batches),
+            )
+
+    async def step(self) -> bool:
+        """One turn of the follower loop: poll L1, then sweep expired orders out of the books."""
+        await self.poll()
+        if self.synced:
+            self.exchange.sweep()
+        return True
+
+    def _note_positions(self, batch: L1Batch) -> None:
+        """Remember the traders whose positions a batch's transactions may have changed (the
+        keeper's scan list); bytes that do not decode change nothing."""
+        for raw in batch.txs:
+            try:
+                self.mempool.risk.note(decode_tx(raw))
+            except RollupError:
+                continue
+
+    def _fold(self, events: list[L1Event]) -> None:
+        if not self.synced:
+            # Catching up after a start: only the chain moves. Reconciling the log and the
+            # mempool against history (instead of the tip) would drop transactions that are
+            # valid now; `reconcile_store` does it once, on the final state.
+            for event in events:
+                self.chain.apply_event(event)
+                self.cursor.mark(event)
+                if isinstance(event, L1Batch):
+                    self._note_positions(event)
+            return
+        unforeseen = False
+        forced: list[ForcedTx] = []
+        reverted_foreign: list[bytes] = []
+        for event in events:
+            self.cursor.mark(event)
+            if isinstance(event, L1Revert):
+                REVERTS_SEEN.inc()
+                reverted = self.chain.batches[event.from_index :]
+                for b in reverted:
+                    if b.header.sequencer != self.address:
+                        reverted_foreign.extend(raw for raw in b.txs)
+                n = self.store.unbatch_from(event.from_index)
+                self.stream.publish(
+                    {"type": "revert", "from_index": event.from_index, "to_index": event.to_index}
+                )
+                log.warning(
+                    "batches_reverted", from_index=event.from_index, to_index=event.to_index, txs_back=n
+                )
+                unforeseen = True
+            if isinstance(event, L1ForcedTx):
+                # The next batch applies it before every pending transaction: unless that makes
+                # no difference (`Mempool.commutes`), plan those again after it (a pending one
+                # it invalidates, e.g. the same nonce, is dropped).
+                forced.append(ForcedTx(event.index, event.signed_tx))
+            own = self.in_flight
+            if (
+                isinstance(event, L1Batch)
+                and own is not None
+                and own.post_state is not None
+                and event.header.sequencer == self.address
+                and event.txs == tuple(own.txs)
+                and event.roots == tuple(own.roots)
+                and self.chain.adopt_own(event, own.post_state)
+            ):
+                self.in_flight = None  # our own batch: its post-state is already computed
+            else:
+                self.chain.apply_event(event)
+            if isinstance(event, L1Batch):
+                hashes = set(batch_tx_hashes(event.txs))
+                included = self.mempool.remove_included(hashes)
+                if included:
+                    self.store.mark_batched([p.seq for p in included], event.header.index)
+                if event.header.sequencer != self.address:
+                    unforeseen = True
+                    self._note_positions(event)  # our own were noted on admission
+                self.stream.publish(
+                    {
+                        "type": "batch",
+                        "index": event.header.index,
+                        "post_root": "0x" + event.header.post_root.hex(),
+                        "sequencer": "0x" + event.header.sequencer.hex(),
+                        "tx_hashes": ["0x" + h.hex() for h in batch_tx_hashes(event.txs)],
+                        "valid": self.chain.fraud is None
+                        or self.chain.fraud.batch_index > event.header.index,
+                    }
+                )
+                log.info(
+                    "batch_seen",
+                    index=event.header.index,
+                    txs=event.header.tx_count,
+                    sequencer=event.header.sequencer,
+                    ours=event.header.sequencer == self.address,
+                )
+        L1_BATCHES.set(len(self.chain.batches))
+        if self.chain.fraud is not None:
+            log.error("fraud_detected_halting", **vars(self.chain.fraud))
+        if self.chain.unreadable is not None:
+            stuck = self.chain.unreadable
+            log.critical(
+                "batch_unreadable",
+                batch=stuck.batch_index,
+                l1_tx="0x" + stuck.l1_tx_hash.hex(),
+                reason=stuck.reason,
+            )
+        if unforeseen or not self.mempool.commutes(forced):
+            self.rebase(reverted_foreign)
+        else:
+            self._add_new_deposits()  # forced transactions included: the same either way
+
+    def _l1_context(self) -> tuple[list[QueueTx], L1Context]:
+        """Every queue entry the tip has not consumed (deposits, messages, forced transactions, in
+        order), with their context, for the speculative view (the tip's clock: queue entries do
+        not read it)."""
+        due = due_queue(self.chain.state, self.chain.queue, 1 << 30)
+        return due, queue_context(self.chain.state, self.chain.queue, due, self.chain.tip_l2_time)
+
+    def _add_new_deposits(self) -> None:
+        due, ctx = self._l1_context()
+        self.mempool.apply_deposits(due, ctx)
+
+    def rebase(self, foreign: list[bytes]) -> None:
+        """Rebuild the speculative view on the chain's tip: the logged pending transactions that
+        still apply, then `foreign` ones (from another sequencer's reverted batches), then the
+        books."""
+        back = logged_pending(self.store, self.mempool.hashes)
+        due, ctx = self._l1_context()
+        self.mempool.rebase(self.chain.state, due, ctx, back)
+        for raw in foreign:  # signed data from a reverted batch: keep it alive (no lost order)
+            try:
+                tx = decode_tx(raw)
+                if isinstance(tx, Deposit | L1Message | ForcedTx):  # queue entries come back from the queue
+                    continue
+                self.mempool.submit(raw)
+            except RollupError as exc:  # no longer valid, or no room: the others still go in
+                log.info("foreign_tx_not_readmitted", code=exc.code)
+                continue
+        log.info("mempool_rebased", pending=len(self.mempool), readmitted_foreign=len(foreign))
+        # The books follow the view: remaining sizes as the new view has them, and orders whose
+        # acknowledged fills were just dropped back at work (nothing acknowledged is lost silently:
+        # a dropped fill keeps its log row and reason, and its orders trade again).
+        self.exchange.rebuild()
+
+    def reconcile_store(self) -> None:
+        """After a (re)start: put the durable log in line with L1 as it is now, then reload the
+        mempool: a logged transaction is batched iff a live L1 batch holds it."""
+        on_l1: dict[bytes, int] = {}
+        for b in self.chain.batches:
+            for h in batch_tx_hashes(b.txs):
+                on_l1[h] = b.header.index
+        back: list[int] = []
+        for row in self.store.unfinished():
+            index = on_l1.get(row.hash)
+            if index is not None and (row.status != "batched" or row.batch_index != index):
+                self.store.mark_batched([row.seq], index)
+            elif index is None and row.status == "batched":
+                back.append(row.seq)
+        self.store.mark_pending(back)
+        self.rebase([])

@@ -1,0 +1,195 @@
+"""The poster: the batch trigger, building a batch on the chain's tip, and appending it to L1.
+
+It posts when `batch_max_txs` are pending or `batch_interval_ms` has passed, one batch in flight
+at a time, and never on top of a batch it found invalid. The batch's clock comes from the
+`L2Clock`; a refused append is a lost race or an L1 hiccup (the follower resyncs, the next turn
+builds again), and the Rollup's clock refusals move the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+from contracts.follow import LoopHealth
+from contracts.logs import get_logger
+from sequencer.builder import BuiltBatch, build_batch_steps
+from sequencer.errors import TransientError
+from sequencer.follower import Follower
+from sequencer.l2clock import L2Clock
+from sequencer.mempool import Mempool
+from sequencer.metrics import BATCH_POST_FAILURES, BATCH_TXS, BATCHES_POSTED
+from sequencer.stf.chain import Chain
+from sequencer.stf.queue import due_queue
+from sequencer.stf.types import ChainConfig
+from sequencer.store import Store
+
+log = get_logger("sequencer")
+
+BUILD_SLICE_SECONDS = 0.002
+"""Longest stretch of batch building between two turns of the event loop (requests wait no
+longer than this for the builder)."""
+
+
+class L1Writer(Protocol):
+    """What the sequencer sends to L1."""
+
+    address: bytes
+    """The sequencer's L1 account."""
+
+    def head_timestamp(self) -> int:
+        """Timestamp of the latest L1 block."""
+        ...
+
+    def append_batch(
+        self,
+        txs: list[bytes],
+        roots: list[bytes],
+        prev_root: bytes,
+        queue_start: int,
+        queue_end: int,
+        l2_time: int,
+    ) -> bytes:
+        """Append a batch built on (`prev_root`, `queue_start`) with the clock `l2_time`.
+
+        Returns the mined L1 tx hash; raises with the revert reason (an exception with a `reason`
+        attribute, as `contracts.bindings.TransactionReverted`).
+        """
+        ...
+
+    def ensure_bonded(self, bond_wei: int) -> None:
+        """Register with a bond unless already bonded."""
+        ...
+
+
+class Poster:
+    """Builds batches from the mempool on the chain's tip and appends them with `writer`."""
+
+    def __init__(
+        self,
+        config: ChainConfig,
+        chain: Chain,
+        store: Store,
+        mempool: Mempool,
+        follower: Follower,
+        writer: L1Writer,
+        clock: L2Clock,
+        health: LoopHealth,
+        *,
+        batch_max_txs: int,
+        batch_interval_ms: int,
+    ) -> None:
+        self.config = config
+        self.chain = chain
+        self.store = store
+        self.mempool = mempool
+        self.follower = follower
+        self.writer = writer
+        self.clock = clock
+        self.health = health
+        """Where a failed append is reported (`last_error`)."""
+        self.batch_max_txs = batch_max_txs
+        self.batch_interval_ms = batch_interval_ms
+        self.due = asyncio.Event()
+        """Set when enough is pending for a full batch: the builder loop posts without waiting."""
+        self.last_post = time.monotonic()
+
+    def trigger(self) -> None:
+        """After admission: post at once if a full batch is pending."""
+        if len(self.mempool) >= self.batch_max_txs:
+            self.due.set()
+
+    async def build(self, l2_time: int, take: int | None = None) -> BuiltBatch | None:
+        """Build the next batch in slices of about `BUILD_SLICE_SECONDS`, serving requests in
+        between (admission only appends to the pending list; the follower, which could move the
+        chain under the build, waits for its lock)."""
+        steps = build_batch_steps(
+            self.chain.state,
+            self.chain.queue,
+            self.mempool.pending,
+            self.config,
+            l2_time=l2_time,
+            max_txs=self.batch_max_txs,
+            take=take,
+        )
+        slice_started = time.perf_counter()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if time.perf_counter() - slice_started > BUILD_SLICE_SECONDS:
+                await asyncio.sleep(0)
+                slice_started = time.perf_counter()
+
+    async def _upper(self) -> int:
+        """The latest clock the batch about to be built may have (reads the L1 head)."""
+        try:
+            head_timestamp = await asyncio.to_thread(self.writer.head_timestamp)
+        except Exception as exc:
+            raise TransientError(f"L1 head timestamp: {exc}") from exc
+        return self.clock.upper(head_timestamp)
+
+    async def build_and_post(self) -> bool:
+        """Post one batch if there is anything to post; True if a batch was appended."""
+        if self.chain.fraud is not None or self.chain.valid_count != len(self.chain.batches):
+            return False  # never build on a batch we found invalid
+        if not self.mempool.pending and not due_queue(self.chain.state, self.chain.queue, 1):
+            return False  # nothing to post: no need to ask L1 for the time
+        upper = await self._upper()
+        async with self.follower.lock:  # the chain stays as it is while the batch is built on it
+            l2_time, take = self.clock.plan(self.mempool.pending, upper, self.batch_max_txs)
+            built = await self.build(l2_time, take)
+        if built is None:
+            return False
+        self.store.drop_many([(ptx.seq, reason) for ptx, reason in built.skipped])
+        self.mempool.remove_included({ptx.hash for ptx, _ in built.skipped})
+        for ptx, reason in built.skipped:
+            log.warning("tx_dropped", hash=ptx.hash, reason=reason)
+        if built.skipped:  # the speculative view had drifted from the chain: rebuild it
+            self.follower.rebase([])
+        if not built.txs:  # every transaction it took was dropped: the next build goes on
+            return False
+        self.follower.expect(built)
+        try:
+            l1_tx = await asyncio.to_thread(
+                self.writer.append_batch,
+                built.txs,
+                built.roots,
+                self.chain.tip_root,
+                self.chain.queue_end,
+                built.queue_end,
+                built.l2_time,
+            )
+        except Exception as exc:  # temporary: lost a race or L1 hiccup; the follower resyncs
+            BATCH_POST_FAILURES.inc()
+            self.health.last_error = f"append failed: {exc}"
+            self.clock.refused(getattr(exc, "reason", None))
+            log.warning("batch_post_failed", error=str(exc), txs=len(built.txs), l2_time=built.l2_time)
+            await self.follower.poll()
+            return False
+        self.appended(built, l1_tx)
+        await self.follower.poll()  # fold our own batch now, before building the next
+        return True
+
+    def appended(self, built: BuiltBatch, l1_tx: bytes) -> None:
+        """A batch is on L1: count and log it."""
+        self.last_post = time.monotonic()
+        BATCHES_POSTED.inc()
+        BATCH_TXS.observe(len(built.txs))
+        log.info(
+            "batch_posted", txs=len(built.txs), queue_end=built.queue_end, l2_time=built.l2_time, l1_tx=l1_tx
+        )
+
+    async def step(self) -> bool:
+        """One turn of the builder loop: wait for the size or the time trigger, then post."""
+        try:
+            await asyncio.wait_for(self.due.wait(), timeout=self.batch_interval_ms / 1000)
+        except TimeoutError:
+            pass
+        self.due.clear()
+        posted = await self.build_and_post()
+        if posted and len(self.mempool) >= self.batch_max_txs:
+            self.due.set()
+        return False

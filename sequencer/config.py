@@ -62,6 +62,14 @@ class SequencerSettings(BaseSettings):
     """Mempool capacity; beyond it requests get 503 overloaded."""
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024)
     """Largest request body accepted (413 `too_large` beyond), on every path of the API."""
+    client_bytes_per_s: int = Field(default=4_000_000, ge=1024)
+    """Each client's (connection's) share: request bodies per second on average
+    (`sequencer.fairness`); beyond it a write is refused with 429 `rate_limited`."""
+    client_burst_bytes: int = Field(default=4_000_000, ge=1024)
+    """The most a client may send at once above its average rate."""
+    bad_signature_penalty_s: float = Field(default=1.0, gt=0)
+    """A client that sent a bad signature is refused this long (doubled per further offence, up
+    to a minute) and its connection closed."""
     bond_wei: int = Field(default=10**18, ge=0)
     """Bond posted at start if the account is not yet bonded."""
     signature_worker: bool = True

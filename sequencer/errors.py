@@ -19,6 +19,7 @@ __all__ = [
     "NotFound",
     "NotReady",
     "Overloaded",
+    "RateLimited",
     "ServiceError",
     "TransientError",
 ]
@@ -44,6 +45,18 @@ class Overloaded(ServiceError):
     """The mempool is full; try again later."""
 
     code = "overloaded"
+
+
+class RateLimited(ServiceError):
+    """The client is over its share of the node (`sequencer.fairness`); it may try again after
+    `retry_after_s` seconds, on a new connection if `close`."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: float, *, close: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.close = close
 
 
 class NotReady(ServiceError):

@@ -18,6 +18,7 @@ from contracts.l1 import Web3L1, load_deployment
 from contracts.logs import get_logger
 from sequencer.api.app import create_app, server_protocol
 from sequencer.config import SequencerSettings, SettingsError, load_settings
+from sequencer.fairness import Fairness, FairnessLimits
 from sequencer.gcpause import full_collections, quiet_gc
 from sequencer.l1proc import L1Params, L1Processes
 from sequencer.node import NodeOptions, SequencerNode
@@ -103,7 +104,14 @@ def serve(settings: SequencerSettings, node: SequencerNode | None = None) -> Non
             node.store.close()
             log.info("stopped")
 
-    app = create_app(node, max_body_bytes=settings.max_body_bytes)
+    fairness = Fairness(
+        FairnessLimits(
+            bytes_per_s=settings.client_bytes_per_s,
+            burst_bytes=settings.client_burst_bytes,
+            penalty_s=settings.bad_signature_penalty_s,
+        )
+    )
+    app = create_app(node, max_body_bytes=settings.max_body_bytes, fairness=fairness)
     app.router.lifespan_context = lifespan
     config = uvicorn.Config(
         app,
@@ -111,7 +119,7 @@ def serve(settings: SequencerSettings, node: SequencerNode | None = None) -> Non
         port=settings.port,
         loop="uvloop",
         # httptools, with single orders answered in the protocol itself (`sequencer.api.direct`)
-        http=server_protocol(node, max_body_bytes=settings.max_body_bytes),
+        http=server_protocol(node, max_body_bytes=settings.max_body_bytes, fairness=fairness),
         log_level="warning",
         access_log=False,
         # No proxy in front whose X-Forwarded-* headers to trust, and no server banner: a layer

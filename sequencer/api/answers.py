@@ -19,6 +19,7 @@ import orjson
 from starlette.responses import Response
 
 from sequencer.api.deps import NodeAPI
+from sequencer.api.errors import blame
 from sequencer.api.order_schemas import CancelRequest, CancelResult, OrderBatchRequest, OrderRequest
 from sequencer.api.schemas import Accepted, BatchAccepted, BatchItem, ItemError, RawBatchRequest, RawTxRequest
 from sequencer.errors import Malformed
@@ -77,7 +78,9 @@ async def submit_raw_batch(node: NodeAPI, body: RawBatchRequest) -> bytes:
     raws: list[Tx | bytes] = [hex_to_bytes(r, None, "raw") for r in body.raws]
     items: list[BatchItem] = []
     acked: list[tuple[bytes, int]] = []
-    for result in await node.admit_txs(raws):
+    results = await node.admit_txs(raws)
+    blame(results)
+    for result in results:
         if isinstance(result, RollupError):
             code = getattr(result, "code", "internal")
             TXS_REJECTED.labels(code=code).inc()
@@ -163,7 +166,9 @@ async def place_orders(node: NodeAPI, body: OrderBatchRequest) -> bytes:
     items: list[dict[str, Any]] = []
     acked: list[tuple[bytes, int]] = []
     sequencer = "0x" + node.address.hex()
-    for out in await node.admit_orders([o.to_signed() for o in body.orders]):
+    outcomes = await node.admit_orders([o.to_signed() for o in body.orders])
+    blame(outcomes)
+    for out in outcomes:
         if isinstance(out, RollupError):
             TXS_REJECTED.labels(code=out.code).inc()
             items.append({"result": None, "error": {"code": out.code, "message": str(out)}})

@@ -1,6 +1,6 @@
 """The application factory: the routers (`sequencer.api.routes`), the exception handlers and the
-middlewares (the body limit, then the lean path), over a node; and the HTTP protocol class that
-answers single orders and cancels.
+middlewares (fair admission, the body limit, then the lean path), over a node; and the HTTP
+protocol class that answers single orders and cancels.
 
 Each hot endpoint has one fast path, and FastAPI's route behind it for what the fast path does not
 take; both validate with the route's one request model and answer with its one answer
@@ -31,15 +31,20 @@ from sequencer.api.body import MAX_BODY_BYTES, BodyLimit
 from sequencer.api.deps import NodeAPI
 from sequencer.api.direct import DirectProtocol, DirectRoute, direct_protocol
 from sequencer.api.errors import rollup_error_handler, validation_error_handler
+from sequencer.api.gate import Gate
 from sequencer.api.lean import LeanRoute, LeanRoutes
 from sequencer.api.order_schemas import CancelRequest, OrderBatchRequest, OrderRequest
 from sequencer.api.routes import routers
 from sequencer.api.schemas import ErrorBody, RawBatchRequest, RawTxRequest
+from sequencer.fairness import Fairness
 from sequencer.stf.errors import RollupError
 
 
-def create_app(node: NodeAPI, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """The FastAPI application over a node, refusing bodies over `max_body_bytes`."""
+def create_app(
+    node: NodeAPI, *, max_body_bytes: int = MAX_BODY_BYTES, fairness: Fairness | None = None
+) -> FastAPI:
+    """The FastAPI application over a node, refusing bodies over `max_body_bytes`, and each write
+    over its client's share of `fairness` (if given)."""
     app = FastAPI(
         title="DerivRollup sequencer",
         version="1",
@@ -62,7 +67,9 @@ def create_app(node: NodeAPI, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAP
     app.add_exception_handler(RollupError, rollup_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
     app.add_middleware(LeanRoutes, routes=lean_routes(node))
-    app.add_middleware(BodyLimit, limit=max_body_bytes)  # added last: the first to see a request
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    if fairness is not None:  # added last: the first to see a request
+        app.add_middleware(Gate, fairness=fairness)
     return app
 
 
@@ -84,8 +91,10 @@ def direct_routes(node: NodeAPI) -> dict[str, DirectRoute]:
     }
 
 
-def server_protocol(node: NodeAPI, *, max_body_bytes: int = MAX_BODY_BYTES) -> type[DirectProtocol]:
+def server_protocol(
+    node: NodeAPI, *, max_body_bytes: int = MAX_BODY_BYTES, fairness: Fairness | None = None
+) -> type[DirectProtocol]:
     """The HTTP protocol class the sequencer's uvicorn runs (`uvicorn.Config(http=...)`): single
     orders and cancels answered in the protocol itself (`sequencer.api.direct`), the rest by the
-    application."""
-    return direct_protocol(direct_routes(node), max_body_bytes)
+    application; `fairness` as for `create_app` (the same object for both)."""
+    return direct_protocol(direct_routes(node), max_body_bytes, fairness)

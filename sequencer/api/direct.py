@@ -41,7 +41,10 @@ from contracts.logs import get_logger
 from sequencer.api.answers import Reply
 from sequencer.api.body import MAX_BODY_BYTES
 from sequencer.api.errors import refusal
-from sequencer.stf.errors import RollupError
+from sequencer.api.gate import CANCEL_PATH
+from sequencer.errors import RateLimited
+from sequencer.fairness import Fairness
+from sequencer.stf.errors import BadSignature, RollupError
 
 log = get_logger("api")
 
@@ -60,15 +63,19 @@ class DirectRoute:
 _JSON = b"application/json"
 
 
-def direct_protocol(routes: dict[str, DirectRoute], limit: int) -> type[DirectProtocol]:
+def direct_protocol(
+    routes: dict[str, DirectRoute], limit: int, fairness: Fairness | None = None
+) -> type[DirectProtocol]:
     """The protocol class for uvicorn's `http=` setting, answering `routes` (path -> route) on
-    `POST` with a JSON body of at most `limit` bytes (module docstring)."""
+    `POST` with a JSON body of at most `limit` bytes (module docstring), each request first paying
+    its client's share to `fairness` (if given)."""
 
     class Configured(DirectProtocol):
         pass
 
     Configured.routes = routes
     Configured.limit = limit
+    Configured.fairness = fairness
     return Configured
 
 
@@ -80,6 +87,8 @@ class DirectProtocol(HttpToolsProtocol):
     """The body limit: a larger body is the application's to refuse."""
     answered = 0
     """Requests this class answered itself (not the application) so far."""
+    fairness: Fairness | None = None
+    """Each client's share (`sequencer.fairness`), taken before a request's body is validated."""
 
     _direct: tuple[RequestResponseCycle, Any, DirectRoute] | None = None
     """The request waiting for the rest of its body: its cycle, the ASGI app, its route."""
@@ -127,6 +136,8 @@ class DirectProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._direct = None
         self._held = None
+        if self.fairness is not None and self.client is not None:
+            self.fairness.forget(self.client)  # its port may be a new client's next
         super().connection_lost(exc)
 
     def resume_writing(self) -> None:
@@ -137,6 +148,13 @@ class DirectProtocol(HttpToolsProtocol):
             self._reply(*held)
 
     def _run(self, cycle: RequestResponseCycle, app: Any, route: DirectRoute) -> None:
+        fairness = self.fairness
+        if fairness is not None and self.client is not None:
+            try:
+                fairness.admit(self.client, len(cycle.body), cancel=cycle.scope["path"] == CANCEL_PATH)
+            except RateLimited as exc:  # before anything reads the body (`sequencer.api.gate`)
+                self.loop.call_soon(self._reply, cycle, exc)
+                return
         try:
             request = route.request.model_validate_json(cycle.body)
         except ValidationError:  # FastAPI answers it, with its own error body
@@ -162,13 +180,19 @@ class DirectProtocol(HttpToolsProtocol):
         else:
             response: Response
             if isinstance(answer, RollupError):
+                if isinstance(answer, BadSignature) and self.fairness is not None and self.client:
+                    self.fairness.bad_signature(self.client)
                 response = refusal(answer)
+                if isinstance(answer, RateLimited) and answer.close:
+                    close = True
+                    cycle.keep_alive = False  # (so `connection: close` is written below)
             else:
                 # as in the application: Starlette's plain 500, and uvicorn then closes the connection
                 log.error("direct_route_failed", path=cycle.scope["path"], error=repr(answer))
                 response = PlainTextResponse("Internal Server Error", status_code=500)
                 close = True
-            status, headers, body = response.status_code, response.raw_headers, bytes(response.body)
+            status, body = response.status_code, bytes(response.body)
+            headers = [(n, v) for n, v in response.raw_headers if n != b"connection"]
         type(self).answered += 1
         cycle.response_started = True
         cycle.response_complete = True

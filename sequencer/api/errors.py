@@ -4,12 +4,17 @@ a refusal through `error_response`."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from sequencer.errors import RateLimited
 from sequencer.metrics import TXS_REJECTED
-from sequencer.stf.errors import RollupError
+from sequencer.stf.errors import BadSignature, RollupError
 
 # code -> HTTP status (docs/protocol.md section 9). Every refusal carries one of these codes.
 HTTP_STATUS: dict[str, int] = {
@@ -25,6 +30,7 @@ HTTP_STATUS: dict[str, int] = {
     "dropped": 409,
     "not_found": 404,
     "too_large": 413,
+    "rate_limited": 429,
     "overloaded": 503,
     "not_ready": 503,
     # exchange (protocol v2)
@@ -66,12 +72,31 @@ def error_response(code: str, message: str) -> JSONResponse:
 
 
 def refusal(exc: RollupError) -> JSONResponse:
-    """The answer to a refused request: the error's code, and its message (or its type's name)."""
-    return error_response(getattr(exc, "code", "internal"), str(exc) or type(exc).__name__)
+    """The answer to a refused request: the error's code, and its message (or its type's name);
+    a client over its share is told when to come back (`Retry-After`, whole seconds) and, if
+    penalized, that its connection closes."""
+    response = error_response(getattr(exc, "code", "internal"), str(exc) or type(exc).__name__)
+    if isinstance(exc, RateLimited):
+        response.headers["retry-after"] = str(max(1, math.ceil(exc.retry_after_s)))
+        if exc.close:
+            response.headers["connection"] = "close"
+    return response
+
+
+PENALIZE: ContextVar[Callable[[], None] | None] = ContextVar("penalize", default=None)
+"""Penalizes the client of the request being answered in this task (`sequencer.api.gate`)."""
+
+
+def blame(errors: Iterable[object]) -> None:
+    """Penalize the current request's client (`PENALIZE`) if one of `errors` is a bad signature."""
+    penalize = PENALIZE.get()
+    if penalize is not None and any(isinstance(e, BadSignature) for e in errors):
+        penalize()
 
 
 async def rollup_error_handler(_: Request, exc: RollupError) -> JSONResponse:
     """FastAPI's handler of every `RollupError` a route raises."""
+    blame((exc,))
     return refusal(exc)
 
 

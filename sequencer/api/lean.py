@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sequencer.api.body import read_body, replay
-from sequencer.api.errors import refusal
+from sequencer.api.errors import blame, refusal
 from sequencer.stf.errors import RollupError
 
 _JSON = b"application/json"
@@ -65,6 +65,7 @@ class LeanRoutes:
         try:
             content = await route.answer(request)
         except RollupError as exc:
+            blame((exc,))
             await refusal(exc)(scope, receive, send)
             return
         await send(

@@ -14,13 +14,15 @@ from typing import Any
 import orjson
 import pytest
 import uvicorn
-from exchange_fixtures import ETH, cancel, order
+from exchange_fixtures import CONFIG, ETH, cancel, order
 from uvicorn.server import ServerState
 
 from sequencer.api import answers
 from sequencer.api.app import create_app, server_protocol
+from sequencer.fairness import Fairness, FairnessLimits
 from sequencer.node import NodeOptions
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
+from sequencer.stf.eip712 import order_digest
 from sequencer.stf.types import Cancel
 from tests.sequencer.test_admission import exchange_net
 from tests.sequencer.test_api_exchange import Net, body, cancel_body
@@ -32,10 +34,12 @@ DATE = (b"date", b"Mon, 23 Nov 2026 05:00:00 GMT")
 class Served:
     """A node behind a real uvicorn protocol on 127.0.0.1, on the node's own loop."""
 
-    def __init__(self, net: Net, direct: bool) -> None:
+    def __init__(self, net: Net, direct: bool, fairness: Fairness | None = None) -> None:
         self.net = net
-        app = create_app(net.node, max_body_bytes=LIMIT)
-        http: Any = server_protocol(net.node, max_body_bytes=LIMIT) if direct else "httptools"
+        app = create_app(net.node, max_body_bytes=LIMIT, fairness=fairness)
+        http: Any = "httptools"
+        if direct:
+            http = server_protocol(net.node, max_body_bytes=LIMIT, fairness=fairness)
         config = uvicorn.Config(app, http=http, lifespan="off", log_level="warning", server_header=False)
         config.load()
         state = ServerState()
@@ -303,3 +307,75 @@ def test_direct__write_buffer_full__answer_waits_until_it_drains(pair: Any) -> N
 
     early, answer = loop.run_until_complete(go())
     assert early == b"" and fields(answer)["status"] == "resting"
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def gated(tmp_path: Path) -> Iterator[tuple[tuple[Served, Served], Clock]]:
+    """`pair`, each server with its own fair share per client (one clock for both)."""
+    clock = Clock()
+    limits = FairnessLimits(bytes_per_s=1024, burst_bytes=4096, penalty_s=1.0)
+    nets = [exchange_net(tmp_path / n, NodeOptions(signature_worker=False)) for n in ("d.sqlite", "p.sqlite")]
+    served = Served(nets[0], True, Fairness(limits, clock)), Served(nets[1], False, Fairness(limits, clock))
+    yield served, clock
+    for s in served:
+        s.close()
+        s.net.loop.run_until_complete(s.net.node.close())
+        s.net.close()
+
+
+def test_fairness__bad_signature__next_request_refused_429_and_closed_on_both_paths(gated: Any) -> None:
+    pair, clock = gated
+    ask = order(0, ETH, SIDE_SELL, 100, 50)
+    forged = {**body(order(2, ETH, SIDE_BUY, 99, 10)), "trader": body(ask)["trader"]}
+    good = post(orjson.dumps(body(ask)))
+    raw = post(orjson.dumps(forged)) + good
+    got, closed = pair[0].exchange(raw, 2)
+    assert (got, closed) == pair[1].exchange(raw, 2)
+    assert closed and fields(got[0])["error"]["code"] == "bad_signature"
+    assert got[1].startswith(b"HTTP/1.1 429") and fields(got[1])["error"]["code"] == "rate_limited"
+    assert b"\r\nretry-after: 1\r\n" in got[1] and b"\r\nconnection: close\r\n" in got[1]
+    for served in pair:  # the refused order was never admitted
+        assert served.net.node.exchange.order_details(order_digest(ask.order, CONFIG)) is None
+    clock.now += 1.5  # a new connection is a new client; and the penalty is over anyway
+    (placed,) = same(pair, good)
+    assert fields(placed)["status"] == "resting"
+
+
+def test_fairness__over_the_rate__429_with_retry_after__connection_kept(gated: Any) -> None:
+    pair, _ = gated
+    one = post(orjson.dumps(body(order(0, ETH, SIDE_SELL, 100, 10, salt=1))))
+    per_burst = 4096 // (len(one.split(b"\r\n\r\n", 1)[1]))
+    raw = b"".join(
+        post(orjson.dumps(body(order(0, ETH, SIDE_SELL, 100 + i, 10, salt=i)))) for i in range(per_burst + 1)
+    )
+    got, closed = pair[0].exchange(raw, per_burst + 1)
+    assert (got, closed) == pair[1].exchange(raw, per_burst + 1)
+    assert not closed
+    assert [fields(a).get("status") for a in got[:per_burst]] == ["resting"] * per_burst
+    assert got[-1].startswith(b"HTTP/1.1 429") and b"\r\nretry-after: " in got[-1]
+    assert b"connection: close" not in got[-1]
+
+
+def test_fairness__host_floods_bad_signatures__its_new_connections_refused_on_both_paths(gated: Any) -> None:
+    pair, clock = gated
+    ask = order(0, ETH, SIDE_SELL, 100, 50)
+    forged = post(orjson.dumps({**body(order(2, ETH, SIDE_BUY, 99, 10)), "trader": body(ask)["trader"]}))
+    for served in pair:
+        for _ in range(FairnessLimits().host_offences):  # each on a new connection
+            (answer,), _ = served.exchange(forged)
+            assert fields(answer)["error"]["code"] == "bad_signature"
+    (refused,) = same(pair, post(orjson.dumps(body(ask))))  # a new connection from that host
+    assert refused.startswith(b"HTTP/1.1 429") and b"\r\nconnection: close\r\n" in refused
+    clock.now += 1.5
+    (placed,) = same(pair, post(orjson.dumps(body(ask))))
+    assert fields(placed)["status"] == "resting"

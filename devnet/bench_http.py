@@ -84,8 +84,8 @@ async def _latency_load(url: str, raws: list[str], rate: float, connections: int
     """Open-loop load: request i is due at `i / rate`; its latency runs from when it was due to its
     acknowledgement, so time spent waiting for a free connection counts (no coordinated omission).
 
-    A minimal keep-alive HTTP/1.1 client on asyncio streams: httpx costs the client ~1 ms of CPU
-    per request, which on this 2-core machine would measure the client rather than the server.
+    A minimal keep-alive HTTP/1.1 client on asyncio streams: httpx's CPU per request, on cores
+    the client shares with the server, would make the figure measure the client.
     """
     host, port = url.removeprefix("http://").split(":")
     bodies = [orjson.dumps({"raw": raw}) for raw in raws]

@@ -2,8 +2,7 @@
 
 The network runs as real processes on 127.0.0.1: an L1 (see the end), the contracts with the
 devnet's markets, one sequencer that posts batches while the load runs, and the committee's price
-feed.
-`TRADERS` funded accounts send a book-like flow: 80% of the orders rest away from the touch, 20%
+feed. `TRADERS` funded accounts send a book-like flow: 80% of the orders rest away from the touch, 20%
 cross it and fill. Orders are signed before the timed runs; the client shares the 2 cores with
 the server, the L1 and the feed, so the CPU shares of the sequencer's process, of its helper
 processes (signature worker, L1 children), of the client and of the L1 are reported beside the
@@ -22,11 +21,11 @@ uvloop, bodies encoded beforehand, answers parsed with orjson (no HTTP library).
 
 The L1 is anvil when it is installed (`orders_l1` says which). What is measured is the
 sequencer; the L1 shares the 2 cores only because this is a devnet. The embedded py-evm node
-executes each batch append three times (two for the gas estimate, once mined), at about a third
-of a second for 256 fills, so while a backlog of fills waits for L1 it takes 65-90% of a core
-from the sequencer; anvil's EVM takes a few percent, as a production node on its own machine
-would take none. `orders_l1_cpu_share` reports the L1's share during the batch load either way;
-`python -m devnet.bench_orders --l1 embedded` runs the same bench on the embedded node.
+executes each batch append three times (two for the gas estimate, once mined), so while a backlog
+of fills waits for L1 it takes much of a core from the sequencer; anvil's EVM takes little, as a
+production node on its own machine would take none. `orders_l1_cpu_share` reports the L1's share
+during the batch load either way; `python -m devnet.bench_orders --l1 embedded` runs the same
+bench on the embedded node.
 """
 
 from __future__ import annotations

@@ -4,11 +4,11 @@
 governor, funds traders by deposits, prices every market, and opens positions by fills so that
 five traders hold 8 positions each (the worst case of a Fill and a 4-leg BundleFill), creates 512
 more accounts by transfers (witnesses about 10 levels deep), then moves one market's price so that
-one account is liquidatable and another bankrupt. Its `target` is one
-batch holding a transaction of every type, each valid (`ok:<type>`) and each breaking a rule
-(`bad:<type>`; a forced transaction whose inner transaction is refused still consumes its queue
-entry, so it is `ok:forced_refused`), which the tests append (with one root corrupted, or none) on
-the scene's tip and prove.
+one account is liquidatable and another bankrupt. Its `target` is one batch holding a transaction
+of every type, each valid (`ok:<type>`) and each breaking a rule (`bad:<type>`; a forced
+transaction whose inner transaction is refused still consumes its queue entry, so it is
+`ok:forced_refused`), which the tests append (with one root corrupted, or none) on the scene's tip
+and prove.
 
 Expected values always come from `sequencer.stf`: every setup transaction is checked to apply,
 and each target transaction to apply (or not) as its name says, with the state machine itself.

@@ -1,6 +1,6 @@
 """Batch building: entries due from the L1 queue (deposits, governance messages, forced
-transactions), then pending
-transactions, each with its root, all under the batch's clock `l2_time`.
+transactions), then pending transactions, each with its root, all under the batch's clock
+`l2_time`.
 
 The builder works on a copy of the chain state; the chain itself only moves when the batch is
 seen on L1 (`sequencer.stf.chain`), so a posting that fails leaves nothing to undo.
@@ -77,9 +77,8 @@ def build_batch_steps(
 
     The due queue entries come first, in queue order (a deposit as a Deposit, a governance
     message as an L1Message, a forced transaction as a ForcedTx), then the pending transactions
-    that still apply.
-    With `take`, only the first `take` pending transactions are considered (those its clock was
-    chosen for, see `batch_clock`).
+    that still apply. With `take`, only the first `take` pending transactions are considered
+    (those its clock was chosen for, see `batch_clock`).
     """
     work = copy_state(state)
     due = due_queue(work, queue, max_txs)

@@ -80,8 +80,8 @@ class SequencerSettings(BaseSettings):
     false: in threads of the node's process)."""
     gc_full_collection_s: float = Field(default=3600.0, ge=0)
     """Every this many seconds, one garbage collection of the whole heap, frozen part included
-    (`sequencer.gcpause`: frees reference cycles that freezing kept, in one pause of ~0.3 us per
-    object; 0: never)."""
+    (`sequencer.gcpause`: frees reference cycles that freezing kept, in one pause as long as a walk
+    of the whole heap; 0: never)."""
     loop_monitor: bool = True
     """Measure the event loop's lag and log where it stalls (`sequencer.stall`)."""
     fsync: bool = False

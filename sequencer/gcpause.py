@@ -2,27 +2,24 @@
 
 Every request, round and batch shares one event loop, so a collection of the cyclic garbage
 collector delays every acknowledgement behind it. A collection walks every object of the
-generations it collects, about 0.3 us each on this machine; a node during the orders bench held
-420,000 objects (resting orders, the state tree, the mempool; measured), so a full collection of
-its heap took 200 ms, and CPython starts one whenever the objects promoted since the last one
-reach a quarter of the heap.
+generations it collects, and a loaded node holds a large heap (resting orders, the state tree,
+the mempool), so a full collection of all of it is a long pause; CPython starts one whenever the
+objects promoted since the last one reach a quarter of the heap.
 
 So (`quiet_gc`):
 - what is alive at start-up (modules, the chain state, the books) is frozen out of collections
   (`gc.freeze`), and so is what is alive after every full collection: a full collection walks
   only the objects that reached the oldest generation since the previous one;
 - full collections are considered after every collection of the middle generation (threshold
-  1 instead of 10), so each walks one middle collection's survivors: measured under single
-  orders at 2,000/s, the longest full collection in a 5-second window fell from 29-34 ms (one
-  every ~6 s) to 5-6 ms.
+  1 instead of 10), so each walks one middle collection's survivors: many short pauses instead
+  of a few long ones.
 
 What a freeze costs: an object frozen while alive is never walked again, so if it later becomes
 part of a reference cycle that nothing else refers to (a closed connection's objects, say), that
 cycle is not freed. `full_collection` unfreezes everything, collects, and freezes again; the node
 runs it every `gc_full_collection_s` (default: hourly) and logs what it freed and how long it
-held the loop. It is the one long pause the scheme keeps: measured 200 ms on that heap of 420,000
-objects, during the orders bench; and in that run it freed nothing (no cycle had been kept). Objects
-that are not in a cycle are freed by reference counting either way.
+held the loop. It is the one long pause the scheme keeps. Objects that are not in a cycle are
+freed by reference counting either way.
 
 `rollup_gc_pause_seconds{generation}` counts every collection's pause.
 """

@@ -248,11 +248,10 @@ class Mempool:
         when each one's inner Transfer or Withdraw names only accounts that hold no position in
         the view (so its outcome reads no price, funding index or clock: the margin and price-age
         rules read them only for positions, and the batch applies it at a later clock than the
-        view) and that no pending
-        transaction names (so nothing pending reads or writes what it writes, but the queue
-        position, which no pending transaction reads). Inner bytes that are not a Transfer or a
-        Withdraw change nothing but the queue position, so they commute. A pending transaction
-        of a type this does not know counts as naming every account."""
+        view) and that no pending transaction names (so nothing pending reads or writes what it
+        writes, but the queue position, which no pending transaction reads). Inner bytes that are
+        not a Transfer or a Withdraw change nothing but the queue position, so they commute. A
+        pending transaction of a type this does not know counts as naming every account."""
         accounts: set[bytes] = set()
         for tx in forced:
             accounts.update(touched_accounts(tx))  # its inner Transfer's or Withdraw's, if any

@@ -5,23 +5,23 @@ Recovering a secp256k1 public key costs about as much as everything else the seq
 an order, and it needs nothing but the order and its signature; so the node hands the orders of a
 request to a worker process (`python -m sequencer.sigpool`) as soon as the request arrives, goes
 on serving other requests, and uses the digests and recovered addresses when the request's
-admission round comes. The digest (~5 us of hashing per order) is computed there too: the round
-needs it only with the signer. A thread would not do: every libsecp256k1 call through cffi gives
-the GIL back and must take it again, and a worker thread waiting for the GIL of a busy event loop
-waits a whole switch interval each time.
+admission round comes. The digest is computed there too: the round needs it only with the
+signer. A thread would not do: every libsecp256k1 call through cffi gives the GIL back and must
+take it again, and a worker thread waiting for the GIL of a busy event loop waits a whole switch
+interval each time.
 
 The hand-over is built for latency: each request is written to the worker at once (not gathered
 until a later turn of the loop), and the worker's answers are parsed in the loop's I/O callback
 the moment they arrive, where `on_answers` lets the node run the admission round that waited for
-them in that same turn. Under load a busy loop's turn lasts milliseconds, and each hop to a later
-turn cost one (measured at 2,000 single orders/s: 1-3 ms at the median turn, 4-8 ms at the
-slowest tenth); a pipe write per request costs a few microseconds.
+them in that same turn. Under load each turn of a busy loop is long, and each hop to a later turn
+adds one to the answer's wait; a pipe write per request costs far less.
 
 The worker runs the very functions admission would (`eip712.order_digest`, `recover_digest`) on
 the order decoded from its exact encoding, so the outcome is the same; if the worker is
 unavailable (not started, or gone) the node computes both on its own thread, and a worker that
 died is replaced in the background by the next request that finds it gone (at most once a
 second).
+
 The worker ignores SIGINT and SIGTERM (a signal to the node's process group must not take it from
 a node that is still serving): it ends when its stdin closes, which the node's `stop()` does and
 the node's death, even by kill -9, does too.

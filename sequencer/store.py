@@ -11,16 +11,15 @@ thread on a connection of their own (`Checkpointer`), not in the committing thre
 only appends to the WAL, and the event loop never waits for a checkpoint's disk writes.
 Checkpoints have nothing to do with durability: a committed transaction is in the WAL.
 
-Under steady commits the WAL does not start over from its beginning by itself (measured: every
-passive checkpoint copies everything, and still the writer keeps appending), so it would grow
-for as long as the load lasts (about 15 KB per single-order commit). Starting it over takes a
-RESTART checkpoint, which holds the writer's lock while it copies the last frames and syncs. Run
-from the background thread, a commit that met it waited on SQLite's busy handler, which sleeps 1,
-2, 5, 10, 15 ms... between tries, and longer whenever that thread was not scheduled. So the
-thread only says when the WAL is long (`restart_due`, 65,536 frames: 256 MB, so every ~10 s or
-more under single-order load at ~15 KB per commit), and the committing thread runs the RESTART
-itself right after a commit, without waiting on any lock (`Store.restart_wal_if_due`): it copies what the last
-passive checkpoint left and syncs, then goes on.
+Under steady commits the WAL does not start over from its beginning by itself (every passive
+checkpoint copies everything, and still the writer keeps appending), so it would grow for as long
+as the load lasts. Starting it over takes a RESTART checkpoint, which holds the writer's lock
+while it copies the last frames and syncs. Run from the background thread, a commit that met it
+waited on SQLite's busy handler, which sleeps longer after each try, and longer still whenever
+that thread was not scheduled. So the thread only says when the WAL is long (`restart_due`,
+65,536 frames: 256 MB), and the committing thread runs the RESTART itself right after a commit,
+without waiting on any lock (`Store.restart_wal_if_due`): it copies what the last passive
+checkpoint left and syncs, then goes on.
 """
 
 from __future__ import annotations

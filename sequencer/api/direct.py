@@ -17,6 +17,7 @@ refuses, `sequencer.api.body`), a content type other than `application/json`, `E
 body). What it takes is answered with the bytes the application sends (the same answers and
 error bodies, uvicorn's status line and default headers, `connection: close` when the request
 asked for it): `tests/sequencer/test_api_direct.py` compares them.
+
 Pipelined requests keep their order: the protocol's request counts as the connection's current
 request, so uvicorn queues what follows it until its answer is written. As uvicorn's own answers
 do, an answer waits while the connection's write buffer is over its high-water mark (a client

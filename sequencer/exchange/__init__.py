@@ -1,17 +1,13 @@
 """The sequencer's exchange: order books fed with signed orders, every fill checked by the state
-machine and logged durably with the order before the answer (see `engine`)."""
+machine and logged durably with the order before the answer.
 
-from sequencer.exchange.engine import (
-    TIME_MARGIN_SECONDS,
-    AdmitTxs,
-    Answer,
-    CancelOrder,
-    Exchange,
-    ExchangeRequest,
-    PlaceBundle,
-    PlaceOrders,
-    maker_at_fault,
-)
+`engine` holds the `Exchange` and its spec (time, durability, events); `requests` what it is asked
+and answers; `orders` how an order is admitted and matched; `bundles` how a bundle fills;
+`records` and `orderlog` what it answers and keeps; `messages` what it streams; `risk` an
+account's risk as the state machine sees it."""
+
+from sequencer.exchange.engine import TIME_MARGIN_SECONDS, Exchange
+from sequencer.exchange.orders import maker_at_fault
 from sequencer.exchange.records import (
     BundleOutcome,
     CancelOutcome,
@@ -19,6 +15,14 @@ from sequencer.exchange.records import (
     OrderDetails,
     OrderOutcome,
     OrderStatus,
+)
+from sequencer.exchange.requests import (
+    AdmitTxs,
+    Answer,
+    CancelOrder,
+    ExchangeRequest,
+    PlaceBundle,
+    PlaceOrders,
 )
 from sequencer.exchange.risk import AccountRisk, PositionRisk, account_risk, liquidation_price
 

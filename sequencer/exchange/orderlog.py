@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from sequencer.exchange.records import FillRecord
 from sequencer.stf.codec import decode_tx
+from sequencer.stf.errors import RollupError
 from sequencer.stf.types import BundleFill, Fill
 from sequencer.store import Store
 
@@ -282,3 +283,8 @@ def fill_record(row: FillRow) -> FillRecord:
         taker_order=row.taker_order,
         status=row.tx_status,
     )
+
+
+def logged_reason(exc: RollupError) -> str:
+    """The `reason` an order's record keeps for a refusal: `code: message`."""
+    return f"{exc.code}: {exc}"

@@ -6,6 +6,7 @@ orders crossing the mid by up to 5 ticks, a third of them IOC, sized so that tak
 balances resting. The book settles near 3,000 resting orders over 30-60 levels a side. 50
 traders, so self-trade prevention fires too. The clock advances one second per 100 orders and
 `expire` sweeps every 1,000 orders.
+
 Orders are built before timing; the timed loop is only `place` and `expire`. Rates are integers
 (per second) computed from `perf_counter_ns`, medians over `repeats` fresh books.
 """

@@ -56,6 +56,9 @@ level is an `OrderedDict` id -> order (a C doubly linked list), so FIFO pops and
 both O(1) and nothing is removed lazily. Expiries sit in a heap keyed (expiry, seq) with lazy
 deletion: entries of orders that left for another reason are skipped when popped, and the heap is
 rebuilt when stale entries outnumber live ones.
+
+One file though long: it is one data structure, the book and its private levels, whose rules above
+are the longest part.
 """
 
 from __future__ import annotations

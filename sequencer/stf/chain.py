@@ -1,10 +1,9 @@
 """Derivation: the rollup chain as L1 data alone defines it.
 
 `Chain` folds L1 events (queue entries: deposits, governance messages and forced transactions;
-appended batches;
-reverts) into the canonical state, checking
-every batch with the one state machine (`sequencer.stf.check_batch`). The sequencer uses it to
-follow the L1, the watcher (`prover`) to find fraud: both run this same code.
+appended batches; reverts) into the canonical state, checking every batch with the one state
+machine (`sequencer.stf.check_batch`). The sequencer uses it to follow the L1, the watcher
+(`prover`) to find fraud: both run this same code.
 
 A batch whose commitments do not match re-execution is recorded as `fraud` and nothing after it
 is applied (all of it will be reverted when the fraud is proven); an honest sequencer does not

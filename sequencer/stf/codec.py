@@ -3,6 +3,9 @@
 Integers are big-endian (signed ones in two's complement); lengths are exact. `decode_tx` raises
 `DecodeError` on an unknown type, a wrong length or a count out of range; field values are
 checked by the rules, not here (a side byte of 7 decodes, and the Fill that carries it is invalid).
+
+One file though long: every byte layout the protocol defines is read and written here, beside its
+shared helpers, so there is one reading of each byte string to hold against `docs/protocol.md`.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Addresses are 20-byte `bytes`, hashes and roots 32-byte `bytes`, amounts integers in the
 collateral token's smallest unit.
+
+One file though long: it is the state machine's vocabulary, frozen records with a docstring per
+field, read together and imported everywhere as one module.
 """
 
 from __future__ import annotations

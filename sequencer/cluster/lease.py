@@ -143,7 +143,9 @@ class Lease:
         sent = time.monotonic()
         try:
             revision = await asyncio.wait_for(self.kv.create(self.key, self._value(None)), self.timeout)
-        except nats.js.errors.KeyWrongLastSequenceError:
+        except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
+            # refused: the key exists, or another member's create of it is in flight (the client
+            # then finds no key when it looks for a delete marker to write over)
             return False
         except _NATS_FAILURES as err:
             raise ClusterUnavailable(f"cannot take the lease: {type(err).__name__}: {err}") from err

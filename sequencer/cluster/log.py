@@ -48,7 +48,10 @@ READER_HEARTBEAT_S = 1.0
 HEADER_ROOM_BYTES = 512
 """Room left under the server's max payload for an append's headers."""
 WRONG_LAST_SEQUENCE = 10071
-"""JetStream's err_code for a refused `Nats-Expected-Last-Subject-Sequence`."""
+"""JetStream's err_code for a refused `Nats-Expected-Last-Subject-Sequence` ("wrong last
+sequence: N", N the actual last position)."""
+WRONG_LAST_SEQUENCE_IN_FLIGHT = 10164
+"""The same refusal when another append to the subject is in flight (no position given)."""
 _ACTUAL_RE = re.compile(r"wrong last sequence: (\d+)")
 
 _NATS_FAILURES = (nats.errors.Error, asyncio.TimeoutError, OSError)
@@ -134,7 +137,7 @@ class ReplicatedLog:
                 self.subject, payload, timeout=self.timeout, stream=self.stream, headers=headers
             )
         except nats.js.errors.APIError as err:
-            if err.err_code == WRONG_LAST_SEQUENCE:
+            if err.err_code in (WRONG_LAST_SEQUENCE, WRONG_LAST_SEQUENCE_IN_FLIGHT):
                 match = _ACTUAL_RE.search(err.description or "")
                 raise Fenced(expected_last, int(match.group(1)) if match else None) from err
             raise ClusterUnavailable(f"append at {seq} refused: {err}") from err

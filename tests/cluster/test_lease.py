@@ -44,20 +44,27 @@ async def lead(log: ReplicatedLog, lease: Lease) -> int:
     return await log.append(encode_entry(TermStart(lease.term, lease.holder)), end)
 
 
-def test_lease__two_contenders_at_once__exactly_one_holds_it(nats_cluster: NatsCluster) -> None:
-    bucket = unique("LEASE")
+def test_lease__two_contenders_at_once__exactly_one_holds_it_each_time(nats_cluster: NatsCluster) -> None:
+    """Both try at the same moment, again and again (the winner releases between rounds): each
+    time one holds the lease, the other is refused, and the key names the one that holds it."""
+    bucket, rounds = unique("LEASE"), 20
 
-    async def scenario() -> tuple[list[bool], list[bool], str | None]:
+    async def scenario() -> list[tuple[list[bool], list[bool], str | None]]:
         async with connected(nats_cluster, "a", "b") as (a, b):
             leases = [await Lease.open(a, "a", TTL_S, bucket), await Lease.open(b, "b", TTL_S, bucket)]
-            took = list(await asyncio.gather(*(lease.try_acquire() for lease in leases)))
-            record = await leases[0].current()
-            return took, [lease.held() for lease in leases], record.holder if record else None
+            outcomes = []
+            for _ in range(rounds):
+                took = list(await asyncio.gather(*(lease.try_acquire() for lease in leases)))
+                record = await leases[0].current()
+                outcomes.append((took, [lease.held() for lease in leases], record.holder if record else None))
+                for lease in leases:
+                    await lease.release()
+            return outcomes
 
-    took, held, holder = asyncio.run(scenario())
-    assert sorted(took) == [False, True]
-    assert held == took
-    assert holder == ("a" if took[0] else "b")
+    for took, held, holder in asyncio.run(scenario()):
+        assert sorted(took) == [False, True]
+        assert held == took
+        assert holder == ("a" if took[0] else "b")
 
 
 def test_lease__holder_stops_renewing__other_takes_it_after_ttl_in_higher_term__old_append_fenced(

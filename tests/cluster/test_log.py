@@ -83,6 +83,33 @@ def test_append__stale_or_future_expected_last__fenced_and_nothing_written(nats_
     assert data == items
 
 
+def test_append__two_writers_at_one_position__one_written_the_other_fenced(nats_cluster: NatsCluster) -> None:
+    """Two members that both believe they lead append at once, again and again: at each position
+    exactly one entry is written (whether the loser is refused by the end or by the append in
+    flight), and the log holds only the winners."""
+    stream, rounds = unique("LOG"), 25
+
+    async def scenario() -> tuple[list[list[int | None]], list[Record], list[bytes]]:
+        async with connected(nats_cluster, "one", "two") as (one, two):
+            logs = [await ReplicatedLog.open(one, stream), await ReplicatedLog.open(two, stream)]
+            outcomes: list[list[int | None]] = []
+            winners: list[bytes] = []
+            for last in range(rounds):
+                payloads = [f"writer {w} at {last + 1}".encode() for w in range(2)]
+                tries = [log.append(payloads[w], last) for w, log in enumerate(logs)]
+                results = await asyncio.gather(*tries, return_exceptions=True)
+                assert all(isinstance(r, int | Fenced) for r in results), results
+                outcomes.append([r if isinstance(r, int) else None for r in results])
+                winners += [payloads[w] for w, r in enumerate(results) if isinstance(r, int)]
+            return outcomes, await logs[0].read(0), winners
+
+    outcomes, read, winners = asyncio.run(scenario())
+    assert [sorted(o, key=lambda r: r is None) for o in outcomes] == [
+        [seq, None] for seq in range(1, rounds + 1)
+    ]
+    assert read == list(enumerate(winners, start=1))
+
+
 def test_append__same_entry_retried_at_its_position__written_once(nats_cluster: NatsCluster) -> None:
     """A leader whose append timed out retries it as it was: the log holds it once."""
     stream = unique("LOG")

@@ -44,7 +44,7 @@ lint: bootstrap
 	$(VENV)/bin/ruff format --check .
 
 typecheck: bootstrap
-	$(VENV)/bin/mypy sequencer/stf sequencer/matching prover
+	$(VENV)/bin/mypy sequencer/stf sequencer/matching sequencer/cluster prover
 
 unit: bootstrap
 	$(PY) -m pytest -q

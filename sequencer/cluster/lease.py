@@ -1,0 +1,250 @@
+"""One leader at a time: a lease in JetStream's key-value store.
+
+The lease is one key in a bucket whose entries live `ttl` seconds (the bucket's max age, kept by
+the servers). A member takes it by creating the key (refused while it exists), keeps it by
+updating it with compare-and-set on the revision it last wrote (refused if anyone else wrote),
+and gives it up by deleting it, again on its revision. When the holder stops renewing, the
+servers drop the key `ttl` seconds after its last write and the next create succeeds. The term
+is the key's revision when it was taken: the bucket's sequence, so a later term is larger.
+
+A member holds the lease only until its *local deadline*: the moment it sent its last successful
+write, plus `ttl`, minus a safety `margin`. The servers expire that write no earlier than `ttl`
+after it arrived, so the deadline passes before any other member can take the lease, whatever
+this member's state: a paused process (SIGSTOP) or one cut off from NATS finds `held()` False
+the moment it runs again, without asking anyone. Once the deadline passes the term is over: the
+member must take the lease again, in a new term.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import nats.errors
+import nats.js.errors
+import orjson
+from nats.aio.client import Client as NATS
+from nats.js.api import StorageType
+from nats.js.kv import KeyValue
+
+from contracts.logs import get_logger
+from sequencer.cluster.errors import ClusterUnavailable, ConfigMismatch
+
+log = get_logger("cluster")
+
+DEFAULT_BUCKET = "ROLLUP_LEASE"
+DEFAULT_KEY = "leader"
+DEFAULT_TTL_S = 3.0
+DEFAULT_REPLICAS = 3
+REQUEST_TIMEOUT_S = 2.0
+
+_NATS_FAILURES = (nats.errors.Error, asyncio.TimeoutError, OSError)
+
+LeaseCallback = Callable[[bool, int | None], None]
+"""Called with (held, term) each time the lease is gained or lost."""
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """The lease as the key-value store holds it."""
+
+    holder: str
+    """The member that holds it."""
+    term: int
+    """Its term: the key's revision when the holder took it."""
+    revision: int
+    """The key's revision now (it grows with every renewal)."""
+
+
+class Lease:
+    """This member's side of the lease: take it, renew it, give it up, and know when it is held."""
+
+    def __init__(
+        self,
+        kv: KeyValue,
+        holder: str,
+        ttl: float = DEFAULT_TTL_S,
+        key: str = DEFAULT_KEY,
+        margin: float | None = None,
+        timeout: float = REQUEST_TIMEOUT_S,
+    ) -> None:
+        if ttl <= 0:
+            raise ValueError(f"lease ttl must be positive, not {ttl}")
+        self.kv = kv
+        self.holder = holder
+        """This member's name, written in the key while it holds the lease."""
+        self.ttl = ttl
+        self.key = key
+        self.margin = ttl / 5 if margin is None else margin
+        """Seconds before the servers could expire the lease at which this member stops holding it."""
+        if not 0 < self.margin < ttl:
+            raise ValueError(f"lease margin must be between 0 and the ttl ({ttl}), not {self.margin}")
+        self.timeout = timeout
+        self.term: int | None = None
+        """The term of the lease while this member holds it (and after, until it takes it again)."""
+        self.revision: int | None = None
+        """The revision of this member's last write of the key, while it may still renew it."""
+        self.deadline = 0.0
+        """The local deadline (time.monotonic) until which the lease is held."""
+
+    @classmethod
+    async def open(
+        cls,
+        nc: NATS,
+        holder: str,
+        ttl: float = DEFAULT_TTL_S,
+        bucket: str = DEFAULT_BUCKET,
+        key: str = DEFAULT_KEY,
+        replicas: int = DEFAULT_REPLICAS,
+        margin: float | None = None,
+        timeout: float = REQUEST_TIMEOUT_S,
+    ) -> Lease:
+        """This member's lease in `bucket`, created (entries living `ttl` seconds, `replicas`
+        replicas, file storage) if it does not exist; ConfigMismatch if it has another ttl."""
+        js = nc.jetstream(timeout=timeout)
+        try:
+            try:
+                kv = await js.key_value(bucket)
+            except nats.js.errors.BucketNotFoundError:
+                kv = await js.create_key_value(
+                    bucket=bucket, ttl=ttl, history=1, replicas=replicas, storage=StorageType.FILE
+                )
+            status = await kv.status()
+        except _NATS_FAILURES as err:
+            raise ClusterUnavailable(f"cannot open the lease bucket {bucket}: {err}") from err
+        if status.ttl is None or abs(status.ttl - ttl) > 1e-3:
+            raise ConfigMismatch(
+                f"lease bucket {bucket} keeps entries {status.ttl}s, this member wants {ttl}s"
+            )
+        return cls(kv, holder, ttl, key, margin, timeout)
+
+    def held(self) -> bool:
+        """True while this member holds the lease: until its local deadline, whatever the
+        servers say (a paused member finds it False as soon as it runs again)."""
+        return self.revision is not None and time.monotonic() < self.deadline
+
+    def _value(self, term: int | None) -> bytes:
+        return orjson.dumps(
+            {"holder": self.holder} if term is None else {"holder": self.holder, "term": term}
+        )
+
+    async def try_acquire(self) -> bool:
+        """Take the lease if no one holds it (renew it if this member does); True if held now.
+
+        The servers refuse the create while the key exists: while another member holds it, and
+        for up to `ttl` after this member's own term ended (it waits for a new term like anyone).
+        """
+        if self.revision is not None:
+            if self.held():
+                return await self.renew()
+            self._lose("deadline passed")
+        sent = time.monotonic()
+        try:
+            revision = await asyncio.wait_for(self.kv.create(self.key, self._value(None)), self.timeout)
+        except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
+            # refused: the key exists, or another member's create of it is in flight (the client
+            # then finds no key when it looks for a delete marker to write over)
+            return False
+        except _NATS_FAILURES as err:
+            raise ClusterUnavailable(f"cannot take the lease: {type(err).__name__}: {err}") from err
+        self.term = self.revision = int(revision)
+        self.deadline = sent + self.ttl - self.margin
+        log.info("leadership_gained", holder=self.holder, term=self.term, ttl_s=self.ttl)
+        return self.held()
+
+    async def renew(self) -> bool:
+        """Extend the lease by a compare-and-set on this member's last revision; True if held
+        now. False once it is lost: the deadline passed, or the key changed (another member
+        took it after it expired); raises ClusterUnavailable if NATS does not answer in time
+        (the lease is still held until its deadline)."""
+        if self.revision is None:
+            return False
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            self._lose("deadline passed")
+            return False
+        sent = time.monotonic()
+        try:
+            revision = await asyncio.wait_for(
+                self.kv.update(self.key, self._value(self.term), last=self.revision), min(self.timeout, left)
+            )
+        except nats.js.errors.KeyWrongLastSequenceError:
+            self._lose("the key changed (expired or taken)")
+            return False
+        except _NATS_FAILURES as err:
+            if not self.held():
+                self._lose("deadline passed while renewing")
+                return False
+            raise ClusterUnavailable(f"cannot renew the lease: {type(err).__name__}: {err}") from err
+        self.revision = int(revision)
+        self.deadline = sent + self.ttl - self.margin
+        return self.held()
+
+    def _lose(self, reason: str) -> None:
+        """This member stops holding the lease (it is never renewed again in this term)."""
+        if self.revision is None:
+            return
+        self.revision = None
+        self.deadline = 0.0
+        log.warning("leadership_lost", holder=self.holder, term=self.term, reason=reason)
+
+    async def release(self) -> None:
+        """Give the lease up now (another member may take it at once): stop holding it, then
+        delete the key if it is still this member's write."""
+        revision = self.revision
+        if revision is None:
+            return
+        self.revision = None
+        self.deadline = 0.0
+        log.info("leadership_released", holder=self.holder, term=self.term)
+        try:
+            await asyncio.wait_for(self.kv.delete(self.key, last=revision), self.timeout)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass  # no longer this member's write: nothing to give up
+        except _NATS_FAILURES as err:
+            raise ClusterUnavailable(f"cannot release the lease (it expires by itself): {err}") from err
+
+    async def current(self) -> LeaseRecord | None:
+        """Who holds the lease, as the key's stream leader says (None if no one)."""
+        try:
+            entry = await self.kv.get(self.key)
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        except _NATS_FAILURES as err:
+            raise ClusterUnavailable(f"cannot read the lease: {err}") from err
+        assert entry.revision is not None and entry.value is not None
+        value = orjson.loads(entry.value)
+        return LeaseRecord(str(value["holder"]), int(value.get("term", entry.revision)), entry.revision)
+
+    async def run(self, on_change: LeaseCallback | None = None, interval: float | None = None) -> None:
+        """Keep trying to take the lease and keep renewing it, every `interval` seconds (a third
+        of the ttl by default), until cancelled; `on_change(held, term)` runs when this member
+        gains or loses it (a loss is seen at the local deadline at the latest). The lease is
+        released when the loop is cancelled."""
+        every = self.ttl / 3 if interval is None else interval
+        was_held = False
+        try:
+            while True:
+                try:
+                    await self.try_acquire()
+                except ClusterUnavailable as err:
+                    log.warning("lease_unavailable", holder=self.holder, error=str(err))
+                now_held = self.held()
+                if now_held != was_held:
+                    was_held = now_held
+                    if on_change is not None:
+                        on_change(now_held, self.term)
+                wait = every if not now_held else min(every, max(0.0, self.deadline - time.monotonic()))
+                await asyncio.sleep(wait)
+        finally:
+            if was_held and on_change is not None:
+                on_change(False, self.term)
+            await asyncio.shield(self._release_quietly())
+
+    async def _release_quietly(self) -> None:
+        try:
+            await self.release()
+        except ClusterUnavailable as err:
+            log.warning("lease_release_failed", holder=self.holder, error=str(err))

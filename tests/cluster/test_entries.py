@@ -1,0 +1,86 @@
+"""The log's entry envelope (docs/protocol.md, "The sequencer set's log"): every kind reads back
+as written, byte for byte as the protocol lays it out, and any other bytes are `BadEntry`."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sequencer.cluster.entries import (
+    BatchPosted,
+    LogCursor,
+    Round,
+    TermStart,
+    decode_entry,
+    encode_entry,
+)
+from sequencer.cluster.errors import BadEntry
+
+u64 = st.integers(0, 2**64 - 1)
+u32 = st.integers(0, 2**32 - 1)
+rounds = st.builds(Round, u64, u64, st.lists(st.binary(max_size=64), max_size=8).map(tuple))
+terms = st.builds(TermStart, u64, st.text(max_size=60))
+batches = st.builds(
+    BatchPosted,
+    u64,
+    st.builds(LogCursor, u64, u32),
+    st.builds(LogCursor, u64, u32),
+    st.binary(min_size=32, max_size=32),
+)
+
+
+@given(st.one_of(rounds, terms, batches))
+def test_entry__encoded__decodes_to_itself(entry: Round | TermStart | BatchPosted) -> None:
+    assert decode_entry(encode_entry(entry)) == entry
+
+
+def test_entry__layout__kind_byte_then_big_endian_fields() -> None:
+    assert encode_entry(Round(clock=2, wall_ms=3, txs=(b"\xaa", b""))) == bytes.fromhex(
+        "01" + "0000000000000002" + "0000000000000003" + "00000002" + "00000001aa" + "00000000"
+    )
+    assert (
+        encode_entry(TermStart(term=7, holder="s1"))
+        == bytes.fromhex("02" + "0000000000000007" + "02") + b"s1"
+    )
+    posted = BatchPosted(5, LogCursor(10, 0), LogCursor(12, 3), b"\x11" * 32)
+    assert encode_entry(posted) == bytes.fromhex(
+        "03"
+        + "0000000000000005"
+        + "000000000000000a"
+        + "00000000"
+        + "000000000000000c"
+        + "00000003"
+        + "11" * 32
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x00",
+        b"\x04" + bytes(8),
+        bytes.fromhex("01" + "00" * 19),  # a round head one byte short
+        bytes.fromhex("01" + "00" * 16 + "00000001"),  # one transaction claimed, none there
+        bytes.fromhex("01" + "00" * 16 + "00000001" + "00000005aa"),  # the transaction cut short
+        bytes.fromhex("01" + "00" * 16 + "00000000" + "ff"),  # a byte after the last transaction
+        bytes.fromhex("01" + "00" * 16 + "ffffffff"),  # more transactions than bytes
+        bytes.fromhex("02" + "00" * 8 + "03") + b"ab",  # holder shorter than its length
+        bytes.fromhex("02" + "00" * 8 + "01") + b"\xff",  # holder not UTF-8
+        bytes.fromhex("03") + bytes(63),  # a batch record one byte short
+        bytes.fromhex("03") + bytes(65),  # and one byte long
+    ],
+)
+def test_entry__not_an_entry__bad_entry(data: bytes) -> None:
+    with pytest.raises(BadEntry):
+        decode_entry(data)
+
+
+def test_entry__field_out_of_range__value_error_before_any_bytes() -> None:
+    with pytest.raises(ValueError):
+        encode_entry(TermStart(term=1, holder="x" * 256))
+    with pytest.raises(ValueError):
+        encode_entry(Round(clock=2**64, wall_ms=0, txs=()))
+    with pytest.raises(ValueError):
+        encode_entry(BatchPosted(0, LogCursor(0, 0), LogCursor(0, 0), b"short"))

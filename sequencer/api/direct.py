@@ -33,14 +33,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
+from contracts.http_api import INTERNAL_MESSAGE
 from contracts.logs import get_logger
 from sequencer.api.answers import Reply
 from sequencer.api.body import MAX_BODY_BYTES
-from sequencer.api.errors import refusal
+from sequencer.api.errors import error_response, refusal
 from sequencer.stf.errors import RollupError
 
 log = get_logger("api")
@@ -164,9 +165,9 @@ class DirectProtocol(HttpToolsProtocol):
             if isinstance(answer, RollupError):
                 response = refusal(answer)
             else:
-                # as in the application: Starlette's plain 500, and uvicorn then closes the connection
+                # as in the application: its 500 `internal`, and uvicorn then closes the connection
                 log.error("direct_route_failed", path=cycle.scope["path"], error=repr(answer))
-                response = PlainTextResponse("Internal Server Error", status_code=500)
+                response = error_response("internal", INTERNAL_MESSAGE)
                 close = True
             status, headers, body = response.status_code, response.raw_headers, bytes(response.body)
         type(self).answered += 1

@@ -105,6 +105,7 @@ from sequencer.stf.types import (
     Tx,
 )
 from sequencer.stream import Stream
+from sequencer.wire import wire_int
 
 log = get_logger("exchange")
 
@@ -252,8 +253,8 @@ def _book_message(event: BookEvent) -> dict[str, Any]:
             "order": _hex(o.order_id),
             "trader": _hex(o.trader),
             "side": int(o.side),
-            "price": o.price,
-            "size": o.size,
+            "price": wire_int(o.price),
+            "size": wire_int(o.size),
         }
     if isinstance(event, OrderReduced):
         return {
@@ -263,9 +264,9 @@ def _book_message(event: BookEvent) -> dict[str, Any]:
             "order": _hex(event.order_id),
             "trader": _hex(event.trader),
             "side": int(event.side),
-            "price": event.price,
-            "size": event.size,
-            "remaining": event.remaining,
+            "price": wire_int(event.price),
+            "size": wire_int(event.size),
+            "remaining": wire_int(event.remaining),
         }
     return {
         "type": "book",
@@ -274,8 +275,8 @@ def _book_message(event: BookEvent) -> dict[str, Any]:
         "order": _hex(event.order_id),
         "trader": _hex(event.trader),
         "side": int(event.side),
-        "price": event.price,
-        "size": event.size,
+        "price": wire_int(event.price),
+        "size": wire_int(event.size),
         "reason": event.reason.name.lower(),
     }
 
@@ -284,8 +285,8 @@ def _fill_message(record: FillRecord) -> dict[str, Any]:
     return {
         "type": "fill",
         "market": record.market,
-        "price": record.price,
-        "size": record.size,
+        "price": wire_int(record.price),
+        "size": wire_int(record.size),
         "taker_side": record.taker_side,
         "maker": _hex(record.maker),
         "taker": _hex(record.taker),
@@ -575,8 +576,8 @@ class Exchange:
                     {
                         "type": "book_snapshot",
                         "market": market_id,
-                        "bids": [list(level) for level in bids],
-                        "asks": [list(level) for level in asks],
+                        "bids": [[wire_int(p), wire_int(q)] for p, q in bids],
+                        "asks": [[wire_int(p), wire_int(q)] for p, q in asks],
                     }
                 )
 

@@ -189,7 +189,7 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         wait_until(
             lambda: (
                 leveraged.account()["positions"]
-                and leveraged.account()["positions"][0]["size"] < 90 * ETH_UNIT
+                and int(leveraged.account()["positions"][0]["size"]) < 90 * ETH_UNIT
             ),
             60,
             interval=0.2,
@@ -198,7 +198,7 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         after = leveraged.account()
         step(
             "ETH marked down 8% to 2,760: the 9x long fell below maintenance and was liquidated to"
-            f" {after['positions'][0]['size'] / ETH_UNIT:g} ETH (margin ratio"
+            f" {int(after['positions'][0]['size']) / ETH_UNIT:g} ETH (margin ratio"
             f" {after['margin_ratio_bps']} bps)"
         )
         wait_until(

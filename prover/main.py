@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
+from contracts.http_api import ERROR_RESPONSES, error_json, exact_openapi, install_error_handlers
 from contracts.keccak import use_pysha3
 from contracts.l1 import Web3L1, load_deployment
 from contracts.logs import get_logger
@@ -21,11 +23,28 @@ from prover.watcher import Watcher
 log = get_logger("watcher")
 
 
-def create_watcher_app(watcher: Watcher) -> FastAPI:
-    """The watcher's small HTTP surface."""
-    app = FastAPI(title="DerivRollup watcher", version="1")
+class WatcherHealth(BaseModel):
+    """`/health`: 200 with `ok` true, 503 with `ok` false and why."""
 
-    @app.get("/health")
+    ok: bool
+    last_error: str | None
+    """The last error of the derivation loop (retried)."""
+    critical: str | None
+    """What stopped verification, and where."""
+
+
+def create_watcher_app(watcher: Watcher) -> FastAPI:
+    """The watcher's small HTTP surface; every refusal (an unknown path, a method a path does
+    not take, a fault) in the one error body (`contracts.http_api`)."""
+    app = FastAPI(title="DerivRollup watcher", version="1", responses=ERROR_RESPONSES)
+    install_error_handlers(app, error_json)
+    exact_openapi(app)
+
+    @app.get(
+        "/health",
+        response_model=WatcherHealth,
+        responses={503: {"model": WatcherHealth, "description": "not healthy"}},
+    )
     async def health() -> JSONResponse:
         """200 while the derivation loop runs and nothing critical stops verification; 503 with
         `critical` (what and where) otherwise."""
@@ -40,7 +59,7 @@ def create_watcher_app(watcher: Watcher) -> FastAPI:
         """Derived chain, pending fraud, proofs sent."""
         return JSONResponse(watcher.status())
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(watcher.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -10,6 +10,8 @@ trader.cancel(placed.order)
 trader.account()["positions"]             # equity, margins, liquidation prices, open orders
 ```
 Refusals raise `RequestRefused` with the API's machine-readable code (docs/protocol.md section 9).
+Every acknowledgement's receipt (the sequencer's signature) is checked before it is returned.
+Integers in answers may come as decimal strings (above 2^53 - 1): read them with `int()`.
 
 When sequencers refuse a trader's transactions, `L1ExitClient` forces a withdrawal through the L1
 Bridge without asking any sequencer anything (docs/protocol.md sections 3 and 6):
@@ -32,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from sequencer.receipts import verify_receipt
+from sequencer.receipts import verify_order_receipt, verify_receipt
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
 from sequencer.stf.eip712 import (
@@ -204,20 +206,29 @@ class TraderClient:
         """The nonce the sequencer expects next (counting its mempool)."""
         return int(self.account()["pending_nonce"])
 
+    def _receipt(self, data: dict[str, Any], orders: list[dict[str, Any]] | None = None) -> None:
+        """Check an acknowledgement's receipt: a transaction's (`hash`, `seq`), or with `orders`
+        the `OrderReceipt` over those order results and their fills. A node without an L1 key
+        signs nothing (`receipt` null)."""
+        if data.get("receipt") is None:
+            return
+        sequencer, signature = bytes.fromhex(data["sequencer"][2:]), bytes.fromhex(data["receipt"][2:])
+        if orders is None:
+            tx_hash = bytes.fromhex(data["hash"][2:])
+            ok = verify_receipt(self.config, tx_hash, int(data["seq"]), sequencer, signature)
+        else:
+            digests = [bytes.fromhex(o["digest"][2:]) for o in orders]
+            fills = [(bytes.fromhex(f["tx_hash"][2:]), int(f["seq"])) for o in orders for f in o["fills"]]
+            ok = verify_order_receipt(self.config, digests, fills, sequencer, signature)
+        if not ok:
+            raise RollupError(f"sequencer {data['sequencer']} sent a receipt that does not verify")
+
     def submit(self, tx: Tx) -> Ack:
         """Submit an already signed transaction (encoded, to /v1/transactions)."""
         body = {"raw": "0x" + encode_tx(tx).hex()}
         data = self._check(self.http.post(f"{self.url}/v1/transactions", json=body))
-        ack = Ack(data["hash"], data["seq"], data["sequencer"], data.get("receipt"))
-        if ack.receipt is not None and not verify_receipt(
-            self.config,
-            bytes.fromhex(ack.hash[2:]),
-            ack.seq,
-            bytes.fromhex(ack.sequencer[2:]),
-            bytes.fromhex(ack.receipt[2:]),
-        ):
-            raise RollupError(f"sequencer {ack.sequencer} sent a receipt that does not verify")
-        return ack
+        self._receipt(data)
+        return Ack(data["hash"], int(data["seq"]), data["sequencer"], data.get("receipt"))
 
     def transfer(self, to: bytes, amount: int, nonce: int | None = None) -> Ack:
         """Sign and submit a transfer (nonce from the sequencer unless given)."""
@@ -251,6 +262,7 @@ class TraderClient:
     def place(self, signed: SignedOrder) -> PlacedOrder:
         """Place a signed order (`POST /v1/orders`): it matches at once and rests unless IOC."""
         data = self._check(self.http.post(f"{self.url}/v1/orders", json=order_body(signed)))
+        self._receipt(data, [data])
         return PlacedOrder.of(signed, data)
 
     def place_order(
@@ -264,6 +276,7 @@ class TraderClient:
         (`POST /v1/orders/batch`); each gets its result or its refusal, in order."""
         body = {"orders": [order_body(o) for o in orders]}
         data = self._check(self.http.post(f"{self.url}/v1/orders/batch", json=body))
+        self._receipt(data, [item["result"] for item in data["results"] if item.get("error") is None])
         out: list[PlacedOrder | RequestRefused] = []
         for signed, item in zip(orders, data["results"], strict=True):
             if item.get("error") is not None:
@@ -283,6 +296,7 @@ class TraderClient:
             "signature": signature_hex(sign_cancel(self.key, order, self.config)),
         }
         data: dict[str, Any] = self._check(self.http.post(f"{self.url}/v1/orders/cancel", json=body))
+        self._receipt(data)
         return data
 
     def place_bundle(self, legs: Sequence[Leg], *, expiry: int = 0) -> dict[str, Any]:
@@ -297,6 +311,7 @@ class TraderClient:
             "signature": signature_hex(sign_bundle(self.key, bundle, self.config)),
         }
         data: dict[str, Any] = self._check(self.http.post(f"{self.url}/v1/bundles", json=body))
+        self._receipt(data)
         return data
 
     def liquidate(self, account: bytes, market: int, size: int, nonce: int | None = None) -> Ack:

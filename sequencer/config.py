@@ -14,7 +14,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "ROLLUP_SEQ_"
 
 MAX_BODY_BYTES = 65_536
-"""Default of `max_body_bytes`: the largest request body the API accepts."""
+"""Default of `max_body_bytes`: the largest request body the API accepts (batches excepted,
+`sequencer.api.body`)."""
+MIN_BODY_BYTES = 4096
+"""Least `max_body_bytes`: the largest single request (an encoded transaction of `MAX_TX_BYTES`,
+2,061 bytes as compact JSON) fits."""
 
 
 def _http_url(value: str) -> str:
@@ -60,8 +64,9 @@ class SequencerSettings(BaseSettings):
     """How often the L1 is polled for new events."""
     max_pending: int = Field(default=100_000, ge=1)
     """Mempool capacity; beyond it requests get 503 overloaded."""
-    max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024)
-    """Largest request body accepted (413 `too_large` beyond), on every path of the API."""
+    max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=MIN_BODY_BYTES)
+    """Largest request body accepted (413 `too_large` beyond), on every path of the API but the
+    two batch endpoints (`sequencer.api.body.BATCH_BODY_BYTES`)."""
     client_bytes_per_s: int = Field(default=4_000_000, ge=1024)
     """Each client's (connection's) share: request bodies per second on average
     (`sequencer.fairness`); beyond it a write is refused with 429 `rate_limited`."""

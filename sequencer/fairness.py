@@ -109,6 +109,11 @@ class Fairness:
             if host.offences >= limits.host_offences:
                 host.suspect_until = now + limits.penalty_s
 
+    def connected(self, client: Client) -> None:
+        """`client`'s connection opened: it has its share from now (refused at once if its host
+        is suspect now, and not for a suspicion that comes later)."""
+        self._share(client, self.clock())
+
     def forget(self, client: Client) -> None:
         """`client`'s connection closed: its share goes (a later connection from the same port is a
         new client); its host's record stays."""

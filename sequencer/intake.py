@@ -150,6 +150,12 @@ class Intake:
             return None
         return self.receipts.sign_batch(items)
 
+    def order_receipt(self, orders: list[bytes], items: list[tuple[bytes, int]]) -> bytes | None:
+        """One signed acknowledgement of placed orders (digests) and their fills (hash, seq)."""
+        if self.receipts is None or not orders:
+            return None
+        return self.receipts.sign_orders(orders, items)
+
     # ---- group commit --------------------------------------------------------------------
 
     async def _admit(

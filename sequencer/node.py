@@ -269,6 +269,10 @@ class SequencerNode:
         """See `Intake.batch_receipt`."""
         return self.intake.batch_receipt(items)
 
+    def order_receipt(self, orders: list[bytes], items: list[tuple[bytes, int]]) -> bytes | None:
+        """See `Intake.order_receipt`."""
+        return self.intake.order_receipt(orders, items)
+
     def tx_status(self, h: bytes) -> StoredTx | None:
         """See `Views.tx_status`."""
         return self.views.tx_status(h)

@@ -1,9 +1,12 @@
 """Signed acknowledgements: the sequencer's word that it logged a transaction.
 
-Every acknowledgement carries an EIP-712 signature by the sequencer's L1 key over
-`Receipt(bytes32 txHash,uint64 seq,address sequencer)` in the rollup's domain. A receipt that
-no L1 batch honours is evidence against that sequencer (DESIGN guarantee 4): anyone can check it
-with `verify_receipt` against the sequencer's bonded address.
+Every acknowledgement carries an EIP-712 signature by the sequencer's L1 key in the rollup's
+domain: over `Receipt(bytes32 txHash,uint64 seq,address sequencer)` for one transaction, over
+`BatchReceipt(bytes32 itemsHash,address sequencer)` for a batch of them, and over
+`OrderReceipt(bytes32 ordersHash,bytes32 itemsHash,address sequencer)` for placed orders (the
+orders it accepted, resting or not, and the fills they made). A receipt that no L1 batch honours
+is evidence against that sequencer (DESIGN guarantee 4): anyone can check it with the `verify_*`
+functions against the sequencer's bonded address.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ RECEIPT_TYPEHASH = keccak(b"Receipt(bytes32 txHash,uint64 seq,address sequencer)
 
 BATCH_RECEIPT_TYPEHASH = keccak(b"BatchReceipt(bytes32 itemsHash,address sequencer)")
 """keccak of the BatchReceipt type string: one signature for every item a batch request acknowledged."""
+
+
+ORDER_RECEIPT_TYPEHASH = keccak(b"OrderReceipt(bytes32 ordersHash,bytes32 itemsHash,address sequencer)")
+"""keccak of the OrderReceipt type string: the orders a request placed and the fills they made."""
 
 
 def items_hash(items: list[tuple[bytes, int]]) -> bytes:
@@ -37,6 +44,27 @@ def verify_batch_receipt(
 ) -> bool:
     """True iff `signature` is `sequencer`'s batch receipt for exactly these (hash, seq) items."""
     return _recovers(batch_receipt_digest(config, items, sequencer), sequencer, signature)
+
+
+def order_receipt_digest(
+    config: ChainConfig, orders: list[bytes], items: list[tuple[bytes, int]], sequencer: bytes
+) -> bytes:
+    """The EIP-712 digest of an order receipt: `ordersHash = keccak(digest_0 ‖ digest_1 ‖ …)` over
+    the placed orders' digests, `itemsHash` over their fills' (hash, seq), each in order."""
+    orders_hash = keccak(b"".join(orders))
+    struct = keccak(ORDER_RECEIPT_TYPEHASH + orders_hash + items_hash(items) + bytes(12) + sequencer)
+    return keccak(b"\x19\x01" + config.domain_separator + struct)
+
+
+def verify_order_receipt(
+    config: ChainConfig,
+    orders: list[bytes],
+    items: list[tuple[bytes, int]],
+    sequencer: bytes,
+    signature: bytes,
+) -> bool:
+    """True iff `signature` is `sequencer`'s order receipt for exactly these orders and fills."""
+    return _recovers(order_receipt_digest(config, orders, items, sequencer), sequencer, signature)
 
 
 def receipt_digest(config: ChainConfig, tx_hash: bytes, seq: int, sequencer: bytes) -> bytes:
@@ -66,6 +94,10 @@ class ReceiptSigner:
     def sign_batch(self, items: list[tuple[bytes, int]]) -> bytes:
         """One signature acknowledging every (hash, seq) of a batch request, in order."""
         return self._sign(batch_receipt_digest(self.config, items, self.address))
+
+    def sign_orders(self, orders: list[bytes], items: list[tuple[bytes, int]]) -> bytes:
+        """One signature acknowledging placed orders (by digest) and their fills, in order."""
+        return self._sign(order_receipt_digest(self.config, orders, items, self.address))
 
     def _sign(self, digest: bytes) -> bytes:
         sig = self._key.sign_recoverable(digest, hasher=None)  # libsecp256k1: low s

@@ -163,16 +163,8 @@ def run(args: argparse.Namespace) -> Any:
             o = trader.order(args.digest)
             if o["kind"] != "order":
                 raise SystemExit("rollup trade: only orders can be cancelled")
-            order = Order(
-                _address(o["trader"]),
-                o["market"],
-                o["side"],
-                o["price"],
-                o["size"],
-                o["flags"],
-                o["expiry"],
-                o["salt"],
-            )
+            fields = ("market", "side", "price", "size", "flags", "expiry", "salt")  # big ones as strings
+            order = Order(_address(o["trader"]), *(int(o[f]) for f in fields))
             return trader.cancel(order)
         if command == "liquidate":
             return trader.liquidate(_address(args.account), args.market, args.size).__dict__

@@ -22,20 +22,21 @@ from sequencer.stf.margin import Markets
 from sequencer.stf.state import get_account, get_next_deposit_index, state_root
 from sequencer.stf.types import ChainConfig
 from sequencer.store import Store, StoredTx
+from sequencer.wire import BigInt, Uint64
 
 
 class PositionView(BaseModel):
     """An open position (as of the mempool), with the mark at which it becomes liquidatable."""
 
     market: int
-    size: int
+    size: BigInt
     """Signed: > 0 long, < 0 short."""
     open_notional: str
     """Signed sum paid for the open size."""
-    mark_price: int
+    mark_price: Uint64
     unrealized_pnl: str
     """`size * mark - open_notional`."""
-    liquidation_price: int | None
+    liquidation_price: BigInt | None
     """Mark of this market at which the account falls below maintenance margin, the other marks
     unchanged (a long at or below it, a short at or above it); null if no mark does it."""
 
@@ -46,11 +47,11 @@ class OpenOrderView(BaseModel):
     digest: str
     market: int
     side: int
-    price: int
-    resting: int
+    price: Uint64
+    resting: Uint64
     """Size still in the book."""
     flags: int
-    expiry: int
+    expiry: Uint64
 
 
 class AccountView(BaseModel):
@@ -59,14 +60,14 @@ class AccountView(BaseModel):
 
     address: str
     collateral: str
-    nonce: int
+    nonce: Uint64
     pending_collateral: str
-    pending_nonce: int
+    pending_nonce: Uint64
     equity: str = "0"
     """Collateral (funding settled) plus unrealized PnL."""
     initial_margin: str = "0"
     maintenance_margin: str = "0"
-    margin_ratio_bps: int | None = None
+    margin_ratio_bps: BigInt | None = None
     """`floor(equity * 10,000 / maintenance_margin)`; liquidatable below 10,000; null without
     positions."""
     positions: list[PositionView] = Field(default_factory=list)
@@ -96,7 +97,7 @@ class RiskCandidate(BaseModel):
     account: str
     market: int
     """The position to liquidate (the one with the largest maintenance margin)."""
-    size: int
+    size: BigInt
     """Size to take over: the smallest lot multiple that restores maintenance, at most all."""
     shortfall: str
     """Maintenance margin minus equity."""
@@ -123,6 +124,19 @@ class StatusView(BaseModel):
     next_deposit_index: int
     pending: int
     halted_on_fraud: dict[str, int] | None
+
+
+class HealthView(BaseModel):
+    """`/health`: 200 with `ok` true, 503 with `ok` false (`Views.health`)."""
+
+    ok: bool
+    synced: bool
+    """Caught up with the L1."""
+    loops: dict[str, bool]
+    """Each driver loop: alive."""
+    last_error: str | None
+    critical: str | None
+    """Why a loop stopped, or the batch on L1 this node cannot read."""
 
 
 class Views:

@@ -27,6 +27,7 @@ from sequencer.exchange import CancelOutcome, FillRecord, OrderOutcome
 from sequencer.metrics import TXS_REJECTED
 from sequencer.stf.errors import RollupError
 from sequencer.stf.types import Tx
+from sequencer.wire import wire_int
 
 Reply = Callable[[bytes | BaseException], None]
 """Called once with an answer's JSON bytes, or the exception that refuses the request."""
@@ -102,8 +103,8 @@ def fill_fields(f: FillRecord) -> dict[str, Any]:
         "tx_hash": "0x" + f.tx_hash.hex(),
         "seq": f.seq,
         "market": f.market,
-        "price": f.price,
-        "size": f.size,
+        "price": wire_int(f.price),
+        "size": wire_int(f.size),
         "taker_side": f.taker_side,
         "maker": "0x" + f.maker.hex(),
         "taker": "0x" + f.taker.hex(),
@@ -114,12 +115,13 @@ def fill_fields(f: FillRecord) -> dict[str, Any]:
 
 
 def _result_fields(node: NodeAPI, out: OrderOutcome, sequencer: str, receipt: bool) -> dict[str, Any]:
-    """An order's outcome as `OrderResult`'s fields, in its order."""
-    signed = node.batch_receipt([(f.tx_hash, f.seq) for f in out.fills]) if receipt else None
+    """An order's outcome as `OrderResult`'s fields, in its order (with its own receipt, or none
+    when the batch's covers it)."""
+    signed = node.order_receipt([out.digest], [(f.tx_hash, f.seq) for f in out.fills]) if receipt else None
     return {
         "digest": "0x" + out.digest.hex(),
         "status": str(out.status),
-        "resting": out.resting,
+        "resting": wire_int(out.resting),
         "fills": [fill_fields(f) for f in out.fills],
         "code": out.code,
         "message": out.message,
@@ -164,6 +166,7 @@ def start_place_order(node: NodeAPI, body: OrderRequest, reply: Reply) -> None:
 async def place_orders(node: NodeAPI, body: OrderBatchRequest) -> bytes:
     """`POST /v1/orders/batch`: an `OrderBatchResult`, one item per order."""
     items: list[dict[str, Any]] = []
+    placed: list[bytes] = []
     acked: list[tuple[bytes, int]] = []
     sequencer = "0x" + node.address.hex()
     outcomes = await node.admit_orders([o.to_signed() for o in body.orders])
@@ -173,9 +176,10 @@ async def place_orders(node: NodeAPI, body: OrderBatchRequest) -> bytes:
             TXS_REJECTED.labels(code=out.code).inc()
             items.append({"result": None, "error": {"code": out.code, "message": str(out)}})
         else:
+            placed.append(out.digest)
             acked += [(f.tx_hash, f.seq) for f in out.fills]
             items.append({"result": _result_fields(node, out, sequencer, receipt=False), "error": None})
-    receipt = _hex(node.batch_receipt(acked))  # one signature over every fill of every item
+    receipt = _hex(node.order_receipt(placed, acked))  # one signature: every order, every fill
     return orjson.dumps({"sequencer": sequencer, "results": items, "receipt": receipt})
 
 

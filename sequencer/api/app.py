@@ -9,8 +9,8 @@ encoded transactions (single and batched) and order batches by the lean path (`l
 Every other request goes to FastAPI's routes.
 
 Handlers are `async`: the node's state is touched only on the event loop thread, so no locks.
-Every refusal is `{"error": {"code", "message"}}` with the status of `errors.HTTP_STATUS`; the
-node changes nothing when it refuses.
+Every refusal, a fault's 500 included, is `{"error": {"code", "message"}}` with the status of
+`errors.HTTP_STATUS` (`contracts.http_api`); the node changes nothing when it refuses.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from __future__ import annotations
 from functools import partial
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 
+from contracts.http_api import ERROR_RESPONSES, ErrorBody, exact_openapi, install_error_handlers
 from sequencer.api.answers import (
     place_orders,
     start_cancel_order,
@@ -27,15 +27,15 @@ from sequencer.api.answers import (
     submit_raw,
     submit_raw_batch,
 )
-from sequencer.api.body import MAX_BODY_BYTES, BodyLimit
+from sequencer.api.body import BATCH_BODY_BYTES, MAX_BODY_BYTES, BodyLimit
 from sequencer.api.deps import NodeAPI
 from sequencer.api.direct import DirectProtocol, DirectRoute, direct_protocol
-from sequencer.api.errors import rollup_error_handler, validation_error_handler
+from sequencer.api.errors import error_response, rollup_error_handler
 from sequencer.api.gate import Gate
 from sequencer.api.lean import LeanRoute, LeanRoutes
 from sequencer.api.order_schemas import CancelRequest, OrderBatchRequest, OrderRequest
 from sequencer.api.routes import routers
-from sequencer.api.schemas import ErrorBody, RawBatchRequest, RawTxRequest
+from sequencer.api.schemas import RawBatchRequest, RawTxRequest
 from sequencer.fairness import Fairness
 from sequencer.stf.errors import RollupError
 
@@ -43,8 +43,9 @@ from sequencer.stf.errors import RollupError
 def create_app(
     node: NodeAPI, *, max_body_bytes: int = MAX_BODY_BYTES, fairness: Fairness | None = None
 ) -> FastAPI:
-    """The FastAPI application over a node, refusing bodies over `max_body_bytes`, and each write
-    over its client's share of `fairness` (if given)."""
+    """The FastAPI application over a node, refusing bodies over `max_body_bytes` (the batch
+    endpoints over theirs, `BATCH_BODY_BYTES`), and each write over its client's share of
+    `fairness` (if given)."""
     app = FastAPI(
         title="DerivRollup sequencer",
         version="1",
@@ -53,10 +54,13 @@ def create_app(
             "books, orders, fills, accounts and batches. See docs/protocol.md."
         ),
         responses={
-            400: {"model": ErrorBody},
-            404: {"model": ErrorBody},
-            409: {"model": ErrorBody},
-            503: {"model": ErrorBody},
+            **ERROR_RESPONSES,
+            409: {"model": ErrorBody, "description": "a rule of the state machine or the exchange"},
+            429: {
+                "model": ErrorBody,
+                "description": "`rate_limited`: over the client's share; see `Retry-After`",
+            },
+            503: {"model": ErrorBody, "description": "`not_ready` or `overloaded`"},
         },
         # no OpenTelemetry here: without this, FastAPI asks for the providers on every request
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -64,12 +68,13 @@ def create_app(
     app.state.node = node  # what `deps.get_node` gives the routes
     for router in routers:
         app.include_router(router)
+    install_error_handlers(app, error_response)
     app.add_exception_handler(RollupError, rollup_error_handler)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, validation_error_handler)  # type: ignore[arg-type]
     app.add_middleware(LeanRoutes, routes=lean_routes(node))
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(BodyLimit, limit=max_body_bytes, limits=BATCH_BODY_BYTES)
     if fairness is not None:  # added last: the first to see a request
         app.add_middleware(Gate, fairness=fairness)
+    exact_openapi(app)
     return app
 
 

@@ -71,6 +71,10 @@ class NodeAPI(Protocol):
         """One signed acknowledgement of several (hash, seq), in order."""
         ...
 
+    def order_receipt(self, orders: list[bytes], items: list[tuple[bytes, int]]) -> bytes | None:
+        """One signed acknowledgement of placed orders (digests) and their fills, in order."""
+        ...
+
     def tx_status(self, tx_hash: bytes) -> StoredTx | None:
         """The log row of a transaction."""
         ...

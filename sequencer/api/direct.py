@@ -34,14 +34,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
+from contracts.http_api import INTERNAL_MESSAGE
 from contracts.logs import get_logger
 from sequencer.api.answers import Reply
 from sequencer.api.body import MAX_BODY_BYTES
-from sequencer.api.errors import refusal
+from sequencer.api.errors import error_response, refusal
 from sequencer.api.gate import CANCEL_PATH
 from sequencer.errors import RateLimited
 from sequencer.fairness import Fairness
@@ -134,6 +135,11 @@ class DirectProtocol(HttpToolsProtocol):
             self._direct = None
             self._run(*waiting)
 
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        if self.fairness is not None and self.client is not None:
+            self.fairness.connected(self.client)  # its share dates from now (`Fairness.connected`)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._direct = None
         self._held = None
@@ -188,9 +194,9 @@ class DirectProtocol(HttpToolsProtocol):
                     close = True
                     cycle.keep_alive = False  # (so `connection: close` is written below)
             else:
-                # as in the application: Starlette's plain 500, and uvicorn then closes the connection
+                # as in the application: its 500 `internal`, and uvicorn then closes the connection
                 log.error("direct_route_failed", path=cycle.scope["path"], error=repr(answer))
-                response = PlainTextResponse("Internal Server Error", status_code=500)
+                response = error_response("internal", INTERNAL_MESSAGE)
                 close = True
             status, body = response.status_code, bytes(response.body)
             headers = [(n, v) for n, v in response.raw_headers if n != b"connection"]

@@ -1,6 +1,6 @@
-"""The API's one error body, `{"error": {"code", "message"}}`, and the one mapping from error codes
-(of the state machine's and the service's errors) to HTTP statuses; every path of the API answers
-a refusal through `error_response`."""
+"""The API's one error body, `{"error": {"code", "message"}}` (`contracts.http_api`), and the one
+mapping from error codes (of the state machine's and the service's errors) to HTTP statuses;
+every path of the API answers a refusal through `error_response`."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ import math
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 
-from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from contracts.http_api import ERROR_STATUS, error_json
 from sequencer.errors import RateLimited
 from sequencer.metrics import TXS_REJECTED
 from sequencer.stf.errors import BadSignature, RollupError
 
 # code -> HTTP status (docs/protocol.md section 9). Every refusal carries one of these codes.
 HTTP_STATUS: dict[str, int] = {
-    "malformed": 400,
+    **ERROR_STATUS,  # malformed, not_found, method_not_allowed, too_large, internal
     "bad_signature": 400,
     "invalid_amount": 400,
     "self_transfer": 400,
@@ -28,8 +28,6 @@ HTTP_STATUS: dict[str, int] = {
     "insufficient_balance": 409,
     "withdrawal_exists": 409,
     "dropped": 409,
-    "not_found": 404,
-    "too_large": 413,
     "rate_limited": 429,
     "overloaded": 503,
     "not_ready": 503,
@@ -61,14 +59,14 @@ HTTP_STATUS: dict[str, int] = {
 
 
 def status_for(code: str) -> int:
-    """HTTP status of an error code (500 only for codes nobody mapped, which is a bug)."""
+    """HTTP status of an error code (500 also for codes nobody mapped, which is a bug)."""
     return HTTP_STATUS.get(code, 500)
 
 
 def error_response(code: str, message: str) -> JSONResponse:
     """The one error body of the API (each refusal counted by its code)."""
     TXS_REJECTED.labels(code=code).inc()
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status_for(code))
+    return error_json(code, message, status_for(code))
 
 
 def refusal(exc: RollupError) -> JSONResponse:
@@ -98,10 +96,3 @@ async def rollup_error_handler(_: Request, exc: RollupError) -> JSONResponse:
     """FastAPI's handler of every `RollupError` a route raises."""
     blame((exc,))
     return refusal(exc)
-
-
-async def validation_error_handler(_: Request, exc: RequestValidationError) -> JSONResponse:
-    """A request that does not validate: 400 `malformed`, naming the first field at fault."""
-    first = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return error_response("malformed", f"{where}: {first.get('msg', 'invalid request')}")

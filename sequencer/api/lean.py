@@ -10,8 +10,8 @@ It is a middleware inside the body limit (`sequencer.api.body`): a request for o
 with a JSON body (`content-type: application/json`) is validated in one pass by the route's own
 request model (`LeanRoute.request`, the model the FastAPI route declares) and answered with the
 route's own answer (`sequencer.api.answers`); a refusal (`RollupError`) is the API's error body
-(`errors.refusal`), and any other exception is left to Starlette's `ServerErrorMiddleware` (its
-plain 500) as for any route. A body that does not validate, another content type, and every
+(`errors.refusal`), and any other exception is left to Starlette's `ServerErrorMiddleware` (the
+API's 500 `internal`) as for any route. A body that does not validate, another content type, and every
 other request go on to FastAPI, which answers them as before.
 """
 

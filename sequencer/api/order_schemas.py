@@ -3,17 +3,13 @@ books, fills (kept apart from the `stf` types; `to_*` methods build those)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from sequencer.api.schemas import HexAddress, HexSignature, ItemError, Uint64, split_signature
+from sequencer.api.schemas import HexAddress, HexSignature, ItemError, split_signature
 from sequencer.exchange import FillRecord, OrderDetails
 from sequencer.stf.constants import MAX_LEGS
 from sequencer.stf.types import Bundle, Cancel, Leg, Market, Order, Signature, SignedOrder
-
-Uint8 = Annotated[int, Field(ge=0, lt=2**8)]
-Uint16 = Annotated[int, Field(ge=0, lt=2**16)]
+from sequencer.wire import BigInt, Uint8, Uint16, Uint64
 
 MAX_ORDERS_PER_REQUEST = 1000
 """Most orders in one `POST /v1/orders/batch`."""
@@ -135,9 +131,9 @@ class FillView(BaseModel):
     seq: int
     """The transaction's sequence number in the sequencer's log."""
     market: int
-    price: int
+    price: Uint64
     """The maker's price."""
-    size: int
+    size: Uint64
     taker_side: int
     maker: str
     taker: str
@@ -170,13 +166,15 @@ class OrderResult(BaseModel):
     `status`: resting, partially_filled (resting after fills), filled, cancelled (an IOC's
     remainder), refused (some fills, then the rest refused: `code`), or for an order placed
     before (`known`) where it stands now (also expired, rejected). `receipt` is one
-    `BatchReceipt` signature over the fills' (hash, seq), as for `POST /v1/transactions/batch`.
+    `OrderReceipt` signature over the order's digest and its fills' (hash, seq)
+    (`sequencer.receipts.verify_order_receipt`); null only from a node without an L1 key, and
+    inside a batch's answer, whose own receipt covers every item.
     """
 
     digest: str
     """The order's EIP-712 digest: its id."""
     status: str
-    resting: int
+    resting: Uint64
     """Size in the book."""
     fills: list[FillView]
     code: str | None = None
@@ -195,7 +193,8 @@ class OrderBatchItem(BaseModel):
 
 
 class OrderBatchResult(BaseModel):
-    """Per-order outcomes in request order; `receipt` covers every fill of every item, in order."""
+    """Per-order outcomes in request order; `receipt` is one `OrderReceipt` over every placed
+    order's digest and every fill of every item, in order (null when every order was refused)."""
 
     sequencer: str
     results: list[OrderBatchItem]
@@ -213,7 +212,7 @@ class CancelResult(BaseModel):
     order: str
     """The cancelled order's digest."""
     was_resting: bool
-    removed: int
+    removed: Uint64
     """Size taken out of the book."""
     sequencer: str
     receipt: str | None
@@ -240,21 +239,21 @@ class OrderView(BaseModel):
     trader: str
     market: int | None
     side: int | None
-    price: int | None
-    size: int | None
+    price: Uint64 | None
+    size: Uint64 | None
     flags: int | None
-    expiry: int
-    salt: int
+    expiry: Uint64
+    salt: Uint64
     """With the other fields, what a Cancel of the order signs."""
     status: str
     """resting, partially_filled, filled, cancelled, expired, rejected, refused."""
     reason: str | None
     """`code: message` for a cancelled, rejected or refused order."""
-    filled: int
+    filled: Uint64
     """Size filled, counting fills not yet in an L1 batch."""
-    filled_confirmed: int
+    filled_confirmed: Uint64
     """Size filled as of the L1 tip."""
-    resting: int
+    resting: Uint64
     fills: list[FillView]
 
     @classmethod
@@ -283,8 +282,9 @@ class OrderView(BaseModel):
 class Level(BaseModel):
     """A price level: its price and the total size resting there."""
 
-    price: int
-    size: int
+    price: Uint64
+    size: BigInt
+    """The sum of the sizes resting at the price."""
 
 
 class MarketView(BaseModel):
@@ -292,9 +292,9 @@ class MarketView(BaseModel):
     circuit breaker; as of the mempool), and the top of its book."""
 
     id: int
-    tick_size: int
-    lot_size: int
-    max_position: int
+    tick_size: Uint64
+    lot_size: Uint64
+    max_position: Uint64
     imr_bps: int
     mmr_bps: int
     maker_fee_bps: int
@@ -305,12 +305,12 @@ class MarketView(BaseModel):
     funding_interval: int
     breaker_window: int
     max_oracle_age: int
-    mark_price: int
-    index_price: int
-    oracle_time: int
-    halted_until: int
+    mark_price: Uint64
+    index_price: Uint64
+    oracle_time: Uint64
+    halted_until: Uint64
     funding_index: str
-    last_funding_time: int
+    last_funding_time: Uint64
     best_bid: Level | None
     best_ask: Level | None
     resting_orders: int

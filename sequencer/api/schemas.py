@@ -1,5 +1,6 @@
 """Request and response bodies of the sequencer API (kept apart from the `stf` types); the read
-views' bodies are the node's own view models (`sequencer.views`)."""
+views' bodies are the node's own view models (`sequencer.views`). Integers travel as
+`sequencer.wire` says: JSON integers or decimal strings in, decimal strings above 2^53 - 1 out."""
 
 from __future__ import annotations
 
@@ -7,13 +8,20 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from sequencer.stf.constants import MAX_TX_BYTES
 from sequencer.stf.types import Transfer, Withdraw
+from sequencer.wire import Uint8, Uint16, Uint64, Uint256
 
 HexAddress = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 HexSignature = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
-HexBytes = Annotated[str, StringConstraints(pattern=r"^0x([0-9a-fA-F]{2})*$", max_length=2 + 2 * 4096)]
-Uint256 = Annotated[int, Field(ge=0, lt=2**256)]
-Uint64 = Annotated[int, Field(ge=0, lt=2**64)]
+HexBytes = Annotated[
+    str, StringConstraints(pattern=r"^0x([0-9a-fA-F]{2})*$", max_length=2 + 2 * MAX_TX_BYTES)
+]
+"""An encoded transaction: at most `MAX_TX_BYTES`."""
+__all__ = ["HexAddress", "HexBytes", "HexSignature", "Uint8", "Uint16", "Uint64", "Uint256"]
+
+MAX_TXS_PER_REQUEST = 1000
+"""Most transactions in one `POST /v1/transactions/batch`."""
 
 
 def split_signature(signature: str) -> tuple[int, int, int]:
@@ -68,7 +76,7 @@ class RawBatchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    raws: list[HexBytes] = Field(min_length=1, max_length=1000)
+    raws: list[HexBytes] = Field(min_length=1, max_length=MAX_TXS_PER_REQUEST)
 
 
 class ItemError(BaseModel):
@@ -120,9 +128,3 @@ class TxStatus(BaseModel):
     status: str
     batch_index: int | None
     reason: str | None = None
-
-
-class ErrorBody(BaseModel):
-    """`{"error": {"code": ..., "message": ...}}`."""
-
-    error: dict[str, str]

@@ -7,6 +7,7 @@ from typing import Any
 
 from sequencer.exchange.records import FillRecord
 from sequencer.matching import BookEvent, OrderAdded, OrderBook, OrderReduced
+from sequencer.wire import wire_int
 
 
 def _hex(b: bytes) -> str:
@@ -24,8 +25,8 @@ def book_message(event: BookEvent) -> dict[str, Any]:
             "order": _hex(o.order_id),
             "trader": _hex(o.trader),
             "side": int(o.side),
-            "price": o.price,
-            "size": o.size,
+            "price": wire_int(o.price),
+            "size": wire_int(o.size),
         }
     message: dict[str, Any] = {
         "type": "book",
@@ -34,11 +35,11 @@ def book_message(event: BookEvent) -> dict[str, Any]:
         "order": _hex(event.order_id),
         "trader": _hex(event.trader),
         "side": int(event.side),
-        "price": event.price,
-        "size": event.size,
+        "price": wire_int(event.price),
+        "size": wire_int(event.size),
     }
     if isinstance(event, OrderReduced):
-        message["remaining"] = event.remaining
+        message["remaining"] = wire_int(event.remaining)
     else:
         message["reason"] = event.reason.name.lower()
     return message
@@ -49,8 +50,8 @@ def fill_message(record: FillRecord) -> dict[str, Any]:
     return {
         "type": "fill",
         "market": record.market,
-        "price": record.price,
-        "size": record.size,
+        "price": wire_int(record.price),
+        "size": wire_int(record.size),
         "taker_side": record.taker_side,
         "maker": _hex(record.maker),
         "taker": _hex(record.taker),
@@ -67,6 +68,6 @@ def snapshot_message(market_id: int, book: OrderBook) -> dict[str, Any]:
     return {
         "type": "book_snapshot",
         "market": market_id,
-        "bids": [list(level) for level in bids],
-        "asks": [list(level) for level in asks],
+        "bids": [[wire_int(p), wire_int(q)] for p, q in bids],
+        "asks": [[wire_int(p), wire_int(q)] for p, q in asks],
     }

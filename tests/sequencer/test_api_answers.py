@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from sequencer.api.app import create_app, direct_routes, lean_routes
+from sequencer.api.body import BATCH_BODY_BYTES
 from sequencer.api.order_schemas import CancelResult, OrderBatchResult, OrderResult
 from sequencer.api.routes import orders as orders_routes
 from sequencer.api.routes import transactions as tx_routes
@@ -111,7 +112,10 @@ JSON = {"content-type": "application/json"}
         ("/v1/orders/batch", {"json": {"orders": []}}, 400, "malformed"),
         (
             "/v1/orders/batch",
-            {"json": {"orders": [body(order(1, ETH, SIDE_BUY, 100, 10))] * 60}},
+            {
+                "content": b'{"orders": [' + b" " * BATCH_BODY_BYTES["/v1/orders/batch"] + b"]}",
+                "headers": JSON,
+            },
             413,
             "too_large",
         ),
@@ -136,20 +140,26 @@ def test_answers__forged_cancel__400_bad_signature(served: Any) -> None:
 
 
 def test_body_limit__declared_or_streamed_over_the_limit__the_same_413_everywhere(served: Any) -> None:
-    def chunks() -> Iterator[bytes]:
-        for _ in range(20):
-            yield b" " * 1024
-
     client, _ = served
-    expected = orjson.dumps({"error": {"code": "too_large", "message": f"body over {LIMIT} bytes"}})
     for path in (*HOT, "/v1/transfers", "/v1/bundles"):
+        limit = BATCH_BODY_BYTES.get(path, LIMIT)  # the batches have their own
+
+        def chunks(limit: int = limit) -> Iterator[bytes]:
+            for _ in range(limit // 1024 + 1):
+                yield b" " * 1024
+
+        expected = orjson.dumps({"error": {"code": "too_large", "message": f"body over {limit} bytes"}})
         streamed = client.post(path, content=chunks(), headers=JSON)
-        declared = client.post(path, content=b" " * (LIMIT + 1), headers=JSON)
+        declared = client.post(path, content=b" " * (limit + 1), headers=JSON)
         for r in (streamed, declared):
             assert (r.status_code, r.content) == (413, expected)
 
 
-def test_answers__handler_fails__plain_500_as_starlette_sends_it(
+INTERNAL = b'{"error":{"code":"internal","message":"internal error"}}'
+"""The answer to a fault, on every path."""
+
+
+def test_answers__handler_fails__500_internal_in_the_error_body(
     served: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, net = served
@@ -159,7 +169,7 @@ def test_answers__handler_fails__plain_500_as_starlette_sends_it(
 
     monkeypatch.setattr(net.node, "admit_orders", broken)
     r = served[0].post("/v1/orders", json=body(order(1, ETH, SIDE_BUY, 100, 10)))
-    assert (r.status_code, r.text) == (500, "Internal Server Error")
+    assert (r.status_code, r.content) == (500, INTERNAL)
 
 
 @pytest.fixture
@@ -249,7 +259,7 @@ def test_lean_path__results_refusals_malformed__same_bytes_as_fastapis_routes(
     assert routed == ["place_orders"] * 2 + ["submit_raw"] * 3 + ["submit_raw_batch"]
 
 
-def test_lean_path__handler_fails__the_same_plain_500(pair: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lean_path__handler_fails__the_same_500_internal(pair: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     async def broken(*args: object) -> object:
         raise RuntimeError("bug")
 
@@ -257,10 +267,10 @@ def test_lean_path__handler_fails__the_same_plain_500(pair: Any, monkeypatch: py
         monkeypatch.setattr(net.node, "admit_orders", broken)
         monkeypatch.setattr(net.node, "admit_tx", broken)
     r = both(pair, "/v1/orders/batch", orjson.dumps({"orders": [body(order(1, ETH, SIDE_BUY, 100, 10))]}))
-    assert (r.status_code, r.text) == (500, "Internal Server Error")
+    assert (r.status_code, r.content) == (500, INTERNAL)
     raw = "0x" + encode_tx(sign_transfer(trader_key(3), A, 1_000, 0, CONFIG)).hex()
     r = both(pair, "/v1/transactions", orjson.dumps({"raw": raw}))
-    assert (r.status_code, r.text) == (500, "Internal Server Error")
+    assert (r.status_code, r.content) == (500, INTERNAL)
 
 
 def test_one_validation__lean_path_and_protocol_validate_with_their_routes_request_model(

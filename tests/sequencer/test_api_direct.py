@@ -208,7 +208,7 @@ def test_direct__pipelined_and_connection_close__answers_in_order_then_closed(pa
     assert direct.protocol.answered == 4
 
 
-def test_direct__handler_fails__plain_500_and_closed_as_on_the_asgi_path(
+def test_direct__handler_fails__500_internal_and_closed_as_on_the_asgi_path(
     pair: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(n: object, outcomes: object) -> object:
@@ -218,7 +218,8 @@ def test_direct__handler_fails__plain_500_and_closed_as_on_the_asgi_path(
     raw = post(orjson.dumps(body(order(1, ETH, SIDE_BUY, 100, 10))))
     (answer,), closed = pair[0].exchange(raw)
     assert ([answer], closed) == (pair[1].exchange(raw)[0], True)
-    assert answer.startswith(b"HTTP/1.1 500") and answer.endswith(b"\r\n\r\nInternal Server Error")
+    assert answer.startswith(b"HTTP/1.1 500")
+    assert answer.endswith(b'\r\n\r\n{"error":{"code":"internal","message":"internal error"}}')
 
 
 def test_direct__node_not_synced__same_refusal_nothing_queued(pair: Any) -> None:

@@ -29,7 +29,7 @@ from sequencer.api.app import create_app
 from sequencer.builder import build_batch
 from sequencer.mempool import PendingTx
 from sequencer.node import NodeOptions, SequencerNode
-from sequencer.receipts import verify_batch_receipt, verify_receipt
+from sequencer.receipts import verify_order_receipt, verify_receipt
 from sequencer.stf.codec import encode_message, encode_tx, tx_hash
 from sequencer.stf.constants import FLAG_IOC, FLAG_POST_ONLY, SIDE_BUY, SIDE_SELL
 from sequencer.stf.eip712 import order_digest, sign_bundle, sign_transfer
@@ -159,13 +159,15 @@ def test_orders__rest_then_fill__receipts_views_and_batching(net: Net) -> None:
     ask = order(0, ETH, SIDE_SELL, 100, 50)
     r = c.post("/v1/orders", json=body(ask))
     assert r.status_code == 200
-    assert {k: r.json()[k] for k in ("digest", "status", "resting", "fills", "receipt")} == {
+    assert {k: r.json()[k] for k in ("digest", "status", "resting", "fills")} == {
         "digest": digest(ask),
         "status": "resting",
         "resting": 50,
         "fills": [],
-        "receipt": None,
     }
+    resting_receipt = bytes.fromhex(r.json()["receipt"][2:])  # a resting order is acknowledged too
+    assert verify_order_receipt(CONFIG, [bytes.fromhex(digest(ask)[2:])], [], net.l1.address, resting_receipt)
+    assert not verify_order_receipt(CONFIG, [], [], net.l1.address, resting_receipt)
     bid = order(1, ETH, SIDE_BUY, 101, 30)
     r = c.post("/v1/orders", json=body(bid))
     out = r.json()
@@ -179,7 +181,9 @@ def test_orders__rest_then_fill__receipts_views_and_batching(net: Net) -> None:
         "pending",
     )
     items = [(bytes.fromhex(fill["tx_hash"][2:]), fill["seq"])]
-    assert verify_batch_receipt(CONFIG, items, net.l1.address, bytes.fromhex(out["receipt"][2:]))
+    signature = bytes.fromhex(out["receipt"][2:])
+    assert verify_order_receipt(CONFIG, [bytes.fromhex(digest(bid)[2:])], items, net.l1.address, signature)
+    assert not verify_order_receipt(CONFIG, [bytes.fromhex(digest(bid)[2:])], [], net.l1.address, signature)
     view = c.get(f"/v1/orders/{digest(ask)}").json()
     assert (view["status"], view["filled"], view["filled_confirmed"], view["resting"]) == (
         "partially_filled",
@@ -263,9 +267,10 @@ def test_post_orders_batch__one_commit__per_item_results_one_receipt(net: Net) -
     assert results[-1]["result"]["known"]
     fills = results[4]["result"]["fills"]
     items = [(bytes.fromhex(f["tx_hash"][2:]), f["seq"]) for f in fills]
-    assert verify_batch_receipt(
-        CONFIG, items + items[:1], net.l1.address, bytes.fromhex(r.json()["receipt"][2:])
-    )
+    placed = [bytes.fromhex(digest(o)[2:]) for o in orders[:5] + orders[-1:]]  # not the refused one
+    signature = bytes.fromhex(r.json()["receipt"][2:])
+    assert verify_order_receipt(CONFIG, placed, items + items[:1], net.l1.address, signature)
+    assert not verify_order_receipt(CONFIG, placed[:-1], items, net.l1.address, signature)
     empty = net.client.post("/v1/orders/batch", json={"orders": []})
     assert (empty.status_code, empty.json()["error"]["code"]) == (400, "malformed")
 

@@ -49,7 +49,7 @@ def run_main(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Comp
             {"ROLLUP_SEQ_MAX_BODY_BYTES": "12"},
             "rollup sequencer: invalid settings: private_key (--private-key or ROLLUP_SEQ_PRIVATE_KEY): "
             "must be 32 bytes of hex (64 hex digits, 0x optional); max_body_bytes "
-            "(ROLLUP_SEQ_MAX_BODY_BYTES): Input should be greater than or equal to 1024",
+            "(ROLLUP_SEQ_MAX_BODY_BYTES): Input should be greater than or equal to 4096",
         ),
     ],
     ids=["malformed env", "malformed flag", "two at once"],

@@ -7,11 +7,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sequencer.api.deps import NodeDep
 from sequencer.metrics import REGISTRY
+from sequencer.views import HealthView
 
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    response_model=HealthView,
+    responses={503: {"model": HealthView, "description": "not healthy"}},
+)
 async def health(n: NodeDep) -> Response:
     """200 when the node's loops are alive and the L1 answers; 503 otherwise."""
     facts = n.health()

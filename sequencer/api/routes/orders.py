@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from starlette.responses import Response
 
+from sequencer.api import paths
 from sequencer.api.answers import cancel_order, json_answer, place_order, place_orders
 from sequencer.api.deps import NodeDep
 from sequencer.api.order_schemas import (
@@ -28,7 +29,7 @@ from sequencer.api.order_schemas import (
 )
 from sequencer.errors import NotFound
 
-HexDigest = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
+HexDigest = Annotated[str, Path(pattern=f"^{paths.Hash32.regex}$")]
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
@@ -47,7 +48,8 @@ async def post_order(body: OrderRequest, n: NodeDep) -> Response:
 
 @router.post("/orders/batch", response_model=OrderBatchResult)
 async def post_orders(body: OrderBatchRequest, n: NodeDep) -> Response:
-    """Place up to 1,000 signed orders in order, with one durable commit for all.
+    """Place up to 1,000 signed orders in order, with one durable commit for all (a body of up
+    to 512 KiB).
 
     Each order sees the book the ones before it left; each item gets its result or its error
     (HTTP 200 even if some are refused). One receipt covers every fill, in order.
@@ -89,7 +91,7 @@ async def post_bundle(body: BundleRequest, n: NodeDep) -> BundleResult:
     )
 
 
-@router.get("/orders/{digest}", response_model=OrderView)
+@router.get("/orders/{digest:hash32}", response_model=OrderView)
 async def get_order(digest: HexDigest, n: NodeDep) -> OrderView:
     """An order (or bundle) this sequencer accepted: its status, filled size and fills."""
     details = n.order_details(bytes.fromhex(digest[2:]))

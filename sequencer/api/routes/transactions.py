@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from starlette.responses import Response
 
+from sequencer.api import paths
 from sequencer.api.answers import accepted, json_answer, submit_raw, submit_raw_batch
 from sequencer.api.deps import NodeDep
 from sequencer.api.schemas import (
@@ -43,7 +44,8 @@ async def post_raw(body: RawTxRequest, n: NodeDep) -> Response:
 
 @router.post("/transactions/batch", response_model=BatchAccepted)
 async def post_raw_batch(body: RawBatchRequest, n: NodeDep) -> Response:
-    """Submit up to 1,000 encoded transactions at once (one durable commit for all).
+    """Submit up to 1,000 encoded transactions at once (one durable commit for all; a body of up
+    to 2 MiB).
 
     Items are admitted in order, each against the view that includes the ones before it;
     each gets its own acknowledgement or error. HTTP 200 even if some items are refused.
@@ -51,8 +53,8 @@ async def post_raw_batch(body: RawBatchRequest, n: NodeDep) -> Response:
     return json_answer(await submit_raw_batch(n, body))
 
 
-@router.get("/transactions/{tx_hash}", response_model=TxStatus)
-async def get_tx(tx_hash: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], n: NodeDep) -> TxStatus:
+@router.get("/transactions/{tx_hash:hash32}", response_model=TxStatus)
+async def get_tx(tx_hash: Annotated[str, Path(pattern=f"^{paths.Hash32.regex}$")], n: NodeDep) -> TxStatus:
     """Where an acknowledged transaction is: pending, batched (with its batch) or dropped."""
     row = n.tx_status(bytes.fromhex(tx_hash[2:]))
     if row is None:

@@ -27,6 +27,7 @@ HTTP_STATUS: dict[str, int] = {
     "too_large": 413,
     "overloaded": 503,
     "not_ready": 503,
+    "l1_unavailable": 503,
     # exchange (protocol v2)
     "insufficient_margin": 409,
     "unknown_market": 404,

@@ -6,12 +6,14 @@ skips the events already folded (a fold that failed part-way reads its window ag
 on only once a whole window is folded. `drive` runs a service's step until it stops, with the
 errors sorted as in the OP Stack: a `TransientError` is retried with backoff, a `CriticalError`
 stops the loop and says why (in its `LoopHealth` and a `critical` log line), and any other
-exception is retried with backoff too, but logged as unexpected.
+exception is retried with backoff too, but logged as unexpected. A loop's error stays in its
+`LoopHealth` until the loop's next step succeeds (`loop_recovered`), no longer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -68,6 +70,11 @@ class L1Cursor:
     """(block, log index) of the last event folded."""
     window_blocks: int = POLL_RANGE_BLOCKS
     """Most blocks read at once."""
+    answered_at: float | None = None
+    """`time.monotonic()` when the L1 last answered a whole read; None before the first."""
+    asking_since: float | None = None
+    """`time.monotonic()` when the reads that have not been answered yet began (the one under way,
+    and the failed ones before it); None while the last read was answered."""
 
     def __post_init__(self) -> None:
         if self.l1_head < 0:
@@ -78,15 +85,29 @@ class L1Cursor:
         """Whether every block up to the last head seen is folded."""
         return self.next_block > self.l1_head
 
+    @property
+    def lag_blocks(self) -> int:
+        """L1 blocks up to the last head seen that are not folded yet."""
+        return max(0, self.l1_head - self.next_block + 1)
+
+    def silent_s(self, now: float) -> float:
+        """Seconds the L1 has been asked without answering (0 while the last read was answered, as
+        while a service folds what it read); `now` is a `time.monotonic()` reading. It grows while
+        a read hangs, however long the read's own timeout."""
+        return 0.0 if self.asking_since is None else now - self.asking_since
+
     def read(self, reader: L1Reader) -> Window:
         """Read the L1 head and the next window's events (blocking I/O: run it off the event
         loop). Any failure of the reader is a `TransientError`."""
+        if self.asking_since is None:
+            self.asking_since = time.monotonic()
         try:
             head = reader.head_block()
             last = min(head, self.next_block + self.window_blocks - 1)
             events = reader.events(self.next_block, last) if last >= self.next_block else []
         except Exception as exc:
             raise TransientError(f"L1 read failed: {exc}") from exc
+        self.answered_at, self.asking_since = time.monotonic(), None
         return Window(head, last, [e for e in events if (e.l1_block, e.log_index) > self.last_event])
 
     def mark(self, event: L1Event) -> None:
@@ -114,12 +135,27 @@ class LoopHealth:
 
     loops: dict[str, bool] = field(default_factory=dict)
     """Each loop's name, and whether it is running."""
-    last_error: str | None = None
-    """The last error a loop met (retried)."""
+    errors: dict[str, str] = field(default_factory=dict)
+    """The error each source (a loop, or a part such as the poster) met and has not got past yet,
+    the latest last; a source's entry goes when that source next succeeds."""
     critical: str | None = None
     """Why a loop stopped for good, naming the loop; None while none did."""
     name_errors: bool = True
-    """Prefix `last_error` with the loop's name (a service with several loops)."""
+    """Prefix a loop's errors with the loop's name (a service with several loops)."""
+
+    @property
+    def last_error(self) -> str | None:
+        """The latest error that a source has not got past yet; None once every one works again."""
+        return next(reversed(self.errors.values()), None)
+
+    def fail(self, source: str, error: str) -> None:
+        """`source` met `error` (it becomes the latest)."""
+        self.errors.pop(source, None)
+        self.errors[source] = error
+
+    def recover(self, source: str) -> bool:
+        """`source` succeeded: its error is gone; returns whether it had one."""
+        return self.errors.pop(source, None) is not None
 
 
 async def drive(
@@ -142,6 +178,8 @@ async def drive(
             try:
                 idle = await step()
                 backoff = BACKOFF_FIRST_SECONDS
+                if health.recover(name):
+                    log.info("loop_recovered", loop=name)
             except asyncio.CancelledError:
                 raise
             except CriticalError as exc:
@@ -150,13 +188,12 @@ async def drive(
                 return
             except Exception as exc:
                 error = describe(exc)
-                health.last_error = f"{name}: {error}" if health.name_errors else error
+                error = f"{name}: {error}" if health.name_errors else error
+                health.fail(name, error)
                 if isinstance(exc, TransientError):
-                    log.warning(error_event, loop=name, error=health.last_error, retry_in=backoff)
+                    log.warning(error_event, loop=name, error=error, retry_in=backoff)
                 else:
-                    log.error(
-                        error_event, loop=name, error=health.last_error, retry_in=backoff, unexpected=True
-                    )
+                    log.error(error_event, loop=name, error=error, retry_in=backoff, unexpected=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
                 continue

@@ -30,6 +30,9 @@ log = get_logger("l1")
 
 LOG_RANGE_BLOCKS = 2_000
 """Largest block range asked of eth_getLogs at once (public endpoints cap ranges)."""
+SERVICE_TIMEOUT_S = 10.0
+"""Default of the services' L1 request timeout (`--l1-timeout-s`): a request to an L1 that hangs
+gives up after this long and is retried, so no loop waits on it for longer."""
 
 
 def deposit_record(d: DepositedEvent) -> L1Deposit:

@@ -18,6 +18,7 @@ commands:
   liquidator run a liquidation bot
   trade      trade on a sequencer: orders, cancels, account, book, deposits, withdrawals
   devnet     run a whole network on this machine until Ctrl-C
+             (`rollup devnet restart NAME --workdir DIR` restarts one of its services)
   demo       run the end-to-end story and print one JSON line
   bench      run the benchmarks and print one JSON line
 

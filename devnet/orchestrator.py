@@ -14,6 +14,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from devnet.procs import (
     wait_for_listening,
     wait_until,
 )
+from devnet.supervisor import Supervisor, restart_command, restart_main
 
 log = get_logger("devnet")
 
@@ -116,11 +118,13 @@ class Network:
         fault_tx_type: str = "",
         batch_max_txs: int = 256,
         batch_interval_ms: int = 300,
+        extra_args: Sequence[str] = (),
         timeout: float = 60.0,
     ) -> Service:
         """Start a sequencer process and wait until it is synced and healthy. With `fault_tx` (a
         transaction's position) or `fault_tx_type` (a type name, e.g. `fill`) it is the faulty
-        sequencer of `devnet.faulty`, which lies about that transaction's root in its next batch."""
+        sequencer of `devnet.faulty`, which lies about that transaction's root in its next batch;
+        `extra_args`: more of its flags."""
         port = port or free_port()
         account = self.accounts[account_index]
         faulty = fault_tx >= 0 or bool(fault_tx_type)
@@ -131,15 +135,22 @@ class Network:
             argv += ["--fault-post-root-offset", str(fault_tx)]
         if fault_tx_type:
             argv += ["--fault-tx-type", fault_tx_type]
-        return self._start_service(name, argv, port, account, timeout)
+        return self._start_service(name, [*argv, *extra_args], port, account, timeout)
 
     def start_watcher(
-        self, name: str, account_index: int, *, port: int = 0, poll_ms: int = 250, timeout: float = 60.0
+        self,
+        name: str,
+        account_index: int,
+        *,
+        port: int = 0,
+        poll_ms: int = 250,
+        extra_args: Sequence[str] = (),
+        timeout: float = 60.0,
     ) -> Service:
-        """Start a watcher process and wait until it is healthy."""
+        """Start a watcher process and wait until it is healthy (`extra_args`: more of its flags)."""
         port = port or free_port()
         account = self.accounts[account_index]
-        argv = [*self._argv("prover.main", account, port), "--poll-ms", str(poll_ms)]
+        argv = [*self._argv("prover.main", account, port), "--poll-ms", str(poll_ms), *extra_args]
         return self._start_service(name, argv, port, account, timeout)
 
     def start_oracle(
@@ -196,18 +207,29 @@ class Network:
         self, name: str, argv: list[str], port: int, account: DevAccount, timeout: float
     ) -> Service:
         proc = spawn(argv, name, self.workdir / f"{name}.log", cwd=REPO_ROOT)
-        url = f"http://127.0.0.1:{port}"
-        service = Service(name, url, proc, account)
+        service = Service(name, f"http://127.0.0.1:{port}", proc, account)
         self.services[name] = service
-        wait_until(lambda: _healthy(proc, url), timeout, interval=0.1, what=f"{name} to be healthy at {url}")
-        log.info("service_started", name=name, url=url, pid=proc.pid, account=account.address)
+        return self._wait_healthy(service, timeout)
+
+    def _wait_healthy(self, service: Service, timeout: float) -> Service:
+        proc, url = service.process, service.url
+        what = f"{service.name} to be healthy at {url}"
+        wait_until(lambda: _healthy(proc, url), timeout, interval=0.1, what=what)
+        log.info("service_started", name=service.name, url=url, pid=proc.pid, account=service.account.address)
+        return service
+
+    def respawn(self, name: str) -> Service:
+        """Start a stopped (or killed) service again with the same arguments, port, database and
+        log, without waiting for it."""
+        old = self.services[name]
+        proc = spawn(old.process.argv, name, old.process.log_path, cwd=REPO_ROOT)
+        service = Service(name, old.url, proc, old.account)
+        self.services[name] = service
         return service
 
     def restart(self, name: str, timeout: float = 60.0) -> Service:
-        """Start a stopped (or killed) service again with the same arguments, port and files."""
-        old = self.services[name]
-        port = int(old.url.rsplit(":", 1)[1])
-        return self._start_service(name, old.process.argv, port, old.account, timeout)
+        """`respawn` a service and wait until it is healthy."""
+        return self._wait_healthy(self.respawn(name), timeout)
 
     # ---- stopping ----------------------------------------------------------------------
 
@@ -272,8 +294,18 @@ def get_json(url: str, timeout: float = 5.0) -> Any:
 
 
 def devnet_main(argv: list[str] | None = None) -> None:
-    """`rollup devnet`: L1 + contracts + two sequencers + a watcher until Ctrl-C."""
-    parser = argparse.ArgumentParser(prog="rollup devnet", description="Run a whole network on this machine.")
+    """`rollup devnet`: L1 + contracts + two sequencers + a watcher + the oracle feed until Ctrl-C;
+    a service that dies is reported and the rest go on (`devnet.supervisor`).
+    `rollup devnet restart NAME --workdir DIR` restarts one service of a running devnet."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["restart"]:
+        restart_main(argv[1:])
+        return
+    parser = argparse.ArgumentParser(
+        prog="rollup devnet",
+        description="Run a whole network on this machine. "
+        "`rollup devnet restart NAME --workdir DIR` restarts one service of a running devnet.",
+    )
     parser.add_argument("--l1", default="embedded", help="embedded | anvil | an L1 JSON-RPC URL")
     parser.add_argument("--workdir", default="", help="where logs, databases and deployment.json go")
     parser.add_argument("--sequencers", type=int, default=2, choices=(1, 2))
@@ -297,6 +329,7 @@ def devnet_main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    supervisor: Supervisor | None = None
     try:
         net.start_sequencer("sequencer-a", SEQ_A, port=args.sequencer_port)
         if args.sequencers == 2:
@@ -308,19 +341,26 @@ def devnet_main(argv: list[str] | None = None) -> None:
         for c in ("rollup", "bridge", "verifier", "token"):
             print(f"  {c:<11} {getattr(net.deployment, c)}")
         for s in net.services.values():
-            print(f"{s.name:<13} {s.url}  (L1 account {s.account.address}, log {s.process.log_path})")
+            print(
+                f"{s.name:<13} {s.url}  (pid {s.process.pid}, L1 account {s.account.address}, "
+                f"log {s.process.log_path})"
+            )
         print(
             "markets       "
             + ", ".join(f"{m.market_id} {m.name}" for m in MARKETS)
             + " (prices from the oracle feed)"
         )
         print("traders       dev accounts 5..9 of the test mnemonic hold ETH; the deployer (0) can mint dUSD")
+        print("A service that exits is reported here and the rest keep running; restart one with")
+        print(f"  {restart_command('NAME', workdir)}")
         print("Ctrl-C stops everything.", flush=True)
+        supervisor = Supervisor(net, lambda line: print(line, flush=True))
         while not stop:
-            for s in net.services.values():
-                s.process.check_alive()
-            time.sleep(0.5)
+            supervisor.tick()
+            time.sleep(0.2)
     finally:
+        if supervisor is not None:
+            supervisor.close()
         net.stop()
         print("stopped", flush=True)
 

@@ -14,9 +14,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from contracts.health import L1_LAG_LIMIT_BLOCKS, L1_SILENCE_LIMIT_S, SEND_STALL_LIMIT_S, HealthLimits
 from contracts.http_api import ERROR_RESPONSES, error_json, exact_openapi, install_error_handlers
 from contracts.keccak import use_pysha3
-from contracts.l1 import Web3L1, load_deployment
+from contracts.l1 import SERVICE_TIMEOUT_S, Web3L1, load_deployment
 from contracts.logs import get_logger
 from prover.watcher import Watcher
 
@@ -46,13 +47,9 @@ def create_watcher_app(watcher: Watcher) -> FastAPI:
         responses={503: {"model": WatcherHealth, "description": "not healthy"}},
     )
     async def health() -> JSONResponse:
-        """200 while the derivation loop runs and nothing critical stops verification; 503 with
-        `critical` (what and where) otherwise."""
-        ok = watcher.alive and watcher.critical is None
-        return JSONResponse(
-            {"ok": ok, "last_error": watcher.last_error, "critical": watcher.critical},
-            status_code=200 if ok else 503,
-        )
+        """200 while the watcher is healthy; 503 with the `reasons` otherwise (`Watcher.health`)."""
+        facts = watcher.health()
+        return JSONResponse(facts, status_code=200 if facts["ok"] else 503)
 
     @app.get("/v1/status")
     async def status() -> JSONResponse:
@@ -67,6 +64,22 @@ def create_watcher_app(watcher: Watcher) -> FastAPI:
     return app
 
 
+def _positive(text: str) -> float:
+    """A flag's value as a number of seconds above zero."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
+def _blocks(text: str) -> int:
+    """A flag's value as a number of blocks, 0 or more."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run a watcher until SIGINT/SIGTERM."""
     use_pysha3()
@@ -79,10 +92,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--poll-ms", type=int, default=250)
     parser.add_argument("--l1-confirmations", type=int, default=0, help="read only L1 blocks this deep")
     parser.add_argument("--no-challenge", action="store_true", help="verify only, never send proofs")
+    parser.add_argument(
+        "--l1-timeout-s",
+        type=_positive,
+        default=SERVICE_TIMEOUT_S,
+        help="each L1 request gives up after this",
+    )
+    parser.add_argument(
+        "--l1-silence-limit-s",
+        type=_positive,
+        default=L1_SILENCE_LIMIT_S,
+        help="/health 503 l1_unreachable once the L1 has been asked this long without answering",
+    )
+    parser.add_argument(
+        "--l1-lag-limit-blocks",
+        type=_blocks,
+        default=L1_LAG_LIMIT_BLOCKS,
+        help="/health 503 behind_l1 while more L1 blocks than this wait to be read",
+    )
+    parser.add_argument(
+        "--proof-stall-limit-s",
+        type=_positive,
+        default=SEND_STALL_LIMIT_S,
+        help="/health 503 proof_stalled once a fraud proof has failed for this long",
+    )
     args = parser.parse_args(argv)
 
     deployment = load_deployment(args.deployment)
-    l1 = Web3L1(args.l1_url, deployment, private_key=args.private_key, confirmations=args.l1_confirmations)
+    l1 = Web3L1(
+        args.l1_url,
+        deployment,
+        private_key=args.private_key,
+        timeout=args.l1_timeout_s,
+        confirmations=args.l1_confirmations,
+    )
     watcher = Watcher(
         l1.chain_config(),
         l1,
@@ -90,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         start_block=deployment.deploy_block,
         poll_seconds=args.poll_ms / 1000,
         challenge=not args.no_challenge,
+        limits=HealthLimits(args.l1_silence_limit_s, args.l1_lag_limit_blocks, args.proof_stall_limit_s),
     )
     watcher.chain.challenge_window_seconds = l1.challenge_window_seconds()
 

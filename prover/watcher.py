@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from contracts.follow import L1Cursor, LoopHealth, TransientError, drive
+from contracts.health import HealthLimits, Problem, follow_problems, l1_facts, report, send_stall
 from contracts.logs import get_logger
 from prover.proofs import FraudProof, build_fraud_proof
 from sequencer.stf.chain import Chain
@@ -33,6 +34,9 @@ LOOP = "watcher"
 
 RETRY_SECONDS = 2.0
 """Pause before sending a proof again after a failed attempt."""
+
+PROOF = "proof"
+"""The source of a failed proof in the watcher's `LoopHealth` (until a proof of it is settled)."""
 
 
 class FraudSink(Protocol):
@@ -82,6 +86,7 @@ class Watcher:
         start_block: int,
         poll_seconds: float = 0.25,
         challenge: bool = True,
+        limits: HealthLimits | None = None,
     ) -> None:
         self.chain = Chain(config)
         self.reader = reader
@@ -100,6 +105,11 @@ class Watcher:
         """Proofs that found the batch already reverted (another watcher was first)."""
         self.loop_health = LoopHealth(loops={LOOP: False}, name_errors=False)
         """The driver loop's health (`run`)."""
+        self.limits = limits or HealthLimits()
+        """When /health says 503 (`health`)."""
+        self.proof_waiting_since: float | None = None
+        """`time.monotonic()` of the first failed attempt to prove the pending fraud; None while
+        no proof waits."""
         self.unreadable: str | None = None
         """A batch this node cannot read, with where (verification stops there; the watcher
         keeps following L1 meanwhile); None when there is none."""
@@ -202,14 +212,46 @@ class Watcher:
                 self.metrics.proofs_lost.inc()
                 self.proofs_lost += 1
                 log.info("fraud_already_proven", batch=fraud.batch_index, tx=fraud.tx_index)
+                self._proof_settled()
                 return
-            self.loop_health.last_error = message
+            self.loop_health.fail(PROOF, message)
+            if self.proof_waiting_since is None:
+                self.proof_waiting_since = time.monotonic()
             log.error("fraud_proof_failed", batch=fraud.batch_index, tx=fraud.tx_index, error=message)
             raise TransientError(f"fraud proof not sent: {message}") from exc
         self.metrics.proofs_sent.inc()
+        self._proof_settled()
         record = {"batch": fraud.batch_index, "tx": fraud.tx_index, "l1_tx": "0x" + l1_tx.hex()}
         self.proven.append(record)
         log.warning("fraud_proven", **record, build_ms=round((time.perf_counter() - started) * 1000, 1))
+
+    def _proof_settled(self) -> None:
+        self.proof_waiting_since = None
+        self.loop_health.recover(PROOF)
+
+    def health(self) -> dict[str, Any]:
+        """The /health body (`contracts.health.report`): not ok before the first L1 read, while the
+        L1 does not answer or the watcher is behind it beyond the limits, while a fraud proof has
+        failed for longer than `send_stall_s`, when the loop does not run, or after a critical
+        error."""
+        now = time.monotonic()
+        problems = follow_problems(self.cursor, self.loop_health, self.critical, self.limits, now)
+        synced = self.cursor.answered_at is not None
+        if not synced:
+            problems.insert(0, Problem("not_synced", "the L1 has not been read yet"))
+        stall = send_stall(
+            "proof_stalled", "a fraud proof not sent", self.proof_waiting_since, self.limits, now
+        )
+        if stall is not None:
+            problems.append(stall)
+        return report(
+            problems,
+            self.loop_health,
+            self.critical,
+            synced=synced,
+            l1=l1_facts(self.cursor, now),
+            limits=self.limits.facts(),
+        )
 
     def status(self) -> dict[str, Any]:
         """The watcher at a glance as of its last step (served at /v1/status)."""

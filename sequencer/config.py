@@ -11,6 +11,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, FilePath, StringConstraints, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.health import L1_LAG_LIMIT_BLOCKS, L1_SILENCE_LIMIT_S, SEND_STALL_LIMIT_S
+from contracts.l1 import SERVICE_TIMEOUT_S
+
 ENV_PREFIX = "ROLLUP_SEQ_"
 
 MAX_BODY_BYTES = 65_536
@@ -62,6 +65,16 @@ class SequencerSettings(BaseSettings):
     """Read only L1 blocks with this many blocks on top (0 on a devnet; more on a live chain)."""
     l1_poll_ms: int = Field(default=250, ge=10)
     """How often the L1 is polled for new events."""
+    l1_timeout_s: float = Field(default=SERVICE_TIMEOUT_S, gt=0)
+    """Each JSON-RPC request to the L1 gives up after this long (the call is then retried)."""
+    l1_silence_limit_s: float = Field(default=L1_SILENCE_LIMIT_S, gt=0)
+    """/health answers 503 `l1_unreachable`, and admission refuses `l1_unavailable`, once the L1
+    has been asked this long without answering a read."""
+    l1_lag_limit_blocks: int = Field(default=L1_LAG_LIMIT_BLOCKS, ge=0)
+    """/health answers 503 `behind_l1` while more L1 blocks than this wait to be read."""
+    post_stall_limit_s: float = Field(default=SEND_STALL_LIMIT_S, gt=0)
+    """/health answers 503 `posting_stalled`, and admission refuses `l1_unavailable`, once work has
+    waited this long with no batch appended."""
     max_pending: int = Field(default=100_000, ge=1)
     """Mempool capacity; beyond it requests get 503 overloaded."""
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=MIN_BODY_BYTES)

@@ -14,6 +14,7 @@ from sequencer.stf.errors import RollupError
 __all__ = [
     "CriticalError",
     "Dropped",
+    "L1Unavailable",
     "Malformed",
     "NoMatch",
     "NotFound",
@@ -63,6 +64,13 @@ class NotReady(ServiceError):
     """The node has not caught up with the L1 yet."""
 
     code = "not_ready"
+
+
+class L1Unavailable(ServiceError):
+    """The L1 has not answered, or no batch could be posted, for longer than the node's limits:
+    the node acknowledges nothing more until it can post again."""
+
+    code = "l1_unavailable"
 
 
 class Dropped(ServiceError):

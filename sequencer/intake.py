@@ -64,8 +64,8 @@ def _priority_item(item: Tx | bytes) -> bool:
 
 
 class Intake:
-    """Admits what the API sends, once the node is `ready`; `admitted` is called after each
-    admission (the poster's size trigger)."""
+    """Admits what the API sends, once the node is `ready` and while it is `available`; `admitted`
+    is called after each admission (the poster's size trigger)."""
 
     def __init__(
         self,
@@ -74,6 +74,7 @@ class Intake:
         exchange: Exchange,
         *,
         ready: Callable[[], bool],
+        available: Callable[[], None],
         admitted: Callable[[], None],
         receipts: ReceiptSigner | None,
         signature_worker: bool,
@@ -84,6 +85,9 @@ class Intake:
         self.mempool = mempool
         self.exchange = exchange
         self.ready = ready
+        self.available = available
+        """Raises the refusal (`L1Unavailable`) while the node must not acknowledge: the L1 away
+        for longer than its limits (`Liveness.check_admission`)."""
         self.admitted = admitted
         self.receipts = receipts
         """Signs acknowledgements with the sequencer's L1 key (None: unsigned acks, tests only)."""
@@ -103,6 +107,7 @@ class Intake:
     def _require_ready(self) -> None:
         if not self.ready():
             raise NotReady("the node is still catching up with the L1")
+        self.available()
 
     # ---- one transaction at once ---------------------------------------------------------
 

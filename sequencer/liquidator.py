@@ -31,6 +31,10 @@ from sequencer.stf.types import ChainConfig
 
 log = get_logger("liquidator")
 
+UNAVAILABLE = frozenset({"not_ready", "overloaded", "l1_unavailable"})
+"""Refusal codes that say the sequencer acknowledges nothing now (its 503s), not that a
+liquidation was wrong or late."""
+
 
 class Liquidator:
     """Liquidates what a sequencer reports at risk, with one trader key."""
@@ -50,6 +54,9 @@ class Liquidator:
         )
         self.steps = 0
         self.last_error: str | None = None
+        """Why the last round could not ask the sequencer, or why it refused to acknowledge
+        anything (a 503: the sequencer is not ready, full, or its L1 is away); None when it
+        worked."""
 
     def step(self) -> int:
         """One round: liquidate the reported candidates; returns how many were acknowledged."""
@@ -70,6 +77,8 @@ class Liquidator:
             except RequestRefused as exc:
                 self.refused.labels(code=exc.code).inc()
                 log.info("liquidation_refused", account=c["account"], market=c["market"], code=exc.code)
+                if exc.code in UNAVAILABLE:
+                    self.last_error = f"the sequencer refused a liquidation: {exc.code}"
                 continue
             nonce += 1
             acknowledged += 1
@@ -86,12 +95,14 @@ class Liquidator:
             self.stop.wait(interval_s)
 
     def health(self) -> dict[str, Any]:
-        """`ok` once a round reached the sequencer."""
-        return {
-            "ok": self.steps > 0 and self.last_error is None,
-            "steps": self.steps,
-            "last_error": self.last_error,
-        }
+        """`ok` once a round reached the sequencer and it acknowledged; `reasons` says why not
+        (cleared by the next round that works)."""
+        reasons = []
+        if self.steps == 0:
+            reasons.append({"code": "no_round_yet", "message": "no round has run yet"})
+        if self.last_error is not None:
+            reasons.append({"code": "sequencer_unavailable", "message": self.last_error})
+        return {"ok": not reasons, "reasons": reasons, "steps": self.steps, "last_error": self.last_error}
 
     def serve(self, host: str, port: int) -> ThreadingHTTPServer:
         """Serve `/health` and `/metrics` in a background thread."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from contracts.health import HealthLimits
 from contracts.keccak import use_pysha3
 from contracts.l1 import Web3L1, load_deployment
 from contracts.logs import get_logger
@@ -36,7 +37,11 @@ def build_node(settings: SequencerSettings, node_type: NodeFactory = SequencerNo
     arguments)."""
     deployment = load_deployment(settings.deployment)
     l1 = Web3L1(
-        settings.l1_url, deployment, private_key=settings.private_key, confirmations=settings.l1_confirmations
+        settings.l1_url,
+        deployment,
+        private_key=settings.private_key,
+        timeout=settings.l1_timeout_s,
+        confirmations=settings.l1_confirmations,
     )
     Path(settings.db_path).parent.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_path, fsync=settings.fsync)
@@ -47,10 +52,21 @@ def build_node(settings: SequencerSettings, node_type: NodeFactory = SequencerNo
         max_pending=settings.max_pending,
         bond_wei=settings.bond_wei,
         signature_worker=settings.signature_worker,
+        health=HealthLimits(
+            l1_silence_s=settings.l1_silence_limit_s,
+            l1_lag_blocks=settings.l1_lag_limit_blocks,
+            send_stall_s=settings.post_stall_limit_s,
+        ),
     )
     calls: Web3L1 | L1Processes = l1
     if settings.l1_processes:
-        params = L1Params(settings.l1_url, deployment, settings.private_key, settings.l1_confirmations)
+        params = L1Params(
+            settings.l1_url,
+            deployment,
+            settings.private_key,
+            settings.l1_confirmations,
+            timeout=settings.l1_timeout_s,
+        )
         calls = L1Processes(params, l1.address)
     node = node_type(
         l1.chain_config(),
@@ -142,6 +158,10 @@ FLAGS = {
     "batch_max_txs": "--batch-max-txs",
     "batch_interval_ms": "--batch-interval-ms",
     "l1_confirmations": "--l1-confirmations",
+    "l1_timeout_s": "--l1-timeout-s",
+    "l1_silence_limit_s": "--l1-silence-limit-s",
+    "l1_lag_limit_blocks": "--l1-lag-limit-blocks",
+    "post_stall_limit_s": "--post-stall-limit-s",
     "fsync": "--fsync",
 }
 """The flag of each setting that has one. `--fsync` is a switch; the others take a value, which the
@@ -151,6 +171,10 @@ _HELP = {
     "deployment": "deployment JSON written by `rollup deploy` / `rollup devnet`",
     "private_key": "hex key of the bonded sequencer account",
     "l1_confirmations": "read only L1 blocks this deep (default 0)",
+    "l1_timeout_s": "each L1 request gives up after this (default 10)",
+    "l1_silence_limit_s": "/health 503 and refusals once the L1 has not answered for this long (default 10)",
+    "l1_lag_limit_blocks": "/health 503 while more L1 blocks than this wait to be read (default 100)",
+    "post_stall_limit_s": "/health 503 and refusals once no batch could be posted for this long (default 30)",
 }
 
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.follow import LoopHealth, drive
+from contracts.health import HealthLimits
 from contracts.logs import get_logger
 from sequencer.exchange import (
     TIME_MARGIN_SECONDS,
@@ -39,6 +40,7 @@ from sequencer.exchange import (
 from sequencer.follower import Follower
 from sequencer.intake import Intake
 from sequencer.l2clock import L2Clock
+from sequencer.liveness import Liveness
 from sequencer.matching import OrderBook
 from sequencer.mempool import Mempool
 from sequencer.poster import L1Writer, Poster
@@ -83,6 +85,8 @@ class NodeOptions:
     signature_worker: bool = False
     """Compute order digests and recover signers in a worker process (`sequencer.sigpool`)
     instead of on the loop."""
+    health: HealthLimits = field(default_factory=HealthLimits)
+    """When /health says 503 and admission stops acknowledging (`sequencer.liveness`)."""
 
 
 PosterFactory = Callable[..., Poster]
@@ -152,32 +156,57 @@ class SequencerNode:
             batch_max_txs=options.batch_max_txs,
             batch_interval_ms=options.batch_interval_ms,
         )
+        self.liveness = Liveness(
+            options.health,
+            self.follower.cursor,
+            self.poster,
+            self.loop_health,
+            synced=self._synced,
+            critical=self._critical,
+            pending=lambda: len(self.mempool),
+            max_pending=options.max_pending,
+        )
         self.intake = Intake(
             config,
             self.mempool,
             self.exchange,
             ready=self._synced,
+            available=self.liveness.check_admission,
             admitted=self.poster.trigger,
             receipts=None if receipt_key is None else ReceiptSigner(receipt_key, config),
             signature_worker=options.signature_worker,
             max_round=options.admission_max_round,
             max_queued=options.admission_max_queued,
         )
-        self.upkeep = Upkeep(self.mempool, self.intake.submit, self.l2clock.estimate, self._synced)
+        self.upkeep = Upkeep(self.mempool, self.intake.submit, self.l2clock.estimate, self._admitting)
         self.views = Views(
             config,
             self.chain,
             store,
             self.mempool,
             self.exchange,
-            self.loop_health,
+            self.liveness,
             address=writer.address,
             l2_time=self.l2clock.estimate,
-            synced=self._synced,
         )
 
     def _synced(self) -> bool:
         return self.follower.synced
+
+    def _admitting(self) -> bool:
+        """Synced, and within the limits that stop acknowledgements (`Liveness.check_admission`)."""
+        if not self.follower.synced:
+            return False
+        try:
+            self.liveness.check_admission()
+        except RollupError:
+            return False
+        return True
+
+    def _critical(self) -> str | None:
+        """Why a loop stopped, or the batch on L1 this node cannot read; None while neither."""
+        stuck = self.chain.unreadable
+        return self.loop_health.critical or (None if stuck is None else stuck.describe())
 
     # ---- running -------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ market per interval to a sequencer (`POST /v1/transactions`).
 Sources: `walk` (a seeded random walk: the devnet's markets, reproducible) and `file` (JSON lines
 `{"market": 0, "mark": 3000, "index": 2999}` appended by any other program: a real feed plugs in
 there). It serves `GET /health` (200 once an update was acknowledged and the last round had no
-refusal) and `GET /metrics` (updates sent, refused by code, last mark) on `--port`, and logs one
-structured line per update.
+refusal; 503 with the `reasons` otherwise) and `GET /metrics` (updates sent, refused by code, last
+mark) on `--port`, and logs one structured line per update.
 """
 
 from __future__ import annotations
@@ -183,9 +183,20 @@ class OracleFeed:
         return refused
 
     def health(self) -> dict[str, object]:
-        """`ok` once an update was acknowledged and the last round had no refusal."""
-        ok = self.acknowledged > 0 and not self.last_refusals
-        return {"ok": ok, "acknowledged": self.acknowledged, "last_refusals": self.last_refusals}
+        """`ok` once an update was acknowledged and the last round had no refusal; `reasons` says
+        why not (the sequencer's refusal codes, e.g. `l1_unavailable` while its L1 is away, or
+        `unreachable`); the next round without refusal clears them."""
+        reasons = [
+            {"code": code, "message": "the last round's update was refused"} for code in self.last_refusals
+        ]
+        if self.acknowledged == 0:
+            reasons.insert(0, {"code": "no_update_yet", "message": "no update acknowledged yet"})
+        return {
+            "ok": not reasons,
+            "reasons": reasons,
+            "acknowledged": self.acknowledged,
+            "last_refusals": self.last_refusals,
+        }
 
     def serve(self, host: str, port: int) -> ThreadingHTTPServer:
         """Serve `/health` and `/metrics` in a background thread."""

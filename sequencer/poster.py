@@ -27,6 +27,9 @@ from sequencer.store import Store
 
 log = get_logger("sequencer")
 
+POSTING = "poster"
+"""The source of a failed append in the node's `LoopHealth` (the builder loop itself goes on)."""
+
 BUILD_SLICE_SECONDS = 0.002
 """Longest stretch of batch building between two turns of the event loop (requests wait no
 longer than this for the builder)."""
@@ -88,12 +91,15 @@ class Poster:
         self.writer = writer
         self.clock = clock
         self.health = health
-        """Where a failed append is reported (`last_error`)."""
+        """Where a failed append is reported (`last_error`, until a batch is appended)."""
         self.batch_max_txs = batch_max_txs
         self.batch_interval_ms = batch_interval_ms
         self.due = asyncio.Event()
         """Set when enough is pending for a full batch: the builder loop posts without waiting."""
         self.last_post = time.monotonic()
+        self.unposted_since: float | None = None
+        """`time.monotonic()` since when there has been work to post and no batch appended (the
+        attempts failed, hang, or wait for the L1); None while nothing waits."""
 
     def trigger(self) -> None:
         """After admission: post at once if a full batch is pending."""
@@ -136,12 +142,16 @@ class Poster:
         if self.chain.fraud is not None or self.chain.valid_count != len(self.chain.batches):
             return False  # never build on a batch we found invalid
         if not self.mempool.pending and not due_queue(self.chain.state, self.chain.queue, 1):
-            return False  # nothing to post: no need to ask L1 for the time
+            self._posted()  # nothing waits: no need to ask L1 for the time
+            return False
+        if self.unposted_since is None:
+            self.unposted_since = time.monotonic()
         upper = await self._upper()
         async with self.follower.lock:  # the chain stays as it is while the batch is built on it
             l2_time, take = self.clock.plan(self.mempool.pending, upper, self.batch_max_txs)
             built = await self.build(l2_time, take)
         if built is None:
+            self._posted()  # nothing to post after all
             return False
         self.store.drop_many([(ptx.seq, reason) for ptx, reason in built.skipped])
         self.mempool.remove_included({ptx.hash for ptx, _ in built.skipped})
@@ -164,7 +174,7 @@ class Poster:
             )
         except Exception as exc:  # temporary: lost a race or L1 hiccup; the follower resyncs
             BATCH_POST_FAILURES.inc()
-            self.health.last_error = f"append failed: {exc}"
+            self.health.fail(POSTING, f"append failed: {exc}")
             self.clock.refused(getattr(exc, "reason", None))
             log.warning("batch_post_failed", error=str(exc), txs=len(built.txs), l2_time=built.l2_time)
             await self.follower.poll()
@@ -173,9 +183,16 @@ class Poster:
         await self.follower.poll()  # fold our own batch now, before building the next
         return True
 
+    def _posted(self) -> None:
+        """Nothing waits to be posted any more: posting is not failing."""
+        self.unposted_since = None
+        if self.health.recover(POSTING):
+            log.info("batch_post_recovered")
+
     def appended(self, built: BuiltBatch, l1_tx: bytes) -> None:
         """A batch is on L1: count and log it."""
         self.last_post = time.monotonic()
+        self._posted()
         BATCHES_POSTED.inc()
         BATCH_TXS.observe(len(built.txs))
         log.info(

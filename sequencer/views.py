@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from contracts.follow import LoopHealth
 from sequencer.builder import batch_tx_hashes
 from sequencer.exchange import Exchange, FillRecord, OrderDetails, account_risk
 from sequencer.keeper import liquidation_candidates
+from sequencer.liveness import Liveness
 from sequencer.matching import OrderBook
 from sequencer.mempool import Mempool
 from sequencer.stf.chain import Chain
@@ -149,22 +149,20 @@ class Views:
         store: Store,
         mempool: Mempool,
         exchange: Exchange,
-        health: LoopHealth,
+        liveness: Liveness,
         *,
         address: bytes,
         l2_time: Callable[[], int],
-        synced: Callable[[], bool],
     ) -> None:
         self.config = config
         self.chain = chain
         self.store = store
         self.mempool = mempool
         self.exchange = exchange
-        self.loop_health = health
+        self.liveness = liveness
         self.address = address
         self.l2_time = l2_time
         """The clock a batch built now would have (`L2Clock.estimate`)."""
-        self.synced = synced
 
     def tx_status(self, h: bytes) -> StoredTx | None:
         """The log row of a transaction."""
@@ -281,16 +279,8 @@ class Views:
         return self.exchange.book(market_id)
 
     def health(self) -> dict[str, Any]:
-        """Liveness facts; `critical` says why a loop stopped, or names a batch on L1 this node
-        cannot read (it then follows L1 but builds nothing until a revert removes that batch)."""
-        loops = self.loop_health
-        stuck = self.chain.unreadable
-        critical = loops.critical or (None if stuck is None else stuck.describe())
-        synced = self.synced()
-        return {
-            "ok": synced and all(loops.loops.values()) and critical is None,
-            "synced": synced,
-            "loops": dict(loops.loops),
-            "last_error": loops.last_error,
-            "critical": critical,
-        }
+        """The node's health (`Liveness.health`): `ok`, and the `reasons` when it is not; the
+        bounds within which it acknowledges; `critical` says why a loop stopped, or names a batch
+        on L1 this node cannot read (it then follows L1 but builds nothing until a revert removes
+        that batch)."""
+        return self.liveness.health()

@@ -31,6 +31,7 @@ HTTP_STATUS: dict[str, int] = {
     "rate_limited": 429,
     "overloaded": 503,
     "not_ready": 503,
+    "l1_unavailable": 503,
     # exchange (protocol v2)
     "insufficient_margin": 409,
     "unknown_market": 404,

@@ -120,18 +120,45 @@ def run_loop(steps: list[Exception | None], monkeypatch: pytest.MonkeyPatch) -> 
     return health, [orjson.loads(line) for line in out.getvalue().splitlines()]
 
 
+def timed_out() -> TransientError:
+    """A failed L1 read, as `L1Cursor.read` raises it."""
+    cause = TransientError("L1 read failed")
+    cause.__cause__ = TimeoutError("timed out")
+    return cause
+
+
 def test_drive__transient_errors__retried_with_backoff_and_the_loop_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    cause = TransientError("L1 read failed")
-    cause.__cause__ = TimeoutError("timed out")
-    health, lines = run_loop([cause, cause, None], monkeypatch)
+    cause = timed_out()
+    health, lines = run_loop([cause, cause], monkeypatch)
     assert health.critical is None and health.loops == {"follower": False}
     assert health.last_error == "follower: TimeoutError: timed out"
     assert [(x["level"], x["event"], x["retry_in"]) for x in lines] == [
         ("warning", "loop_error", 0.001),
         ("warning", "loop_error", 0.002),
     ]
+
+
+def test_drive__a_step_works_again__last_error_clears_and_recovery_is_logged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cause = timed_out()
+    health, lines = run_loop([cause, None], monkeypatch)
+    assert health.last_error is None and health.errors == {}
+    events = [(x["level"], x["event"]) for x in lines]
+    assert events == [("warning", "loop_error"), ("info", "loop_recovered")]
+
+
+def test_loop_health__several_sources__last_error_is_the_latest_not_got_past() -> None:
+    health = LoopHealth()
+    health.fail("builder", "builder: TimeoutError")
+    health.fail("poster", "append failed: nonce too low")
+    assert health.last_error == "append failed: nonce too low"
+    assert health.recover("poster") and health.last_error == "builder: TimeoutError"
+    assert not health.recover("poster")
+    health.recover("builder")
+    assert health.last_error is None
 
 
 def test_drive__critical_error__the_loop_stops_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,7 +170,7 @@ def test_drive__critical_error__the_loop_stops_and_says_why(monkeypatch: pytest.
 
 
 def test_drive__unexpected_error__retried_and_logged_as_unexpected(monkeypatch: pytest.MonkeyPatch) -> None:
-    health, lines = run_loop([KeyError("x"), None], monkeypatch)
+    health, lines = run_loop([KeyError("x")], monkeypatch)
     assert health.critical is None and health.last_error == "follower: KeyError: 'x'"
     (line,) = lines
     assert (line["level"], line["event"], line["unexpected"]) == ("error", "loop_error", True)

@@ -7,6 +7,7 @@ from web3 import Web3
 from contracts.bindings import BridgeClient, RollupClient, Sender, TokenClient
 from devnet.faucet import fund_traders
 from devnet.orchestrator import FIRST_TRADER, Network
+from sequencer.builder import batch_tx_hashes
 from sequencer.stf.types import ChainConfig
 
 TOKEN_UNIT = 10**6
@@ -39,3 +40,11 @@ class Clients:
             amount,
         )
         return self.trader_keys(n)
+
+    def hashes_on_l1(self) -> set[str]:
+        """The hash (0x hex) of every transaction in the Rollup's `BatchAppended` events."""
+        return {
+            "0x" + h.hex()
+            for e in self.rollup.batch_appended_events(self.net.deployment.deploy_block)
+            for h in batch_tx_hashes(e.txs)
+        }

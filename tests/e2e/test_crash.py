@@ -10,7 +10,6 @@ import pytest
 from devnet.markets import governance_payloads
 from devnet.orchestrator import SEQ_A, Network, get_json
 from devnet.procs import wait_until
-from sequencer.builder import batch_tx_hashes
 from sequencer.client import RequestRefused, TraderClient
 from sequencer.stf.eip712 import address_of, sign_transfer
 from tests.e2e.helpers import TOKEN_UNIT, Clients
@@ -69,15 +68,8 @@ def test_sequencer__kill9_under_traffic__every_acknowledged_tx_reaches_l1(
         for t in threads:
             t.join(timeout=30)
 
-    def all_on_l1() -> bool:
-        on_l1 = {
-            "0x" + h.hex()
-            for e in clients.rollup.batch_appended_events(network.deployment.deploy_block)
-            for h in batch_tx_hashes(e.txs)
-        }
-        return set(acked) <= on_l1
-
-    wait_until(all_on_l1, 90, interval=0.5, what="every acknowledged transaction to be in an L1 batch")
+    what = "every acknowledged transaction to be in an L1 batch"
+    wait_until(lambda: set(acked) <= clients.hashes_on_l1(), 90, interval=0.5, what=what)
     assert len(set(acked)) == len(acked)
     # a refusal after the restart can only be a stale nonce guessed while the node was down
     assert set(refused) <= {"bad_nonce"}

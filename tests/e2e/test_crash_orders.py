@@ -11,7 +11,6 @@ import pytest
 
 from devnet.orchestrator import SEQ_A, Network, get_json
 from devnet.procs import wait_until
-from sequencer.builder import batch_tx_hashes
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
 from sequencer.stf.eip712 import address_of, sign_order
 from sequencer.stf.types import Order
@@ -126,14 +125,7 @@ def test_sequencer__kill9_under_order_traffic__every_acknowledged_order_and_fill
         if view["status"] in {"resting", "partially_filled"}:
             assert view["resting"] == view["size"] - view["filled"]
 
-    def all_on_l1() -> bool:
-        on_l1 = {
-            "0x" + h.hex()
-            for e in clients.rollup.batch_appended_events(network.deployment.deploy_block)
-            for h in batch_tx_hashes(e.txs)
-        }
-        return acked_fills <= on_l1
-
-    wait_until(all_on_l1, 90, interval=0.5, what="every acknowledged fill to be in an L1 batch")
+    what = "every acknowledged fill to be in an L1 batch"
+    wait_until(lambda: acked_fills <= clients.hashes_on_l1(), 90, interval=0.5, what=what)
     status = get_json(f"{seq.url}/v1/status")
     assert status["halted_on_fraud"] is None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from contracts.follow import TransientError
+from contracts.health import HealthLimits
 from devnet.faulty import corrupt
 from prover import watcher as watcher_module
 from prover.proofs import FraudProof, TxFraudProof
@@ -133,10 +136,12 @@ def test_health__unreadable_batch__503_with_what_and_where(tmp_path: Path) -> No
     w = Watcher(CONFIG, reader, Sink([]), start_block=1)
     w.alive = True
     client = TestClient(create_watcher_app(w))
-    assert client.get("/health").status_code == 200
+    reply = client.get("/health")
+    assert reply.status_code == 503 and [r["code"] for r in reply.json()["reasons"]] == ["not_synced"]
     w.step()
     reply = client.get("/health")
     assert reply.status_code == 503
+    assert [r["code"] for r in reply.json()["reasons"]] == ["critical"]
     assert (
         "batch 1 (L1 tx 0x" in reply.json()["critical"]
         and "tx_root and roots_root" in reply.json()["critical"]
@@ -158,3 +163,78 @@ def test_run__l1_history_disagrees_with_itself__loop_stops_and_health_says_why(t
     reply = TestClient(create_watcher_app(w)).get("/health")
     assert reply.status_code == 503 and not w.alive
     assert reply.json()["critical"].startswith("watcher: the L1 history disagrees with itself")
+
+
+class StoppableReader(Reader):
+    """A reader whose calls hang while the L1 is stopped, each giving up after 0.1 s."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = threading.Event()
+        self.running.set()
+
+    def head_block(self) -> int:
+        if not self.running.wait(0.1):
+            raise TimeoutError("read timed out")
+        return super().head_block()
+
+
+def test_health__l1_hangs_beyond_the_limit__503_l1_unreachable__then_200_and_last_error_cleared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from contracts import follow
+
+    monkeypatch.setattr(follow, "BACKOFF_MAX_SECONDS", 0.1)
+    reader = StoppableReader()
+    reader.log = scenario(tmp_path)[0].log
+    w = Watcher(
+        CONFIG, reader, Sink([]), start_block=1, poll_seconds=0.01, limits=HealthLimits(l1_silence_s=0.5)
+    )
+
+    async def until(condition: Callable[[], bool], what: str) -> None:
+        deadline = asyncio.get_running_loop().time() + 15
+        while not condition():
+            assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.01)
+
+    def codes() -> list[str]:
+        return [r["code"] for r in w.health()["reasons"]]
+
+    async def main() -> None:
+        task = asyncio.create_task(w.run())
+        try:
+            await until(lambda: w.health()["ok"] or "critical" in codes(), "the first read")
+            assert w.health()["synced"] is True
+            reader.running.clear()  # the L1 stops answering
+            await until(lambda: "l1_unreachable" in codes(), "l1_unreachable")
+            await until(lambda: w.health()["last_error"] is not None, "the timed-out read in last_error")
+            assert w.health()["ok"] is False
+            reader.running.set()
+            await until(lambda: "l1_unreachable" not in codes(), "the L1 answering again")
+            await until(lambda: w.health()["last_error"] is None, "last_error cleared")
+        finally:
+            reader.running.set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+def test_health__proof_fails_beyond_the_limit__503_proof_stalled__then_sent_and_cleared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watcher_module, "RETRY_SECONDS", 0.0)
+    reader, _ = scenario(tmp_path)
+    sink = Sink(["connection reset"])
+    w = Watcher(CONFIG, reader, sink, start_block=1, limits=HealthLimits(send_stall_s=0))
+    w.alive = True
+    with pytest.raises(TransientError):
+        w.step()
+    health = w.health()
+    assert [r["code"] for r in health["reasons"]] == ["proof_stalled"]
+    assert health["last_error"] == "connection reset"
+    w.step()  # the proof goes through
+    health = w.health()
+    assert health["ok"] is True and health["last_error"] is None and w.proven

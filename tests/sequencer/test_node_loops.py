@@ -21,15 +21,15 @@ from tests.sequencer.test_chain import ADDRS, CONFIG, FakeRollup
 
 
 class FlakyL1(FakeL1):
-    """The in-memory L1, whose reads fail while `failures` last."""
+    """The in-memory L1, whose reads fail with `down` while it is set."""
 
     def __init__(self, rollup: FakeRollup) -> None:
         super().__init__(rollup)
-        self.failures: list[Exception] = []
+        self.down: Exception | None = None
 
     def head_block(self) -> int:
-        if self.failures:
-            raise self.failures.pop(0)
+        if self.down is not None:
+            raise self.down
         return super().head_block()
 
 
@@ -53,25 +53,28 @@ def started(tmp_path: Path) -> tuple[SequencerNode, FlakyL1, asyncio.AbstractEve
     return node, l1, loop, store
 
 
-def test_follower__l1_unreachable_for_a_while__retried_then_followed_again(
+def test_follower__l1_unreachable_for_a_while__retried_then_followed_again_and_the_error_clears(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(follow, "BACKOFF_FIRST_SECONDS", 0.001)
+    monkeypatch.setattr(follow, "BACKOFF_MAX_SECONDS", 0.01)
     node, l1, loop, store = started(tmp_path)
     try:
 
         async def scenario() -> None:
-            l1.failures = [ConnectionError("refused"), ConnectionError("refused")]
+            l1.down = ConnectionError("refused")
             task = asyncio.create_task(node.follower_loop())
-            await until(lambda: not l1.failures)
+            await until(lambda: node.health()["last_error"] == "follower: ConnectionError: refused")
             l1.deposit(ADDRS[1], 500)
+            l1.down = None
             await until(lambda: len(node.chain.queue) == 2)
-            assert node.health()["loops"]["follower"] and node.health()["critical"] is None
+            health = node.health()
+            assert health["loops"]["follower"] and health["critical"] is None
+            assert health["last_error"] is None
             node.stopping = True
             await task
 
         loop.run_until_complete(scenario())
-        assert node.loop_health.last_error == "follower: ConnectionError: refused"
     finally:
         loop.close()
         store.close()

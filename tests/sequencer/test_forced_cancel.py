@@ -1,24 +1,33 @@
 """A Cancel forced through the L1 queue, as the sequencer meets it: the order leaves its book as
 soon as the follower sees the entry and fills no more; fills of it acknowledged before stay
 pending and go into the batch before the entry (docs/protocol.md section 8), across a restart too
-(a node on the in-memory L1 with the exchange's markets and prices)."""
+(a node on the in-memory L1 with the exchange's markets and prices). Then the SDK and
+`rollup trade force-cancel` queue one through the Bridge on eth-tester, trusting L1 alone."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from exchange_fixtures import ETH, TRADERS, cancel, order, trader_key
 
+from contracts.l1 import Web3L1
+from prover.watcher import Watcher
 from sequencer.builder import build_batch
+from sequencer.client import L1ExitClient
 from sequencer.node import NodeOptions
-from sequencer.stf.codec import decode_tx, encode_tx
+from sequencer.stf.codec import decode_tx, encode_tx, tx_hash
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
 from sequencer.stf.eip712 import order_digest, sign_cancel
+from sequencer.stf.errors import BadSignature, OrderCancelled
 from sequencer.stf.state import get_order_state
-from sequencer.stf.types import Cancel, Deposit, Fill, ForcedTx, OrderState, SignedOrder
+from sequencer.stf.types import Cancel, Deposit, Fill, ForcedTx, Order, OrderState, SignedOrder
+from sequencer.trade_cli import main as trade_main
 from tests.sequencer.test_api_exchange import CONFIG, T0, Net, body, digest
+from tests.sequencer.test_forced_exit import OTHER, USER, USER_KEY, exit_client, post, started
 from tests.sequencer.test_keeper_node import make_net
 
 A, B, C = TRADERS[:3]
@@ -149,3 +158,67 @@ def test_build_batch__the_fills_do_not_fit__cancel_at_its_place_later_fill_dropp
     assert net.post_batch() is False  # the second fill no longer applies: dropped, with its reason
     status = net.client.get(f"/v1/transactions/{second['tx_hash']}").json()
     assert status["status"] == "dropped" and status["reason"].startswith("order_cancelled")
+
+
+# ---- the SDK and the CLI, over the contracts on eth-tester ----
+
+
+def test_force_cancel__through_l1_alone__batched_verified_second_one_and_others_refused_typed(
+    tmp_path: Path,
+) -> None:
+    with started(tmp_path) as (h, node, run):
+        user = exit_client(h)
+        ask = Order(USER, 0, SIDE_SELL, 3_000, 1_000, 0, 0, 7)
+        forced = user.force_cancel(ask)
+        assert (forced.queue_index, forced.nonce) == (1, -1)
+        assert decode_tx(forced.signed_tx) == Cancel(ask, sign_cancel(USER_KEY, ask, h.config))
+
+        post(node, run)
+
+        batch = node.chain.batches[-1]
+        assert [decode_tx(raw) for raw in batch.txs] == [ForcedTx(1, forced.signed_tx)]
+        assert forced.tx_hash == "0x" + tx_hash(batch.txs[0]).hex()
+        assert get_order_state(node.chain.state, order_digest(ask, h.config)) == OrderState(0, True)
+        l1 = Web3L1.over(h.w3, h.deployment)
+        watcher = Watcher(h.config, l1, l1, start_block=h.deployment.deploy_block)
+        watcher.step()
+        assert watcher.chain.fraud is None and watcher.chain.tip_root == node.chain.tip_root
+
+        queued = h.bridge.queue_length()
+        with pytest.raises(OrderCancelled):
+            user.force_cancel(ask)  # L1 data shows it cancelled already
+        with pytest.raises(BadSignature):
+            user.force_cancel(replace(ask, trader=OTHER))  # not this trader's order
+        assert h.bridge.queue_length() == queued
+
+
+def test_trade_cli__force_cancel_by_fields__queued_with_no_sequencer_reachable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with started(tmp_path) as (h, node, run):
+
+        def connect(
+            cls: type[L1ExitClient], url: str, deployment: str, key: bytes, *, l1_key: bytes | None = None
+        ) -> L1ExitClient:
+            return cls(Web3L1.over(h.w3, h.deployment, sender=h.account(6)), key)
+
+        monkeypatch.setattr(L1ExitClient, "connect", classmethod(connect))
+        nowhere = ["--sequencer", "http://127.0.0.1:1", "--key", "0x" + USER_KEY.hex(), "force-cancel"]
+        fields = ["--market", "0", "--side", "buy", "--price", "2990", "--size", "1000", "--salt", "3"]
+        trade_main([*nowhere, *fields])
+        out = json.loads(capsys.readouterr().out.splitlines()[-1])
+        bid = Order(USER, 0, SIDE_BUY, 2_990, 1_000, 0, 0, 3)
+        assert out["digest"] == "0x" + order_digest(bid, h.config).hex() and out["queue_index"] == 1
+
+        post(node, run)
+        assert get_order_state(node.chain.state, order_digest(bid, h.config)).cancelled
+        view = node.batch_view(node.chain.batches[-1].header.index)
+        assert view is not None and out["tx_hash"] in view.tx_hashes
+
+        with pytest.raises(SystemExit) as done:  # cancelled already: the state machine's code
+            trade_main([*nowhere, *fields])
+        assert done.value.code == 1
+        assert json.loads(capsys.readouterr().out.splitlines()[-1])["error"]["code"] == "order_cancelled"
+        with pytest.raises(SystemExit) as done:
+            trade_main([*nowhere, "--market", "0"])
+        assert "needs --digest or the order's fields" in str(done.value.code)

@@ -8,8 +8,8 @@
         (docs/protocol.md section 6): one queue that batches consume in
         order (each entry's hash and L1 timestamp) holding deposits, the
         governor's messages and users' forced transactions (a signed
-        Transfer or Withdraw that anyone may queue, so that no sequencer
-        can censor it), and the payment of withdrawals proven
+        Transfer, Withdraw or Cancel that anyone may queue, so that no
+        sequencer can censor it), and the payment of withdrawals proven
         against the post-state root of a FINAL batch, each withdrawal key
         paid once.
 @dev The collateral token is pulled with `transferFrom` on deposit and
@@ -200,10 +200,10 @@ def force_tx(signed_tx: Bytes[FORCED_TX_INPUT_BYTES]) -> uint256:
     @dev Queues a user's signed rollup transaction (a ForcedTx on L2,
          protocol.md section 3): batches must consume it in queue order,
          within the Rollup's forced-inclusion deadline. Anyone may call it.
-    @param signed_tx The canonical bytes of a signed Transfer or Withdraw, 1 to
-           1015 bytes. The Bridge does not read them: bytes that do not
-           decode to a Transfer or Withdraw that applies are consumed on L2
-           and change nothing else.
+    @param signed_tx The canonical bytes of a signed Transfer, Withdraw or
+           Cancel, 1 to 1015 bytes. The Bridge does not read them: bytes that
+           do not decode to a Transfer, Withdraw or Cancel that applies are
+           consumed on L2 and change nothing else.
     @return uint256 The forced transaction's queue index.
     """
     assert len(signed_tx) != 0, "bridge: empty tx"

@@ -59,7 +59,7 @@ EMPTY_VALUE_HASH: constant(bytes32) = keccak256(b"")
 # STORAGE #
 
 
-# @dev Rules of Deposit, Transfer, Withdraw, L1Message, Cancel.
+# @dev Rules of Deposit, Transfer, Withdraw, L1Message, Cancel, ForcedTx.
 TRANSFER_RULES: public(immutable(IRules))
 
 

@@ -6,8 +6,8 @@
 @notice The rules of protocol.md section 3 for the transactions that
         move collateral, consume the L1 queue or cancel an order:
         Deposit, Transfer, Withdraw, L1Message (with its SetMarket and
-        SetCommittee payloads), Cancel and ForcedTx (a Transfer or
-        Withdraw forced through the L1 queue). The FraudVerifier hands
+        SetCommittee payloads), Cancel and ForcedTx (a Transfer,
+        Withdraw or Cancel forced through the L1 queue). The FraudVerifier hands
         `execute` the values of the witnesses of one transaction;
         `execute` returns the keys the transaction touches (repeats
         removed), whether it applies, and the new value of each key
@@ -156,7 +156,8 @@ def execute(
     elif tx_type == txdata.TYPE_L1_MESSAGE and size > L1_MESSAGE_HEADER_BYTES:
         keys = [state_keys.GLOBAL_KEY, state_keys.MARKETS_KEY, state_keys.ORACLE_KEY]
     elif tx_type == txdata.TYPE_FORCED and size > txdata.FORCED_HEADER_BYTES:
-        # Global, then the inner Transfer's or Withdraw's keys (none for any other inner bytes).
+        # Global, then the inner Transfer's, Withdraw's or Cancel's keys (none for any other inner
+        # bytes).
         keys = [state_keys.GLOBAL_KEY]
         inner_type: uint256 = convert(slice(tx_data, txdata.FORCED_HEADER_BYTES, 1), uint256)
         if size == txdata.FORCED_HEADER_BYTES + txdata.SIGNED_LENGTH and (
@@ -167,11 +168,10 @@ def execute(
             )
             for key: bytes32 in inner_keys:
                 keys.append(key)
+        elif size == txdata.FORCED_HEADER_BYTES + txdata.CANCEL_LENGTH and inner_type == txdata.TYPE_CANCEL:
+            keys.append(self._order_key(tx_data, txdata.FORCED_HEADER_BYTES))
     elif tx_type == txdata.TYPE_CANCEL and size == txdata.CANCEL_LENGTH:
-        order: orders.Order = orders.decode(
-            extract32(tx_data, 1, output_type=uint256), extract32(tx_data, 25, output_type=uint256)
-        )
-        keys = [state_keys.order_key(eip712.digest(ROLLUP, orders.struct_hash(order)))]
+        keys = [self._order_key(tx_data, 0)]
     else:
         return [], False, []
     if len(values) != len(keys):
@@ -180,7 +180,7 @@ def execute(
     applies: bool = False
     if tx_type == txdata.TYPE_CANCEL:
         new_order: Bytes[64] = b""
-        applies, new_order = self._cancel(tx_data, values[0])
+        applies, new_order = self._cancel(tx_data, 0, values[0])
         if not applies:
             return keys, False, []
         return keys, True, [keccak256(new_order)]
@@ -245,19 +245,25 @@ def _forced(
     """
     @dev The new value hashes of a ForcedTx `type || queue_index(8) ||
          tx` whose queue entry is consumed (`global_hash`): its `n - 1`
-         inner keys change as the inner Transfer or Withdraw says when it
-         applies; otherwise (no inner keys: the bytes are not a Transfer
-         or Withdraw; or it breaks a rule) they keep their values.
+         inner keys change as the inner Transfer, Withdraw or Cancel says
+         when it applies; otherwise (no inner keys: the bytes are none of
+         the three; or it breaks a rule) they keep their values.
     @dev `values` is passed whole once, only on this path (a forced
          transaction is rare).
     """
     hashes: DynArray[bytes32, MAX_WITNESSES] = [global_hash]
     if n == 1:
         return hashes
+    applies: bool = False
+    if convert(slice(tx_data, txdata.FORCED_HEADER_BYTES, 1), uint256) == txdata.TYPE_CANCEL:
+        new_order: Bytes[64] = b""
+        applies, new_order = self._cancel(tx_data, txdata.FORCED_HEADER_BYTES, values[1])
+        if applies:
+            return [global_hash, keccak256(new_order)]
+        return [global_hash, keccak256(values[1])]
     inner: Bytes[MAX_TX_BYTES] = slice(tx_data, txdata.FORCED_HEADER_BYTES, txdata.SIGNED_LENGTH)
     mk: Bytes[MAX_VALUE_BYTES] = values[n - 1]
     markets.count(mk)  # the shape check every Transfer and Withdraw makes
-    applies: bool = False
     h0: bytes32 = empty(bytes32)
     h1: bytes32 = empty(bytes32)
     applies, h0, h1 = self._signed(
@@ -436,12 +442,26 @@ def _debit(
 
 @internal
 @view
-def _cancel(tx_data: Bytes[MAX_TX_BYTES], leaf: Bytes[MAX_VALUE_BYTES]) -> (bool, Bytes[64]):
+def _order_key(tx_data: Bytes[MAX_TX_BYTES], at: uint256) -> bytes32:
     """
-    @dev Cancel `type || order(56) || sig(65)`; touches Order(digest).
-         Valid iff the signature is a valid `Cancel` signature by the
-         order's trader and the order is not cancelled yet. Effect:
-         `cancelled = 1`, `filled` kept.
+    @dev The Order key of the Cancel at byte `at` of `tx_data` (0, or
+         the inner transaction of a ForcedTx): the order's digest's.
+    """
+    order: orders.Order = orders.decode(
+        extract32(tx_data, at + 1, output_type=uint256), extract32(tx_data, at + 25, output_type=uint256)
+    )
+    return state_keys.order_key(eip712.digest(ROLLUP, orders.struct_hash(order)))
+
+
+@internal
+@view
+def _cancel(tx_data: Bytes[MAX_TX_BYTES], at: uint256, leaf: Bytes[MAX_VALUE_BYTES]) -> (bool, Bytes[64]):
+    """
+    @dev Cancel `type || order(56) || sig(65)` at byte `at` of `tx_data`
+         (0, or the inner transaction of a ForcedTx); touches
+         Order(digest). Valid iff the signature is a valid `Cancel`
+         signature by the order's trader and the order is not cancelled
+         yet. Effect: `cancelled = 1`, `filled` kept.
     @param leaf The Order leaf value.
     @return bool Whether it applies.
     @return Bytes[64] The new Order value.
@@ -452,14 +472,14 @@ def _cancel(tx_data: Bytes[MAX_TX_BYTES], leaf: Bytes[MAX_VALUE_BYTES]) -> (bool
     if cancelled:
         return False, b""
     order: orders.Order = orders.decode(
-        extract32(tx_data, 1, output_type=uint256), extract32(tx_data, 25, output_type=uint256)
+        extract32(tx_data, at + 1, output_type=uint256), extract32(tx_data, at + 25, output_type=uint256)
     )
     digest: bytes32 = eip712.digest(
         ROLLUP, keccak256(abi_encode(eip712.CANCEL_TYPEHASH, orders.struct_hash(order)))
     )
-    r: uint256 = extract32(tx_data, 57, output_type=uint256)
-    s: uint256 = extract32(tx_data, 89, output_type=uint256)
-    v: uint256 = extract32(tx_data, 90, output_type=uint256) & 255
+    r: uint256 = extract32(tx_data, at + 57, output_type=uint256)
+    s: uint256 = extract32(tx_data, at + 89, output_type=uint256)
+    v: uint256 = extract32(tx_data, at + 90, output_type=uint256) & 255
     if not eip712.signed_by(digest, r, s, v, order.trader):
         return False, b""
     return True, abi_encode(filled, convert(1, uint256))

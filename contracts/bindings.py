@@ -871,7 +871,7 @@ class BridgeClient(_Client):
         return self._send(sender, self.contract.functions.send_message(bytes(payload)))
 
     def force_tx(self, sender: Sender, signed_tx: bytes) -> TxResult:
-        """Queue a signed Transfer or Withdraw for forced inclusion (anyone; 1 to 1015 bytes)."""
+        """Queue a signed Transfer, Withdraw or Cancel for forced inclusion (anyone; 1 to 1015 bytes)."""
         return self._send(sender, self.contract.functions.force_tx(bytes(signed_tx)))
 
     def set_governor(self, sender: Sender, new_governor: str | bytes) -> TxResult:

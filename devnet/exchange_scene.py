@@ -88,6 +88,7 @@ TARGET_NAMES = [
     "ok:l1message",
     "ok:forced_withdraw",
     "ok:forced_transfer",
+    "ok:forced_cancel",
     "ok:forced_refused",
     "bad:forced",
     "ok:transfer",
@@ -112,7 +113,8 @@ TARGET_NAMES = [
 """The target batch's transactions, in order: `ok:<type>` applies, `bad:<type>` breaks a rule. The
 valid Fill and BundleFill are the worst cases (five accounts of 8 positions, 4 legs, the largest
 Markets value), the valid OracleUpdate carries 11 signatures. The forced withdrawal and transfer
-come from accounts holding 8 positions (the margin check over every market)."""
+come from accounts holding 8 positions (the margin check over every market); the forced cancel
+is of a resting order of trader 2's."""
 
 COMMITTEE_SIZE, COMMITTEE_THRESHOLD = 15, 3
 MAX_SIGNATURES = 11
@@ -296,10 +298,13 @@ def build_exchange_scene(h: Harness) -> ExchangeScene:
 
 def _forced_inners(config: ChainConfig) -> list[bytes]:
     """The target's forced transactions, in queue order: a withdrawal and a transfer from accounts
-    with 8 positions, and a withdrawal with a wrong nonce (refused: it only consumes its entry)."""
+    with 8 positions, a cancel of a resting order, and a withdrawal with a wrong nonce (refused:
+    it only consumes its entry)."""
+    resting = _order(config, MAKERS[1], 0, SIDE_SELL, 200, 10, 998).order
     return [
         encode_tx(sign_withdraw(trader_key(MAKERS[3]), b"\x0c" * 20, 5_000, 0, config)),
         encode_tx(sign_transfer(trader_key(TAKER), trader(RECIPIENT), 5_000, 0, config)),
+        encode_tx(Cancel(resting, sign_cancel(trader_key(MAKERS[1]), resting, config))),
         encode_tx(sign_withdraw(trader_key(MAKERS[3]), b"\x0c" * 20, 5_000, 7, config)),
     ]
 
@@ -316,8 +321,9 @@ def _target(
     inners = _forced_inners(config)
     t["ok:forced_withdraw"] = ForcedTx(forced_index, inners[0])
     t["ok:forced_transfer"] = ForcedTx(forced_index + 1, inners[1])
-    t["ok:forced_refused"] = ForcedTx(forced_index + 2, inners[2])
-    t["bad:forced"] = ForcedTx(forced_index + 2, inners[2])  # its entry is already consumed
+    t["ok:forced_cancel"] = ForcedTx(forced_index + 2, inners[2])
+    t["ok:forced_refused"] = ForcedTx(forced_index + 3, inners[3])
+    t["bad:forced"] = ForcedTx(forced_index + 3, inners[3])  # its entry is already consumed
     t["ok:transfer"] = sign_transfer(trader_key(MAKERS[0]), trader(RECIPIENT), 5_000, 0, config)
     t["bad:transfer"] = sign_transfer(trader_key(C), trader(RECIPIENT), 10_000, 0, config)  # below margin
     t["ok:withdraw"] = sign_withdraw(trader_key(MAKERS[1]), b"\x0b" * 20, 5_000, 0, config)

@@ -1,6 +1,6 @@
 """Batch building: entries due from the L1 queue (deposits, governance messages, forced
-transactions), then pending transactions, each with its root, all under the batch's clock
-`l2_time`.
+transactions), then pending transactions (a forced Cancel of an order pending fills name after
+them: `queue_order`), each with its root, all under the batch's clock `l2_time`.
 
 The builder works on a copy of the chain state; the chain itself only moves when the batch is
 seen on L1 (`sequencer.stf.chain`), so a posting that fails leaves nothing to undo.
@@ -8,14 +8,16 @@ seen on L1 (`sequencer.stf.chain`), so a posting that fails leaves nothing to un
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from sequencer.mempool import PendingTx
+from sequencer.queue_order import entry_slots
 from sequencer.stf.codec import encode_tx, tx_hash
 from sequencer.stf.constants import MAX_BATCH_TXS
 from sequencer.stf.l1types import L1QueueEntry
-from sequencer.stf.queue import due_queue, queue_context
+from sequencer.stf.queue import QueueTx, due_queue, queue_context
 from sequencer.stf.state import State, copy_state
 from sequencer.stf.transition import apply_decoded
 from sequencer.stf.types import ChainConfig
@@ -77,24 +79,35 @@ def build_batch_steps(
 
     The due queue entries come first, in queue order (a deposit as a Deposit, a governance
     message as an L1Message, a forced transaction as a ForcedTx), then the pending transactions
-    that still apply. With `take`, only the first `take` pending transactions are considered
-    (those its clock was chosen for, see `batch_clock`).
+    that still apply; but a forced Cancel of an order that pending transactions the batch holds
+    name goes after the last of them, with the entries after it (`queue_order.entry_slots`). With
+    `take`, only the first `take` pending transactions are considered (those its clock was chosen
+    for, see `batch_clock`).
     """
     work = copy_state(state)
     due = due_queue(work, queue, max_txs)
     ctx = queue_context(work, queue, due, l2_time)
+    room = max_txs - len(due)  # every due entry goes in: the ones a cancel waits for must fit
+    slots = entry_slots(due, (p.tx for p in pending), room if take is None else min(room, take))
     txs: list[bytes] = []
     roots: list[bytes] = []
-    for entry in due:
-        outcome = apply_decoded(work, entry, ctx, config, signer_verified=True)
-        if not outcome.applied:  # the L1 record disagrees with itself: never post it
-            raise RuntimeError(f"queue entry {entry.queue_index} does not apply: {outcome.error}")
-        txs.append(encode_tx(entry))
-        roots.append(outcome.post_root)
+
+    def add_entries(entries: Sequence[QueueTx]) -> None:
+        for entry in entries:
+            outcome = apply_decoded(work, entry, ctx, config, signer_verified=True)
+            if not outcome.applied:  # the L1 record disagrees with itself: never post it
+                raise RuntimeError(f"queue entry {entry.queue_index} does not apply: {outcome.error}")
+            txs.append(encode_tx(entry))
+            roots.append(outcome.post_root)
+
+    placed = 0  # due entries in the batch so far
     included: list[PendingTx] = []
     skipped: list[tuple[PendingTx, str]] = []
     for i, ptx in enumerate(pending):
-        if len(txs) >= max_txs or (take is not None and i >= take):
+        upto = bisect_right(slots, i)  # the entries that go before pending transaction i
+        add_entries(due[placed:upto])
+        placed = upto
+        if len(txs) + len(due) - placed >= max_txs or (take is not None and i >= take):
             break
         outcome = apply_decoded(work, ptx.tx, ctx, config, signer_verified=True)
         if not outcome.applied:
@@ -104,6 +117,7 @@ def build_batch_steps(
         roots.append(outcome.post_root)
         included.append(ptx)
         yield
+    add_entries(due[placed:])
     if not txs and not skipped:
         return None
     return BuiltBatch(

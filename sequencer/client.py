@@ -13,15 +13,18 @@ Refusals raise `RequestRefused` with the API's machine-readable code (docs/proto
 Every acknowledgement's receipt (the sequencer's signature) is checked before it is returned.
 Integers in answers may come as decimal strings (above 2^53 - 1): read them with `int()`.
 
-When sequencers refuse a trader's transactions, `L1ExitClient` forces a withdrawal through the L1
-Bridge without asking any sequencer anything (docs/protocol.md sections 3 and 6):
+When sequencers refuse a trader's transactions, `L1ExitClient` forces a withdrawal, a transfer or
+the cancel of a resting order through the L1 Bridge without asking any sequencer anything
+(docs/protocol.md sections 3 and 6):
 
 ```python
 exit = L1ExitClient.connect("http://127.0.0.1:8545", "var/deployment.json", private_key)
 forced = exit.force_withdraw(l1_recipient, 1_000)   # the next nonce as L1 data shows it
+forced = exit.force_cancel(placed.order)            # no fill of it after the batch consuming it
 ```
 It raises the state machine's typed errors (`InvalidAmount`, `BadNonce`, `InsufficientBalance`,
-...) for a withdrawal that would not apply, and `ForceRefused` when the Bridge refuses it.
+`OrderCancelled`, ...) for a transaction that would not apply, and `ForceRefused` when the Bridge
+refuses it.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from sequencer.stf.errors import RollupError
 from sequencer.stf.hashing import keccak
 from sequencer.stf.types import (
     Bundle,
+    Cancel,
     ChainConfig,
     ForcedTx,
     Leg,
@@ -392,7 +396,8 @@ class ForcedTxQueued:
     queue_index: int
     """Its entry in the Bridge's queue."""
     nonce: int
-    """The signed nonce (a withdrawal's claim names it); -1 for bytes queued unchecked."""
+    """The signed nonce (a withdrawal's claim names it); -1 for a Cancel (it has none) and for
+    bytes queued unchecked."""
     tx_hash: str
     """The transaction hash of the ForcedTx as a batch carries it: keccak of `0x0c ||
     queue_index(8) || signed_tx` (what `GET /v1/batches/{i}` and the stream's `tx_hashes` list)."""
@@ -406,8 +411,9 @@ class ForcedTxQueued:
 
 
 class L1ExitClient:
-    """Forces one trader's transfers and withdrawals through the L1 Bridge (`force_tx`), trusting
-    no sequencer: the nonce and the checks come from the chain derived from L1 data alone."""
+    """Forces one trader's transfers, withdrawals and cancels through the L1 Bridge (`force_tx`),
+    trusting no sequencer: the nonce and the checks come from the chain derived from L1 data
+    alone."""
 
     def __init__(self, l1: Any, private_key: bytes, *, l1_sender: Any = None) -> None:
         """`l1` is a `contracts.l1.Web3L1`; `l1_sender` (a `contracts.bindings.Sender`) pays for
@@ -459,7 +465,7 @@ class L1ExitClient:
         state, _ = self._l1_view()
         return get_account(state, self.address).nonce
 
-    def force(self, tx: Transfer | Withdraw, *, check: bool = True) -> ForcedTxQueued:
+    def force(self, tx: Transfer | Withdraw | Cancel, *, check: bool = True) -> ForcedTxQueued:
         """Queue a signed transaction with `Bridge.force_tx`. With `check`, first plan it on the
         L1-derived state and raise the rule it would break (`InvalidTransaction` family)."""
         if check:
@@ -467,12 +473,12 @@ class L1ExitClient:
 
             state, ctx = self._l1_view()
             plan_tx(state, tx, ctx, self.config)
-        return self.force_bytes(encode_tx(tx), tx.nonce)
+        return self.force_bytes(encode_tx(tx), -1 if isinstance(tx, Cancel) else tx.nonce)
 
     def force_bytes(self, raw: bytes, nonce: int = -1) -> ForcedTxQueued:
         """Queue any bytes with `Bridge.force_tx` (unchecked: on L2 they only consume their entry
-        unless they are a valid Transfer or Withdraw); raises `ForceRefused` with the Bridge's
-        reason ("bridge: empty tx", "bridge: tx too long")."""
+        unless they are a valid Transfer, Withdraw or Cancel); raises `ForceRefused` with the
+        Bridge's reason ("bridge: empty tx", "bridge: tx too long")."""
         from contracts.bindings import TransactionReverted
 
         try:
@@ -502,3 +508,10 @@ class L1ExitClient:
         """Sign a Transfer to rollup account `to` and queue it on L1 (as `force_withdraw`)."""
         n = self.next_nonce() if nonce is None else nonce
         return self.force(sign_transfer(self.key, to, amount, n, self.config))
+
+    def force_cancel(self, order: Order) -> ForcedTxQueued:
+        """Sign a Cancel of one of this trader's orders and queue it on L1: once a batch has
+        consumed it, no fill of the order comes after (a sequencer that sees it takes the order
+        off its book at once). Raises `BadSignature` for another trader's order and
+        `OrderCancelled` for one already cancelled as L1 data shows it."""
+        return self.force(Cancel(order, sign_cancel(self.key, order, self.config)))

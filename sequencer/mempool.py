@@ -26,6 +26,7 @@ against us; see docs/protocol.md section 9).
 from __future__ import annotations
 
 import sqlite3
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -33,6 +34,7 @@ from contracts.logs import get_logger
 from sequencer.errors import Dropped, Malformed, Overloaded
 from sequencer.keeper import RiskIndex
 from sequencer.metrics import PENDING
+from sequencer.queue_order import entry_slots
 from sequencer.stf.codec import decode_tx, encode_tx, tx_hash
 from sequencer.stf.constants import (
     TX_TYPE_CANCEL,
@@ -249,9 +251,11 @@ class Mempool:
         the view (so its outcome reads no price, funding index or clock: the margin and price-age
         rules read them only for positions, and the batch applies it at a later clock than the
         view) and that no pending transaction names (so nothing pending reads or writes what it
-        writes, but the queue position, which no pending transaction reads). Inner bytes that are
-        not a Transfer or a Withdraw change nothing but the queue position, so they commute. A
-        pending transaction of a type this does not know counts as naming every account."""
+        writes, but the queue position, which no pending transaction reads). A forced Cancel
+        commutes: it writes only its order's leaf, and the batch places it after every pending
+        transaction that names the order (`queue_order`), as the view does. Other inner bytes
+        change nothing but the queue position, so they commute. A pending transaction of a type
+        this does not know counts as naming every account."""
         accounts: set[bytes] = set()
         for tx in forced:
             accounts.update(touched_accounts(tx))  # its inner Transfer's or Withdraw's, if any
@@ -282,17 +286,23 @@ class Mempool:
         `extra` are transactions to (re)admit, e.g. those of reverted batches; every pending
         transaction is planned again in admission order and dropped if it no longer applies (its
         reason says so when its very bytes were forced through the L1 queue: that copy applies).
+        The queue entries go before them, as a batch places them (`queue_order`: a forced Cancel
+        after the pending transactions that name its order).
         """
         self.overlay = OverlayTree(base_state.tree)
         self.view = State(tree=self.overlay)  # type: ignore[arg-type]
-        self.apply_deposits(deposits, ctx)
         candidates = sorted({p.hash: p for p in [*self.pending, *extra]}.values(), key=lambda p: p.seq)
+        slots = entry_slots(deposits, (p.tx for p in candidates))
+        placed = 0
         self.pending = []
         self.hashes = set()
         now = self.l2_time()
         drops: list[tuple[int, str]] = []
         forced = {tx_hash(d.tx): d.queue_index for d in deposits if isinstance(d, ForcedTx)}
-        for ptx in candidates:
+        for i, ptx in enumerate(candidates):
+            upto = bisect_right(slots, i)  # the entries that go before candidate i
+            self.apply_deposits(deposits[placed:upto], ctx)
+            placed = upto
             # each at its own admission clock (not before the tip's): a backlog stays valid
             clock = max(ptx.clock, ctx.l2_time) if ptx.clock else now
             try:
@@ -306,6 +316,7 @@ class Mempool:
                 continue
             free = isinstance(ptx.tx, TIME_FREE_TYPES)
             self._accept(replace(ptx, clock=clock, deadline=NO_DEADLINE if free else None), writes)
+        self.apply_deposits(deposits[placed:], ctx)
         self.store.drop_many(drops)
         PENDING.set(len(self.pending))
 

@@ -14,13 +14,18 @@ are read from the sequencer's `/v1/status`; the key comes from `--key` or `ROLLU
     rollup trade --key 0x… transfer 0x<to> 1000000 | withdraw 0x<l1 recipient> 1000000
     rollup trade --key 0x… deposit 1000000 --l1-url http://127.0.0.1:8545 --deployment var/deployment.json
     rollup trade --key 0x… force-withdraw 0x<l1 recipient> 1000000 --l1-url … --deployment …
+    rollup trade --key 0x… force-cancel --market 0 --side sell --price 3010 --size 10000 --salt 7 \
+        --l1-url … --deployment …
+    rollup trade --key 0x… force-cancel --digest 0x<order digest> --l1-url … --deployment …
 
 `force-withdraw` asks no sequencer anything: it signs a Withdraw with the next nonce as L1 data
 shows it and queues it with `Bridge.force_tx` (paid by `--l1-key`, default the trader's own key),
 so that censoring sequencers must still include it (docs/protocol.md section 6). It prints
 `tx_hash`, the hash of the transaction as a batch will carry it (the ForcedTx wrapping the signed
 Withdraw, docs/protocol.md section 3, "Transaction hash"), and `inner_tx_hash`, the signed
-Withdraw's own.
+Withdraw's own. `force-cancel` signs a Cancel of one of the trader's orders and queues it the same
+way: given the order's fields it asks no sequencer anything; given `--digest` it reads the fields
+from the sequencer (`GET /v1/orders/{digest}`) and checks that they hash to that digest.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ import orjson
 
 from contracts.keccak import use_pysha3
 from sequencer.client import BUY, SELL, L1ExitClient, PlacedOrder, RequestRefused, TraderClient
-from sequencer.stf.constants import FLAG_IOC, FLAG_POST_ONLY, FLAG_REDUCE_ONLY
+from sequencer.stf.constants import FLAG_IOC, FLAG_POST_ONLY, FLAG_REDUCE_ONLY, SIDE_BUY, SIDE_SELL
+from sequencer.stf.eip712 import address_of, order_digest
 from sequencer.stf.errors import RollupError
 from sequencer.stf.types import ChainConfig, Order
 
@@ -112,10 +118,26 @@ def _parser() -> argparse.ArgumentParser:
     force.add_argument("to")
     force.add_argument("amount", type=int)
     force.add_argument("--nonce", type=int, default=None, help="default: the next nonce as L1 shows it")
-    force.add_argument("--l1-key", default="", help="hex key paying the L1 transaction (default --key)")
-    force.add_argument("--l1-url", default="http://127.0.0.1:8545")
-    force.add_argument("--deployment", default="var/deployment.json")
+    force_cancel = sub.add_parser("force-cancel", help="cancel an order of this trader through the L1 Bridge")
+    force_cancel.add_argument("--digest", default=None, help="read the order's fields from the sequencer")
+    force_cancel.add_argument("--side", choices=("buy", "sell"))
+    for field in ("market", "price", "size"):
+        force_cancel.add_argument(f"--{field}", type=int)
+    for field in ("flags", "expiry", "salt"):
+        force_cancel.add_argument(f"--{field}", type=int, default=0)
+    for forced in (force, force_cancel):
+        forced.add_argument("--l1-key", default="", help="hex key paying the L1 transaction (default --key)")
+        forced.add_argument("--l1-url", default="http://127.0.0.1:8545")
+        forced.add_argument("--deployment", default="var/deployment.json")
     return parser
+
+
+def _order_of(o: dict[str, Any]) -> Order:
+    """An Order from its fields as the API gives them (`GET /v1/orders/{digest}`)."""
+    if o["kind"] != "order":
+        raise SystemExit("rollup trade: only orders can be cancelled")
+    fields = ("market", "side", "price", "size", "flags", "expiry", "salt")  # big ones as strings
+    return Order(_address(o["trader"]), *(int(o[f]) for f in fields))
 
 
 def run(args: argparse.Namespace) -> Any:
@@ -125,6 +147,8 @@ def run(args: argparse.Namespace) -> Any:
     key = bytes.fromhex(args.key.removeprefix("0x"))
     if args.command == "force-withdraw":  # the sequencers may be the problem: L1 only
         return _force_withdraw(args, key)
+    if args.command == "force-cancel" and args.digest is None:  # the order's fields: L1 only
+        return _force_cancel(args, key, None)
     status = httpx.get(f"{args.sequencer.rstrip('/')}/v1/status", timeout=10.0).json()
     config = ChainConfig(int(status["chain_id"]), bytes.fromhex(status["rollup"][2:]))
     trader = TraderClient(args.sequencer, key, config)
@@ -160,12 +184,9 @@ def run(args: argparse.Namespace) -> Any:
                 trader.place_order(args.market, BUY if buy else SELL, limit, args.size, flags=flags)
             )
         if command == "cancel":
-            o = trader.order(args.digest)
-            if o["kind"] != "order":
-                raise SystemExit("rollup trade: only orders can be cancelled")
-            fields = ("market", "side", "price", "size", "flags", "expiry", "salt")  # big ones as strings
-            order = Order(_address(o["trader"]), *(int(o[f]) for f in fields))
-            return trader.cancel(order)
+            return trader.cancel(_order_of(trader.order(args.digest)))
+        if command == "force-cancel":  # the fields as the sequencer has them, checked on the digest
+            return _force_cancel(args, key, _order_of(trader.order(args.digest)))
         if command == "liquidate":
             return trader.liquidate(_address(args.account), args.market, args.size).__dict__
         if command == "transfer":
@@ -207,6 +228,31 @@ def _force_withdraw(args: argparse.Namespace, key: bytes) -> dict[str, Any]:
         "from": "0x" + client.address.hex(),
         "to": args.to,
         "amount": args.amount,
+    }
+
+
+def _force_cancel(args: argparse.Namespace, key: bytes, order: Order | None) -> dict[str, Any]:
+    l1_key = bytes.fromhex(args.l1_key.removeprefix("0x")) if args.l1_key else None
+    client = L1ExitClient.connect(args.l1_url, args.deployment, key, l1_key=l1_key)
+    if order is None:
+        missing = [f for f in ("market", "side", "price", "size") if getattr(args, f) is None]
+        if missing:
+            raise SystemExit(f"rollup trade: force-cancel needs --digest or the order's fields ({missing})")
+        side = SIDE_BUY if args.side == "buy" else SIDE_SELL
+        order = Order(
+            address_of(key), args.market, side, args.price, args.size, args.flags, args.expiry, args.salt
+        )
+    digest = "0x" + order_digest(order, client.config).hex()
+    if args.digest is not None and digest != args.digest.lower():
+        raise SystemExit(f"rollup trade: the order's fields hash to {digest}, not {args.digest}")
+    forced = client.force_cancel(order)
+    return {
+        "queue_index": forced.queue_index,
+        "digest": digest,
+        "tx_hash": forced.tx_hash,  # the ForcedTx as batched
+        "inner_tx_hash": forced.inner_tx_hash,  # the signed Cancel alone
+        "l1_tx": forced.l1_tx,
+        "trader": "0x" + order.trader.hex(),
     }
 
 

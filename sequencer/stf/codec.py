@@ -528,12 +528,13 @@ def forced_hash(index: int, tx: bytes) -> bytes:
     return keccak(index.to_bytes(32, "big") + FORCED_TAG.to_bytes(32, "big") + keccak(tx))
 
 
-def forced_inner(tx: ForcedTx) -> Transfer | Withdraw:
-    """The inner transaction of a ForcedTx; raises DecodeError unless it decodes to a Transfer or a
-    Withdraw (the only user transactions that can be forced: nothing else is ever applied)."""
+def forced_inner(tx: ForcedTx) -> Transfer | Withdraw | Cancel:
+    """The inner transaction of a ForcedTx; raises DecodeError unless it decodes to a Transfer, a
+    Withdraw or a Cancel (the only user transactions that can be forced: nothing else is ever
+    applied)."""
     inner = decode_tx(tx.tx)
-    if not isinstance(inner, Transfer | Withdraw):
-        raise DecodeError(f"a {type(inner).__name__} cannot be forced (only Transfer and Withdraw)")
+    if not isinstance(inner, Transfer | Withdraw | Cancel):
+        raise DecodeError(f"a {type(inner).__name__} cannot be forced (only Transfer, Withdraw and Cancel)")
     return inner
 
 

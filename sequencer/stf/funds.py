@@ -14,8 +14,6 @@ from sequencer.stf.codec import (
     deposit_hash,
     encode_committee,
     encode_markets,
-    forced_hash,
-    forced_inner,
     message_hash,
     read_acct,
     write_acct,
@@ -39,7 +37,6 @@ from sequencer.stf.errors import (
     InvalidAmount,
     InvalidMessage,
     InvalidRecipient,
-    InvalidTransaction,
     SelfTransfer,
     WithdrawalExists,
 )
@@ -56,7 +53,6 @@ from sequencer.stf.types import (
     Acct,
     ChainConfig,
     Deposit,
-    ForcedTx,
     L1Context,
     L1Message,
     Market,
@@ -89,9 +85,9 @@ def _next_queue_index(tree: Reader) -> int:
     return 0 if value is None else _from_bytes(value, "big")
 
 
-def _consume_queue(tree: Reader, index: int, expected_hash: bytes, ctx: L1Context) -> bytes:
-    """Check queue entry `index` is the next one, inside the batch, and what L1 queued; returns
-    the new Global value."""
+def consume_queue(tree: Reader, index: int, expected_hash: bytes, ctx: L1Context) -> bytes:
+    """Check queue entry `index` is the next one, inside the batch, and what L1 queued (raises
+    `BadDeposit` otherwise); returns the new Global value."""
     next_index = _next_queue_index(tree)
     if index != next_index:
         raise BadDeposit(index, f"next queue index is {next_index}")
@@ -104,7 +100,7 @@ def _consume_queue(tree: Reader, index: int, expected_hash: bytes, ctx: L1Contex
 
 def plan_deposit(tree: Reader, tx: Deposit, ctx: L1Context) -> Writes:
     """Deposit: credit `to` with a deposit from the L1 queue."""
-    g_value = _consume_queue(tree, tx.queue_index, deposit_hash(tx.queue_index, tx.to, tx.amount), ctx)
+    g_value = consume_queue(tree, tx.queue_index, deposit_hash(tx.queue_index, tx.to, tx.amount), ctx)
     to_key = account_key(tx.to)
     to = read_acct(tree.get(to_key))
     if to.positions:
@@ -219,34 +215,10 @@ def governance_writes(tree: Reader, payload: bytes) -> Writes:
 
 def plan_l1_message(tree: Reader, tx: L1Message, ctx: L1Context) -> Writes:
     """L1Message: consume a governance message; apply it if its payload is valid."""
-    g_value = _consume_queue(tree, tx.queue_index, message_hash(tx.queue_index, tx.payload), ctx)
+    g_value = consume_queue(tree, tx.queue_index, message_hash(tx.queue_index, tx.payload), ctx)
     writes: Writes = {global_key(): g_value}
     try:
         writes.update(governance_writes(tree, tx.payload))
     except InvalidMessage:
         pass  # an invalid payload is consumed and changes nothing else
-    return writes
-
-
-# ---- forced transactions ---------------------------------------------------------------
-
-
-def plan_forced_tx(tree: Reader, tx: ForcedTx, ctx: L1Context, config: ChainConfig) -> Writes:
-    """ForcedTx: consume a forced queue entry, then apply its inner Transfer or Withdraw under the
-    inner transaction's own rules (its signature always checked: no sequencer admitted it).
-
-    An inner transaction that does not decode, is of another type or breaks a rule changes
-    nothing but the queue position, so no forced entry can block the queue.
-    """
-    g_value = _consume_queue(tree, tx.queue_index, forced_hash(tx.queue_index, tx.tx), ctx)
-    writes: Writes = {global_key(): g_value}
-    try:
-        inner = forced_inner(tx)
-        if type(inner) is Transfer:
-            writes.update(plan_transfer(tree, inner, ctx, config, False))
-        else:
-            assert type(inner) is Withdraw
-            writes.update(plan_withdraw(tree, inner, ctx, config, False))
-    except InvalidTransaction:
-        pass  # refused inner transaction: the entry is consumed and changes nothing else
     return writes

@@ -54,8 +54,8 @@ class L1ForcedTx:
     index: int
     """Queue position."""
     signed_tx: bytes
-    """The inner transaction's bytes as queued (a signed Transfer or Withdraw, or bytes that only
-    advance the queue: the Bridge does not read them)."""
+    """The inner transaction's bytes as queued (a signed Transfer, Withdraw or Cancel, or bytes
+    that only advance the queue: the Bridge does not read them)."""
     hash: bytes
     """`queue_hash(index)` as the Bridge stores it:
     `keccak(word(index) || word(2**256 - 2) || keccak(signed_tx))`."""

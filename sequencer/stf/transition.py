@@ -17,13 +17,8 @@ from sequencer.stf.codec import decode_tx, encode_tx, forced_inner
 from sequencer.stf.constants import MAX_BATCH_TXS, MAX_TX_BYTES
 from sequencer.stf.eip712 import bundle_digest, order_digest
 from sequencer.stf.errors import DecodeError, InvalidBatch, InvalidTransaction
-from sequencer.stf.funds import (
-    plan_deposit,
-    plan_forced_tx,
-    plan_l1_message,
-    plan_transfer,
-    plan_withdraw,
-)
+from sequencer.stf.forced import plan_forced_tx
+from sequencer.stf.funds import plan_deposit, plan_l1_message, plan_transfer, plan_withdraw
 from sequencer.stf.hashing import keccak
 from sequencer.stf.keys import (
     account_key,
@@ -106,7 +101,7 @@ to the trade."""
 def touched_accounts(tx: Tx) -> tuple[bytes, ...]:
     """The addresses whose Account leaves a transaction touches, in witness order (the Account
     keys of `touched_keys`; an address may repeat). A ForcedTx touches those of its inner Transfer
-    or Withdraw (none when the inner bytes are neither)."""
+    or Withdraw (none for an inner Cancel, or inner bytes that are none of the three)."""
     if type(tx) is Fill:
         return tx.maker.order.trader, tx.taker.order.trader
     if type(tx) is Transfer:
@@ -133,8 +128,13 @@ def touched_accounts(tx: Tx) -> tuple[bytes, ...]:
 
 def touched_orders(tx: Tx, config: ChainConfig) -> tuple[bytes, ...]:
     """The digests of the orders (and bundle) whose Order leaves a transaction touches, in witness
-    order (the Order keys of `touched_keys`): a Fill's maker then taker, a Cancel's order, a
-    BundleFill's bundle then its makers."""
+    order (the Order keys of `touched_keys`): a Fill's maker then taker, a Cancel's order (also
+    forced, inside a ForcedTx), a BundleFill's bundle then its makers."""
+    if type(tx) is ForcedTx:
+        try:
+            return touched_orders(forced_inner(tx), config)
+        except DecodeError:
+            return ()
     if type(tx) is Fill:
         return order_digest(tx.maker.order, config), order_digest(tx.taker.order, config)
     if type(tx) is Cancel:

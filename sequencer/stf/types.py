@@ -279,13 +279,13 @@ class L1Message:
 
 @dataclass(frozen=True, slots=True)
 class ForcedTx:
-    """A user's signed Transfer or Withdraw forced through the L1 queue (`Bridge.force_tx`)."""
+    """A user's signed Transfer, Withdraw or Cancel forced through the L1 queue (`Bridge.force_tx`)."""
 
     queue_index: int
     """Position in the Bridge's queue."""
     tx: bytes
-    """The inner transaction's canonical bytes, as queued; when they do not decode to a Transfer or
-    Withdraw that applies, the ForcedTx only advances the queue."""
+    """The inner transaction's canonical bytes, as queued; when they do not decode to a Transfer,
+    Withdraw or Cancel that applies, the ForcedTx only advances the queue."""
 
 
 Tx = (

@@ -843,6 +843,8 @@ FORCED_INNER_KINDS = [
     "signed",
     "unmargined",
     "unmargined",
+    "cancel",
+    "cancel",
     "resigned",
     "flipped",
     "other_type",
@@ -854,11 +856,12 @@ FORCED_INNER_KINDS = [
 @st.composite
 def forced_txs(draw: st.DrawFn) -> Case:
     """A ForcedTx whose inner bytes are a Transfer or Withdraw from an account with positions
-    (valid or breaking a rule), one with a bad signature, another type's bytes, a nested ForcedTx
+    (valid or breaking a rule), a Cancel (as `cancels` draws it: by the order's trader or not, of
+    an order cancelled or not), one with a bad signature, another type's bytes, a nested ForcedTx
     or garbage; its queue entry matching or not, inside the batch or not."""
-    state, inner, c = draw(margined_transfers())
-    index = get_next_deposit_index(state)
     kind = draw(st.sampled_from(FORCED_INNER_KINDS))
+    state, inner, c = draw(cancels() if kind == "cancel" else margined_transfers())
+    index = get_next_deposit_index(state)
     if kind == "unmargined":  # the sender holds no position: the inner transaction mostly applies
         i = TRADERS.index(inner[1:21])
         sender = get_account(state, TRADERS[i])

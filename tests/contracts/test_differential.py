@@ -12,7 +12,9 @@ the post root of `sequencer.stf.transition.apply_tx`, with the witnesses from
   breaking rules, garbled bytes of each type's length;
 - the v1 cases: transfers, withdrawals and deposits with every kind of bad signature and rule
   break, garbage and wrong lengths; the same transfers and withdrawals forced through the L1 queue
-  (a ForcedTx: its inner transaction applies, or the entry is only consumed).
+  (a ForcedTx: its inner transaction applies, or the entry is only consumed);
+- a Cancel forced through the L1 queue and a Fill of its order after it in the same batch (the
+  Fill refused by both), and random forced cancels (`exchange_strategies.forced_txs`).
 
 The verifier runs on its own (`StubVerifier`): a chain answering the vectors' chain id, the rules
 signing for the vectors' Rollup address, and a stub L1 queue set from each case's context (one
@@ -32,6 +34,7 @@ from exchange_fixtures import (
     TRADERS,
     acct,
     bundle_fill,
+    cancel,
     leaves,
     market,
     member_key,
@@ -46,7 +49,7 @@ from stf_vectors import CONFIG, VECTORS, Vector, state_of
 
 from sequencer.stf.codec import decode_tx, deposit_hash, encode_account, encode_tx, forced_hash
 from sequencer.stf.constants import MAX_TOTAL_DEPOSITS, SECP256K1_N, SIDE_BUY, SIDE_SELL, UINT64_MAX
-from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
+from sequencer.stf.eip712 import address_of, order_digest, sign_transfer, sign_withdraw
 from sequencer.stf.errors import DecodeError
 from sequencer.stf.hashing import keccak
 from sequencer.stf.keys import account_key
@@ -54,11 +57,13 @@ from sequencer.stf.state import (
     State,
     copy_state,
     get_account,
+    get_order_state,
     set_account,
     set_markets,
     set_next_deposit_index,
     set_withdrawal,
 )
+from sequencer.stf.transition import apply_tx
 from sequencer.stf.types import (
     Account,
     ChainConfig,
@@ -103,6 +108,28 @@ def test_apply_tx__vector__verifier_root_equals_stf(sv: StubVerifier, vector: Ve
     state = state_of(vector.pre)
     root = _assert_same_root(sv, state, vector.tx, vector.ctx)
     assert root == state_of(vector.post).tree.root
+
+
+def test_apply_tx__forced_cancel_then_a_fill_of_its_order__both_apply_the_cancel_refuse_the_fill(
+    sv: StubVerifier,
+) -> None:
+    """In one batch: the order's trader forces its Cancel through the L1 queue, then a Fill of the
+    order comes: the verifier, like the state machine, consumes the entry, cancels the order and
+    refuses the Fill (its root is the root after the cancel); a Fill before the cancel stands."""
+    ask, bid = order(1, 0, SIDE_SELL, 100, 200), order(0, 0, SIDE_BUY, 100, 100)
+    inner = encode_tx(cancel(1, ask))
+    forced = encode_tx(ForcedTx(0, inner))
+    fill = encode_tx(Fill(ask, bid, 100))
+    ctx = L1Context(1, {0: forced_hash(0, inner)}, NOW)
+    for batch, applied in (([forced, fill], [True, False]), ([fill, forced, fill], [True, True, False])):
+        state = state_of(leaves({TRADERS[0]: acct(100_000), TRADERS[1]: acct(100_000)}))
+        for raw, applies in zip(batch, applied, strict=True):
+            before = state.tree.root
+            root = _assert_same_root(sv, state, raw, ctx)
+            assert (root != before) == applies
+            assert apply_tx(state, raw, ctx, CONFIG).post_root == root
+        leaf = get_order_state(state, order_digest(ask.order, CONFIG))
+        assert leaf.cancelled and leaf.filled == 100 * (len(batch) - 2)
 
 
 # ---- random exchange states and transactions of every type --------------------------------

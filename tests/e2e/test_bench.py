@@ -55,6 +55,7 @@ def test_bench__quick__json_line_with_every_figure(capsys: pytest.CaptureFixture
         "deleverage",
         "forced_withdraw",
         "forced_transfer",
+        "forced_cancel",
         "forced_refused",
     }
     assert all(0 < gas < 1_000_000 for gas in figures["fraud_proof_gas"].values())

@@ -1,4 +1,5 @@
-"""The watcher over an in-memory L1: finds the first wrong root, proves it once, retries failures."""
+"""The watcher over an in-memory L1: finds the first wrong root, proves it once, retries failures;
+the proof of a forced Cancel left out of a root."""
 
 from __future__ import annotations
 
@@ -15,11 +16,16 @@ from devnet.faulty import corrupt
 from prover import watcher as watcher_module
 from prover.proofs import FraudProof, TxFraudProof
 from prover.watcher import Watcher
-from sequencer.builder import build_batch
+from sequencer.builder import BuiltBatch, build_batch
 from sequencer.mempool import Mempool
-from sequencer.stf.eip712 import sign_transfer
+from sequencer.stf.codec import encode_order_state, encode_tx
+from sequencer.stf.eip712 import order_digest, sign_cancel, sign_transfer
+from sequencer.stf.keys import global_key, order_key
 from sequencer.stf.l1types import L1Batch, L1Event, L1Revert
-from sequencer.stf.smt import check_witness
+from sequencer.stf.smt import check_witness, write_witness
+from sequencer.stf.state import copy_state, set_next_deposit_index
+from sequencer.stf.transition import apply_tx
+from sequencer.stf.types import Cancel, ForcedTx, L1Context, Order, OrderState
 from sequencer.store import Store
 from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, L2_TIME, FakeRollup, _ctx, funded_chain
 
@@ -238,3 +244,38 @@ def test_health__proof_fails_beyond_the_limit__503_proof_stalled__then_sent_and_
     w.step()  # the proof goes through
     health = w.health()
     assert health["ok"] is True and health["last_error"] is None and w.proven
+
+
+def test_step__forced_cancel_left_out_of_the_root__proof_carries_the_order_leaf(tmp_path: Path) -> None:
+    """The lie: a batch consumes a forced Cancel's queue entry but leaves the order uncancelled
+    (so that it could still fill). The watcher proves that transaction with the witnesses of the
+    Global and the Order leaf; re-executed on them, the honest root is not the claimed one."""
+    l1 = FakeRollup()
+    chain = funded_chain(l1, [1000])
+    ask = Order(ADDRS[0], 0, 1, 3_000, 1_000, 0, 0, 1)
+    inner = encode_tx(Cancel(ask, sign_cancel(KEYS[0], ask, CONFIG)))
+    entry = l1.forced(inner)
+    forced = encode_tx(ForcedTx(entry.index, inner))
+    lie = copy_state(chain.state)
+    set_next_deposit_index(lie, entry.index + 1)  # consumed, the cancel not applied
+    l1.append(BuiltBatch([forced], [lie.tree.root], entry.index + 1, L2_TIME, [], []))
+    reader = Reader()
+    reader.log = [*l1.queue, *l1.batches]
+    sink = Sink([])
+
+    Watcher(CONFIG, reader, sink, start_block=1).step()
+
+    (proof,) = sink.proofs
+    assert isinstance(proof, TxFraudProof) and (proof.header.index, proof.tx_index) == (1, 0)
+    assert proof.tx == forced and proof.post_root == lie.tree.root
+    order_leaf = order_key(order_digest(ask, CONFIG))
+    assert [w.key for w in proof.witnesses] == [global_key(), order_leaf]
+    honest = copy_state(chain.state)
+    ctx = L1Context(entry.index + 1, {entry.index: entry.hash}, L2_TIME)
+    assert apply_tx(honest, forced, ctx, CONFIG).applied
+    root = proof.pre_root
+    for w in proof.witnesses:
+        assert check_witness(w, root)
+        root = write_witness(w, honest.tree.get(w.key) or b"")
+    assert root == honest.tree.root != proof.post_root
+    assert honest.tree.get(order_leaf) == encode_order_state(OrderState(0, True))

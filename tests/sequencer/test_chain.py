@@ -17,11 +17,11 @@ from sequencer.builder import BuiltBatch, build_batch
 from sequencer.mempool import Mempool
 from sequencer.stf.batch import batch_roots, root_leaf, tx_leaf, verify_merkle_proof
 from sequencer.stf.chain import Chain
-from sequencer.stf.codec import decode_tx, deposit_hash, encode_message, message_hash
+from sequencer.stf.codec import decode_tx, deposit_hash, encode_message, forced_hash, message_hash
 from sequencer.stf.constants import EMPTY
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
 from sequencer.stf.errors import BadNonce, BadSignature, InsufficientBalance
-from sequencer.stf.l1types import L1Batch, L1Deposit, L1Message, L1QueueEntry, L1Revert
+from sequencer.stf.l1types import L1Batch, L1Deposit, L1ForcedTx, L1Message, L1QueueEntry, L1Revert
 from sequencer.stf.smt import check_witness
 from sequencer.stf.state import get_account, get_markets, get_next_deposit_index, state_root
 from sequencer.stf.types import (
@@ -52,7 +52,7 @@ class FakeRollup:
     def __init__(self) -> None:
         self.batches: list[L1Batch] = []
         self.queue: list[L1QueueEntry] = []
-        """The Bridge queue: deposits and governance messages."""
+        """The Bridge queue: deposits, governance messages and forced transactions."""
         self.block = 0
 
     def deposit(self, to: bytes, amount: int) -> L1Deposit:
@@ -68,6 +68,13 @@ class FakeRollup:
         m = L1Message(i, payload, message_hash(i, payload), 1000 + i, self.block, 0)
         self.queue.append(m)
         return m
+
+    def forced(self, signed_tx: bytes) -> L1ForcedTx:
+        i = len(self.queue)
+        self.block += 1
+        f = L1ForcedTx(i, signed_tx, forced_hash(i, signed_tx), 1000 + i, self.block, 0)
+        self.queue.append(f)
+        return f
 
     def append(self, built: BuiltBatch, sequencer: bytes = SEQ) -> L1Batch:
         tx_root, roots_root = batch_roots(built.txs, built.roots)

@@ -486,6 +486,7 @@ def build_decodable_invalid() -> list[tuple[str, bytes]]:
         ("forced_garbage_inner", encode_tx(ForcedTx(0, b"\x07\x07"))),
         ("forced_inner_one_byte_short", encode_tx(ForcedTx(0, encode_tx(withdraw)[:-1]))),
         ("forced_inner_deposit", encode_tx(ForcedTx(0, encode_tx(Deposit(0, A, 1))))),
+        ("forced_inner_cancel_one_byte_long", encode_tx(ForcedTx(0, encode_tx(cancel(1, ask)) + b"\x00"))),
     ]
 
 

@@ -14,17 +14,28 @@ from sequencer.stf.codec import (
     deposit_hash,
     encode_account,
     encode_global,
+    encode_order_state,
     encode_tx,
     encode_withdrawal_value,
     forced_hash,
     message_hash,
 )
 from sequencer.stf.constants import EMPTY, LEAF_TAG, MAX_TOTAL_DEPOSITS, SECP256K1_N
-from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
+from sequencer.stf.eip712 import address_of, order_digest, sign_cancel, sign_transfer, sign_withdraw
 from sequencer.stf.hashing import keccak
-from sequencer.stf.keys import account_key, global_key, withdrawal_key
+from sequencer.stf.keys import account_key, global_key, order_key, withdrawal_key
 from sequencer.stf.state import State
-from sequencer.stf.types import Account, ChainConfig, Deposit, ForcedTx, Funding, L1Context
+from sequencer.stf.types import (
+    Account,
+    Cancel,
+    ChainConfig,
+    Deposit,
+    ForcedTx,
+    Funding,
+    L1Context,
+    Order,
+    OrderState,
+)
 
 CONFIG = ChainConfig(chain_id=31337, rollup=bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3"))
 """The chain config every vector is signed for."""
@@ -232,7 +243,7 @@ def build_vectors() -> list[Vector]:
     w = sign_withdraw(ALICE_KEY, L1_RECIPIENT, 300, 3, CONFIG)
     bad("withdraw__recipient_changed", BASE, encode_tx(replace(w, to=BOB)), no_l1, "bad_signature")
 
-    # Forced transactions (a signed Transfer or Withdraw through the L1 queue, entry 2 of BASE)
+    # Forced transactions (a signed Transfer, Withdraw or Cancel through the L1 queue, entry 2 of BASE)
     def forced(inner: bytes, index: int = 2) -> tuple[bytes, L1Context]:
         return encode_tx(ForcedTx(index, inner)), L1Context(index + 1, {index: forced_hash(index, inner)})
 
@@ -296,6 +307,34 @@ def build_vectors() -> list[Vector]:
     )
     bad("forced__at_queue_end", BASE, raw, L1Context(2, {2: forced_hash(2, inner)}), "bad_deposit")
     bad("malformed__forced_empty_inner", BASE, b"\x0c" + (2).to_bytes(8, "big"), ctx, "malformed")
+
+    # Forced cancels: Alice's order (resting with some sequencer, or never seen) cancelled through
+    # the L1 queue; the Order leaf keeps its filled size and can never fill again.
+    ask = Order(ALICE, 0, 1, 3_000, 1_000, 0, 0, 7)
+    ask_key = order_key(order_digest(ask, CONFIG))
+    cancel_ask = encode_tx(Cancel(ask, sign_cancel(ALICE_KEY, ask, CONFIG)))
+    raw, ctx = forced(cancel_ask)
+    ok(
+        "forced__cancel_applies",
+        BASE,
+        raw,
+        ctx,
+        {**consumed, ask_key: encode_order_state(OrderState(0, True))},
+    )
+    part_filled = {**BASE, ask_key: encode_order_state(OrderState(300, False))}
+    ok(
+        "forced__cancel_keeps_filled",
+        part_filled,
+        raw,
+        ctx,
+        {**consumed, ask_key: encode_order_state(OrderState(300, True))},
+    )
+    cancelled = {**BASE, ask_key: encode_order_state(OrderState(300, True))}
+    ok("forced__inner_cancel_already_cancelled__only_consumed", cancelled, raw, ctx, consumed)
+    raw, ctx = forced(encode_tx(Cancel(ask, sign_cancel(BOB_KEY, ask, CONFIG))))
+    ok("forced__inner_cancel_signed_by_other__only_consumed", part_filled, raw, ctx, consumed)
+    raw, ctx = forced(cancel_ask[:-1])
+    ok("forced__inner_cancel_truncated__only_consumed", part_filled, raw, ctx, consumed)
 
     # Bytes that do not decode
     bad("malformed__empty", BASE, b"", no_l1, "malformed")

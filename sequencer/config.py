@@ -85,6 +85,11 @@ class SequencerSettings(BaseSettings):
     (`sequencer.fairness`); beyond it a write is refused with 429 `rate_limited`."""
     client_burst_bytes: int = Field(default=4_000_000, ge=1024)
     """The most a client may send at once above its average rate."""
+    account_orders_per_s: int = Field(default=2_000, ge=1)
+    """Each signing account's share: orders placed per second on average, whatever connections
+    they come on; beyond it its orders are refused with 429 `rate_limited` until it is back."""
+    account_orders_burst: int = Field(default=10_000, ge=1)
+    """The most orders an account may place at once above its average rate."""
     bad_signature_penalty_s: float = Field(default=1.0, gt=0)
     """A client that sent a bad signature is refused this long (doubled per further offence, up
     to a minute) and its connection closed."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 from sequencer.errors import RateLimited
@@ -158,3 +158,65 @@ def _host_of(client: Client) -> object:
     if isinstance(client, tuple) and len(client) == 2:
         return client[0]
     return None
+
+
+@dataclass(slots=True)
+class _Budget:
+    tokens: float
+    at: float
+
+
+class AccountRates:
+    """Each signing account's share: orders it placed (signatures verified, so no one can spend
+    another's) at `orders_per_s` on average with bursts of `burst`. An account over its share has
+    its next orders refused with `RateLimited` before their signatures are recovered, until its
+    share has come back; an account whose orders come from many connections is held to one share.
+    """
+
+    def __init__(
+        self,
+        orders_per_s: int,
+        burst: int,
+        *,
+        max_accounts: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if orders_per_s <= 0 or burst <= 0 or max_accounts <= 0:
+            raise ValueError("account rates must be positive")
+        self.orders_per_s = orders_per_s
+        self.burst = burst
+        self.max_accounts = max_accounts
+        self.clock = clock
+        self._accounts: OrderedDict[bytes, _Budget] = OrderedDict()
+
+    def spend(self, counts: dict[bytes, int]) -> None:
+        """Accounts placed these numbers of orders (an account may go into debt)."""
+        now = self.clock()
+        accounts = self._accounts
+        for account, n in counts.items():
+            budget = accounts.get(account)
+            if budget is None:
+                budget = accounts[account] = _Budget(float(self.burst), now)
+                if len(accounts) > self.max_accounts:
+                    accounts.popitem(last=False)
+            else:
+                accounts.move_to_end(account)
+                budget.tokens = min(self.burst, budget.tokens + (now - budget.at) * self.orders_per_s)
+                budget.at = now
+            budget.tokens -= n
+
+    def check(self, accounts: Iterable[bytes]) -> None:
+        """Raise `RateLimited` if one of `accounts` is over its share now."""
+        known = self._accounts
+        now = -1.0
+        for account in accounts:
+            budget = known.get(account)
+            if budget is None or budget.tokens >= 0:
+                continue
+            if now < 0:
+                now = self.clock()
+            owed = -(budget.tokens + (now - budget.at) * self.orders_per_s)
+            if owed > 0:
+                raise RateLimited(
+                    f"account 0x{account.hex()} is over its share of orders", owed / self.orders_per_s
+                )

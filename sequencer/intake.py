@@ -29,6 +29,7 @@ from sequencer.exchange import (
     PlaceBundle,
     PlaceOrders,
 )
+from sequencer.fairness import AccountRates
 from sequencer.mempool import PRIORITY_TYPE_BYTES, Mempool, is_priority
 from sequencer.metrics import (
     ADMISSION_ROUND_ITEMS,
@@ -80,6 +81,7 @@ class Intake:
         signature_worker: bool,
         max_round: int,
         max_queued: int,
+        accounts: AccountRates | None = None,
     ) -> None:
         self.config = config
         self.mempool = mempool
@@ -89,6 +91,9 @@ class Intake:
         """Raises the refusal (`L1Unavailable`) while the node must not acknowledge: the L1 away
         for longer than its limits (`Liveness.check_admission`)."""
         self.admitted = admitted
+        self.accounts = accounts
+        """Each signing account's share of orders (`sequencer.fairness.AccountRates`; None: no
+        limit)."""
         self.receipts = receipts
         """Signs acknowledgements with the sequencer's L1 key (None: unsigned acks, tests only)."""
         self.signatures = SignatureWorker(config) if signature_worker else None
@@ -189,6 +194,8 @@ class Intake:
                     request = replace(request, digests=digests, signers=[signer for _, signer in recovered])
             work.append(request)
         answers = self.exchange.admit(work)
+        if self.accounts is not None:
+            self._spend(work, answers)
         items = sum(_weight(request) for request in work)
         ADMIT_SECONDS.observe((time.perf_counter() - started) / max(items, 1))
         ADMISSION_ROUND_ITEMS.observe(items)
@@ -233,10 +240,26 @@ class Intake:
         answered = cast("Callable[[Answer | BaseException], None]", reply)  # PlaceOrders: a list
         self.admission.submit_nowait((request, "Fill", signers), answered, weight=len(orders), ready=signers)
 
+    def _spend(self, work: list[ExchangeRequest], answers: list[Answer]) -> None:
+        """Charge each account the orders it placed in a round (known ones and refusals cost
+        nothing: only orders whose signature was verified count against their trader)."""
+        assert self.accounts is not None
+        counts: dict[bytes, int] = {}
+        for request, answer in zip(work, answers, strict=True):
+            if isinstance(request, PlaceOrders) and isinstance(answer, list):
+                for signed, out in zip(request.orders, answer, strict=True):
+                    if isinstance(out, OrderOutcome) and not out.known:
+                        trader = signed.order.trader
+                        counts[trader] = counts.get(trader, 0) + 1
+        if counts:
+            self.accounts.spend(counts)
+
     def _place_request(
         self, orders: list[SignedOrder]
     ) -> tuple[PlaceOrders, asyncio.Future[Recovered] | None]:
         self._require_ready()
+        if self.accounts is not None:  # before any signature is recovered
+            self.accounts.check({signed.order.trader for signed in orders})
         signers = None if self.signatures is None else self.signatures.recover(orders)
         if signers is None:  # digests now, signers in the round
             config = self.config

@@ -37,6 +37,7 @@ from sequencer.exchange import (
     OrderDetails,
     OrderOutcome,
 )
+from sequencer.fairness import AccountRates
 from sequencer.follower import Follower
 from sequencer.intake import Intake
 from sequencer.l2clock import L2Clock
@@ -87,6 +88,10 @@ class NodeOptions:
     instead of on the loop."""
     health: HealthLimits = field(default_factory=HealthLimits)
     """When /health says 503 and admission stops acknowledging (`sequencer.liveness`)."""
+    account_orders_per_s: int = 2_000
+    """Each signing account's share of orders placed (`sequencer.fairness.AccountRates`)."""
+    account_orders_burst: int = 10_000
+    """The most orders an account may place at once above its average rate."""
 
 
 PosterFactory = Callable[..., Poster]
@@ -177,6 +182,7 @@ class SequencerNode:
             signature_worker=options.signature_worker,
             max_round=options.admission_max_round,
             max_queued=options.admission_max_queued,
+            accounts=AccountRates(options.account_orders_per_s, options.account_orders_burst),
         )
         self.upkeep = Upkeep(self.mempool, self.intake.submit, self.l2clock.estimate, self._admitting)
         self.views = Views(

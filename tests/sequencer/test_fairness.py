@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sequencer.errors import RateLimited
-from sequencer.fairness import Fairness, FairnessLimits
+from sequencer.fairness import AccountRates, Fairness, FairnessLimits
 
 A, B = ("127.0.0.1", 1), ("127.0.0.1", 2)
 
@@ -107,3 +107,24 @@ def test_clients__bounded__least_recently_seen_forgotten_first() -> None:
 def test_limits__not_positive__refused() -> None:
     with pytest.raises(ValueError):
         Fairness(FairnessLimits(bytes_per_s=0))
+
+
+def test_account_rates__over_its_share__refused_until_paid_back__others_untouched() -> None:
+    clock = Clock()
+    rates = AccountRates(100, 200, clock=clock)
+    alice, bob = b"\x0a" * 20, b"\x0b" * 20
+    rates.check([alice, bob])  # never seen: free
+    rates.spend({alice: 250, bob: 200})  # alice 50 orders over her burst, bob exactly at it
+    with pytest.raises(RateLimited) as refused:
+        rates.check([bob, alice])
+    assert refused.value.retry_after_s == pytest.approx(0.5) and not refused.value.close
+    rates.check([bob])
+    clock.now = 0.5
+    rates.check([alice])  # paid back
+
+
+def test_account_rates__bounded__least_recent_forgotten() -> None:
+    rates = AccountRates(1, 1, max_accounts=1, clock=Clock())
+    rates.spend({b"\x01" * 20: 5})
+    rates.spend({b"\x02" * 20: 1})
+    rates.check([b"\x01" * 20])  # forgotten, debt and all

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, FilePath, StringConstraints, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sequencer.exchange import MAX_OPEN_ORDERS
+
 ENV_PREFIX = "ROLLUP_SEQ_"
 
 MAX_BODY_BYTES = 65_536
@@ -60,6 +62,9 @@ class SequencerSettings(BaseSettings):
     """How often the L1 is polled for new events."""
     max_pending: int = Field(default=100_000, ge=1)
     """Mempool capacity; beyond it requests get 503 overloaded."""
+    max_open_orders: int = Field(default=MAX_OPEN_ORDERS, ge=1)
+    """Most resting orders kept for one account: a limit order beyond it is refused
+    `too_many_open_orders` (reduce-only orders always rest)."""
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=1024)
     """Largest request body accepted (413 `too_large` beyond), on every path of the API."""
     bond_wei: int = Field(default=10**18, ge=0)

@@ -59,7 +59,9 @@ from sequencer.stf.keys import account_key, insurance_key, order_key
 from sequencer.stf.smt import SparseMerkleTree
 from sequencer.stf.types import ChainConfig, Order, SignedOrder
 
-TRADERS = 40
+TRADERS = 50
+"""Funded accounts sending the flow: enough that none of them rests more orders than a sequencer
+keeps for one account by default (`sequencer.exchange.MAX_OPEN_ORDERS`)."""
 ORDER_ACK_RATE = 2_000.0
 """Single orders per second for the latency figure (the issue's rate)."""
 ETH = MARKETS[0].market_id

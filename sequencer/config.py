@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.health import L1_LAG_LIMIT_BLOCKS, L1_SILENCE_LIMIT_S, SEND_STALL_LIMIT_S
 from contracts.l1 import SERVICE_TIMEOUT_S
+from sequencer.exchange import MAX_OPEN_ORDERS
 
 ENV_PREFIX = "ROLLUP_SEQ_"
 
@@ -77,6 +78,9 @@ class SequencerSettings(BaseSettings):
     waited this long with no batch appended."""
     max_pending: int = Field(default=100_000, ge=1)
     """Mempool capacity; beyond it requests get 503 overloaded."""
+    max_open_orders: int = Field(default=MAX_OPEN_ORDERS, ge=1)
+    """Most resting orders kept for one account: a limit order beyond it is refused
+    `too_many_open_orders` (reduce-only orders always rest)."""
     max_body_bytes: int = Field(default=MAX_BODY_BYTES, ge=MIN_BODY_BYTES)
     """Largest request body accepted (413 `too_large` beyond), on every path of the API but the
     two batch endpoints (`sequencer.api.body.BATCH_BODY_BYTES`)."""

@@ -50,6 +50,7 @@ def build_node(settings: SequencerSettings, node_type: NodeFactory = SequencerNo
         batch_interval_ms=settings.batch_interval_ms,
         l1_poll_ms=settings.l1_poll_ms,
         max_pending=settings.max_pending,
+        max_open_orders=settings.max_open_orders,
         bond_wei=settings.bond_wei,
         signature_worker=settings.signature_worker,
         account_orders_per_s=settings.account_orders_per_s,

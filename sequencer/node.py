@@ -29,6 +29,7 @@ from contracts.follow import LoopHealth, drive
 from contracts.health import HealthLimits
 from contracts.logs import get_logger
 from sequencer.exchange import (
+    MAX_OPEN_ORDERS,
     TIME_MARGIN_SECONDS,
     BundleOutcome,
     CancelOutcome,
@@ -75,6 +76,8 @@ class NodeOptions:
     funding steps (`mempool.PRIORITY_TYPES`)."""
     order_time_margin_s: int = TIME_MARGIN_SECONDS
     """Orders are checked for expiry, and prices for staleness, this far ahead of the clock."""
+    max_open_orders: int = MAX_OPEN_ORDERS
+    """Most resting orders kept for one account (`Exchange.max_open_orders`)."""
     keeper_interval_ms: int = 1000
     """How often the keeper looks for due funding steps and accounts to deleverage."""
     admission_max_round: int = 64
@@ -135,6 +138,7 @@ class SequencerNode:
             l2_floor=lambda: self.chain.tip_l2_time,
             chain_state=lambda: self.chain.state,
             margin_s=options.order_time_margin_s,
+            max_open_orders=options.max_open_orders,
         )
         """The order books (rebuilt with the mempool's view, see `Follower.rebase`)."""
         self.loop_health = LoopHealth(loops={"follower": False, "builder": False, "keeper": False})

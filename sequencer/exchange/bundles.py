@@ -124,7 +124,7 @@ def bundle_filled(
         if isinstance(event, OrderRemoved):
             ex.left_book(event, run)
         else:
-            run.messages.append(event)
+            ex.reduced(event, run)
         run.writes.fill(h, i, maker.order.trader, bundle.trader, maker_digest, digest)
     run.writes.insert(
         OrderRow(digest, ex.next_seq(), "bundle", bundle.trader, -1, encode_tx(tx), "filled", None)

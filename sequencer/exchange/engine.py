@@ -2,9 +2,10 @@
 
 One price-time `OrderBook` per listed market (`sequencer.matching`). The `Exchange` carries out
 each request (`requests`) in a run: an order is admitted and matched by `orders`, a bundle by
-`bundles`, a Cancel or raw transactions here; every fill is planned with the state machine
-against the mempool's speculative view before the book applies it (`orders` says what happens
-to a maker or a taker whose fill is refused).
+`bundles`, a Cancel or transactions as they come by `cancels`; every fill is planned with the
+state machine against the mempool's speculative view before the book applies it (`orders` says
+what happens to a maker or a taker whose fill is refused). What each account's resting orders
+add to its positions is kept in `exposure`, for the margin of open orders.
 
 Time: a fill lands in a batch whose clock `l2_time` is chosen later, between the tip's clock and
 the wall clock. Rules that get stricter with time (expiry, oracle staleness) are checked at
@@ -31,6 +32,8 @@ from typing import TypeVar
 
 from contracts.logs import get_logger
 from sequencer.exchange.bundles import place_bundle
+from sequencer.exchange.cancels import admit_txs, place_cancel, resync_in
+from sequencer.exchange.exposure import Exposure
 from sequencer.exchange.messages import book_message, fill_message, snapshot_message
 from sequencer.exchange.orderlog import OrderLog, OrderWrites, fill_record, logged_reason
 from sequencer.exchange.orders import place_orders, refusal_status, work_order
@@ -43,7 +46,6 @@ from sequencer.exchange.records import (
     OrderStatus,
 )
 from sequencer.exchange.requests import (
-    AdmitTxs,
     Answer,
     CancelOrder,
     ExchangeRequest,
@@ -52,12 +54,17 @@ from sequencer.exchange.requests import (
     PlaceOrders,
     Resting,
     Run,
-    answered,
 )
-from sequencer.matching import BookOrder, OrderBook, OrderRemoved, RemoveReason
+from sequencer.matching import BookOrder, OrderBook, OrderReduced, OrderRemoved, RemoveReason
 from sequencer.mempool import Mempool
 from sequencer.stf.codec import decode_signed_order, decode_tx
-from sequencer.stf.constants import FLAG_IOC, TX_TYPE_BUNDLE_FILL, TX_TYPE_CANCEL, TX_TYPE_FILL
+from sequencer.stf.constants import (
+    FLAG_IOC,
+    FLAG_REDUCE_ONLY,
+    TX_TYPE_BUNDLE_FILL,
+    TX_TYPE_CANCEL,
+    TX_TYPE_FILL,
+)
 from sequencer.stf.eip712 import order_digest
 from sequencer.stf.errors import RollupError
 from sequencer.stf.keys import markets_key
@@ -83,6 +90,9 @@ TIME_MARGIN_SECONDS = 10
 """How far ahead of the wall clock orders are checked for expiry and prices for staleness: a fill
 admitted now must still apply in a batch built this much later."""
 
+MAX_OPEN_ORDERS = 1_000
+"""Default of the most resting orders kept for one account (`max_open_orders`)."""
+
 T = TypeVar("T")
 
 
@@ -99,6 +109,7 @@ class Exchange:
         l2_floor: Callable[[], int] = lambda: 0,
         chain_state: Callable[[], State] | None = None,
         margin_s: int = TIME_MARGIN_SECONDS,
+        max_open_orders: int = MAX_OPEN_ORDERS,
     ) -> None:
         self.config = config
         self.mempool = mempool
@@ -116,6 +127,10 @@ class Exchange:
         """Resting orders by digest."""
         self.by_trader: dict[bytes, set[bytes]] = {}
         """Digests of each trader's resting orders."""
+        self.exposure = Exposure()
+        """What each account's resting orders add to its positions (for the margin of open orders)."""
+        self.max_open_orders = max_open_orders
+        """Most resting orders kept for one account (reduce-only ones always rest)."""
         self._seq = self.log.max_seq() + 1
         self._rebuilding = False
         self._markets: Markets = ()
@@ -184,47 +199,15 @@ class Exchange:
                 if isinstance(request, PlaceOrders):
                     finishers.append(place_orders(self, request, digests[i], logged, run))
                 elif isinstance(request, CancelOrder):
-                    finishers.append(self._begin_cancel(request.tx, run))
+                    finishers.append(place_cancel(self, request.tx, run))
                 elif isinstance(request, PlaceBundle):
                     finishers.append(place_bundle(self, request, run))
                 else:
-                    finishers.append(self._begin_txs(request, run))
+                    finishers.append(admit_txs(self, request, run))
             return finishers
 
         finishers, seqs = self._execute(body, priority=False)
         return [finish(seqs) for finish in finishers]
-
-    def _begin_cancel(self, tx: Cancel, run: Run) -> Finish:
-        digest = order_digest(tx.order, self.config)
-        try:
-            h = run.stage.add(tx)
-        except RollupError as exc:
-            return answered(exc)
-        removed = 0
-        if h not in run.stage.known and digest in self.resting:
-            event = self.books[tx.order.market].remove(digest, RemoveReason.CANCELLED)
-            self.left_book(event, run)
-            removed = event.size
-        return lambda seqs: CancelOutcome(h, seqs[h], digest, removed > 0, removed)
-
-    def _begin_txs(self, request: AdmitTxs, run: Run) -> Finish:
-        # the staging's own clock: what these transactions are stamped with (`PendingTx.clock`)
-        ctx = L1Context(queue_end=0, queue_hashes={}, l2_time=run.stage.clock)
-        out: list[bytes | RollupError] = []
-        admitted: list[Tx | bytes] = []
-        for item in request.items:
-            try:
-                out.append(run.stage.add(item, ctx=ctx))
-            except RollupError as exc:
-                out.append(exc)
-                continue
-            admitted.append(item)
-        self._resync_in(self.touched_orders(admitted), run)
-
-        def finish(seqs: dict[bytes, int]) -> Answer:
-            return [r if isinstance(r, RollupError) else (r, seqs[r]) for r in out]
-
-        return finish
 
     def touched_orders(self, admitted: Iterable[Tx | bytes]) -> list[bytes]:
         """Digests of the orders that Cancel / Fill / BundleFill transactions touch."""
@@ -244,28 +227,7 @@ class Exchange:
         touched = [d for d in dict.fromkeys(digests) if d in self.resting]
         if not touched:
             return
-        self._execute(lambda run: self._resync_in(touched, run), priority=True)
-
-    def _resync_in(self, digests: Iterable[bytes], run: Run) -> None:
-        """`resync`'s work inside a run (the view holds what the run staged)."""
-        touched = [d for d in dict.fromkeys(digests) if d in self.resting]
-        view = self.mempool.view
-        for digest in touched:
-            order = self.resting[digest].signed.order
-            book = self.books[order.market]
-            leaf = get_order_state(view, digest)
-            if leaf.cancelled:
-                self.left_book(book.remove(digest, RemoveReason.CANCELLED), run)
-                continue
-            in_book = book.get(digest)
-            assert in_book is not None
-            excess = in_book.size - max(order.size - leaf.filled, 0)
-            if excess > 0:
-                event = book.take(digest, excess)
-                if isinstance(event, OrderRemoved):
-                    self.left_book(event, run)
-                else:
-                    run.messages.append(event)
+        self._execute(lambda run: resync_in(self, touched, run), priority=True)
 
     def sweep(self) -> None:
         """Take expired orders out of the books and record them expired (call it periodically)."""
@@ -292,6 +254,7 @@ class Exchange:
         self.books = {}
         self.resting = {}
         self.by_trader = {}
+        self.exposure = Exposure()
         self._seq = max(self._seq, self.log.max_seq() + 1)
 
         def body(run: Run) -> None:
@@ -470,11 +433,25 @@ class Exchange:
         for event in book.expire(run.hi):
             self.left_book(event, run)
 
+    def rested(self, signed: SignedOrder, digest: bytes, seq: int, size: int) -> None:
+        """An order started resting with `size`: keep it (and count it, unless reduce-only)."""
+        order = signed.order
+        self.resting[digest] = Resting(signed, seq)
+        self.by_trader.setdefault(order.trader, set()).add(digest)
+        if not order.flags & FLAG_REDUCE_ONLY:
+            self.exposure.add(digest, order.trader, order.market, order.side, order.price, size)
+
+    def reduced(self, event: OrderReduced, run: Run) -> None:
+        """A resting order was partly filled and keeps resting with the rest."""
+        self.exposure.reduce(event.order_id, event.size)
+        run.messages.append(event)
+
     def left_book(self, event: OrderRemoved, run: Run) -> None:
         """A resting order left its book: forget it and record why."""
         digest = event.order_id
         resting = self.resting.pop(digest, None)
         if resting is not None:
+            self.exposure.remove(digest)
             mine = self.by_trader.get(event.trader)
             if mine is not None:
                 mine.discard(digest)

@@ -2,7 +2,10 @@
 
 Admission of an order uses the state machine's own checks (`trading.check_order`,
 `trading.order_room`) after its EIP-712 signature; a REDUCE_ONLY order is capped at what would
-only reduce its trader's position in the view.
+only reduce its trader's position in the view. Open orders are backed by margin (`check_backed`):
+any other order is admitted only if its trader's equity covers the margin of its positions plus
+its open orders with this one (`stf.margin.check_open_order`), and a limit order only while its
+trader rests fewer than `max_open_orders`.
 
 Every fill the book proposes is built as the `Fill` transaction it will be and planned with
 `stf.plan_tx` against the mempool's speculative view before the book applies it:
@@ -26,10 +29,11 @@ from typing import TYPE_CHECKING
 from sequencer.errors import Overloaded
 from sequencer.exchange.orderlog import OrderRow, logged_reason
 from sequencer.exchange.records import FillRecord, OrderOutcome, OrderStatus
-from sequencer.exchange.requests import Finish, Known, Placed, PlaceOrders, Resting, Run
+from sequencer.exchange.requests import Finish, Known, Placed, PlaceOrders, Run
 from sequencer.matching import (
     BookOrder,
     OrderFlags,
+    OrderReduced,
     OrderRemoved,
     ReduceOnlyWouldIncrease,
     RemoveReason,
@@ -37,7 +41,7 @@ from sequencer.matching import (
     Verdict,
 )
 from sequencer.stf.codec import encode_signed_order, read_acct
-from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
+from sequencer.stf.constants import FLAG_IOC, FLAG_REDUCE_ONLY, SIDE_BUY, SIDE_SELL
 from sequencer.stf.eip712 import recover_sig
 from sequencer.stf.errors import (
     BadSignature,
@@ -50,12 +54,13 @@ from sequencer.stf.errors import (
     PositionLimit,
     ReduceOnly,
     RollupError,
+    TooManyOpenOrders,
 )
 from sequencer.stf.keys import account_key, order_key
-from sequencer.stf.margin import halted, listed_market, reducing_size
+from sequencer.stf.margin import check_open_order, halted, listed_market, reducing_size, settle
 from sequencer.stf.trading import check_order, order_room
 from sequencer.stf.transition import plan_tx
-from sequencer.stf.types import Fill, L1Context, Market, SignedOrder
+from sequencer.stf.types import Fill, L1Context, Market, Order, SignedOrder
 
 if TYPE_CHECKING:
     from sequencer.exchange.engine import Exchange
@@ -137,6 +142,8 @@ def work_order(
     remaining -= remaining % lot
     book = ex.market_book(order.market, market)
     ex.expire(book, run)
+    if row is None:
+        check_backed(ex, order, remaining, run)
     placed = Placed(digest, OrderStatus.RESTING)
     side = _SIDES.get(order.side)
     flags = _FLAGS.get(order.flags)
@@ -168,12 +175,14 @@ def work_order(
         elif isinstance(event, OrderRemoved):
             ex.left_book(event, run)
             continue
+        elif isinstance(event, OrderReduced):
+            ex.reduced(event, run)
+            continue
         run.messages.append(event)
     if result.resting is not None:
         placed.status = OrderStatus.PARTIALLY_FILLED if filled or placed.fills else OrderStatus.RESTING
         placed.resting = result.resting.size
-        ex.resting[digest] = Resting(signed, seq)
-        ex.by_trader.setdefault(order.trader, set()).add(digest)
+        ex.rested(signed, digest, seq, result.resting.size)
     elif not refused and placed.status != OrderStatus.CANCELLED:
         placed.status = OrderStatus.FILLED
     if refused and not placed.fills:  # nothing of it was accepted
@@ -199,6 +208,33 @@ def work_order(
     elif (stored, reason) != (row.status, row.reason):
         run.writes.status(digest, stored, reason)
     return placed
+
+
+def check_backed(ex: Exchange, order: Order, size: int, run: Run) -> None:
+    """The rules over open orders for `size` of a new order, taken as if it all rested (a part that
+    fills instead fills at its price or a better one, which leaves as much margin, fees aside): the
+    account's equity covers the margin of its positions and open orders with this one
+    (`margin.check_open_order`), and a limit order needs room among the account's resting orders
+    (`max_open_orders`). A reduce-only order always passes."""
+    if order.flags & FLAG_REDUCE_ONLY:
+        return
+    trader = order.trader
+    if not order.flags & FLAG_IOC and len(ex.by_trader.get(trader, ())) >= ex.max_open_orders:
+        raise TooManyOpenOrders(trader, ex.max_open_orders)
+    acct = read_acct(ex.mempool.view.tree.get(account_key(trader)))
+    if acct.positions:
+        settle(acct, run.markets)
+    check_open_order(
+        trader,
+        acct,
+        run.markets,
+        ex.exposure.of(trader, run.markets),
+        order.market,
+        order.side,
+        order.price,
+        size,
+        run.hi,
+    )
 
 
 def fill_check(

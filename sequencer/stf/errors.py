@@ -347,6 +347,67 @@ class InvalidMessage(InvalidTransaction):
     code = "invalid_message"
 
 
+class OpenOrderRefused(RollupError):
+    """An order the sequencer does not rest: its trader's open orders would not be backed. Resting
+    orders are the sequencer's, not state, so this is an admission rule (`margin.check_open_order`);
+    a fill of a resting order is still held to the transaction rules."""
+
+
+class InsufficientOrderMargin(OpenOrderRefused):
+    """The account's equity would not cover the initial margin of its positions plus its open
+    orders, each market's worst side as if filled (`margin.order_margin`)."""
+
+    code = "insufficient_order_margin"
+
+    def __init__(self, account: bytes, market: int, required: int, equity: int) -> None:
+        super().__init__(
+            f"0x{account.hex()} needs margin {required} with its open orders in market {market},"
+            f" has equity {equity}"
+        )
+        self.account = account
+        """The account."""
+        self.market = market
+        """The market of the order refused."""
+        self.required = required
+        """The margin its positions and open orders would need."""
+        self.equity = equity
+        """Its equity (funding settled)."""
+
+
+class OpenPositionLimit(OpenOrderRefused):
+    """The account's position plus its open orders on one side would pass the market's
+    `max_position`."""
+
+    code = "open_position_limit"
+
+    def __init__(self, account: bytes, market: int, exposure: int, limit: int) -> None:
+        super().__init__(
+            f"0x{account.hex()} in market {market}: position and open orders reach {exposure}, above {limit}"
+        )
+        self.account = account
+        """The account."""
+        self.market = market
+        """The market id."""
+        self.exposure = exposure
+        """|position| if every open order of that side filled, with the order refused."""
+        self.limit = limit
+        """The market's `max_position`."""
+
+
+class TooManyOpenOrders(OpenOrderRefused):
+    """The account already has the most resting orders a sequencer keeps for one account (its
+    `max_open_orders` setting)."""
+
+    code = "too_many_open_orders"
+
+    def __init__(self, account: bytes, limit: int) -> None:
+        super().__init__(f"0x{account.hex()} has {limit} resting orders, the most this sequencer keeps")
+        self.account = account
+        """The account."""
+        self.limit = limit
+        """The sequencer's limit."""
+
+
 class InvalidBatch(RollupError):
     """A batch does not match what re-executing it gives."""
 

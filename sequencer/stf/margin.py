@@ -5,16 +5,29 @@ read from and written back to the Account leaf (`codec.read_acct`, `codec.write_
 the decoded Markets leaf (a tuple of `Market`, decoded once per distinct leaf value). Every
 function here is integer-only and follows the protocol's formulas literally: divisions only ever
 take a non-negative dividend.
+
+The margin of open orders (`order_margin`, `check_open_order`) is the sequencer's admission rule
+for the orders it rests, which are not state; it is built from the same pieces as the rules of a
+transaction (`position_margin`, `equity`, `exceeds_max_position`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import NamedTuple
 
 from sequencer.stf.codec import decode_markets
 from sequencer.stf.codec import read_acct as read_acct  # its old home, for callers not moved yet
 from sequencer.stf.constants import BPS, MAX_POSITIONS, SIDE_BUY
-from sequencer.stf.errors import InsufficientMargin, PositionLimit, StaleOracle, UnknownMarket
+from sequencer.stf.errors import (
+    InsufficientMargin,
+    InsufficientOrderMargin,
+    OpenPositionLimit,
+    PositionLimit,
+    StaleOracle,
+    UnknownMarket,
+)
 from sequencer.stf.types import Acct, Market
 
 Markets = tuple[Market, ...]
@@ -57,12 +70,17 @@ def equity(a: Acct, markets: Markets) -> int:
     return total
 
 
+def position_margin(size: int, market: Market, bps: int) -> int:
+    """`ceil(|size| * mark * bps / BPS)`: the margin of a position of `size` at the market's mark."""
+    return (abs(size) * market.mark_price * bps + BPS - 1) // BPS
+
+
 def initial_margin(a: Acct, markets: Markets) -> int:
     """`sum(ceil(|size| * mark * imr_bps / BPS))`."""
     total = 0
     for m, p in a.positions.items():
         market = markets[m]
-        total += (abs(p[0]) * market.mark_price * market.params.imr_bps + BPS - 1) // BPS
+        total += position_margin(p[0], market, market.params.imr_bps)
     return total
 
 
@@ -71,7 +89,7 @@ def maintenance_margin(a: Acct, markets: Markets) -> int:
     total = 0
     for m, p in a.positions.items():
         market = markets[m]
-        total += (abs(p[0]) * market.mark_price * market.params.mmr_bps + BPS - 1) // BPS
+        total += position_margin(p[0], market, market.params.mmr_bps)
     return total
 
 
@@ -153,9 +171,15 @@ def trade(a: Acct, owner: bytes, market_id: int, delta: int, price: int, markets
         p[1] = n - removed
 
 
+def exceeds_max_position(before: int, after: int, market: Market) -> bool:
+    """Whether a size change from `before` to `after` grows `|size|` past the market's
+    `max_position` (one that does not grow it never does, whatever its size)."""
+    return abs(after) > abs(before) and abs(after) > market.params.max_position
+
+
 def check_max_position(owner: bytes, market_id: int, before: int, after: int, market: Market) -> None:
     """A trade that grows `|size|` must end within the market's `max_position`."""
-    if abs(after) > abs(before) and abs(after) > market.params.max_position:
+    if exceeds_max_position(before, after, market):
         raise PositionLimit(owner, market_id, f"|size| {abs(after)} above {market.params.max_position}")
 
 
@@ -181,3 +205,103 @@ def check_risk(
         raise InsufficientMargin(owner, imr, eq)
     if eq < 0 or eq - maintenance_margin(a, markets) < equity_before - mmr_before:
         raise InsufficientMargin(owner, imr, eq)
+
+
+# ---- open orders (the sequencer's admission rule) ---------------------------------------
+
+
+class OpenOrders(NamedTuple):
+    """An account's resting orders in one market, as the margin of open orders reads them (a
+    tuple: one is made per order admitted)."""
+
+    buy: int
+    """Their total size on the buy side."""
+    sell: int
+    """Their total size on the sell side."""
+    loss: int
+    """What they would lose against the mark if each filled at its price (`order_loss`, summed)."""
+
+
+NO_ORDERS = OpenOrders(0, 0, 0)
+"""No open order in a market."""
+
+
+def order_loss(side: int, price: int, size: int, mark: int) -> int:
+    """What an order of `size` would lose against `mark` if it filled at `price`: a buy above the
+    mark, a sell below it; 0 for the others (a gain is not counted)."""
+    loss = (price - mark) * size if side == SIDE_BUY else (mark - price) * size
+    return loss if loss > 0 else 0
+
+
+def open_exposure(held: int, orders: OpenOrders) -> int:
+    """The largest `|size|` the orders could leave from the position `held`: every buy filled, or
+    every sell (the worst side)."""
+    return max(abs(held + orders.buy), abs(held - orders.sell))
+
+
+def market_order_margin(held: int, market: Market, orders: OpenOrders) -> int:
+    """`order_margin` in one market: the initial margin of the worst side's position at the mark,
+    plus what the orders would lose against the mark."""
+    return position_margin(open_exposure(held, orders), market, market.params.imr_bps) + orders.loss
+
+
+def order_margin(a: Acct, markets: Markets, orders: Mapping[int, OpenOrders]) -> int:
+    """Initial margin over positions plus open orders (`orders` by market): `market_order_margin`
+    in each market with orders, `initial_margin` in the others.
+
+    Filling an open order, at its price or a better one, never lowers `equity - order_margin` but
+    by its fee: its size was counted in the worst side, and the loss it realizes in `loss`."""
+    total = 0
+    for m, p in a.positions.items():
+        if m not in orders:
+            market = markets[m]
+            total += position_margin(p[0], market, market.params.imr_bps)
+    for m, o in orders.items():
+        total += market_order_margin(a.size(m), markets[m], o)
+    return total
+
+
+def check_open_order(
+    owner: bytes,
+    a: Acct,
+    markets: Markets,
+    orders: Mapping[int, OpenOrders],
+    market_id: int,
+    side: int,
+    price: int,
+    size: int,
+    now: int,
+) -> None:
+    """Whether `owner`'s account `a` (funding settled) may add `size` at `price` on `side` in
+    `market_id` to its open `orders`, as an order that may rest: raises the rule it breaks.
+
+    Its position plus its open orders on that side, this one with them, must stay within the
+    market's `max_position` (`OpenPositionLimit`), unless they shrink; the market must have a
+    price (`StaleOracle`); and its equity must cover `order_margin` with the order
+    (`InsufficientOrderMargin`), unless the order does not raise it."""
+    market = listed_market(markets, market_id)
+    buy, sell, _ = orders.get(market_id, NO_ORDERS)
+    held = a.size(market_id)
+    if side == SIDE_BUY:
+        before, other = held + buy, held - sell
+        after = before + size
+    else:
+        before, other = held - sell, held + buy
+        after = before - size
+    if exceeds_max_position(before, after, market):
+        raise OpenPositionLimit(owner, market_id, abs(after), market.params.max_position)
+    if market.oracle_time == 0 and abs(after) > abs(before):
+        raise StaleOracle(market_id, 0, now)
+    # what the order adds to `market_order_margin`: the worst side may grow, and its loss counts
+    imr_bps = market.params.imr_bps
+    extra = (
+        position_margin(max(abs(after), abs(other)), market, imr_bps)
+        - position_margin(max(abs(before), abs(other)), market, imr_bps)
+        + order_loss(side, price, size, market.mark_price)
+    )
+    if extra <= 0:
+        return
+    required = order_margin(a, markets, orders) + extra
+    eq = equity(a, markets)
+    if eq < required:
+        raise InsufficientOrderMargin(owner, market_id, required, eq)

@@ -222,7 +222,8 @@ def test_orders__rest_then_fill__receipts_views_and_batching(net: Net) -> None:
         (lambda: order(1, ETH, SIDE_BUY, 100, 15), 400, "size_off_lot"),
         (lambda: order(1, ETH, SIDE_BUY, 100, 10, expiry=T0), 409, "order_expired"),
         (lambda: order(1, ETH, SIDE_BUY, 100, 10, flags=FLAG_IOC | FLAG_POST_ONLY), 400, "invalid_order"),
-        (lambda: order(1, ETH, SIDE_BUY, 100, 100_000), 409, "insufficient_margin"),  # crosses D's ask
+        (lambda: order(1, ETH, SIDE_BUY, 100, 150_000), 409, "insufficient_order_margin"),  # crosses D's ask
+        (lambda: order(1, ETH, SIDE_BUY, 99, 1_000_010), 409, "open_position_limit"),
         (
             lambda: SignedOrder(order(1, ETH, SIDE_BUY, 100, 10).order, order(2, ETH, SIDE_BUY, 1, 10).sig),
             400,
@@ -233,7 +234,7 @@ def test_orders__rest_then_fill__receipts_views_and_batching(net: Net) -> None:
 def test_post_order__refused__typed_4xx_and_nothing_recorded(
     net: Net, make: Any, status: int, code: str
 ) -> None:
-    net.client.post("/v1/orders", json=body(order(3, ETH, SIDE_SELL, 100, 200_000)))
+    assert net.client.post("/v1/orders", json=body(order(3, ETH, SIDE_SELL, 100, 50_000))).status_code == 200
     signed = make()
     r = net.client.post("/v1/orders", json=body(signed))
     assert (r.status_code, r.json()["error"]["code"]) == (status, code)
@@ -389,6 +390,24 @@ def test_revert__batch_with_fills_reverted__fills_pending_again_and_reincluded(n
     assert net.post_batch()
     assert c.get(f"/v1/transactions/{fill['tx_hash']}").json()["status"] == "batched"
     assert c.get(f"/v1/orders/{digest(order(0, ETH, SIDE_SELL, 100, 50))}").json()["filled_confirmed"] == 30
+
+
+def test_post_order__more_resting_orders_than_the_node_keeps__409_too_many_open_orders(
+    tmp_path: Path,
+) -> None:
+    l1 = ClockedL1(FakeRollup())
+    for message in (SetMarket(ETH, ETH_PARAMS), SetCommittee(COMMITTEE)):
+        l1.log.append(l1.rollup.message(encode_message(message)))
+    l1.deposit(A, 1_000_000)
+    n = Net(tmp_path / "s.sqlite", l1, NodeOptions(max_open_orders=2))
+    assert n.post_batch()
+    n.node.intake.submit(OracleUpdate(ETH, tuple(price(i, ETH, 100, 100, T0) for i in range(3))))
+    assert n.post_batch()
+    for i in range(2):
+        assert n.client.post("/v1/orders", json=body(order(0, ETH, SIDE_BUY, 90 - i, 10))).status_code == 200
+    r = n.client.post("/v1/orders", json=body(order(0, ETH, SIDE_BUY, 80, 10)))
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "too_many_open_orders")
+    n.close()
 
 
 def test_overload__orders_503_cancels_still_admitted(tmp_path: Path) -> None:

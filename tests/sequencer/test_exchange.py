@@ -26,7 +26,7 @@ from exchange_fixtures import (
 from stf_vectors import CONFIG, state_of
 
 from sequencer.errors import NoMatch, Overloaded
-from sequencer.exchange import Exchange, OrderStatus
+from sequencer.exchange import MAX_OPEN_ORDERS, Exchange, OrderStatus
 from sequencer.mempool import Mempool, logged_pending
 from sequencer.stf.codec import encode_markets
 from sequencer.stf.constants import FLAG_IOC, FLAG_POST_ONLY, FLAG_REDUCE_ONLY, SIDE_BUY, SIDE_SELL
@@ -55,11 +55,20 @@ RICH = 1_000_000
 class Harness:
     """A chain state, a store, a mempool rebased on the state, an exchange, and its stream."""
 
-    def __init__(self, path: Path, state: State, *, max_pending: int = 1000, reserve: int = 10) -> None:
+    def __init__(
+        self,
+        path: Path,
+        state: State,
+        *,
+        max_pending: int = 1000,
+        reserve: int = 10,
+        max_open_orders: int = MAX_OPEN_ORDERS,
+    ) -> None:
         self.path = path
         self.state = state
         self.max_pending = max_pending
         self.reserve = reserve
+        self.max_open_orders = max_open_orders
         self.now = NOW
         """The wall clock (and batch clock) of the node."""
         self.stream = Stream()
@@ -73,7 +82,12 @@ class Harness:
         self.mempool.l2_time = lambda: self.now
         self.mempool.rebase(self.state, [], L1Context(0, {}), logged_pending(self.store))
         self.exchange = Exchange(
-            CONFIG, self.mempool, stream=self.stream, clock=lambda: self.now, l2_floor=lambda: NOW
+            CONFIG,
+            self.mempool,
+            stream=self.stream,
+            clock=lambda: self.now,
+            l2_floor=lambda: NOW,
+            max_open_orders=self.max_open_orders,
         )
         self.exchange.rebuild()
 
@@ -178,11 +192,20 @@ def test_place__ioc__remainder_cancelled_never_rests(h: Harness) -> None:
     assert len(h.exchange.books[ETH]) == 0
 
 
+def lose_margin(h: Harness, accounts: dict[bytes, int]) -> None:
+    """The chain moves under the mempool (say a revert) and leaves `accounts` with that collateral;
+    the books are rebuilt, their resting orders put back as they were admitted."""
+    h.state = state_of(leaves({t: acct(c) for t, c in accounts.items()}))
+    h.mempool.rebase(h.state, [], L1Context(0, {}), [])
+    h.exchange.rebuild()
+
+
 def test_place__maker_without_margin__maker_rejected_and_next_maker_fills(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "s.sqlite", state_of(leaves({A: acct(100), B: acct(RICH), C: acct(RICH)})))
-    poor = order(0, ETH, SIDE_SELL, 100, 500)  # A cannot margin 50,000 of notional with 100
+    h = Harness(tmp_path / "s.sqlite", funded(A, B, C))
+    poor = order(0, ETH, SIDE_SELL, 100, 500)
     h.exchange.place(poor)
     h.exchange.place(order(2, ETH, SIDE_SELL, 101, 500))
+    lose_margin(h, {A: 100, B: RICH, C: RICH})  # A cannot margin 50,000 of notional with 100
     out = h.exchange.place(order(1, ETH, SIDE_BUY, 101, 300))
     assert [(f.maker, f.price, f.size) for f in out.fills] == [(C, 101, 300)]
     details = h.exchange.order_details(digest(poor))
@@ -212,7 +235,8 @@ def test_place__taker_without_margin_after_some_fills__fills_stand_rest_refused(
 
 
 def test_place__taker_without_margin_no_fill__refused_and_nothing_recorded(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "s.sqlite", state_of(leaves({A: acct(RICH), B: acct(10)})))
+    # B's 2,000 margins 200 @ 100 as an open order, but not the fill's taker fee (40) on top
+    h = Harness(tmp_path / "s.sqlite", state_of(leaves({A: acct(RICH), B: acct(2_000)})))
     h.exchange.place(order(0, ETH, SIDE_SELL, 100, 200))
     bid = order(1, ETH, SIDE_BUY, 100, 200)
     with pytest.raises(InsufficientMargin):
@@ -527,9 +551,10 @@ def test_bundle__a_leg_nobody_can_fill__refused_no_match_nothing_changes(h: Harn
 
 
 def test_bundle__maker_without_margin__rejected_and_the_next_one_used(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "s.sqlite", state_of(leaves({A: acct(10), B: acct(RICH), C: acct(RICH)})))
+    h = Harness(tmp_path / "s.sqlite", funded(A, B, C))
     h.exchange.place(order(0, ETH, SIDE_SELL, 99, 50))
     h.exchange.place(order(2, ETH, SIDE_SELL, 100, 50))
+    lose_margin(h, {A: 10, B: RICH, C: RICH})
     bundle, sig = signed_bundle(1, [Leg(ETH, SIDE_BUY, 100, 30)])
     out = h.exchange.place_bundle(bundle, sig)
     assert [f.maker for f in out.fills] == [C]

@@ -72,6 +72,7 @@ from sequencer.stf.margin import Markets, read_markets
 from sequencer.stf.state import State, get_order_state
 from sequencer.stf.transition import touched_orders
 from sequencer.stf.types import (
+    Acct,
     Bundle,
     BundleFill,
     Cancel,
@@ -131,6 +132,8 @@ class Exchange:
         """What each account's resting orders add to its positions (for the margin of open orders)."""
         self.max_open_orders = max_open_orders
         """Most resting orders kept for one account (reduce-only ones always rest)."""
+        self.settled: dict[bytes, tuple[bytes | None, Markets, Acct]] = {}
+        """Traders' accounts as last read for admission: (leaf value, markets, settled account)."""
         self._seq = self.log.max_seq() + 1
         self._rebuilding = False
         self._markets: Markets = ()
@@ -255,6 +258,7 @@ class Exchange:
         self.resting = {}
         self.by_trader = {}
         self.exposure = Exposure()
+        self.settled = {}
         self._seq = max(self._seq, self.log.max_seq() + 1)
 
         def body(run: Run) -> None:
@@ -439,11 +443,12 @@ class Exchange:
         self.resting[digest] = Resting(signed, seq)
         self.by_trader.setdefault(order.trader, set()).add(digest)
         if not order.flags & FLAG_REDUCE_ONLY:
-            self.exposure.add(digest, order.trader, order.market, order.side, order.price, size)
+            self.exposure.add(order.trader, order.market, order.side, order.price, size)
 
     def reduced(self, event: OrderReduced, run: Run) -> None:
         """A resting order was partly filled and keeps resting with the rest."""
-        self.exposure.reduce(event.order_id, event.size)
+        if not self.resting[event.order_id].signed.order.flags & FLAG_REDUCE_ONLY:
+            self.exposure.take(event.trader, event.market, event.side, event.price, event.size)
         run.messages.append(event)
 
     def left_book(self, event: OrderRemoved, run: Run) -> None:
@@ -451,7 +456,8 @@ class Exchange:
         digest = event.order_id
         resting = self.resting.pop(digest, None)
         if resting is not None:
-            self.exposure.remove(digest)
+            if not resting.signed.order.flags & FLAG_REDUCE_ONLY:
+                self.exposure.take(event.trader, event.market, event.side, event.price, event.size)
             mine = self.by_trader.get(event.trader)
             if mine is not None:
                 mine.discard(digest)

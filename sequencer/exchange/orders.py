@@ -57,10 +57,10 @@ from sequencer.stf.errors import (
     TooManyOpenOrders,
 )
 from sequencer.stf.keys import account_key, order_key
-from sequencer.stf.margin import check_open_order, halted, listed_market, reducing_size, settle
+from sequencer.stf.margin import Markets, check_open_order, halted, listed_market, reducing_size, settle
 from sequencer.stf.trading import check_order, order_room
 from sequencer.stf.transition import plan_tx
-from sequencer.stf.types import Fill, L1Context, Market, Order, SignedOrder
+from sequencer.stf.types import Acct, Fill, L1Context, Market, Order, SignedOrder
 
 if TYPE_CHECKING:
     from sequencer.exchange.engine import Exchange
@@ -76,6 +76,8 @@ _STORED: dict[OrderStatus, tuple[str, str | None]] = {
     OrderStatus.CANCELLED: ("cancelled", "ioc: the unfilled remainder of an immediate-or-cancel order"),
 }
 """The log's status and reason of a placed order, by its outcome (REFUSED: with the code)."""
+SETTLED_KEPT = 4096
+"""Most traders' settled accounts `settled_account` keeps (it starts over beyond)."""
 
 
 def maker_at_fault(exc: RollupError, maker: bytes, maker_digest: bytes) -> bool:
@@ -221,12 +223,9 @@ def check_backed(ex: Exchange, order: Order, size: int, run: Run) -> None:
     trader = order.trader
     if not order.flags & FLAG_IOC and len(ex.by_trader.get(trader, ())) >= ex.max_open_orders:
         raise TooManyOpenOrders(trader, ex.max_open_orders)
-    acct = read_acct(ex.mempool.view.tree.get(account_key(trader)))
-    if acct.positions:
-        settle(acct, run.markets)
     check_open_order(
         trader,
-        acct,
+        settled_account(ex, trader, run.markets),
         run.markets,
         ex.exposure.of(trader, run.markets),
         order.market,
@@ -235,6 +234,22 @@ def check_backed(ex: Exchange, order: Order, size: int, run: Run) -> None:
         size,
         run.hi,
     )
+
+
+def settled_account(ex: Exchange, trader: bytes, markets: Markets) -> Acct:
+    """`trader`'s account in the view, funding settled; kept while its leaf and the markets stay
+    the same objects, as they do between most orders of a trader (never changed by its reader)."""
+    value = ex.mempool.view.tree.get(account_key(trader))
+    kept = ex.settled.get(trader)
+    if kept is not None and kept[0] is value and kept[1] is markets:
+        return kept[2]
+    acct = read_acct(value)
+    if acct.positions:
+        settle(acct, markets)
+    if len(ex.settled) >= SETTLED_KEPT:
+        ex.settled.clear()
+    ex.settled[trader] = (value, markets, acct)
+    return acct
 
 
 def fill_check(

@@ -33,6 +33,7 @@ from devnet.jetstream import NatsCluster, run_nats_cluster
 from sequencer.cluster.connect import connect
 from sequencer.cluster.entries import Round, encode_entry
 from sequencer.cluster.log import ReplicatedLog
+from sequencer.journal import Commit, TxRow
 
 TXS_PER_ROUND = 200
 TX_BYTES = 300
@@ -48,7 +49,12 @@ def round_payloads(count: int, seed: int = 5) -> list[bytes]:
     rng = random.Random(seed)
     return [
         encode_entry(
-            Round(clock=i, wall_ms=i, txs=tuple(rng.randbytes(TX_BYTES) for _ in range(TXS_PER_ROUND)))
+            Round(
+                wall_ms=i,
+                commits=(
+                    Commit(tuple(TxRow(j, i, i, rng.randbytes(TX_BYTES)) for j in range(TXS_PER_ROUND))),
+                ),
+            )
         )
         for i in range(count)
     ]

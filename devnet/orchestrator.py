@@ -27,6 +27,7 @@ from contracts.deployment import Deployment
 from contracts.logs import get_logger
 from devnet.anvil import find_anvil
 from devnet.deploy import DeployParams, deploy_all
+from devnet.jetstream import NatsCluster, new_cluster
 from devnet.l1.chain import DevAccount, dev_accounts
 from devnet.markets import COMMITTEE_THRESHOLD, MARKETS, committee_keys, list_devnet_markets
 from devnet.procs import (
@@ -45,6 +46,10 @@ log = get_logger("devnet")
 DEPLOYER, SEQ_A, SEQ_B, WATCHER_1, WATCHER_2 = 0, 1, 2, 3, 4
 """Dev-account roles (indices into the mnemonic's accounts)."""
 FIRST_TRADER = 5
+SEQ_C = 10
+"""The third sequencer of a set."""
+SET_ACCOUNTS = (SEQ_A, SEQ_B, SEQ_C)
+"""The dev accounts of a sequencer set's members, in order."""
 
 
 @dataclass
@@ -68,6 +73,10 @@ class Network:
     accounts: list[DevAccount]
     l1_process: ManagedProcess | None = None
     services: dict[str, Service] = field(default_factory=dict)
+    nats: NatsCluster | None = None
+    """The sequencer set's JetStream cluster, once started (`start_nats`)."""
+    nats_urls: list[str] = field(default_factory=list)
+    """The set's NATS servers (started here, or an existing cluster's)."""
 
     # ---- starting ----------------------------------------------------------------------
 
@@ -92,7 +101,7 @@ class Network:
         else:
             url = l1
         try:
-            accounts = dev_accounts(10)
+            accounts = dev_accounts()
             w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
             deployer = Sender.from_key(accounts[DEPLOYER].private_key)
             deployment = deploy_all(w3, deployer, params or DeployParams())
@@ -108,6 +117,53 @@ class Network:
             raise
         return cls(workdir, url, deployment, path, accounts, proc)
 
+    def start_nats(self, urls: Sequence[str] = (), size: int = 3) -> list[str]:
+        """Start a `size`-node JetStream cluster for the sequencer set under the work directory
+        (or use the existing one at `urls`); returns its URLs."""
+        if urls:
+            self.nats_urls = list(urls)
+        else:
+            self.nats = new_cluster(self.workdir / "nats", size)
+            for index in range(size):
+                self.nats.start_node(index)
+            self.nats.wait_ready()
+            self.nats_urls = self.nats.urls
+        log.info("nats_started", urls=self.nats_urls)
+        return self.nats_urls
+
+    def start_set(self, size: int = 3, *, first_port: int = 0, **options: Any) -> list[Service]:
+        """Start a sequencer set of `size` members on the set's NATS cluster (`start_nats` first);
+        the first one started takes the lease. `options`: `start_sequencer`'s."""
+        if not self.nats_urls:
+            raise ValueError("start the set's NATS cluster first (start_nats)")
+        timeout = options.pop("timeout", 90.0)
+        members = []
+        for i in range(size):  # all at once: each waits for the others' L1 bonds and the log
+            port = first_port + i if first_port else 0
+            name = f"sequencer-{'abc'[i]}"
+            members.append(self.start_sequencer(name, SET_ACCOUNTS[i], port=port, wait=False, **options))
+        return [self._wait_healthy(member, timeout) for member in members]
+
+    def leader(self, timeout: float = 30.0) -> Service:
+        """The member of the set that leads now (waits until one says so)."""
+        found: list[Service] = []
+
+        def leads() -> bool:
+            for service in self.services.values():
+                if not service.name.startswith("sequencer-") or not service.process.alive:
+                    continue
+                try:
+                    facts = httpx.get(f"{service.url}/health", timeout=2.0).json()
+                except (httpx.HTTPError, ValueError):
+                    continue
+                if (facts.get("cluster") or {}).get("role") == "leader":
+                    found[:] = [service]
+                    return True
+            return False
+
+        wait_until(leads, timeout, interval=0.05, what="a member of the set to lead")
+        return found[0]
+
     def start_sequencer(
         self,
         name: str,
@@ -120,10 +176,12 @@ class Network:
         batch_interval_ms: int = 300,
         extra_args: Sequence[str] = (),
         timeout: float = 60.0,
+        wait: bool = True,
     ) -> Service:
-        """Start a sequencer process and wait until it is synced and healthy. With `fault_tx` (a
-        transaction's position) or `fault_tx_type` (a type name, e.g. `fill`) it is the faulty
-        sequencer of `devnet.faulty`, which lies about that transaction's root in its next batch;
+        """Start a sequencer process and wait (unless not `wait`) until it is synced and healthy.
+        With `fault_tx` (a transaction's position) or `fault_tx_type` (a type name, e.g. `fill`)
+        it is the faulty sequencer of `devnet.faulty`, which lies about that transaction's root
+        in its next batch;
         `extra_args`: more of its flags."""
         port = port or free_port()
         account = self.accounts[account_index]
@@ -135,7 +193,9 @@ class Network:
             argv += ["--fault-post-root-offset", str(fault_tx)]
         if fault_tx_type:
             argv += ["--fault-tx-type", fault_tx_type]
-        return self._start_service(name, [*argv, *extra_args], port, account, timeout)
+        if self.nats_urls:  # a member of the set
+            argv += ["--nats-url", ",".join(self.nats_urls)]
+        return self._start_service(name, [*argv, *extra_args], port, account, timeout if wait else None)
 
     def start_watcher(
         self,
@@ -204,12 +264,13 @@ class Network:
         ]
 
     def _start_service(
-        self, name: str, argv: list[str], port: int, account: DevAccount, timeout: float
+        self, name: str, argv: list[str], port: int, account: DevAccount, timeout: float | None
     ) -> Service:
+        """Spawn a service; wait until it is healthy unless `timeout` is None."""
         proc = spawn(argv, name, self.workdir / f"{name}.log", cwd=REPO_ROOT)
         service = Service(name, f"http://127.0.0.1:{port}", proc, account)
         self.services[name] = service
-        return self._wait_healthy(service, timeout)
+        return service if timeout is None else self._wait_healthy(service, timeout)
 
     def _wait_healthy(self, service: Service, timeout: float) -> Service:
         proc, url = service.process, service.url
@@ -237,6 +298,8 @@ class Network:
         """Stop every service, then the L1, each by its own PID."""
         for service in reversed(list(self.services.values())):
             service.process.stop()
+        if self.nats is not None:
+            self.nats.stop()
         if self.l1_process is not None:
             self.l1_process.stop()
 
@@ -294,7 +357,8 @@ def get_json(url: str, timeout: float = 5.0) -> Any:
 
 
 def devnet_main(argv: list[str] | None = None) -> None:
-    """`rollup devnet`: L1 + contracts + two sequencers + a watcher + the oracle feed until Ctrl-C;
+    """`rollup devnet`: L1 + contracts + a set of three sequencers (or one or two on their own) + a
+    watcher + the oracle feed until Ctrl-C;
     a service that dies is reported and the rest go on (`devnet.supervisor`).
     `rollup devnet restart NAME --workdir DIR` restarts one service of a running devnet."""
     argv = sys.argv[1:] if argv is None else argv
@@ -308,11 +372,18 @@ def devnet_main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--l1", default="embedded", help="embedded | anvil | an L1 JSON-RPC URL")
     parser.add_argument("--workdir", default="", help="where logs, databases and deployment.json go")
-    parser.add_argument("--sequencers", type=int, default=2, choices=(1, 2))
+    parser.add_argument(
+        "--sequencers",
+        type=int,
+        default=3,
+        choices=(1, 2, 3),
+        help="3: a sequencer set on a JetStream cluster (default); 1 or 2: sequencers on their own",
+    )
+    parser.add_argument("--nats-url", default="", help="the set's existing NATS cluster (comma-separated)")
     parser.add_argument("--window", type=int, default=20, help="challenge window in seconds")
     parser.add_argument("--l1-port", type=int, default=8545, help="0 picks a free port")
     parser.add_argument(
-        "--sequencer-port", type=int, default=8600, help="first sequencer; the second gets +1"
+        "--sequencer-port", type=int, default=8600, help="first sequencer; the others get +1, +2"
     )
     parser.add_argument("--watcher-port", type=int, default=8700)
     parser.add_argument("--oracle-port", type=int, default=8800)
@@ -331,20 +402,32 @@ def devnet_main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     supervisor: Supervisor | None = None
     try:
-        net.start_sequencer("sequencer-a", SEQ_A, port=args.sequencer_port)
+        if args.sequencers == 3:
+            net.start_nats([u for u in args.nats_url.split(",") if u])
+            net.start_set(3, first_port=args.sequencer_port)
+        else:
+            net.start_sequencer("sequencer-a", SEQ_A, port=args.sequencer_port)
         if args.sequencers == 2:
             net.start_sequencer("sequencer-b", SEQ_B, port=args.sequencer_port and args.sequencer_port + 1)
         net.start_watcher("watcher", WATCHER_1, port=args.watcher_port)
-        net.start_oracle("oracle", net.services["sequencer-a"], port=args.oracle_port)
+        net.start_oracle(
+            "oracle",
+            net.leader() if args.sequencers == 3 else net.services["sequencer-a"],
+            port=args.oracle_port,
+        )
         print(f"L1            {net.l1_url}  (chain id {net.deployment.chain_id})")
         print(f"deployment    {net.deployment_path}")
         for c in ("rollup", "bridge", "verifier", "token"):
             print(f"  {c:<11} {getattr(net.deployment, c)}")
+        if net.nats_urls:
+            print(f"nats          {','.join(net.nats_urls)}  (the set's log and lease)")
         for s in net.services.values():
             print(
                 f"{s.name:<13} {s.url}  (pid {s.process.pid}, L1 account {s.account.address}, "
                 f"log {s.process.log_path})"
             )
+        if args.sequencers == 3:
+            print(f"leader        {net.leader().name} (the others follow its log; any of them may take over)")
         print(
             "markets       "
             + ", ".join(f"{m.market_id} {m.name}" for m in MARKETS)

@@ -4,9 +4,10 @@ Every request that changes state (orders, cancels, bundles, transactions) is put
 queues, URGENT (cancels, liquidations, deleverages, oracle updates, funding steps) or NORMAL
 (orders, bundles, fills, transfers, withdrawals), and waits. One round at a time takes every
 urgent request, then normal ones in arrival order up to `max_round` items, and hands them to
-`process`, which admits them all with ONE durable commit; only then is each waiting request
-answered with its own result. At low load a round holds one request and costs a task switch;
-under load rounds grow and the commit (and every per-round cost) is shared.
+`process`, which admits them all with ONE durable commit; only then (and, on a set's leader, once
+the commit is in the set's log: `hold`) is each waiting request answered with its own result.
+At low load a round holds one request and costs a task switch; under load rounds grow and the
+commit (and every per-round cost) is shared.
 
 Under overload the urgent class goes first: it never waits behind queued orders (a round always
 takes every urgent request before any normal one), and a full normal queue refuses new normal
@@ -90,6 +91,9 @@ class AdmissionQueue(Generic[R, A]):
         """Most items waiting per class; beyond it a request is refused with `Overloaded`."""
         self.observe_wait = observe_wait
         """Told how long the queue waited each time its first request was not ready."""
+        self.hold: Callable[[], asyncio.Future[Any] | None] | None = None
+        """After a round is committed, what its answers wait for (None: nothing): a set's
+        leader answers only once the round is in the set's log (`Replicator.barrier`)."""
         self.urgent: deque[_Waiting[R, A]] = deque()
         self.normal: deque[_Waiting[R, A]] = deque()
         self._queued = {True: 0, False: 0}
@@ -194,8 +198,21 @@ class AdmissionQueue(Generic[R, A]):
             answers = self.process([w.request for w in taken])
         except Exception as exc:  # the commit failed: nothing of the round was admitted
             self._fail(taken, exc)
-        else:
+            return
+        hold = None if self.hold is None else self.hold()
+        if hold is None:
             self._answer(taken, answers)
+            return
+
+        def release(done: asyncio.Future[Any]) -> None:
+            error = None if not done.cancelled() else asyncio.CancelledError("replication cancelled")
+            error = error or done.exception()
+            if error is None:
+                self._answer(taken, answers)
+            else:
+                self._fail(taken, error)
+
+        hold.add_done_callback(release)
 
     def _next(self) -> None:
         """After a round: another one soon if something can go in it, else wait for the first

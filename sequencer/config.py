@@ -113,6 +113,16 @@ class SequencerSettings(BaseSettings):
     """Measure the event loop's lag and log where it stalls (`sequencer.stall`)."""
     fsync: bool = False
     """Also survive a machine crash (fsync per commit); a process crash is covered either way."""
+    nats_url: str = ""
+    """The sequencer set's NATS JetStream cluster (comma-separated server URLs): this sequencer
+    is then a member of the set, whose log is the truth (its own durable log is rebuilt from it
+    at every start); empty: a sequencer on its own with its local log."""
+    advertise_url: str = ""
+    """The URL other members and clients reach this member's API at (its name in the set's
+    lease); default http://HOST:PORT."""
+    lease_ttl_s: float = Field(default=2.0, gt=0.2, le=60)
+    """A set's leader holds the lease this long past its last renewal (renewed every quarter of
+    it): the longest a dead leader keeps the set from acknowledging."""
 
 
 class SettingsError(ValueError):

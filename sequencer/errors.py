@@ -18,6 +18,7 @@ __all__ = [
     "Malformed",
     "NoMatch",
     "NotFound",
+    "NotLeader",
     "NotReady",
     "Overloaded",
     "RateLimited",
@@ -71,6 +72,17 @@ class L1Unavailable(ServiceError):
     the node acknowledges nothing more until it can post again."""
 
     code = "l1_unavailable"
+
+
+class NotLeader(ServiceError):
+    """This member of the sequencer set does not hold the lease: it acknowledges no writes (a
+    client sends them to the leader, named in `leader` when known)."""
+
+    code = "not_leader"
+
+    def __init__(self, message: str, leader: str | None = None) -> None:
+        super().__init__(message)
+        self.leader = leader
 
 
 class Dropped(ServiceError):

@@ -11,15 +11,18 @@ A Cancel forced through the L1 queue takes its order off the book as soon as it 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
+from collections.abc import Callable
 
 from contracts.follow import L1Cursor
 from contracts.logs import get_logger
 from sequencer.builder import BuiltBatch, batch_tx_hashes
 from sequencer.exchange import Exchange
-from sequencer.mempool import Mempool, logged_pending
+from sequencer.mempool import Mempool, PendingTx, logged_pending
 from sequencer.metrics import L1_BATCHES, REVERTS_SEEN
 from sequencer.stf.chain import Chain
 from sequencer.stf.codec import decode_tx
+from sequencer.stf.constants import TX_TYPE_DEPOSIT, TX_TYPE_FORCED, TX_TYPE_L1_MESSAGE
 from sequencer.stf.errors import RollupError
 from sequencer.stf.l1types import L1Batch, L1Event, L1ForcedTx, L1Reader, L1Revert
 from sequencer.stf.queue import QueueTx, due_queue, queue_context
@@ -28,6 +31,11 @@ from sequencer.store import Store
 from sequencer.stream import Stream
 
 log = get_logger("sequencer")
+
+QUEUE_TYPE_BYTES = frozenset((TX_TYPE_DEPOSIT, TX_TYPE_L1_MESSAGE, TX_TYPE_FORCED))
+"""Type bytes of transactions that consume L1 queue entries (never pending)."""
+EARLY_KEPT = 100_000
+"""Most batched transactions remembered for a set's member that is behind its log."""
 
 
 class Follower:
@@ -44,6 +52,7 @@ class Follower:
         *,
         address: bytes,
         start_block: int,
+        in_set: bool = False,
     ) -> None:
         self.chain = chain
         self.reader = reader
@@ -61,6 +70,13 @@ class Follower:
         """Held while the chain may move (a fold) or must not (a batch being built on it)."""
         self.in_flight: BuiltBatch | None = None
         """The batch being appended, kept so that folding it back from L1 needs no re-execution."""
+        self.in_set = in_set
+        """A member of a sequencer set: batches of the set's log (every transaction pending here)
+        are foreseen whoever posted them, and batched transactions not yet pending are remembered
+        for when the log brings them (`included_on_l1`)."""
+        self.sweeps: Callable[[], bool] = lambda: True
+        """Whether this node takes expired orders out of the books (a set's leader only)."""
+        self._early: OrderedDict[bytes, int] = OrderedDict()
 
     def expect(self, built: BuiltBatch) -> None:
         """Our batch about to be appended: fold it from what was built when L1 shows it."""
@@ -90,9 +106,29 @@ class Follower:
     async def step(self) -> bool:
         """One turn of the follower loop: poll L1, then sweep expired orders out of the books."""
         await self.poll()
-        if self.synced:
+        if self.synced and self.sweeps():
             self.exchange.sweep()
         return True
+
+    def included_on_l1(self, tx: bytes) -> int | None:
+        """The L1 batch that holds a transaction (by hash) this node saw batched before it was
+        pending here (a set's member behind its log), if it is one of the last `EARLY_KEPT`."""
+        return self._early.get(tx)
+
+    def _batched_early(self, hashes: set[bytes], included: list[PendingTx], batch: L1Batch) -> bool:
+        """Remember a batch's transactions that are not pending here (queue entries aside);
+        whether there were any."""
+        unknown = hashes - {p.hash for p in included}
+        if not unknown:
+            return False
+        early = False
+        for raw, h in zip(batch.txs, batch_tx_hashes(batch.txs), strict=True):
+            if h in unknown and raw and raw[0] not in QUEUE_TYPE_BYTES:
+                self._early[h] = batch.header.index
+                early = True
+        while len(self._early) > EARLY_KEPT:
+            self._early.popitem(last=False)
+        return early
 
     def _note_positions(self, batch: L1Batch) -> None:
         """Remember the traders whose positions a batch's transactions may have changed (the
@@ -156,7 +192,11 @@ class Follower:
                 included = self.mempool.remove_included(hashes)
                 if included:
                     self.store.mark_batched([p.seq for p in included], event.header.index)
-                if event.header.sequencer != self.address:
+                if self.in_set:
+                    if self._batched_early(hashes, included, event):
+                        unforeseen = True
+                        self._note_positions(event)
+                elif event.header.sequencer != self.address:
                     unforeseen = True
                     self._note_positions(event)  # our own were noted on admission
                 self.stream.publish(

@@ -18,10 +18,14 @@ from contracts.keccak import use_pysha3
 from contracts.l1 import Web3L1, load_deployment
 from contracts.logs import get_logger
 from sequencer.api.app import create_app, server_protocol
+from sequencer.cluster.connect import connect
+from sequencer.cluster.lease import Lease
+from sequencer.cluster.log import ReplicatedLog
 from sequencer.config import SequencerSettings, SettingsError, load_settings
 from sequencer.fairness import Fairness, FairnessLimits
 from sequencer.gcpause import full_collections, quiet_gc
 from sequencer.l1proc import L1Params, L1Processes
+from sequencer.member import Member, MemberOptions
 from sequencer.node import NodeOptions, SequencerNode
 from sequencer.stall import LoopMonitor
 from sequencer.store import Store
@@ -44,6 +48,9 @@ def build_node(settings: SequencerSettings, node_type: NodeFactory = SequencerNo
         confirmations=settings.l1_confirmations,
     )
     Path(settings.db_path).parent.mkdir(parents=True, exist_ok=True)
+    if settings.nats_url:  # a set's member: its durable log is the set's, rebuilt from it at start
+        for suffix in ("", "-wal", "-shm"):
+            Path(settings.db_path + suffix).unlink(missing_ok=True)
     store = Store(settings.db_path, fsync=settings.fsync)
     options = NodeOptions(
         batch_max_txs=settings.batch_max_txs,
@@ -52,6 +59,7 @@ def build_node(settings: SequencerSettings, node_type: NodeFactory = SequencerNo
         max_pending=settings.max_pending,
         max_open_orders=settings.max_open_orders,
         bond_wei=settings.bond_wei,
+        in_set=bool(settings.nats_url),
         signature_worker=settings.signature_worker,
         account_orders_per_s=settings.account_orders_per_s,
         account_orders_burst=settings.account_orders_burst,
@@ -90,10 +98,21 @@ def serve(settings: SequencerSettings, node: SequencerNode | None = None) -> Non
     """Run a node (by default the one `build_node` wires from `settings`) and its API until
     SIGINT/SIGTERM."""
     node = node or build_node(settings)
+    exit_status = 0
+
+    def deposed(reason: str) -> None:
+        nonlocal exit_status
+        exit_status = DEPOSED_EXIT_STATUS
+        server.should_exit = True
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        member = None
+        if settings.nats_url:
+            member = await join_set(node, settings, deposed)
         await node.start()
+        if member is not None:
+            member.start()
         quiet_gc()
         monitor = LoopMonitor() if settings.loop_monitor else None
         if monitor is not None:
@@ -112,6 +131,9 @@ def serve(settings: SequencerSettings, node: SequencerNode | None = None) -> Non
             yield
         finally:
             node.stopping = True
+            if member is not None:
+                await member.stop()
+                await member.log.nc.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -149,6 +171,26 @@ def serve(settings: SequencerSettings, node: SequencerNode | None = None) -> Non
     server = uvicorn.Server(config)
     signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     server.run()
+    if exit_status:
+        raise SystemExit(exit_status)
+
+
+DEPOSED_EXIT_STATUS = 3
+"""How a set's member that was deposed ends (started again, it rejoins as a follower)."""
+
+
+async def join_set(
+    node: SequencerNode, settings: SequencerSettings, deposed: Callable[[str], None]
+) -> Member:
+    """Connect to the set's NATS cluster, open its log and lease, and make `node` a member."""
+    name = settings.advertise_url or f"http://{settings.host}:{settings.port}"
+    nc = await connect([u.strip() for u in settings.nats_url.split(",") if u.strip()], name)
+    replicated = await ReplicatedLog.open(nc)
+    lease = await Lease.open(nc, name, ttl=settings.lease_ttl_s)
+    member = Member(node, replicated, lease, MemberOptions(name), deposed)
+    node.attach_member(member)
+    log.info("joined_set", member=name, nats=settings.nats_url, lease_ttl_s=settings.lease_ttl_s)
+    return member
 
 
 FLAGS = {
@@ -166,6 +208,9 @@ FLAGS = {
     "l1_lag_limit_blocks": "--l1-lag-limit-blocks",
     "post_stall_limit_s": "--post-stall-limit-s",
     "fsync": "--fsync",
+    "nats_url": "--nats-url",
+    "advertise_url": "--advertise-url",
+    "lease_ttl_s": "--lease-ttl-s",
 }
 """The flag of each setting that has one. `--fsync` is a switch; the others take a value, which the
 settings model checks as it checks the environment's (`sequencer.config`)."""
@@ -178,6 +223,9 @@ _HELP = {
     "l1_silence_limit_s": "/health 503 and refusals once the L1 has not answered for this long (default 10)",
     "l1_lag_limit_blocks": "/health 503 while more L1 blocks than this wait to be read (default 100)",
     "post_stall_limit_s": "/health 503 and refusals once no batch could be posted for this long (default 30)",
+    "nats_url": "the sequencer set's NATS servers (comma-separated): run as a member of the set",
+    "advertise_url": "this member's API URL as the set names it (default http://HOST:PORT)",
+    "lease_ttl_s": "a set's leader holds the lease this long past its last renewal (default 2)",
 }
 
 

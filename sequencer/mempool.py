@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 
 from contracts.logs import get_logger
 from sequencer.errors import Dropped, Malformed, Overloaded
+from sequencer.journal import Commit, JournalSink, OrderRecords, TxRow
 from sequencer.keeper import RiskIndex
 from sequencer.metrics import PENDING
 from sequencer.queue_order import entry_slots
@@ -168,6 +169,8 @@ class Mempool:
         self.risk = RiskIndex()
         """Traders whose positions admitted (and, through the node, L1) transactions may have
         changed: what the keeper scans for liquidations and deleveraging."""
+        self.journal: JournalSink | None = None
+        """Told of every commit (`Staging.commit`): the leader of a set replicates them."""
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -416,19 +419,22 @@ class Staging:
         return h
 
     def commit(
-        self, extra: Callable[[sqlite3.Connection, dict[bytes, int]], None] | None = None
+        self, extra: Callable[[sqlite3.Connection, dict[bytes, int]], object] | None = None
     ) -> dict[bytes, int]:
         """Log the staged transactions durably in one SQLite transaction (with `extra(db, seqs)`
-        run inside it), then make them pending. Returns hash -> seq for every transaction added
-        (new and already acknowledged). On failure nothing is logged and the view is rolled back."""
+        run inside it), then make them pending, and tell the mempool's `journal` what was written
+        (the rows, and `extra`'s answer when it is the order records it wrote). Returns hash -> seq
+        for every transaction added (new and already acknowledged). On failure nothing is logged
+        and the view is rolled back."""
         seqs = dict(self.known)
         if not self.items and extra is None:
             return seqs
         hashes = [h for h, _, _ in self.items]
+        written: list[object] = []
 
         def inside(db: sqlite3.Connection, new_seqs: list[int]) -> None:
             if extra is not None:
-                extra(db, {**seqs, **dict(zip(hashes, new_seqs, strict=True))})
+                written.append(extra(db, {**seqs, **dict(zip(hashes, new_seqs, strict=True))}))
 
         mempool = self.mempool
         try:
@@ -446,6 +452,13 @@ class Staging:
             mempool.pending.append(PendingTx(seq, h, raw, tx, self.clock, deadline))
             mempool.hashes.add(h)
             seqs[h] = seq
+        if mempool.journal is not None:
+            records = written[0] if written and isinstance(written[0], OrderRecords) else None
+            rows = tuple(
+                TxRow(seq, self.clock, self.clock if deadline is None else deadline, raw)
+                for (_, raw, _), seq, deadline in zip(self.items, logged, self.deadlines, strict=True)
+            )
+            mempool.journal(Commit(rows, records))
         if self.items:
             PENDING.set(len(mempool.pending))
         self.items = []

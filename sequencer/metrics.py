@@ -44,3 +44,14 @@ TXS_DROPPED = Counter(
     ["code"],
     registry=REGISTRY,
 )
+CLUSTER_LEADER = Gauge(
+    "rollup_cluster_leader", "1 while this member of the sequencer set leads, else 0", registry=REGISTRY
+)
+CLUSTER_LOG_POSITION = Gauge(
+    "rollup_cluster_log_position",
+    "Last position of the set's log this member applied or wrote",
+    registry=REGISTRY,
+)
+CLUSTER_LEADER_CHANGES = Counter(
+    "rollup_cluster_leader_changes_total", "Lease holders this member has seen take over", registry=REGISTRY
+)

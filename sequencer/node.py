@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contracts.follow import LoopHealth, drive
 from contracts.health import HealthLimits
@@ -57,6 +57,9 @@ from sequencer.store import Store, StoredTx
 from sequencer.stream import Stream
 from sequencer.upkeep import Upkeep
 from sequencer.views import AccountView, BatchView, RiskView, StatusView, Views
+
+if TYPE_CHECKING:
+    from sequencer.member import Member
 
 log = get_logger("sequencer")
 
@@ -95,6 +98,8 @@ class NodeOptions:
     """Each signing account's share of orders placed (`sequencer.fairness.AccountRates`)."""
     account_orders_burst: int = 10_000
     """The most orders an account may place at once above its average rate."""
+    in_set: bool = False
+    """A member of a sequencer set (`attach_member`): it leads only while it holds the set's lease."""
 
 
 PosterFactory = Callable[..., Poster]
@@ -152,6 +157,7 @@ class SequencerNode:
             self.stream,
             address=writer.address,
             start_block=start_block,
+            in_set=options.in_set,
         )
         self.poster = poster(
             config,
@@ -180,7 +186,7 @@ class SequencerNode:
             self.mempool,
             self.exchange,
             ready=self._synced,
-            available=self.liveness.check_admission,
+            available=self._check_writes,
             admitted=self.poster.trigger,
             receipts=None if receipt_key is None else ReceiptSigner(receipt_key, config),
             signature_worker=options.signature_worker,
@@ -200,6 +206,25 @@ class SequencerNode:
             l2_time=self.l2clock.estimate,
         )
 
+        self.member: Member | None = None
+        """This node's place in its sequencer set (None: a sequencer on its own)."""
+
+    def attach_member(self, member: Member) -> None:
+        """Make this node a member of a sequencer set: it admits, answers, posts, sweeps and keeps
+        only while it leads, answers each admission round once it is in the set's log, and posts
+        only what the log holds (call before `start`)."""
+        self.member = member
+        self.intake.admission.hold = member.barrier
+        self.poster.may_post = member.leading
+        self.poster.postable_seq = member.postable_seq
+        self.follower.sweeps = member.leading
+
+    def _check_writes(self) -> None:
+        """Raise the refusal of a write now: not the set's leader, or the L1 away too long."""
+        if self.member is not None:
+            self.member.check_leading()
+        self.liveness.check_admission()
+
     def _synced(self) -> bool:
         return self.follower.synced
 
@@ -208,7 +233,7 @@ class SequencerNode:
         if not self.follower.synced:
             return False
         try:
-            self.liveness.check_admission()
+            self._check_writes()
         except RollupError:
             return False
         return True
@@ -226,6 +251,8 @@ class SequencerNode:
         if self.intake.signatures is not None:
             await self.intake.signatures.start()
         await self.follower.catch_up()
+        if self.member is not None:  # the set's log, into the durable log, before reconciling it
+            await self.member.catch_up()
         # the clock admission plans with follows the L1 head as the batch clock does
         self.l2clock.last_head_timestamp = await asyncio.to_thread(self.writer.head_timestamp)
         self.follower.reconcile_store()
@@ -349,5 +376,11 @@ class SequencerNode:
         return self.views.book(market_id)
 
     def health(self) -> dict[str, Any]:
-        """See `Views.health`."""
-        return self.views.health()
+        """See `Views.health`; a set's member adds its role, the leader and its log position."""
+        facts = self.views.health()
+        if self.member is not None:
+            facts["cluster"] = self.member.status()
+            if self.member.role == "deposed":
+                facts["ok"] = False
+                facts.setdefault("reasons", []).append("deposed")
+        return facts

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from bisect import bisect_right
+from collections.abc import Callable
 from typing import Protocol
 
 from contracts.follow import LoopHealth
@@ -18,7 +20,7 @@ from sequencer.builder import BuiltBatch, build_batch_steps
 from sequencer.errors import TransientError
 from sequencer.follower import Follower
 from sequencer.l2clock import L2Clock
-from sequencer.mempool import Mempool
+from sequencer.mempool import Mempool, PendingTx
 from sequencer.metrics import BATCH_POST_FAILURES, BATCH_TXS, BATCHES_POSTED
 from sequencer.stf.chain import Chain
 from sequencer.stf.queue import due_queue
@@ -97,6 +99,11 @@ class Poster:
         self.due = asyncio.Event()
         """Set when enough is pending for a full batch: the builder loop posts without waiting."""
         self.last_post = time.monotonic()
+        self.may_post: Callable[[], bool] = lambda: True
+        """Whether this node posts now (a set's leader only)."""
+        self.postable_seq: Callable[[], int] | None = None
+        """Highest transaction sequence number a batch may hold (a set's leader: what its log
+        holds); None: any pending one."""
         self.unposted_since: float | None = None
         """`time.monotonic()` since when there has been work to post and no batch appended (the
         attempts failed, hang, or wait for the L1); None while nothing waits."""
@@ -113,7 +120,7 @@ class Poster:
         steps = build_batch_steps(
             self.chain.state,
             self.chain.queue,
-            self.mempool.pending,
+            self._postable(),
             self.config,
             l2_time=l2_time,
             max_txs=self.batch_max_txs,
@@ -129,6 +136,13 @@ class Poster:
                 await asyncio.sleep(0)
                 slice_started = time.perf_counter()
 
+    def _postable(self) -> list[PendingTx]:
+        """The pending transactions a batch may hold, in order."""
+        pending = self.mempool.pending
+        if self.postable_seq is None:
+            return pending
+        return pending[: bisect_right(pending, self.postable_seq(), key=lambda p: p.seq)]
+
     async def _upper(self) -> int:
         """The latest clock the batch about to be built may have (reads the L1 head)."""
         try:
@@ -141,14 +155,17 @@ class Poster:
         """Post one batch if there is anything to post; True if a batch was appended."""
         if self.chain.fraud is not None or self.chain.valid_count != len(self.chain.batches):
             return False  # never build on a batch we found invalid
-        if not self.mempool.pending and not due_queue(self.chain.state, self.chain.queue, 1):
+        if not self.may_post():
+            return False
+        postable = self._postable()
+        if not postable and not due_queue(self.chain.state, self.chain.queue, 1):
             self._posted()  # nothing waits: no need to ask L1 for the time
             return False
         if self.unposted_since is None:
             self.unposted_since = time.monotonic()
         upper = await self._upper()
         async with self.follower.lock:  # the chain stays as it is while the batch is built on it
-            l2_time, take = self.clock.plan(self.mempool.pending, upper, self.batch_max_txs)
+            l2_time, take = self.clock.plan(self._postable(), upper, self.batch_max_txs)
             built = await self.build(l2_time, take)
         if built is None:
             self._posted()  # nothing to post after all

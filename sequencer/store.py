@@ -210,6 +210,39 @@ class Store:
         self.restart_wal_if_due()
         return seqs
 
+    def replay(
+        self,
+        rows: list[tuple[int, bytes, bytes, int]],
+        extra: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
+        """Write transactions logged by the leader of the sequencer set, pending under the
+        sequence numbers it gave them, in one commit with `extra(db)` (its order records). Each
+        row is (seq, hash, raw, clock). A transaction logged here before (dropped, or the same
+        one again) takes the new row's place."""
+        now = int(time.time() * 1000)
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            db.executemany(
+                "INSERT INTO txs(seq, hash, raw, received_ms, clock) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(hash) DO UPDATE SET seq = excluded.seq, status = 'pending',"
+                " batch_index = NULL, reason = NULL, clock = excluded.clock",
+                [(seq, h, raw, now, clock) for seq, h, raw, clock in rows],
+            )
+            if extra is not None:
+                extra(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            self._top_seq = None
+        self.restart_wal_if_due()
+
+    def top_seq(self) -> int:
+        """The highest sequence number logged so far (0 if none)."""
+        return int(self.db.execute("SELECT MAX(seq) FROM txs").fetchone()[0] or 0)
+
     def restart_wal_if_due(self) -> bool:
         """Start the WAL over if the checkpointer found it long (module docstring); only if no
         other connection is in the way at this moment (no waiting). Returns whether it did."""

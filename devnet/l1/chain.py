@@ -35,7 +35,7 @@ DEV_MNEMONIC = "test test test test test test test test test test test junk"
 """anvil's default mnemonic: both L1s have the same dev accounts."""
 DEV_HD_PATH = "m/44'/60'/0'/0"
 """Accounts are derived at `DEV_HD_PATH/i` (anvil's path)."""
-DEV_ACCOUNT_COUNT = 10
+DEV_ACCOUNT_COUNT = 12
 DEV_BALANCE_WEI = 10_000 * 10**18
 DEFAULT_CHAIN_ID = 31337
 BLOCK_GAS_LIMIT = 30_000_000

@@ -307,7 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port; 0 picks a free one")
     parser.add_argument("--chain-id", type=int, default=DEFAULT_CHAIN_ID, help="chain id (default 31337)")
-    parser.add_argument("--accounts", type=int, default=DEV_ACCOUNT_COUNT, help="dev accounts (default 10)")
+    parser.add_argument(
+        "--accounts", type=int, default=DEV_ACCOUNT_COUNT, help=f"dev accounts (default {DEV_ACCOUNT_COUNT})"
+    )
     parser.add_argument("--log-requests", action="store_true", help="log every JSON-RPC request")
     args = parser.parse_args(argv)
     serve(args.host, args.port, args.chain_id, accounts=args.accounts, log_requests=args.log_requests)

@@ -32,6 +32,8 @@ HTTP_STATUS: dict[str, int] = {
     "overloaded": 503,
     "not_ready": 503,
     "l1_unavailable": 503,
+    "not_leader": 503,
+    "cluster_unavailable": 503,
     # exchange (protocol v2)
     "insufficient_margin": 409,
     "unknown_market": 404,

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sequencer.exchange.records import FillRecord
+from sequencer.journal import OrderRecords
 from sequencer.stf.codec import decode_tx
 from sequencer.stf.errors import RollupError
 from sequencer.stf.types import BundleFill, Fill
@@ -151,27 +152,40 @@ class OrderWrites:
         """A dropped fill transaction is pending again under a new seq: its rows follow it."""
         self.moves.append((tx_hash, old_seq))
 
-    def apply(self, db: sqlite3.Connection, seqs: dict[bytes, int]) -> None:
-        """Write everything, with `seqs` mapping transaction hashes to their seqs."""
-        if self.inserts:
-            now = int(time.time() * 1000)
-            db.executemany(
-                f"INSERT INTO orders({_ORDER_COLUMNS}, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(*row, now) for row in self.inserts.values()],
-            )
-        if self.statuses:
-            db.executemany(
-                "UPDATE orders SET status = ?, reason = ? WHERE digest = ?",
-                [(status, reason, digest) for digest, (status, reason) in self.statuses.items()],
-            )
-        for tx_hash, old_seq in self.moves:
-            db.execute("UPDATE fills SET tx_seq = ? WHERE tx_seq = ?", (seqs[tx_hash], old_seq))
-        if self.fills:
-            db.executemany(
-                "INSERT OR IGNORE INTO fills(tx_seq, leg, maker, taker, maker_order, taker_order)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(seqs[tx_hash], *rest) for tx_hash, *rest in self.fills],
-            )
+    def apply(self, db: sqlite3.Connection, seqs: dict[bytes, int]) -> OrderRecords:
+        """Write everything, with `seqs` mapping transaction hashes to their seqs; returns the
+        rows written (what the set's log carries, `sequencer.journal`)."""
+        records = OrderRecords(
+            inserts=[tuple(row) for row in self.inserts.values()],  # type: ignore[misc]
+            statuses=[(digest, status, reason) for digest, (status, reason) in self.statuses.items()],
+            moves=[(seqs[tx_hash], old_seq) for tx_hash, old_seq in self.moves],
+            fills=[(seqs[tx_hash], *rest) for tx_hash, *rest in self.fills],  # type: ignore[misc]
+        )
+        write_records(db, records)
+        return records
+
+
+def write_records(db: sqlite3.Connection, records: OrderRecords) -> None:
+    """Write a commit's order records (inside the caller's SQLite transaction)."""
+    if records.inserts:
+        now = int(time.time() * 1000)
+        db.executemany(
+            f"INSERT INTO orders({_ORDER_COLUMNS}, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*row, now) for row in records.inserts],
+        )
+    if records.statuses:
+        db.executemany(
+            "UPDATE orders SET status = ?, reason = ? WHERE digest = ?",
+            [(status, reason, digest) for digest, status, reason in records.statuses],
+        )
+    for new_seq, old_seq in records.moves:
+        db.execute("UPDATE fills SET tx_seq = ? WHERE tx_seq = ?", (new_seq, old_seq))
+    if records.fills:
+        db.executemany(
+            "INSERT OR IGNORE INTO fills(tx_seq, leg, maker, taker, maker_order, taker_order)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            records.fills,
+        )
 
 
 class OrderLog:

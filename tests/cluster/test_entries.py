@@ -16,10 +16,37 @@ from sequencer.cluster.entries import (
     encode_entry,
 )
 from sequencer.cluster.errors import BadEntry
+from sequencer.journal import Commit, OrderRecords, TxRow
 
 u64 = st.integers(0, 2**64 - 1)
 u32 = st.integers(0, 2**32 - 1)
-rounds = st.builds(Round, u64, u64, st.lists(st.binary(max_size=64), max_size=8).map(tuple))
+b20, b32 = st.binary(min_size=20, max_size=20), st.binary(min_size=32, max_size=32)
+texts = st.none() | st.text(max_size=40)
+records = st.builds(
+    OrderRecords,
+    inserts=st.lists(
+        st.tuples(
+            b32,
+            u64,
+            st.text(max_size=8),
+            b20,
+            st.integers(-(2**31), 2**31 - 1),
+            st.binary(max_size=130),
+            st.text(max_size=10),
+            texts,
+        ),
+        max_size=3,
+    ),
+    statuses=st.lists(st.tuples(b32, st.text(max_size=10), texts), max_size=3),
+    moves=st.lists(st.tuples(u64, u64), max_size=2),
+    fills=st.lists(st.tuples(u64, st.integers(0, 255), b20, b20, b32, b32), max_size=3),
+)
+commits = st.builds(
+    Commit,
+    st.lists(st.builds(TxRow, u64, u64, u64, st.binary(max_size=64)), max_size=4).map(tuple),
+    st.none() | records.filter(bool),
+)
+rounds = st.builds(Round, u64, st.lists(commits, max_size=3).map(tuple))
 terms = st.builds(TermStart, u64, st.text(max_size=60))
 batches = st.builds(
     BatchPosted,
@@ -36,8 +63,29 @@ def test_entry__encoded__decodes_to_itself(entry: Round | TermStart | BatchPoste
 
 
 def test_entry__layout__kind_byte_then_big_endian_fields() -> None:
-    assert encode_entry(Round(clock=2, wall_ms=3, txs=(b"\xaa", b""))) == bytes.fromhex(
-        "01" + "0000000000000002" + "0000000000000003" + "00000002" + "00000001aa" + "00000000"
+    commit = Commit(
+        (TxRow(seq=9, clock=2, deadline=4, raw=b"\xaa"),),
+        OrderRecords(statuses=[(b"\x22" * 32, "filled", None)], moves=[(9, 5)]),
+    )
+    assert encode_entry(Round(wall_ms=3, commits=(commit,))) == bytes.fromhex(
+        "01"
+        + "0000000000000003"  # wall clock
+        + "00000001"  # one commit
+        + "00000001"  # one transaction: seq, clock, deadline, then its bytes
+        + "0000000000000009"
+        + "0000000000000002"
+        + "0000000000000004"
+        + "00000001aa"
+        + "00000000"  # no order inserted
+        + "00000001"  # one status change: digest, status, no reason
+        + "22" * 32
+        + "0006"
+        + b"filled".hex()
+        + "ffff"
+        + "00000001"  # one fill move: new seq, old seq
+        + "0000000000000009"
+        + "0000000000000005"
+        + "00000000"  # no fill
     )
     assert (
         encode_entry(TermStart(term=7, holder="s1"))
@@ -61,11 +109,12 @@ def test_entry__layout__kind_byte_then_big_endian_fields() -> None:
         b"",
         b"\x00",
         b"\x04" + bytes(8),
-        bytes.fromhex("01" + "00" * 19),  # a round head one byte short
-        bytes.fromhex("01" + "00" * 16 + "00000001"),  # one transaction claimed, none there
-        bytes.fromhex("01" + "00" * 16 + "00000001" + "00000005aa"),  # the transaction cut short
-        bytes.fromhex("01" + "00" * 16 + "00000000" + "ff"),  # a byte after the last transaction
-        bytes.fromhex("01" + "00" * 16 + "ffffffff"),  # more transactions than bytes
+        bytes.fromhex("01" + "00" * 11),  # a round head one byte short
+        bytes.fromhex("01" + "00" * 8 + "00000001"),  # one commit claimed, none there
+        bytes.fromhex("01" + "00" * 8 + "00000001" + "00000001" + "00" * 24 + "00000005aa"),  # a tx cut short
+        bytes.fromhex("01" + "00" * 8 + "00000000" + "ff"),  # a byte after the last commit
+        bytes.fromhex("01" + "00" * 8 + "00000001" + "ffffffff"),  # more transactions than bytes
+        bytes.fromhex("01" + "00" * 8 + "00000001" + "00000000" + "00000001" + "00" * 64 + "ffff"),  # no kind
         bytes.fromhex("02" + "00" * 8 + "03") + b"ab",  # holder shorter than its length
         bytes.fromhex("02" + "00" * 8 + "01") + b"\xff",  # holder not UTF-8
         bytes.fromhex("03") + bytes(63),  # a batch record one byte short
@@ -81,6 +130,6 @@ def test_entry__field_out_of_range__value_error_before_any_bytes() -> None:
     with pytest.raises(ValueError):
         encode_entry(TermStart(term=1, holder="x" * 256))
     with pytest.raises(ValueError):
-        encode_entry(Round(clock=2**64, wall_ms=0, txs=()))
+        encode_entry(Round(wall_ms=2**64, commits=()))
     with pytest.raises(ValueError):
         encode_entry(BatchPosted(0, LogCursor(0, 0), LogCursor(0, 0), b"short"))

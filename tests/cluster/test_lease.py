@@ -21,6 +21,7 @@ from sequencer.cluster.entries import Round, TermStart, decode_entry, encode_ent
 from sequencer.cluster.errors import ConfigMismatch, Fenced
 from sequencer.cluster.lease import Lease
 from sequencer.cluster.log import ReplicatedLog
+from sequencer.journal import Commit, TxRow
 from tests.cluster.helpers import connected, unique
 
 TTL_S = 1.0
@@ -71,7 +72,7 @@ def test_lease__holder_stops_renewing__other_takes_it_after_ttl_in_higher_term__
     nats_cluster: NatsCluster,
 ) -> None:
     bucket, stream = unique("LEASE"), unique("LOG")
-    old_round = encode_entry(Round(clock=1, wall_ms=1000, txs=(b"late order",)))
+    old_round = encode_entry(Round(wall_ms=1000, commits=(Commit((TxRow(1, 1, 1, b"late order"),)),)))
 
     async def scenario() -> None:
         async with connected(nats_cluster, "a", "b") as (a, b):

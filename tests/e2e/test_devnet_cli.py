@@ -36,18 +36,24 @@ def test_devnet__sigint__starts_serves_and_stops_everything(tmp_path: Path) -> N
         "devnet",
         "--workdir",
         str(tmp_path / "net"),
-        "--sequencers",
-        "1",
-    ]
+    ]  # the default network: a set of three sequencers on a JetStream cluster
     argv += ["--l1-port", "0", "--sequencer-port", "0", "--watcher-port", "0"]
     proc = spawn(argv, "devnet", tmp_path / "devnet.log", cwd=REPO_ROOT)
     try:
-        wait_until(lambda: proc.check_alive() or "Ctrl-C" in proc.log_tail(100_000), 120, what="devnet ready")
+        wait_until(lambda: proc.check_alive() or "Ctrl-C" in proc.log_tail(100_000), 180, what="devnet ready")
         out = proc.log_tail(100_000)
-        urls = re.findall(r"^(?:sequencer-a|watcher)\s+(http://127\.0\.0\.1:\d+)", out, re.M)
-        assert len(urls) == 2
+        urls = re.findall(r"^(?:sequencer-[abc]|watcher)\s+(http://127\.0\.0\.1:\d+)", out, re.M)
+        assert len(urls) == 4
+        assert re.search(r"^nats\s+nats://127\.0\.0\.1:\d+", out, re.M)
+        leader = re.search(r"^leader\s+(sequencer-[abc])", out, re.M)
+        assert leader is not None
+        roles = {}
         for url in urls:
-            assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+            health = httpx.get(f"{url}/health", timeout=5)
+            assert health.status_code == 200
+            if "cluster" in health.json():
+                roles[health.json()["cluster"]["name"]] = health.json()["cluster"]["role"]
+        assert sorted(roles.values()) == ["follower", "follower", "leader"]
         proc.popen.send_signal(signal.SIGINT)
         assert proc.popen.wait(timeout=60) == 0
         assert "stopped" in proc.log_tail(100_000)

@@ -1,0 +1,271 @@
+"""This sequencer as a member of the sequencer set: it follows the set's log, takes the lease when
+no one holds it, and leads while it holds it.
+
+- A member that does not lead applies every entry of the log as it is appended (`Applier`) and
+  refuses writes (`NotLeader`, naming the leader); every `refresh_s` it rebuilds its view and
+  books from what it applied, so its reads are at most that old.
+- When the lease is free it takes it (`Lease`, a compare-and-set in JetStream's key-value store),
+  applies the log to its end as the stream's Raft leader has it, appends its `TermStart` fenced on
+  that end (an earlier leader's late append is refused from then on), rebuilds its view and books,
+  and only then admits: from then on each commit goes into the log before it is answered
+  (`Replicator`).
+- A leader that loses the lease (it could not renew it in time: cut off, paused, or the key taken)
+  or whose append is refused stops acknowledging at once and is deposed: what it committed since
+  its last append is in no log, so the process ends (`on_deposed`) and, started again, rebuilds
+  its durable log from the set's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from contracts.logs import get_logger
+from sequencer.cluster.entries import TermStart, encode_entry
+from sequencer.cluster.errors import ClusterUnavailable, Fenced
+from sequencer.cluster.lease import Lease
+from sequencer.cluster.log import ReplicatedLog
+from sequencer.errors import NotLeader
+from sequencer.metrics import CLUSTER_LEADER, CLUSTER_LEADER_CHANGES, CLUSTER_LOG_POSITION
+from sequencer.replication import Applier, Replicator
+
+if TYPE_CHECKING:
+    from sequencer.node import SequencerNode
+
+log = get_logger("cluster")
+
+REFRESH_S = 1.0
+"""How often a member that does not lead rebuilds its view and books from the log it applied."""
+TERM_START_TRIES = 5
+
+
+@dataclass
+class MemberOptions:
+    """How a member leads and follows."""
+
+    name: str
+    """This member's name in the lease: the URL its API answers at (followers name it to clients)."""
+    refresh_s: float = REFRESH_S
+
+
+class Member:
+    """One member of the sequencer set (see the module docstring)."""
+
+    def __init__(
+        self,
+        node: SequencerNode,
+        log_: ReplicatedLog,
+        lease: Lease,
+        options: MemberOptions,
+        on_deposed: Callable[[str], None],
+    ) -> None:
+        self.node = node
+        self.log = log_
+        self.lease = lease
+        self.options = options
+        self.on_deposed = on_deposed
+        self.role = "follower"
+        """follower, candidate (taking over), leader, or deposed."""
+        self.applier = Applier(node.store, node.mempool, node.follower.included_on_l1)
+        self.replicator = Replicator(log_, lease.held, self._depose)
+        self.leader_name: str | None = None
+        """The lease holder as last read (None: unknown, or no one)."""
+        self.log_end = 0
+        """The log's last position as last read."""
+        self.leader_changes = 0
+        self._follow_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # ---- what the node asks ------------------------------------------------------------
+
+    def leading(self) -> bool:
+        """Whether this member may acknowledge and post now (it leads and its lease holds)."""
+        return self.role == "leader" and self.lease.held() and self.replicator.failed is None
+
+    def check_leading(self) -> None:
+        """Raise `NotLeader` unless this member may acknowledge now."""
+        if not self.leading():
+            leader = self.leader_name if self.leader_name != self.options.name else None
+            raise NotLeader(
+                f"this sequencer ({self.options.name}) is a {self.role} of the set;"
+                + (f" the leader is {leader}" if leader else " no leader is known yet"),
+                leader,
+            )
+
+    def barrier(self) -> asyncio.Future[None] | None:
+        """What an admission round waits for before answering (`Replicator.barrier`)."""
+        return self.replicator.barrier()
+
+    def postable_seq(self) -> int:
+        """Highest transaction sequence number a batch may hold (what the log holds)."""
+        return self.replicator.replicated_seq
+
+    def status(self) -> dict[str, Any]:
+        """The member's role, the lease holder and its log position (for /health)."""
+        applied = self.replicator.position if self.role == "leader" else self.applier.applied.position
+        return {
+            "name": self.options.name,
+            "role": self.role,
+            "leader": self.leader_name,
+            "term": self.lease.term if self.role == "leader" else self.applier.applied.term,
+            "log_position": applied,
+            "log_end": max(self.log_end, applied),
+            "log_lag": max(0, self.log_end - applied),
+            "leader_changes": self.leader_changes,
+        }
+
+    # ---- start and run -----------------------------------------------------------------
+
+    async def catch_up(self) -> None:
+        """Apply the log from its beginning to its end as it is now (at start, before the node
+        reconciles its durable log with L1)."""
+        end = await self.log.last_seq()
+        async with self.log.reader(self.applier.applied.position) as reader:
+            while reader.position < end:
+                record = await reader.next(30.0)
+                if record is None:
+                    raise ClusterUnavailable(f"log entries up to {end} did not arrive")
+                self.applier.apply(record)
+        self.log_end = end
+        CLUSTER_LOG_POSITION.set(self.applier.applied.position)
+        log.info("log_caught_up", position=self.applier.applied.position, term=self.applier.applied.term)
+
+    def start(self) -> None:
+        """Start following the log and contending for the lease (after `catch_up` and the node's
+        start)."""
+        self._follow_task = asyncio.create_task(self._follow())
+        self._tasks = [asyncio.create_task(self._lease_loop()), asyncio.create_task(self._refresh_loop())]
+
+    async def stop(self) -> None:
+        """Stop the member's tasks and give the lease up if held."""
+        tasks = [*self._tasks, *([self._follow_task] if self._follow_task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.role == "leader":
+            try:
+                await self.lease.release()
+            except ClusterUnavailable as exc:
+                log.warning("lease_release_failed", error=str(exc))
+
+    async def _follow(self) -> None:
+        """Apply entries as they are appended, for as long as this member does not lead."""
+        while True:
+            try:
+                async with self.log.reader(self.applier.applied.position) as reader:
+                    while True:
+                        record = await reader.next(None)
+                        assert record is not None
+                        self.applier.apply(record)
+                        CLUSTER_LOG_POSITION.set(record.seq)
+            except ClusterUnavailable as exc:
+                log.warning("log_follow_retry", position=self.applier.applied.position, error=str(exc))
+                await asyncio.sleep(0.25)
+
+    async def _refresh_loop(self) -> None:
+        """A follower's view and books, rebuilt from what it applied every `refresh_s`."""
+        while True:
+            await asyncio.sleep(self.options.refresh_s)
+            if self.role == "follower" and self.applier.dirty:
+                await self.refresh()
+
+    async def refresh(self) -> None:
+        """Rebuild the view and the books from the durable log as applied so far."""
+        async with self.node.follower.lock:
+            self.applier.dirty = False
+            self.node.follower.rebase([])
+
+    async def _lease_loop(self) -> None:
+        """Renew the lease while leading (or taking over), else try to take it, every quarter ttl."""
+        every = self.lease.ttl / 4
+        take_over: asyncio.Task[None] | None = None
+        while self.role != "deposed":
+            try:
+                if self.role in ("leader", "candidate"):
+                    if not await self.lease.renew():
+                        self._depose("the lease was lost")
+                        return
+                elif await self.lease.try_acquire():
+                    self.role = "candidate"
+                    take_over = asyncio.create_task(self._take_over())
+                    self._tasks.append(take_over)
+                current = await self.lease.current()
+                self._note_leader(None if current is None else current.holder)
+                self.log_end = await self.log.last_seq()
+            except ClusterUnavailable as exc:
+                if self.role in ("leader", "candidate") and not self.lease.held():
+                    self._depose(f"the lease could not be renewed in time: {exc}")
+                    return
+                log.warning("lease_loop_retry", role=self.role, error=str(exc))
+            await asyncio.sleep(every)
+
+    def _note_leader(self, name: str | None) -> None:
+        if name != self.leader_name:
+            log.info("leader_seen", leader=name, previous=self.leader_name, member=self.options.name)
+            if name is not None:
+                self.leader_changes += 1
+                CLUSTER_LEADER_CHANGES.inc()
+            self.leader_name = name
+
+    async def _take_over(self) -> None:
+        """Holding the lease: apply the log to its end, start the term in it, rebuild, lead."""
+        started = time.monotonic()
+        term = self.lease.term or 0
+        position = None
+        for _ in range(TERM_START_TRIES):
+            end = await self.log.last_seq()
+            while self.applier.applied.position < end:  # the follow task applies; wait for it
+                if not self.lease.held():
+                    break
+                await asyncio.sleep(0.005)
+            if not self.lease.held():
+                break
+            try:
+                position = await self.log.append(encode_entry(TermStart(term, self.options.name)), end)
+                break
+            except Fenced:
+                continue  # a late append of the old leader landed: apply it too, and again
+        if position is None or not self.lease.held():
+            self.role = "follower"
+            log.warning("take_over_abandoned", term=term)
+            await self._give_up_lease()
+            return
+        if self._follow_task is not None:
+            self._follow_task.cancel()
+            await asyncio.gather(self._follow_task, return_exceptions=True)
+            self._follow_task = None
+        self.applier.applied.position = position
+        self.replicator.position = position
+        self.replicator.replicated_seq = self.node.store.top_seq()
+        self.node.mempool.journal = self.replicator.record
+        self._tasks.append(asyncio.create_task(self.replicator.run()))
+        await self.refresh()  # rebuilding the books writes what changed: into the log as well
+        self.role = "leader"
+        self._note_leader(self.options.name)
+        CLUSTER_LEADER.set(1)
+        log.info(
+            "leading",
+            term=term,
+            position=position,
+            pending=len(self.node.mempool),
+            took_ms=round((time.monotonic() - started) * 1000),
+        )
+
+    async def _give_up_lease(self) -> None:
+        try:
+            await self.lease.release()
+        except ClusterUnavailable as exc:
+            log.warning("lease_release_failed", error=str(exc))
+
+    def _depose(self, reason: str) -> None:
+        """Stop acknowledging at once; the process ends (`on_deposed`)."""
+        if self.role == "deposed":
+            return
+        was = self.role
+        self.role = "deposed"
+        CLUSTER_LEADER.set(0)
+        log.critical("deposed", reason=reason, was=was, member=self.options.name)
+        self.on_deposed(reason)

@@ -216,7 +216,7 @@ class Network:
     def start_oracle(
         self,
         name: str,
-        sequencer: Service,
+        sequencer: Service | Sequence[Service],
         *,
         port: int = 0,
         interval_ms: int = 2000,
@@ -224,11 +224,12 @@ class Network:
         source: str = "walk",
         timeout: float = 60.0,
     ) -> Service:
-        """Start the devnet's price feed (threshold many committee members) on a sequencer, and
-        wait until its first updates are acknowledged. `source` is `walk` (a seeded random walk
+        """Start the devnet's price feed (threshold many committee members) on a sequencer, or on
+        several members of the set (it moves on when one cannot serve), and wait until its first
+        updates are acknowledged. `source` is `walk` (a seeded random walk
         from the devnet's start prices) or `file:PATH` (JSON lines, see `sequencer.oracle_feed`)."""
         port = port or free_port()
-        argv = [sys.executable, "-m", "sequencer.oracle_feed", "--sequencer", sequencer.url]
+        argv = [sys.executable, "-m", "sequencer.oracle_feed", "--sequencer", _urls(sequencer)]
         argv += ["--deployment", str(self.deployment_path), "--port", str(port), "--source", source]
         argv += ["--interval-ms", str(interval_ms), "--walk-bps", str(walk_bps)]
         for key in committee_keys()[:COMMITTEE_THRESHOLD]:
@@ -238,12 +239,19 @@ class Network:
         return self._start_service(name, argv, port, self.accounts[DEPLOYER], timeout)
 
     def start_liquidator(
-        self, name: str, sequencer: Service, account_index: int, *, port: int = 0, interval_ms: int = 500
+        self,
+        name: str,
+        sequencer: Service | Sequence[Service],
+        account_index: int,
+        *,
+        port: int = 0,
+        interval_ms: int = 500,
     ) -> Service:
-        """Start a liquidation bot trading with dev account `account_index`'s key on a sequencer."""
+        """Start a liquidation bot trading with dev account `account_index`'s key on a sequencer
+        (or on several members of the set, as `start_oracle`)."""
         port = port or free_port()
         account = self.accounts[account_index]
-        argv = [sys.executable, "-m", "sequencer.liquidator", "--sequencer", sequencer.url]
+        argv = [sys.executable, "-m", "sequencer.liquidator", "--sequencer", _urls(sequencer)]
         argv += ["--private-key", account.private_key, "--port", str(port), "--interval-ms", str(interval_ms)]
         return self._start_service(name, argv, port, account, 60.0)
 
@@ -308,6 +316,11 @@ class Network:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _urls(sequencers: Service | Sequence[Service]) -> str:
+    """The `--sequencer` value naming one sequencer or several (comma-separated)."""
+    return ",".join(s.url for s in ([sequencers] if isinstance(sequencers, Service) else sequencers))
 
 
 def _healthy(proc: ManagedProcess, url: str) -> bool:
@@ -410,11 +423,9 @@ def devnet_main(argv: list[str] | None = None) -> None:
         if args.sequencers == 2:
             net.start_sequencer("sequencer-b", SEQ_B, port=args.sequencer_port and args.sequencer_port + 1)
         net.start_watcher("watcher", WATCHER_1, port=args.watcher_port)
-        net.start_oracle(
-            "oracle",
-            net.leader() if args.sequencers == 3 else net.services["sequencer-a"],
-            port=args.oracle_port,
-        )
+        # a set's members all (the feed moves on when one cannot serve); else the first sequencer
+        members = [s for n, s in net.services.items() if n.startswith("sequencer-")]
+        net.start_oracle("oracle", members if args.sequencers == 3 else members[0], port=args.oracle_port)
         print(f"L1            {net.l1_url}  (chain id {net.deployment.chain_id})")
         print(f"deployment    {net.deployment_path}")
         for c in ("rollup", "bridge", "verifier", "token"):

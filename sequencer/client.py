@@ -2,6 +2,8 @@
 
 ```python
 trader = TraderClient("http://127.0.0.1:8600", private_key, ChainConfig(chain_id, rollup))
+# or several members of the sequencer set: it moves on when one cannot serve
+trader = TraderClient(["http://127.0.0.1:8600", "http://127.0.0.1:8601"], private_key, config)
 ack = trader.transfer(to, 1_000)          # signs with the next nonce, returns the acknowledgement
 trader.wait_batched(ack.hash)             # until an L1 batch holds it
 placed = trader.place_order(market=0, side=BUY, price=3_000, size=10_000)
@@ -9,7 +11,9 @@ placed.status, placed.fills               # "resting" / "filled" ..., the fills 
 trader.cancel(placed.order)
 trader.account()["positions"]             # equity, margins, liquidation prices, open orders
 ```
-Refusals raise `RequestRefused` with the API's machine-readable code (docs/protocol.md section 9).
+Refusals raise `RequestRefused` with the API's machine-readable code (docs/protocol.md section 9);
+when no member of the set can serve, `SequencersUnavailable` (a `RequestRefused`) names each URL's
+failure (`sequencer.endpoints`: which answers move on, and why retrying a write is safe).
 Every acknowledgement's receipt (the sequencer's signature) is checked before it is returned.
 Integers in answers may come as decimal strings (above 2^53 - 1): read them with `int()`.
 
@@ -37,6 +41,9 @@ from typing import Any
 
 import httpx
 
+from sequencer.endpoints import Endpoints, refusal_of
+from sequencer.endpoints import RequestRefused as RequestRefused  # the SDK's errors, re-exported
+from sequencer.endpoints import SequencersUnavailable as SequencersUnavailable
 from sequencer.receipts import verify_order_receipt, verify_receipt
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
@@ -67,16 +74,6 @@ from sequencer.stf.types import (
 
 BUY, SELL = SIDE_BUY, SIDE_SELL
 """Order sides."""
-
-
-class RequestRefused(RollupError):
-    """The sequencer refused a request; `code` is its machine-readable error code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -177,33 +174,69 @@ _salts = itertools.count(int(time.time() * 1_000_000))
 
 
 class TraderClient:
-    """Signs and submits one trader's transactions to one sequencer."""
+    """Signs and submits one trader's transactions to a sequencer set.
 
-    def __init__(self, url: str, private_key: bytes, config: ChainConfig, *, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
+    `url` is one sequencer URL, a comma-separated list of them, or a sequence of URLs of members
+    of one set: requests go to the member that answered last and move on to the next URL when
+    one cannot serve (`sequencer.endpoints.Endpoints`, with `rounds` rounds over every URL).
+    Every write may be sent again safely: the same signed order, cancel, bundle or transaction is
+    answered with where the first one stands, never placed twice."""
+
+    def __init__(
+        self,
+        url: str | Sequence[str],
+        private_key: bytes,
+        config: ChainConfig,
+        *,
+        timeout: float = 10.0,
+        rounds: int = 3,
+    ) -> None:
+        self.endpoints = Endpoints(url, timeout=timeout, rounds=rounds)
         self.key = private_key
         self.address = address_of(private_key)
         self.config = config
-        self.http = httpx.Client(timeout=timeout)
+
+    @classmethod
+    def connect(
+        cls, url: str | Sequence[str], private_key: bytes, *, timeout: float = 10.0, rounds: int = 3
+    ) -> TraderClient:
+        """A client whose chain config (the EIP-712 domain: chain id and Rollup address) is read
+        from the set's `GET /v1/status`."""
+        client = cls(url, private_key, ChainConfig(0, bytes(20)), timeout=timeout, rounds=rounds)
+        try:
+            status = client._get("/v1/status")
+        except BaseException:
+            client.close()
+            raise
+        client.config = ChainConfig(int(status["chain_id"]), bytes.fromhex(status["rollup"][2:]))
+        return client
+
+    @property
+    def url(self) -> str:
+        """The sequencer URL that answered last (where the next request goes first)."""
+        return self.endpoints.url
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
-        self.http.close()
+        self.endpoints.close()
 
-    def _check(self, response: httpx.Response) -> Any:
+    def _get(self, path: str, **kwargs: Any) -> Any:
+        return self._check(self.endpoints.get(path, **kwargs))
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        return self._check(self.endpoints.post(path, json=body))
+
+    @staticmethod
+    def _check(response: httpx.Response) -> Any:
         if response.status_code >= 400:
-            try:
-                err = response.json()["error"]
-                raise RequestRefused(response.status_code, err["code"], err["message"])
-            except (ValueError, KeyError, TypeError):
-                raise RequestRefused(response.status_code, "http", response.text) from None
+            raise refusal_of(response)
         return response.json()
 
     def account(self, address: bytes | None = None) -> dict[str, Any]:
         """An account's confirmed and pending collateral and nonce, equity, margins, positions
         (with liquidation prices) and open orders."""
         addr = address or self.address
-        data: dict[str, Any] = self._check(self.http.get(f"{self.url}/v1/accounts/0x{addr.hex()}"))
+        data: dict[str, Any] = self._get(f"/v1/accounts/0x{addr.hex()}")
         return data
 
     def next_nonce(self) -> int:
@@ -230,7 +263,7 @@ class TraderClient:
     def submit(self, tx: Tx) -> Ack:
         """Submit an already signed transaction (encoded, to /v1/transactions)."""
         body = {"raw": "0x" + encode_tx(tx).hex()}
-        data = self._check(self.http.post(f"{self.url}/v1/transactions", json=body))
+        data = self._post("/v1/transactions", body)
         self._receipt(data)
         return Ack(data["hash"], int(data["seq"]), data["sequencer"], data.get("receipt"))
 
@@ -265,7 +298,7 @@ class TraderClient:
 
     def place(self, signed: SignedOrder) -> PlacedOrder:
         """Place a signed order (`POST /v1/orders`): it matches at once and rests unless IOC."""
-        data = self._check(self.http.post(f"{self.url}/v1/orders", json=order_body(signed)))
+        data = self._post("/v1/orders", order_body(signed))
         self._receipt(data, [data])
         return PlacedOrder.of(signed, data)
 
@@ -279,7 +312,7 @@ class TraderClient:
         """Place up to 1,000 signed orders in one request and one durable commit
         (`POST /v1/orders/batch`); each gets its result or its refusal, in order."""
         body = {"orders": [order_body(o) for o in orders]}
-        data = self._check(self.http.post(f"{self.url}/v1/orders/batch", json=body))
+        data = self._post("/v1/orders/batch", body)
         self._receipt(data, [item["result"] for item in data["results"] if item.get("error") is None])
         out: list[PlacedOrder | RequestRefused] = []
         for signed, item in zip(orders, data["results"], strict=True):
@@ -299,7 +332,7 @@ class TraderClient:
             "order": order_fields(order),
             "signature": signature_hex(sign_cancel(self.key, order, self.config)),
         }
-        data: dict[str, Any] = self._check(self.http.post(f"{self.url}/v1/orders/cancel", json=body))
+        data: dict[str, Any] = self._post("/v1/orders/cancel", body)
         self._receipt(data)
         return data
 
@@ -314,7 +347,7 @@ class TraderClient:
             "salt": bundle.salt,
             "signature": signature_hex(sign_bundle(self.key, bundle, self.config)),
         }
-        data: dict[str, Any] = self._check(self.http.post(f"{self.url}/v1/bundles", json=body))
+        data: dict[str, Any] = self._post("/v1/bundles", body)
         self._receipt(data)
         return data
 
@@ -327,38 +360,34 @@ class TraderClient:
     def risk(self) -> list[dict[str, Any]]:
         """Accounts below their maintenance margin, worst first, each with the liquidation that
         would restore it (`GET /v1/risk`: account, market, size, shortfall, bankrupt)."""
-        data: dict[str, Any] = self._check(self.http.get(f"{self.url}/v1/risk"))
+        data: dict[str, Any] = self._get("/v1/risk")
         candidates: list[dict[str, Any]] = data["candidates"]
         return candidates
 
     def order(self, digest: str) -> dict[str, Any]:
         """Where an order this sequencer accepted stands (`GET /v1/orders/{digest}`)."""
-        data: dict[str, Any] = self._check(self.http.get(f"{self.url}/v1/orders/{digest}"))
+        data: dict[str, Any] = self._get(f"/v1/orders/{digest}")
         return data
 
     def markets(self) -> list[dict[str, Any]]:
         """Every listed market: parameters, prices, funding, breaker, top of book."""
-        data: list[dict[str, Any]] = self._check(self.http.get(f"{self.url}/v1/markets"))
+        data: list[dict[str, Any]] = self._get("/v1/markets")
         return data
 
     def book(self, market: int, depth: int = 10) -> dict[str, Any]:
         """The `depth` best levels of each side of a market's book."""
-        data: dict[str, Any] = self._check(
-            self.http.get(f"{self.url}/v1/markets/{market}/book", params={"depth": depth})
-        )
+        data: dict[str, Any] = self._get(f"/v1/markets/{market}/book", params={"depth": depth})
         return data
 
     def fills(self, account: bytes | None = None, limit: int = 100) -> list[FillInfo]:
         """An account's latest fills (this trader's by default), newest first."""
         addr = account or self.address
-        data = self._check(
-            self.http.get(f"{self.url}/v1/fills", params={"account": "0x" + addr.hex(), "limit": limit})
-        )
+        data = self._get("/v1/fills", params={"account": "0x" + addr.hex(), "limit": limit})
         return [FillInfo.of(f) for f in data["fills"]]
 
     def tx_status(self, tx_hash: str) -> dict[str, Any]:
         """Where a transaction is (pending, batched with its batch index, dropped)."""
-        data: dict[str, Any] = self._check(self.http.get(f"{self.url}/v1/transactions/{tx_hash}"))
+        data: dict[str, Any] = self._get(f"/v1/transactions/{tx_hash}")
         return data
 
     def wait_batched(self, tx_hash: str, timeout: float = 30.0) -> int:

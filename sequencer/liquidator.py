@@ -8,8 +8,10 @@ penalty into the insurance fund. The sequencer and then the state machine check 
 a refused one (someone else was faster, the price moved) is only counted. The bot's account needs
 collateral for the positions it takes (initial margin).
 
-It serves `GET /health` and `GET /metrics` on `--port` and logs one structured line per
-liquidation.
+Given several members of the sequencer set (`--sequencer`, repeated or comma-separated) it moves
+on to the next when one cannot serve (`sequencer.endpoints`; a liquidation sent twice is
+acknowledged once). It serves `GET /health` and `GET /metrics` on `--port` and logs one structured
+line per liquidation.
 """
 
 from __future__ import annotations
@@ -20,29 +22,22 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-import httpx
 from prometheus_client import CollectorRegistry, Counter
 
 from contracts.keccak import use_pysha3
 from contracts.logs import get_logger
-from sequencer.client import RequestRefused, TraderClient
+from sequencer.client import RequestRefused, SequencersUnavailable, TraderClient
+from sequencer.endpoints import add_sequencer_argument, sequencer_urls
 from sequencer.small_http import serve_health_and_metrics
-from sequencer.stf.types import ChainConfig
 
 log = get_logger("liquidator")
 
-UNAVAILABLE = frozenset({"not_ready", "overloaded", "l1_unavailable"})
-"""Refusal codes that say the sequencer acknowledges nothing now (its 503s), not that a
-liquidation was wrong or late."""
-
 
 class Liquidator:
-    """Liquidates what a sequencer reports at risk, with one trader key."""
+    """Liquidates what a sequencer set reports at risk, with one trader's client."""
 
-    def __init__(
-        self, sequencer_url: str, private_key: bytes, config: ChainConfig, *, max_per_step: int = 20
-    ) -> None:
-        self.trader = TraderClient(sequencer_url, private_key, config)
+    def __init__(self, trader: TraderClient, *, max_per_step: int = 20) -> None:
+        self.trader = trader
         self.max_per_step = max_per_step
         self.stop = threading.Event()
         self.registry = CollectorRegistry()
@@ -64,7 +59,7 @@ class Liquidator:
         try:
             candidates = self.trader.risk()
             nonce = self.trader.next_nonce() if candidates else 0
-        except (httpx.HTTPError, RequestRefused) as exc:
+        except RequestRefused as exc:  # `SequencersUnavailable` when no member could serve
             self.last_error = str(exc)
             log.warning("risk_unreachable", error=str(exc))
             return 0
@@ -77,7 +72,8 @@ class Liquidator:
             except RequestRefused as exc:
                 self.refused.labels(code=exc.code).inc()
                 log.info("liquidation_refused", account=c["account"], market=c["market"], code=exc.code)
-                if exc.code in UNAVAILABLE:
+                # no member can acknowledge now (or the set is full): not a wrong or late liquidation
+                if isinstance(exc, SequencersUnavailable) or exc.code == "overloaded":
                     self.last_error = f"the sequencer refused a liquidation: {exc.code}"
                 continue
             nonce += 1
@@ -115,21 +111,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="rollup liquidator", description="Liquidate under-margined accounts."
     )
-    parser.add_argument("--sequencer", default="http://127.0.0.1:8600")
+    add_sequencer_argument(parser)
     parser.add_argument("--private-key", required=True, help="hex key of the liquidating trader")
     parser.add_argument("--interval-ms", type=int, default=1000)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8900, help="serves /health and /metrics")
     args = parser.parse_args(argv)
-    status = httpx.get(f"{args.sequencer.rstrip('/')}/v1/status", timeout=10.0).json()
-    config = ChainConfig(int(status["chain_id"]), bytes.fromhex(status["rollup"][2:]))
-    bot = Liquidator(args.sequencer, bytes.fromhex(args.private_key.removeprefix("0x")), config)
+    urls = sequencer_urls(args)
+    bot = Liquidator(TraderClient.connect(urls, bytes.fromhex(args.private_key.removeprefix("0x"))))
     server = bot.serve(args.host, args.port)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: bot.stop.set())
-    log.info("liquidator_started", trader=bot.trader.address, sequencer=args.sequencer)
+    log.info("liquidator_started", trader=bot.trader.address, sequencers=list(urls))
     bot.run(args.interval_ms / 1000)
     server.shutdown()
+    bot.trader.close()
     log.info("liquidator_stopped")
 
 

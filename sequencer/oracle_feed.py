@@ -4,7 +4,9 @@ Each committee member signs its own `Price(market, mark, index, timestamp)` (EIP
 domain); an `OracleUpdate` carries at least the committee's threshold of them, and the state
 machine takes the lower medians (docs/protocol.md section 3, "Oracle and funding"). This service
 holds the keys of one or more members, reads prices from a source, and submits one update per
-market per interval to a sequencer (`POST /v1/transactions`).
+market per interval to a sequencer (`POST /v1/transactions`); given several members of the
+sequencer set (`--sequencer`, repeated or comma-separated) it moves on to the next when one cannot
+serve (`sequencer.endpoints`; an update sent twice is acknowledged once).
 
 Sources: `walk` (a seeded random walk: the devnet's markets, reproducible) and `file` (JSON lines
 `{"market": 0, "mark": 3000, "index": 2999}` appended by any other program: a real feed plugs in
@@ -27,11 +29,17 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
 
-import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from contracts.keccak import use_pysha3
 from contracts.logs import get_logger
+from sequencer.endpoints import (
+    Endpoints,
+    SequencersUnavailable,
+    add_sequencer_argument,
+    refusal_of,
+    sequencer_urls,
+)
 from sequencer.small_http import serve_health_and_metrics
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import address_of, sign_price
@@ -122,7 +130,7 @@ class OracleFeed:
 
     def __init__(
         self,
-        sequencer_url: str,
+        sequencer_url: str | Sequence[str],
         committee: Committee,
         source: PriceSource,
         markets: Sequence[int],
@@ -130,12 +138,11 @@ class OracleFeed:
         interval_s: float = 2.0,
         registry: CollectorRegistry | None = None,
     ) -> None:
-        self.url = sequencer_url.rstrip("/")
+        self.endpoints = Endpoints(sequencer_url)
         self.committee = committee
         self.source = source
         self.markets = list(markets)
         self.interval_s = interval_s
-        self.http = httpx.Client(timeout=10.0)
         self.stop = threading.Event()
         self.registry = registry or CollectorRegistry()
         self.sent = Counter(
@@ -164,10 +171,11 @@ class OracleFeed:
             mark, index = quote
             raw = encode_tx(self.committee.update(market, mark, index, now))
             try:
-                response = self.http.post(f"{self.url}/v1/transactions", json={"raw": "0x" + raw.hex()})
-            except httpx.HTTPError as exc:
-                log.warning("oracle_submit_failed", market=market, error=str(exc))
-                refused.append("unreachable")
+                response = self.endpoints.post("/v1/transactions", json={"raw": "0x" + raw.hex()})
+            except SequencersUnavailable as exc:  # `unreachable`, `l1_unavailable`, ... on every URL
+                log.warning("oracle_submit_failed", market=market, code=exc.code, error=str(exc))
+                self.refused.labels(code=exc.code).inc()
+                refused.append(exc.code)
                 continue
             if response.status_code == 200:
                 self.acknowledged += 1
@@ -175,7 +183,7 @@ class OracleFeed:
                 self.last_mark.labels(market=str(market)).set(mark)
                 log.info("oracle_update_sent", market=market, mark=mark, index=index, timestamp=now)
             else:
-                code = _error_code(response)
+                code = refusal_of(response).code
                 self.refused.labels(code=code).inc()
                 refused.append(code)
                 log.warning("oracle_update_refused", market=market, code=code, status=response.status_code)
@@ -209,13 +217,6 @@ class OracleFeed:
             self.stop.wait(self.interval_s)
 
 
-def _error_code(response: httpx.Response) -> str:
-    try:
-        return str(response.json()["error"]["code"])
-    except (ValueError, KeyError, TypeError):
-        return f"http_{response.status_code}"
-
-
 def _market_start(text: str) -> tuple[int, int]:
     market, _, price = text.partition("=")
     return int(market), int(price)
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run a price feed until SIGINT/SIGTERM."""
     use_pysha3()
     parser = argparse.ArgumentParser(prog="rollup oracle", description="Sign and submit oracle prices.")
-    parser.add_argument("--sequencer", default="http://127.0.0.1:8600")
+    add_sequencer_argument(parser)
     parser.add_argument("--deployment", default="var/deployment.json", help="gives the chain id and Rollup")
     parser.add_argument("--member-key", action="append", required=True, help="hex key of a member (repeat)")
     parser.add_argument("--market", action="append", default=[], type=_market_start, help="ID=START_PRICE")
@@ -248,13 +249,16 @@ def main(argv: list[str] | None = None) -> None:
         if args.source.startswith("file:")
         else RandomWalk(starts, step_bps=args.walk_bps, seed=args.seed)
     )
-    feed = OracleFeed(args.sequencer, committee, source, sorted(starts), interval_s=args.interval_ms / 1000)
+    feed = OracleFeed(
+        sequencer_urls(args), committee, source, sorted(starts), interval_s=args.interval_ms / 1000
+    )
     server = feed.serve(args.host, args.port)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: feed.stop.set())
     log.info("oracle_started", members=[a.hex() for a in committee.addresses], markets=sorted(starts))
     feed.run()
     server.shutdown()
+    feed.endpoints.close()
     log.info("oracle_stopped")
 
 

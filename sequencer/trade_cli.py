@@ -3,8 +3,12 @@
 Every command prints one JSON document on stdout; a refusal prints `{"error": {"code",
 "message"}}` and exits with status 1. The chain id and the Rollup address (the EIP-712 domain)
 are read from the sequencer's `/v1/status`; the key comes from `--key` or `ROLLUP_KEY`.
+`--sequencer` takes several members of the sequencer set (repeated, or comma-separated): each
+request goes to the one that answered last and moves on when one cannot serve
+(`sequencer.endpoints`); when none can, the error names each URL's failure.
 
     rollup trade --key 0x… markets
+    rollup trade --sequencer http://127.0.0.1:8600,http://127.0.0.1:8601 --key 0x… account
     rollup trade --key 0x… buy 0 3000 10000            # market 0, price 3000, size 10000
     rollup trade --key 0x… sell 0 3010 10000 --post-only
     rollup trade --key 0x… market-sell 0 5000 --slippage-bps 100
@@ -35,15 +39,15 @@ import os
 import sys
 from typing import Any
 
-import httpx
 import orjson
 
 from contracts.keccak import use_pysha3
 from sequencer.client import BUY, SELL, L1ExitClient, PlacedOrder, RequestRefused, TraderClient
+from sequencer.endpoints import add_sequencer_argument, sequencer_urls
 from sequencer.stf.constants import FLAG_IOC, FLAG_POST_ONLY, FLAG_REDUCE_ONLY, SIDE_BUY, SIDE_SELL
 from sequencer.stf.eip712 import address_of, order_digest
 from sequencer.stf.errors import RollupError
-from sequencer.stf.types import ChainConfig, Order
+from sequencer.stf.types import Order
 
 
 def _print(data: Any) -> None:
@@ -69,7 +73,7 @@ def _address(text: str) -> bytes:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rollup trade", description="Trade on a sequencer.")
-    parser.add_argument("--sequencer", default="http://127.0.0.1:8600")
+    add_sequencer_argument(parser)
     parser.add_argument(
         "--key", default=os.environ.get("ROLLUP_KEY", ""), help="hex private key (or ROLLUP_KEY)"
     )
@@ -149,9 +153,7 @@ def run(args: argparse.Namespace) -> Any:
         return _force_withdraw(args, key)
     if args.command == "force-cancel" and args.digest is None:  # the order's fields: L1 only
         return _force_cancel(args, key, None)
-    status = httpx.get(f"{args.sequencer.rstrip('/')}/v1/status", timeout=10.0).json()
-    config = ChainConfig(int(status["chain_id"]), bytes.fromhex(status["rollup"][2:]))
-    trader = TraderClient(args.sequencer, key, config)
+    trader = TraderClient.connect(sequencer_urls(args), key)
     try:
         command = args.command
         if command == "markets":

@@ -1,5 +1,6 @@
 """`rollup trade` against a real sequencer with the devnet's markets and a live price feed:
-deposit from L1, quote, trade, read the account and the book, cancel, and a typed refusal."""
+deposit from L1, quote (through a list of sequencers whose first is down), trade, read the account
+and the book, cancel, and a typed refusal."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def test_trade_cli__deposit_quote_trade_cancel_and_refusal(network: Network) -> 
         60,
         what="the deposits batched",
     )
-    markets = trade(seq.url, maker.private_key, "markets")
+    markets = trade(f"http://127.0.0.1:1,{seq.url}", maker.private_key, "markets")  # the first is down
     assert [m["id"] for m in markets] == [0, 1] and markets[0]["mark_price"] == 3_000
     answer = httpx.get(f"{seq.url}/v1/markets")
     assert answer.status_code == 200 and "date" in answer.headers  # RFC 9110: 2xx carry a Date

@@ -226,7 +226,7 @@ def test_sdk__resting_order_receipt_checked__a_wrong_one_refused(
     net: Net, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trader = TraderClient("http://testserver", trader_key(0), CONFIG)
-    trader.http = net.client
+    trader.endpoints.http = net.client
     placed = trader.place(order(0, ETH, SIDE_SELL, 100, 10))
     assert placed.status == "resting"
     (many,) = trader.place_many([order(0, ETH, SIDE_SELL, 101, 10)])

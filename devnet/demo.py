@@ -1,14 +1,17 @@
 """`rollup demo`: the whole life of the exchange rollup, for real, ending with one line of JSON.
 
 An L1 starts, the contracts deploy, the governor lists two perpetual markets and an oracle
-committee; an honest sequencer takes deposits, the committee's feed prices the markets, and
+committee; a set of three honest sequencers (one log on a JetStream cluster, one leader by lease)
+takes deposits, the committee's feed prices the markets, and
 traders trade: a market maker quotes both books, a taker trades in both markets and fills a
 two-leg bundle, a trader goes long at 9x leverage. The price of ETH falls 8%, the leveraged
 account drops below its maintenance margin, and a liquidation bot (anyone may run one) takes its
-position over at the mark. A faulty sequencer then posts a batch whose fill has a wrong state root
+position over at the mark. The set's leader is killed with SIGKILL while orders are in flight;
+another member takes the lease and goes on, and not one acknowledged order or fill is lost. A
+faulty sequencer then posts a batch whose fill has a wrong state root
 and builds on it; two watchers race to prove it with one L1 transaction each; the bad batch and the
 one after it are reverted, the faulty sequencer is slashed and the winning watcher rewarded; the
-honest sequencer re-includes the reverted transactions and goes on. A withdrawal is paid on L1
+set re-includes the reverted transactions and goes on. A withdrawal is paid on L1
 after the challenge window, and a second claim is refused. Every figure in the JSON is read back
 from L1 events, L1 data replayed through the state machine, or the services — none is assumed.
 """
@@ -30,9 +33,10 @@ from web3 import Web3
 from contracts.bindings import BridgeClient, RollupClient, Sender, TokenClient, TransactionReverted
 from contracts.l1 import Web3L1
 from devnet.deploy import DeployParams
+from devnet.failover import failover_under_load
 from devnet.faucet import fund_traders
 from devnet.markets import MARKETS, governance_payloads
-from devnet.orchestrator import FIRST_TRADER, SEQ_A, SEQ_B, WATCHER_1, WATCHER_2, Network, get_json
+from devnet.orchestrator import FIRST_TRADER, SEQ_B, WATCHER_1, WATCHER_2, Network, get_json
 from devnet.procs import wait_until
 from prover.withdrawals import build_withdrawal_claim
 from sequencer.builder import batch_tx_hashes
@@ -119,7 +123,13 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         dep = net.deployment
         step(f"L1 at {net.l1_url}, contracts deployed (rollup {dep.rollup}), challenge window {window}s")
         step(f"the governor queued {', '.join(m.name for m in MARKETS)} and a 3-of-5 oracle committee")
-        seq_a = net.start_sequencer("sequencer-a", SEQ_A)
+        net.start_nats()
+        members = net.start_set(3)
+        urls = [m.url for m in members]
+
+        def status() -> dict[str, Any]:
+            return get_json(f"{net.leader().url}/v1/status")
+
         # watchers poll every 2 s here so that the faulty sequencer's second batch lands on top of
         # its bad one before the proof does, as it would with a slower challenger
         net.start_watcher("watcher-1", WATCHER_1, poll_ms=2000)
@@ -127,7 +137,10 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         prices = workdir / "prices.jsonl"
         post_price(prices, ETH, 3_000, 2_999)
         post_price(prices, BTC, 60_000, 59_990)
-        step(f"honest sequencer at {seq_a.url}; two watchers follow L1 only")
+        step(
+            f"a set of three honest sequencers on a 3-node JetStream cluster ({net.leader().name} leads);"
+            " two watchers follow L1 only"
+        )
 
         w3 = Web3(Web3.HTTPProvider(net.l1_url, request_kwargs={"timeout": 60}))
         token, bridge, rollup = (
@@ -146,20 +159,17 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         for key, amount in zip(traders, amounts, strict=True):
             fund_traders(w3, dep, net.accounts[0].private_key, [key.private_key], amount * TOKEN_UNIT)
         wait_until(
-            lambda: (
-                get_json(f"{seq_a.url}/v1/status")["next_deposit_index"]
-                == len(governance_payloads()) + len(traders)
-            ),
+            lambda: status()["next_deposit_index"] == len(governance_payloads()) + len(traders),
             60,
             interval=0.1,
-            what="the honest sequencer to batch the markets, the committee and the deposits",
+            what="the set to batch the markets, the committee and the deposits",
         )
         step("the deposits (5M, 1M, 30k, 2M dUSD) and the listings are in a batch")
 
         # 2. the committee prices the markets; a liquidation bot watches the risk
-        net.start_oracle("oracle", seq_a, source=f"file:{prices}", interval_ms=1000)
-        net.start_liquidator("liquidator", seq_a, FIRST_TRADER + LIQUIDATOR)
-        on_a = [TraderClient(seq_a.url, k, config) for k in keys]
+        net.start_oracle("oracle", members, source=f"file:{prices}", interval_ms=1000)
+        net.start_liquidator("liquidator", members, FIRST_TRADER + LIQUIDATOR)
+        on_a = [TraderClient(urls, k, config) for k in keys]
         step("the oracle feed signs prices with 3 committee keys; a liquidation bot is running")
 
         # 3. trading: quotes in both books, trades, a bundle, a cancel, a leveraged long
@@ -201,14 +211,30 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
             f" {int(after['positions'][0]['size']) / ETH_UNIT:g} ETH (margin ratio"
             f" {after['margin_ratio_bps']} bps)"
         )
-        wait_until(
-            lambda: get_json(f"{seq_a.url}/v1/status")["pending"] == 0,
-            60,
-            interval=0.2,
-            what="a quiet mempool",
-        )
+        wait_until(lambda: status()["pending"] == 0, 60, interval=0.2, what="a quiet mempool")
 
-        # 5. a faulty sequencer corrupts the root of a fill, and builds on it
+        # 5. the set's leader is killed while orders are in flight; another member takes over
+        report = failover_under_load(
+            net,
+            maker,
+            taker,
+            market=BTC,
+            price=61_000,
+            size=ETH_UNIT // 100,
+            hashes_on_l1=lambda: {
+                "0x" + h.hex()
+                for e in rollup.batch_appended_events(dep.deploy_block)
+                for h in batch_tx_hashes(e.txs)
+            },
+        )
+        step(
+            f"{report.killed} (the leader) killed with SIGKILL under orders; {report.leader} took the"
+            f" lease and acknowledged again after {report.failover_ms:.0f} ms; of {report.acked_orders}"
+            f" acknowledged orders and {report.acked_fills} fills, {report.acked_orders_lost} lost"
+        )
+        wait_until(lambda: status()["pending"] == 0, 60, interval=0.2, what="a quiet mempool")
+
+        # 6. a faulty sequencer corrupts the root of a fill, and builds on it
         seq_b = net.start_sequencer(
             "sequencer-b", SEQ_B, fault_tx_type="fill", batch_max_txs=1, batch_interval_ms=3000
         )
@@ -224,7 +250,7 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         step(f"fraud proven in batch {fraud.batch_index}, tx {fraud.tx_index}; reward {fraud.reward} wei")
         net.services["sequencer-b"].process.stop()
 
-        # 6. the honest sequencer goes on, re-including the reverted transactions
+        # 7. the set goes on, re-including the reverted transactions
         b_addr = bytes.fromhex(net.accounts[SEQ_B].address[2:])
         on_l1 = [
             "0x" + h.hex()
@@ -234,9 +260,9 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         ]
         for h in on_l1:
             taker.wait_batched(h, timeout=60)
-        step(f"the honest sequencer re-included the {len(on_l1)} reverted transactions and goes on")
+        step(f"the set re-included the {len(on_l1)} reverted transactions and goes on")
 
-        # 7. a withdrawal, paid on L1 once its batch is final
+        # 8. a withdrawal, paid on L1 once its batch is final
         amount = 1_234 * TOKEN_UNIT
         recipient = traders[TAKER].address
         before = token.balance_of(recipient)
@@ -261,17 +287,19 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
             f" second claim refused: {second_claim_refused}"
         )
 
-        # 8. everyone agrees on the state root, and the L1 data tells the story
+        # 9. everyone agrees on the state root, and the L1 data tells the story
         net.services["oracle"].process.stop()  # a quiet chain, so that every node reaches one root
         net.services["liquidator"].process.stop()
 
         def roots_agree() -> dict[str, str] | None:
-            seq_status = get_json(f"{seq_a.url}/v1/status")
+            live = [m for m in members if m.process.alive]
+            seq_status = [get_json(f"{m.url}/v1/status") for m in live]
             watchers = [get_json(f"{net.services[n].url}/v1/status") for n in ("watcher-1", "watcher-2")]
             l1_root = "0x" + rollup.tip().post_root.hex()
-            roots = {"sequencer": seq_status["state_root"], "l1": l1_root}
+            roots = {m.name: s["state_root"] for m, s in zip(live, seq_status, strict=True)}
+            roots["l1"] = l1_root
             roots.update({f"watcher{i + 1}": w["state_root"] for i, w in enumerate(watchers)})
-            if seq_status["pending"] == 0 and len(set(roots.values())) == 1:
+            if all(s["pending"] == 0 for s in seq_status) and len(set(roots.values())) == 1:
                 return roots
             return None
 
@@ -288,7 +316,7 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         withdrawals = len(bridge.contract.events.WithdrawalClaimed().get_logs(from_block=dep.deploy_block))
         return {
             "l1": l1,
-            "markets": len(get_json(f"{seq_a.url}/v1/markets")),
+            "markets": len(get_json(f"{net.leader().url}/v1/markets")),
             "fills": applied["fill_legs"],
             "liquidations": applied["liquidate"],
             "batches_posted": len(appended),
@@ -306,6 +334,10 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
             "final_state_root": roots["l1"],
             "watcher_proofs_won": [len(w["proofs_sent"]) for w in watcher_status],
             "watcher_proofs_lost": [w["proofs_lost"] for w in watcher_status],
+            "sequencer_set": len(members),
+            "leader_changes": report.leader_changes,
+            "failover_ms": report.failover_ms,
+            "acked_orders_lost": report.acked_orders_lost,
         }
 
 

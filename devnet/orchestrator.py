@@ -46,10 +46,11 @@ log = get_logger("devnet")
 DEPLOYER, SEQ_A, SEQ_B, WATCHER_1, WATCHER_2 = 0, 1, 2, 3, 4
 """Dev-account roles (indices into the mnemonic's accounts)."""
 FIRST_TRADER = 5
-SEQ_C = 10
-"""The third sequencer of a set."""
-SET_ACCOUNTS = (SEQ_A, SEQ_B, SEQ_C)
-"""The dev accounts of a sequencer set's members, in order."""
+SEQ_C, SEQ_D = 10, 11
+"""The other members of a sequencer set."""
+SET_ACCOUNTS = {"sequencer-a": SEQ_A, "sequencer-c": SEQ_C, "sequencer-d": SEQ_D}
+"""The members of a sequencer set and their dev accounts (SEQ_B stays a sequencer on its own:
+the devnet's second, the demo's faulty one)."""
 
 
 @dataclass
@@ -138,10 +139,9 @@ class Network:
             raise ValueError("start the set's NATS cluster first (start_nats)")
         timeout = options.pop("timeout", 90.0)
         members = []
-        for i in range(size):  # all at once: each waits for the others' L1 bonds and the log
+        for i, (name, account) in enumerate(list(SET_ACCOUNTS.items())[:size]):  # all at once
             port = first_port + i if first_port else 0
-            name = f"sequencer-{'abc'[i]}"
-            members.append(self.start_sequencer(name, SET_ACCOUNTS[i], port=port, wait=False, **options))
+            members.append(self.start_sequencer(name, account, port=port, wait=False, **options))
         return [self._wait_healthy(member, timeout) for member in members]
 
     def leader(self, timeout: float = 30.0) -> Service:

@@ -74,8 +74,9 @@ class Follower:
         """A member of a sequencer set: batches of the set's log (every transaction pending here)
         are foreseen whoever posted them, and batched transactions not yet pending are remembered
         for when the log brings them (`included_on_l1`)."""
-        self.sweeps: Callable[[], bool] = lambda: True
-        """Whether this node takes expired orders out of the books (a set's leader only)."""
+        self.leads: Callable[[], bool] = lambda: True
+        """Whether this node writes its own log: sweeps expired orders out of the books and takes
+        back transactions of reverted foreign batches (a set's leader only)."""
         self._early: OrderedDict[bytes, int] = OrderedDict()
 
     def expect(self, built: BuiltBatch) -> None:
@@ -106,7 +107,7 @@ class Follower:
     async def step(self) -> bool:
         """One turn of the follower loop: poll L1, then sweep expired orders out of the books."""
         await self.poll()
-        if self.synced and self.sweeps():
+        if self.synced and self.leads():
             self.exchange.sweep()
         return True
 
@@ -254,7 +255,7 @@ class Follower:
         back = logged_pending(self.store, self.mempool.hashes)
         due, ctx = self._l1_context()
         self.mempool.rebase(self.chain.state, due, ctx, back)
-        for raw in foreign:  # signed data from a reverted batch: keep it alive (no lost order)
+        for raw in foreign if self.leads() else ():  # signed data from a reverted batch: kept alive
             try:
                 tx = decode_tx(raw)
                 if isinstance(tx, Deposit | L1Message | ForcedTx):  # queue entries come back from the queue

@@ -241,6 +241,7 @@ class Member:
         self.replicator.position = position
         self.replicator.replicated_seq = self.node.store.top_seq()
         self.node.mempool.journal = self.replicator.record
+        self.node.mempool.replica = False
         self._tasks.append(asyncio.create_task(self.replicator.run()))
         await self.refresh()  # rebuilding the books writes what changed: into the log as well
         self.role = "leader"

@@ -171,6 +171,10 @@ class Mempool:
         changed: what the keeper scans for liquidations and deleveraging."""
         self.journal: JournalSink | None = None
         """Told of every commit (`Staging.commit`): the leader of a set replicates them."""
+        self.replica = False
+        """A member of a sequencer set that does not lead: its durable log is the set's, so it
+        writes nothing of its own there (`rebase` keeps its drops in memory; the exchange plans
+        without committing)."""
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -320,7 +324,8 @@ class Mempool:
             free = isinstance(ptx.tx, TIME_FREE_TYPES)
             self._accept(replace(ptx, clock=clock, deadline=NO_DEADLINE if free else None), writes)
         self.apply_deposits(deposits[placed:], ctx)
-        self.store.drop_many(drops)
+        if not self.replica:  # a replica's log is the leader's: the leader decides what is dropped
+            self.store.drop_many(drops)
         PENDING.set(len(self.pending))
 
 

@@ -217,7 +217,8 @@ class SequencerNode:
         self.intake.admission.hold = member.barrier
         self.poster.may_post = member.leading
         self.poster.postable_seq = member.postable_seq
-        self.follower.sweeps = member.leading
+        self.follower.leads = member.leading
+        self.mempool.replica = True  # until it leads
 
     def _check_writes(self) -> None:
         """Raise the refusal of a write now: not the set's leader, or the L1 away too long."""

@@ -390,6 +390,9 @@ class Exchange:
         )
         try:
             result = body(run)
+            if self.mempool.replica:  # books only: the durable log is the set's leader's
+                run.stage.rollback()
+                return result, {}
             seqs = run.stage.commit(run.writes.apply if run.writes else None)
         except BaseException:
             run.stage.rollback()

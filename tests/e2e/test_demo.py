@@ -13,7 +13,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 def check_summary(summary: dict[str, object]) -> None:
     """What the demo must show: two markets traded (fills in both, a bundle, a cancel), a
-    liquidation, a fill's fraud proven once, later batches reverted, slash, payout."""
+    liquidation, the set's leader killed under orders with nothing acknowledged lost, a fill's
+    fraud proven once, later batches reverted, slash, payout."""
     assert summary["markets"] == 2
     assert (
         isinstance(summary["fills"], int) and summary["fills"] >= 7
@@ -31,6 +32,9 @@ def check_summary(summary: dict[str, object]) -> None:
     assert summary["withdrawn_amount"] == 1_234 * 10**6
     assert summary["second_claim_refused"] is True
     assert summary["final_state_root_agrees"] is True
+    assert summary["sequencer_set"] == 3 and summary["leader_changes"] >= 2
+    assert summary["acked_orders_lost"] == 0
+    assert isinstance(summary["failover_ms"], float) and 0 < summary["failover_ms"] < 10_000
     # two watchers raced on the one fraud: exactly one proof won, and both agree on the root
     assert summary["watcher_proofs_won"] in ([1, 0], [0, 1])
 

@@ -42,10 +42,10 @@ def test_devnet__sigint__starts_serves_and_stops_everything(tmp_path: Path) -> N
     try:
         wait_until(lambda: proc.check_alive() or "Ctrl-C" in proc.log_tail(100_000), 180, what="devnet ready")
         out = proc.log_tail(100_000)
-        urls = re.findall(r"^(?:sequencer-[abc]|watcher)\s+(http://127\.0\.0\.1:\d+)", out, re.M)
+        urls = re.findall(r"^(?:sequencer-[acd]|watcher)\s+(http://127\.0\.0\.1:\d+)", out, re.M)
         assert len(urls) == 4
         assert re.search(r"^nats\s+nats://127\.0\.0\.1:\d+", out, re.M)
-        leader = re.search(r"^leader\s+(sequencer-[abc])", out, re.M)
+        leader = re.search(r"^leader\s+(sequencer-[acd])", out, re.M)
         assert leader is not None
         roles = {}
         for url in urls:

@@ -5,7 +5,8 @@ them into the `Chain` (the same derivation the watcher runs), then reconciles th
 transactions now in an L1 batch leave it, reverted ones come back, and after an unforeseen change
 (a revert, another sequencer's batch, a forced transaction that does not commute with the
 pending ones) the speculative view is rebuilt on the new tip (`rebase`), the order books with it.
-A Cancel forced through the L1 queue takes its order off the book as soon as it is seen.
+A Cancel forced through the L1 queue takes its order off the book as soon as it is seen; a forced
+Transfer or Withdraw that leaves its sender's resting orders uncovered cancels some of them.
 """
 
 from __future__ import annotations
@@ -234,8 +235,9 @@ class Follower:
         else:
             self._add_new_deposits()  # forced transactions included: the same either way
             # a forced Cancel of a resting order: off its book now, no more fills of it (those
-            # already pending go before the cancel in the batch: `queue_order`)
-            self.exchange.resync(self.exchange.touched_orders(forced))
+            # already pending go before the cancel in the batch: `queue_order`); a forced
+            # Transfer or Withdraw that uncovers its sender's resting orders cancels some
+            self.exchange.follow_queue(forced)
 
     def _l1_context(self) -> tuple[list[QueueTx], L1Context]:
         """Every queue entry the tip has not consumed (deposits, messages, forced transactions, in

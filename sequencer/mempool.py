@@ -473,16 +473,28 @@ class Staging:
         self.revived = {}
         return seqs
 
-    def rollback(self) -> None:
-        """Forget every staged transaction: their writes leave the view."""
+    def savepoint(self) -> tuple[int, int]:
+        """Where the staging stands now, for `rollback_to`."""
+        return len(self.items), len(self._undo)
+
+    def rollback_to(self, point: tuple[int, int]) -> None:
+        """Forget the transactions staged since `point` (`savepoint`): their writes leave the view."""
+        items, undo = point
         writes = self.mempool.overlay.writes
-        for key, old in reversed(self._undo):
+        for key, old in reversed(self._undo[undo:]):
             if old is None:
                 writes.pop(key, None)
             else:
                 writes[key] = old
-        self.items = []
-        self.deadlines = []
+        del self._undo[undo:]
+        for h, _, _ in self.items[items:]:
+            self._staged.discard(h)
+            self.revived.pop(h, None)
+        del self.items[items:]
+        del self.deadlines[items:]
+
+    def rollback(self) -> None:
+        """Forget every staged transaction: their writes leave the view."""
+        self.rollback_to((0, 0))
         self._staged = set()
-        self._undo = []
         self.revived = {}

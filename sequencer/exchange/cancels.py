@@ -1,7 +1,8 @@
 """Cancels, and transactions admitted as they come (`AdmitTxs`): the books follow the Order leaves
 they change. A cancelled order leaves its book; a part filled outside the exchange (a Fill or
 BundleFill sent as bytes) is taken off it. A Cancel of an order this sequencer never saw is
-admitted all the same: the order can then never fill anywhere.
+admitted all the same: the order can then never fill anywhere. Transactions that move an account
+or a price keep resting orders backed by margin (`coverage`).
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from sequencer.exchange.coverage import check_covered, cover_moved
 from sequencer.exchange.records import CancelOutcome
 from sequencer.exchange.requests import AdmitTxs, Finish, Run, answered
 from sequencer.matching import OrderRemoved, RemoveReason
 from sequencer.stf.eip712 import order_digest
 from sequencer.stf.errors import RollupError
 from sequencer.stf.state import get_order_state
-from sequencer.stf.types import Cancel, L1Context, Tx
+from sequencer.stf.types import Cancel, L1Context
 
 if TYPE_CHECKING:
     from sequencer.exchange.engine import Exchange
@@ -37,19 +39,28 @@ def place_cancel(ex: Exchange, tx: Cancel, run: Run) -> Finish:
 
 
 def admit_txs(ex: Exchange, request: AdmitTxs, run: Run) -> Finish:
-    """Admit transactions in order as `Mempool.submit_many` does; the books follow them."""
+    """Admit transactions in order as `Mempool.submit_many` does; the books follow each one.
+    A Transfer or Withdraw that would leave its sender's open orders uncovered is refused
+    (`coverage.check_covered`); after any other, accounts it (or a market it moved) leaves
+    uncovered have orders cancelled (`coverage.cover_moved`)."""
     # the staging's own clock: what these transactions are stamped with (`PendingTx.clock`)
     ctx = L1Context(queue_end=0, queue_hashes={}, l2_time=run.stage.clock)
     out: list[bytes | RollupError] = []
-    admitted: list[Tx | bytes] = []
+    stage = run.stage
     for item in request.items:
+        point = stage.savepoint()
         try:
-            out.append(run.stage.add(item, ctx=ctx))
+            h = stage.add(item, ctx=ctx)
+            if len(stage) > point[0]:  # staged now (not one acknowledged before)
+                tx = stage.items[-1][2]
+                check_covered(ex, tx)
+                resync_in(ex, ex.touched_orders([tx]), run)
+                cover_moved(ex, run, [tx])
         except RollupError as exc:
+            stage.rollback_to(point)
             out.append(exc)
             continue
-        admitted.append(item)
-    resync_in(ex, ex.touched_orders(admitted), run)
+        out.append(h)
 
     def finish(seqs: dict[bytes, int]) -> list[tuple[bytes, int] | RollupError]:
         return [r if isinstance(r, RollupError) else (r, seqs[r]) for r in out]

@@ -5,7 +5,8 @@ each request (`requests`) in a run: an order is admitted and matched by `orders`
 `bundles`, a Cancel or transactions as they come by `cancels`; every fill is planned with the
 state machine against the mempool's speculative view before the book applies it (`orders` says
 what happens to a maker or a taker whose fill is refused). What each account's resting orders
-add to its positions is kept in `exposure`, for the margin of open orders.
+add to its positions is kept in `exposure`, for the margin of open orders; `coverage` keeps them
+backed after they rest (transfers and withdrawals refused, orders cancelled after prices move).
 
 Time: a fill lands in a batch whose clock `l2_time` is chosen later, between the tip's clock and
 the wall clock. Rules that get stricter with time (expiry, oracle staleness) are checked at
@@ -33,6 +34,7 @@ from typing import TypeVar
 from contracts.logs import get_logger
 from sequencer.exchange.bundles import place_bundle
 from sequencer.exchange.cancels import admit_txs, place_cancel, resync_in
+from sequencer.exchange.coverage import cover, cover_moved, moved
 from sequencer.exchange.exposure import Exposure
 from sequencer.exchange.messages import book_message, fill_message, snapshot_message
 from sequencer.exchange.orderlog import OrderLog, OrderWrites, fill_record, logged_reason
@@ -77,6 +79,7 @@ from sequencer.stf.types import (
     BundleFill,
     Cancel,
     ChainConfig,
+    ForcedTx,
     L1Context,
     Market,
     Signature,
@@ -134,6 +137,8 @@ class Exchange:
         """Most resting orders kept for one account (reduce-only ones always rest)."""
         self.settled: dict[bytes, tuple[bytes | None, Markets, Acct]] = {}
         """Traders' accounts as last read for admission: (leaf value, markets, settled account)."""
+        self.covered_markets: Markets = ()
+        """The markets as of the last time resting orders were checked against them (`coverage`)."""
         self._seq = self.log.max_seq() + 1
         self._rebuilding = False
         self._markets: Markets = ()
@@ -233,11 +238,28 @@ class Exchange:
         self._execute(lambda run: resync_in(self, touched, run), priority=True)
 
     def sweep(self) -> None:
-        """Take expired orders out of the books and record them expired (call it periodically)."""
+        """Take expired orders out of the books and record them expired, and cancel orders no
+        longer covered after markets moved outside the exchange (a funding step, a price or a
+        market's parameters admitted directly; `coverage.cover_moved`). Call it periodically."""
 
         def body(run: Run) -> None:
             for book in self.books.values():
                 self.expire(book, run)
+            cover_moved(self, run)
+
+        self._execute(body, priority=True)
+
+    def follow_queue(self, forced: Sequence[ForcedTx]) -> None:
+        """After L1 queue entries joined the view (forced transactions, deposits, governance
+        messages) without a rebuild: a forced Cancel's order leaves its book, and accounts that a
+        forced Transfer or Withdraw (or a market's change) left uncovered have orders cancelled."""
+        touched = [d for d in self.touched_orders(forced) if d in self.resting]
+        if not touched and not forced and not moved(self.covered_markets, self.markets()):
+            return
+
+        def body(run: Run) -> None:
+            resync_in(self, touched, run)
+            cover_moved(self, run, forced)
 
         self._execute(body, priority=True)
 
@@ -272,6 +294,8 @@ class Exchange:
                     status, reason = refusal_status(exc)
                     if (status, reason) != (row.status, row.reason):
                         run.writes.status(row.digest, status, reason)
+            cover(self, self.exposure.traders(), run, run.markets)  # the state may have moved
+            self.covered_markets = run.markets
             for market_id, book in self.books.items():
                 run.messages.append(snapshot_message(market_id, book))
 
@@ -475,6 +499,8 @@ class Exchange:
             run.writes.status(digest, "cancelled", "cancelled: by its trader")
         elif reason == RemoveReason.SELF_TRADE:
             run.writes.status(digest, "cancelled", "self_trade: an order of the same trader reached it")
+        elif reason == RemoveReason.MARGIN:
+            run.writes.status(digest, "cancelled", f"margin: {run.rejected[digest]}")
         else:
             why = run.rejected.get(digest)
             run.writes.status(digest, "rejected", None if why is None else logged_reason(why))

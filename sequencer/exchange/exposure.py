@@ -12,6 +12,7 @@ them): a fill of one never adds to its trader's position (the state machine refu
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from collections.abc import Iterable
 
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
 from sequencer.stf.margin import Markets, OpenOrders, order_loss
@@ -86,6 +87,18 @@ class Exposure:
             del markets[market]
             if not markets:
                 del self._accounts[trader]
+
+    def traders(self) -> list[bytes]:
+        """The accounts with counted orders, in ascending order."""
+        return sorted(self._accounts)
+
+    def counts(self, trader: bytes) -> bool:
+        """Whether `trader` has counted orders."""
+        return trader in self._accounts
+
+    def markets_of(self, trader: bytes) -> Iterable[int]:
+        """The markets where `trader` has counted orders."""
+        return self._accounts.get(trader, _NONE).keys()
 
     def of(self, trader: bytes, markets: Markets) -> dict[int, OpenOrders]:
         """`trader`'s counted orders by market, their losses against the markets' marks."""

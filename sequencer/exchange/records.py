@@ -20,8 +20,9 @@ class OrderStatus(StrEnum):
     FILLED = "filled"
     """Filled to its size."""
     CANCELLED = "cancelled"
-    """Cancelled by its trader, an IOC remainder, or a resting order cancelled by self-trade
-    prevention (the reason says which)."""
+    """Cancelled by its trader, an IOC remainder, a resting order cancelled by self-trade
+    prevention, or by the sequencer when its trader's margin no longer covered it (the reason
+    says which)."""
     EXPIRED = "expired"
     """Left the book at its expiry."""
     REJECTED = "rejected"

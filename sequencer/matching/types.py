@@ -110,6 +110,9 @@ class RemoveReason(IntEnum):
     REFUSED = 6
     """The unfilled part of a taker whose fill check stopped the matching: like IOC_REMAINDER
     it never rested and changes no depth."""
+    MARGIN = 7
+    """A resting order the caller removed (`remove`) because its trader's margin no longer
+    covers its open orders (the sequencer's rule, after a price or the account moved)."""
 
 
 class Verdict(IntEnum):

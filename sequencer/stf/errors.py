@@ -394,6 +394,40 @@ class OpenPositionLimit(OpenOrderRefused):
         """The market's `max_position`."""
 
 
+class OpenOrdersUncovered(OpenOrderRefused):
+    """The account's equity does not cover the margin of its positions plus its open orders
+    (`margin.order_margin`): why the sequencer cancels resting orders after a price or the
+    account moved."""
+
+    code = "insufficient_order_margin"
+
+    def __init__(self, account: bytes, required: int, equity: int) -> None:
+        super().__init__(
+            f"0x{account.hex()} needs margin {required} with its open orders, has equity {equity}"
+        )
+        self.account = account
+        """The account."""
+        self.required = required
+        """The margin its positions and open orders need."""
+        self.equity = equity
+        """Its equity (funding settled)."""
+
+
+class TransferUncoversOrders(OpenOrdersUncovered):
+    """A Transfer or Withdraw would leave its sender's equity below the margin of its positions
+    plus its open orders: refused at admission (a forced one is followed by cancels instead)."""
+
+    def __init__(self, account: bytes, required: int, equity: int) -> None:
+        OpenOrderRefused.__init__(
+            self,
+            f"0x{account.hex()} would have equity {equity} after this transaction, below the margin"
+            f" {required} of its positions and open orders: cancel open orders first",
+        )
+        self.account = account
+        self.required = required
+        self.equity = equity
+
+
 class TooManyOpenOrders(OpenOrderRefused):
     """The account already has the most resting orders a sequencer keeps for one account (its
     `max_open_orders` setting)."""

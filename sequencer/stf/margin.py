@@ -6,9 +6,9 @@ the decoded Markets leaf (a tuple of `Market`, decoded once per distinct leaf va
 function here is integer-only and follows the protocol's formulas literally: divisions only ever
 take a non-negative dividend.
 
-The margin of open orders (`order_margin`, `check_open_order`) is the sequencer's admission rule
-for the orders it rests, which are not state; it is built from the same pieces as the rules of a
-transaction (`position_margin`, `equity`, `exceeds_max_position`).
+The margin of open orders (`order_margin`, `check_open_order`, `adds_exposure`) is the sequencer's
+rule for the orders it rests, which are not state; it is built from the same pieces as the rules
+of a transaction (`position_margin`, `equity`, `exceeds_max_position`).
 """
 
 from __future__ import annotations
@@ -259,6 +259,17 @@ def order_margin(a: Acct, markets: Markets, orders: Mapping[int, OpenOrders]) ->
     for m, o in orders.items():
         total += market_order_margin(a.size(m), markets[m], o)
     return total
+
+
+def adds_exposure(held: int, orders: OpenOrders, side: int, price: int, mark: int) -> bool:
+    """Whether a resting order on `side` at `price`, among an account's `orders` in its market
+    where it holds `held`, is part of what its order margin there counts beyond the position: its
+    side, every order of it filled, would leave a larger `|size|` than `held`, or it would lose
+    against `mark`. Once no order adds exposure, `market_order_margin` is the position's initial
+    margin; cancelling orders never makes one add exposure."""
+    if side == SIDE_BUY:
+        return abs(held + orders.buy) > abs(held) or price > mark
+    return abs(held - orders.sell) > abs(held) or price < mark
 
 
 def check_open_order(

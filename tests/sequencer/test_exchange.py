@@ -21,6 +21,7 @@ from exchange_fixtures import (
     leaves,
     markets_with,
     order,
+    price,
     trader_key,
 )
 from stf_vectors import CONFIG, state_of
@@ -43,7 +44,7 @@ from sequencer.stf.errors import (
 )
 from sequencer.stf.keys import markets_key
 from sequencer.stf.state import State, get_account, get_order_state
-from sequencer.stf.types import Bundle, Cancel, Fill, L1Context, Leg, SignedOrder
+from sequencer.stf.types import Bundle, Cancel, Fill, L1Context, Leg, OracleUpdate, SignedOrder
 from sequencer.store import Store
 from sequencer.stream import Stream
 
@@ -102,6 +103,11 @@ class Harness:
             assert message is not None
             out.append(message)
         return out
+
+
+def priced(mark: int, market: int = ETH, at: int = NOW) -> OracleUpdate:
+    """The committee prices `market` at `mark` at clock `at` (3 of its 5 members sign)."""
+    return OracleUpdate(market, tuple(price(i, market, mark, mark, at) for i in range(3)))
 
 
 def funded(*traders: bytes, collateral: int = RICH) -> State:
@@ -192,20 +198,14 @@ def test_place__ioc__remainder_cancelled_never_rests(h: Harness) -> None:
     assert len(h.exchange.books[ETH]) == 0
 
 
-def lose_margin(h: Harness, accounts: dict[bytes, int]) -> None:
-    """The chain moves under the mempool (say a revert) and leaves `accounts` with that collateral;
-    the books are rebuilt, their resting orders put back as they were admitted."""
-    h.state = state_of(leaves({t: acct(c) for t, c in accounts.items()}))
-    h.mempool.rebase(h.state, [], L1Context(0, {}), [])
-    h.exchange.rebuild()
-
-
 def test_place__maker_without_margin__maker_rejected_and_next_maker_fills(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "s.sqlite", funded(A, B, C))
-    poor = order(0, ETH, SIDE_SELL, 100, 500)
+    h = Harness(tmp_path / "s.sqlite", state_of(leaves({A: acct(5_100), B: acct(RICH), C: acct(RICH)})))
+    poor = order(0, ETH, SIDE_SELL, 100, 500)  # order margin 5,000 at 100
     h.exchange.place(poor)
     h.exchange.place(order(2, ETH, SIDE_SELL, 101, 500))
-    lose_margin(h, {A: 100, B: RICH, C: RICH})  # A cannot margin 50,000 of notional with 100
+    # a mark of 110 admitted outside the exchange (as the keeper's own transactions are), before
+    # a sweep follows it: selling 300 at 100 leaves A equity 2,130, below its margin 3,300
+    h.mempool.submit(priced(110))
     out = h.exchange.place(order(1, ETH, SIDE_BUY, 101, 300))
     assert [(f.maker, f.price, f.size) for f in out.fills] == [(C, 101, 300)]
     details = h.exchange.order_details(digest(poor))
@@ -551,10 +551,10 @@ def test_bundle__a_leg_nobody_can_fill__refused_no_match_nothing_changes(h: Harn
 
 
 def test_bundle__maker_without_margin__rejected_and_the_next_one_used(tmp_path: Path) -> None:
-    h = Harness(tmp_path / "s.sqlite", funded(A, B, C))
-    h.exchange.place(order(0, ETH, SIDE_SELL, 99, 50))
+    h = Harness(tmp_path / "s.sqlite", state_of(leaves({A: acct(560), B: acct(RICH), C: acct(RICH)})))
+    h.exchange.place(order(0, ETH, SIDE_SELL, 99, 50))  # order margin 500 + its loss 50 at 100
     h.exchange.place(order(2, ETH, SIDE_SELL, 100, 50))
-    lose_margin(h, {A: 10, B: RICH, C: RICH})
+    h.mempool.submit(priced(110))  # not followed yet: selling 30 at 99 leaves A below its margin
     bundle, sig = signed_bundle(1, [Leg(ETH, SIDE_BUY, 100, 30)])
     out = h.exchange.place_bundle(bundle, sig)
     assert [f.maker for f in out.fills] == [C]

@@ -2,7 +2,8 @@
 positions plus its open orders with it (each market's worst side, as if filled), within
 `max_position`, and a limit order only while its trader rests fewer than `max_open_orders`;
 cancels and reduce-only orders always pass. Over a real mempool and SQLite log (no L1), and a
-property over random order flows (hypothesis)."""
+property over random flows of orders, cancels, transfers, withdrawals (signed and forced) and
+price moves (hypothesis)."""
 
 from __future__ import annotations
 
@@ -11,23 +12,26 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from exchange_fixtures import ETH, ETH_PARAMS, MARKETS, TRADERS, acct, cancel, leaves, order
-from hypothesis import HealthCheck, given, settings
+from exchange_fixtures import ETH, ETH_PARAMS, MARKETS, TRADERS, acct, cancel, leaves, order, trader_key
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from stf_vectors import state_of
+from stf_vectors import CONFIG, state_of
 
-from sequencer.exchange import OrderStatus
+from sequencer.exchange import AdmitTxs, OrderStatus
 from sequencer.stf.codec import read_acct
 from sequencer.stf.constants import FLAG_IOC, FLAG_POST_ONLY, FLAG_REDUCE_ONLY, SIDE_BUY, SIDE_SELL
+from sequencer.stf.eip712 import sign_transfer, sign_withdraw
 from sequencer.stf.errors import (
     InsufficientOrderMargin,
+    OpenOrdersUncovered,
     OpenPositionLimit,
     RollupError,
     TooManyOpenOrders,
 )
 from sequencer.stf.keys import account_key
 from sequencer.stf.margin import OpenOrders, equity, initial_margin, order_loss, settle, trade
-from tests.sequencer.test_exchange import RICH, Harness, digest, funded
+from tests.sequencer.test_exchange import RICH, Harness, digest, funded, priced
+from tests.sequencer.test_open_orders_cover import force
 
 A, B, C, D, FRESH = TRADERS[:5]
 
@@ -124,14 +128,16 @@ small `max_position`, so that random flows meet it."""
 PLAYERS = 3
 
 STEP = st.tuples(
-    st.sampled_from(["order", "order", "order", "order", "cancel"]),
+    st.sampled_from(["order"] * 6 + ["cancel", "withdraw", "transfer", "forced", "oracle"]),
     st.integers(0, PLAYERS - 1),
     st.sampled_from([SIDE_BUY, SIDE_SELL]),
-    st.integers(-4, 4),  # ticks from the mark
-    st.integers(1, 12),  # lots of 10
+    st.integers(-4, 4),  # ticks from 100: an order's price, or the new mark
+    st.integers(1, 12),  # lots of 10, or hundreds of collateral
     st.sampled_from([0, 0, FLAG_IOC, FLAG_POST_ONLY]),
 )
-"""An order of a player (a cancel: of the order placed `lots` orders ago)."""
+"""A step: an order of a player; a cancel of the order placed `lots` orders ago; a signed
+withdrawal, a transfer to the next player or a withdrawal forced through the L1 queue, of `lots`
+hundreds; or a new ETH mark `100 + ticks`."""
 
 
 def _uncovered(h: Harness, trader: bytes) -> list[str]:
@@ -153,15 +159,39 @@ def _uncovered(h: Harness, trader: bytes) -> list[str]:
                 trade(a, trader, ETH, -o.size, min(o.price, mark), markets)
         if equity(a, markets) < initial_margin(a, markets) or abs(a.size(ETH)) > NO_FEES.max_position:
             out.append(f"side {side}: size {a.size(ETH)}, equity {equity(a, markets)}")
-    counted = h.exchange.exposure.of(trader, markets).get(ETH, OpenOrders(0, 0, 0))
+    return out
+
+
+def _counted(h: Harness, trader: bytes) -> tuple[OpenOrders, OpenOrders]:
+    """`trader`'s orders as the exchange counts them, and as its book holds them."""
+    markets = h.exchange.markets()
+    resting = h.exchange.open_orders(trader)
     kept = OpenOrders(
         sum(o.size for o in resting if o.side == SIDE_BUY),
         sum(o.size for o in resting if o.side == SIDE_SELL),
         sum(order_loss(o.side, o.price, o.size, markets[ETH].mark_price) for o in resting),
     )
-    if counted != kept:
-        out.append(f"counted {counted}, resting {kept}")
-    return out
+    return h.exchange.exposure.of(trader, markets).get(ETH, OpenOrders(0, 0, 0)), kept
+
+
+def _adding(h: Harness, trader: bytes) -> list[int]:
+    """Prices of `trader`'s resting orders that add exposure: their side, all filled, would leave
+    a larger position than it holds, or they would fill at a loss against the mark."""
+    mark = h.exchange.markets()[ETH].mark_price
+    held = read_acct(h.mempool.view.tree.get(account_key(trader))).size(ETH)
+    resting = h.exchange.open_orders(trader)
+    buys = sum(o.size for o in resting if o.side == SIDE_BUY)
+    sells = sum(o.size for o in resting if o.side == SIDE_SELL)
+    return [
+        o.price
+        for o in resting
+        if (o.side == SIDE_BUY and (abs(held + buys) > abs(held) or o.price > mark))
+        or (o.side == SIDE_SELL and (abs(held - sells) > abs(held) or o.price < mark))
+    ]
+
+
+def _next_nonce(h: Harness, trader: bytes) -> int:
+    return read_acct(h.mempool.view.tree.get(account_key(trader))).nonce
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -172,12 +202,16 @@ def _uncovered(h: Harness, trader: bytes) -> list[str]:
 def test_accepted_orders__never_leave_exposure_filled_or_resting_uncovered(
     collateral: list[int], steps: list[tuple[str, int, int, int, int, int]]
 ) -> None:
+    """After every step, each account's exposure, filled or resting, is covered, or none of its
+    resting orders adds to it (what stays only reduces its position); a transfer or withdrawal
+    refused for its open orders changes nothing."""
     markets = [replace(MARKETS[0], params=NO_FEES), *MARKETS[1:]]
     state = state_of(leaves({TRADERS[i]: acct(c) for i, c in enumerate(collateral)}, markets=markets))
     with tempfile.TemporaryDirectory() as tmp:
         h = Harness(Path(tmp) / "s.sqlite", state)
         placed = []
         for n, (kind, i, side, ticks, lots, flags) in enumerate(steps):
+            trader = TRADERS[i]
             if kind == "order":
                 signed = order(i, ETH, side, 100 + ticks, 10 * lots, flags=flags, salt=n)
                 try:
@@ -185,8 +219,26 @@ def test_accepted_orders__never_leave_exposure_filled_or_resting_uncovered(
                     placed.append((i, signed))
                 except RollupError:
                     pass
-            elif len(placed) >= lots:
+            elif kind == "cancel" and len(placed) >= lots:
                 h.exchange.cancel(cancel(*placed[-lots]))
-            for trader in TRADERS[:PLAYERS]:
-                assert _uncovered(h, trader) == [], (trader.hex(), n)
+            elif kind in ("withdraw", "transfer"):
+                to = TRADERS[(i + 1) % PLAYERS]
+                signs = sign_withdraw if kind == "withdraw" else sign_transfer
+                tx = signs(trader_key(i), to, 100 * lots, _next_nonce(h, trader), CONFIG)
+                before = h.mempool.view.tree.get(account_key(trader))
+                (result,) = h.exchange.admit([AdmitTxs([tx])])[0]  # type: ignore[misc]
+                if isinstance(result, OpenOrdersUncovered):
+                    event("a transfer or withdrawal refused for open orders")
+                    assert h.mempool.view.tree.get(account_key(trader)) == before
+            elif kind == "forced":
+                force(h, sign_withdraw(trader_key(i), trader, 100 * lots, _next_nonce(h, trader), CONFIG))
+            elif kind == "oracle":
+                h.now += 1
+                h.exchange.admit([AdmitTxs([priced(100 + ticks, at=h.now)])])
+            if any(m.get("reason") == "margin" for m in h.messages()):
+                event(f"orders cancelled for margin after a step {kind}")
+            for t in TRADERS[:PLAYERS]:
+                counted, kept = _counted(h, t)
+                assert counted == kept, (t.hex(), n)
+                assert _uncovered(h, t) == [] or _adding(h, t) == [], (t.hex(), n, _uncovered(h, t))
         h.store.close()

@@ -120,9 +120,10 @@ class SequencerSettings(BaseSettings):
     advertise_url: str = ""
     """The URL other members and clients reach this member's API at (its name in the set's
     lease); default http://HOST:PORT."""
-    lease_ttl_s: float = Field(default=2.0, gt=0.2, le=60)
-    """A set's leader holds the lease this long past its last renewal (renewed every quarter of
-    it): the longest a dead leader keeps the set from acknowledging."""
+    lease_ttl_s: float = Field(default=1.5, gt=0.2, le=60)
+    """A set's leader holds the lease this long past its last renewal (renewed every fifth of it,
+    and given up a fifth before its end): the longest a dead leader keeps the set from
+    acknowledging, and the longest a leader's loop may stall before it is deposed."""
 
 
 class SettingsError(ValueError):

@@ -225,7 +225,7 @@ _HELP = {
     "post_stall_limit_s": "/health 503 and refusals once no batch could be posted for this long (default 30)",
     "nats_url": "the sequencer set's NATS servers (comma-separated): run as a member of the set",
     "advertise_url": "this member's API URL as the set names it (default http://HOST:PORT)",
-    "lease_ttl_s": "a set's leader holds the lease this long past its last renewal (default 2)",
+    "lease_ttl_s": "a set's leader holds the lease this long past its last renewal (default 1.5)",
 }
 
 

@@ -40,6 +40,10 @@ log = get_logger("cluster")
 REFRESH_S = 1.0
 """How often a member that does not lead rebuilds its view and books from the log it applied."""
 TERM_START_TRIES = 5
+LOOK_EVERY_S = 0.5
+"""How often a member reads who holds the lease and where the log ends (for /health)."""
+TAKE_EVERY_S = 0.1
+"""How often a member that does not lead tries to take the lease (the failover's last delay)."""
 
 
 @dataclass
@@ -76,6 +80,7 @@ class Member:
         self.log_end = 0
         """The log's last position as last read."""
         self.leader_changes = 0
+        self._next_look = 0.0
         self._follow_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -130,6 +135,10 @@ class Member:
                     raise ClusterUnavailable(f"log entries up to {end} did not arrive")
                 self.applier.apply(record)
         self.log_end = end
+        # the durable log is the truth from here: the node reconciles it with L1 and plans what
+        # is pending again (transactions the log brought that L1 already holds are not pending)
+        self.node.mempool.pending = []
+        self.node.mempool.hashes = set()
         CLUSTER_LOG_POSITION.set(self.applier.applied.position)
         log.info("log_caught_up", position=self.applier.applied.position, term=self.applier.applied.term)
 
@@ -179,8 +188,8 @@ class Member:
             self.node.follower.rebase([])
 
     async def _lease_loop(self) -> None:
-        """Renew the lease while leading (or taking over), else try to take it, every quarter ttl."""
-        every = self.lease.ttl / 4
+        """Renew the lease every fifth of its ttl while leading (or taking over); else try to take
+        it every `TAKE_EVERY_S` (a create the servers refuse while the key lives: cheap)."""
         take_over: asyncio.Task[None] | None = None
         while self.role != "deposed":
             try:
@@ -192,15 +201,18 @@ class Member:
                     self.role = "candidate"
                     take_over = asyncio.create_task(self._take_over())
                     self._tasks.append(take_over)
-                current = await self.lease.current()
-                self._note_leader(None if current is None else current.holder)
-                self.log_end = await self.log.last_seq()
+                if time.monotonic() >= self._next_look:  # who leads, and where the log ends
+                    self._next_look = time.monotonic() + LOOK_EVERY_S
+                    current = await self.lease.current()
+                    self._note_leader(None if current is None else current.holder)
+                    self.log_end = await self.log.last_seq()
             except ClusterUnavailable as exc:
                 if self.role in ("leader", "candidate") and not self.lease.held():
                     self._depose(f"the lease could not be renewed in time: {exc}")
                     return
                 log.warning("lease_loop_retry", role=self.role, error=str(exc))
-            await asyncio.sleep(every)
+            leading = self.role in ("leader", "candidate")
+            await asyncio.sleep(self.lease.ttl / 5 if leading else TAKE_EVERY_S)
 
     def _note_leader(self, name: str | None) -> None:
         if name != self.leader_name:

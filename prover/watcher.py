@@ -75,6 +75,9 @@ class WatcherMetrics:
             "Fraud proofs that found the batch already reverted",
             registry=self.registry,
         )
+        self.l1_reorgs = Counter(
+            "watcher_l1_reorgs_total", "L1 reorganisations rewound", registry=self.registry
+        )
         self.txs_derived = Counter(
             "watcher_txs_derived_total", "Transactions re-executed", registry=self.registry
         )
@@ -205,6 +208,7 @@ class Watcher:
         first = rewound.from_index
         self.attempted = {k: v for k, v in self.attempted.items() if k[0] < first}
         self.found = {k for k in self.found if k[0] < first}
+        self.metrics.l1_reorgs.inc()
         log.warning("l1_reorg", **rewound.facts(), batches=len(self.chain.batches))
 
     def _note_unreadable(self) -> None:

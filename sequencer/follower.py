@@ -22,7 +22,7 @@ from contracts.logs import get_logger
 from sequencer.builder import BuiltBatch, batch_tx_hashes
 from sequencer.exchange import Exchange
 from sequencer.mempool import Mempool, logged_pending
-from sequencer.metrics import L1_BATCHES, REVERTS_SEEN
+from sequencer.metrics import L1_BATCHES, L1_REORGS, REVERTS_SEEN
 from sequencer.stf.chain import Chain
 from sequencer.stf.codec import decode_tx
 from sequencer.stf.errors import RollupError
@@ -230,6 +230,7 @@ class Follower:
         first = rewound.from_index
         self.in_flight, self.in_flight_block = None, None
         L1_BATCHES.set(len(self.chain.batches))
+        L1_REORGS.inc()
         log.warning("l1_reorg", **rewound.facts(), batches=len(self.chain.batches))
         self.stream.publish(
             {"type": "reorg", "l1_block": l1_block, "from_index": first, "batches": len(self.chain.batches)}

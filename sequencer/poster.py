@@ -3,9 +3,9 @@
 It posts when `batch_max_txs` are pending or `batch_interval_ms` has passed, one batch in flight
 at a time (until the follower has folded it, or folded past its block without it: an L1 read
 with confirmations sees it only that many blocks later), and never on top of a batch it found
-invalid. The batch's clock comes from the
-`L2Clock`; a refused append is a lost race or an L1 hiccup (the follower resyncs, the next turn
-builds again), and the Rollup's clock refusals move the clock.
+invalid. The batch's clock comes from the `L2Clock`; a refused append is a lost race or an L1
+hiccup (the follower resyncs, the next turn builds again), and the Rollup's clock refusals move
+the clock.
 """
 
 from __future__ import annotations

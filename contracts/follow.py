@@ -8,6 +8,13 @@ errors sorted as in the OP Stack: a `TransientError` is retried with backoff, a 
 stops the loop and says why (in its `LoopHealth` and a `critical` log line), and any other
 exception is retried with backoff too, but logged as unexpected. A loop's error stays in its
 `LoopHealth` until the loop's next step succeeds (`loop_recovered`), no longer.
+
+The L1 may reorganise its recent blocks. The cursor remembers the hash of the last block of each
+window it folded (and of the block before the first), back to `REWIND_LIMIT_BLOCKS` below the
+newest; each read first checks that the newest one is still on the L1. When it is not, the read
+finds the newest remembered block that still is (the common ancestor, or a block before it),
+the service takes back everything it folded after that block (`fold`'s `rewind`), and the cursor
+reads on from there.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from itertools import islice
 
 from contracts.logs import Logger
 from sequencer.stf.errors import InvalidBatch
@@ -28,6 +36,9 @@ BACKOFF_FIRST_SECONDS = 0.1
 """Pause after the first failed step of a loop; it doubles with each failure in a row."""
 BACKOFF_MAX_SECONDS = 5.0
 """Longest pause between two failed steps."""
+REWIND_LIMIT_BLOCKS = 1_024
+"""How deep below the newest block it folded a service can rewind; a deeper reorganisation of the
+L1 is a `CriticalError` (restarted, the service derives everything again)."""
 
 
 class TransientError(Exception):
@@ -57,6 +68,11 @@ class Window:
     before the cursor's next block."""
     events: list[L1Event]
     """The window's events not folded yet, in L1 order."""
+    last_hash: bytes | None = None
+    """The hash of block `last` when the window holds new blocks; None when it holds none."""
+    fork: int | None = None
+    """Set when the L1 no longer holds the blocks last folded: the newest remembered block it still
+    holds, to rewind to (the window then holds no events)."""
 
 
 @dataclass
@@ -75,6 +91,13 @@ class L1Cursor:
     asking_since: float | None = None
     """`time.monotonic()` when the reads that have not been answered yet began (the one under way,
     and the failed ones before it); None while the last read was answered."""
+    tips: dict[int, bytes] = field(default_factory=dict)
+    """Hash of each remembered block (the last of each window folded, and the block before the
+    first), oldest first: the blocks a reorganisation can be rewound to."""
+    reorgs: int = 0
+    """L1 reorganisations met and rewound."""
+    last_fork: int | None = None
+    """The block the last of them was rewound to; None before the first."""
 
     def __post_init__(self) -> None:
         if self.l1_head < 0:
@@ -96,37 +119,103 @@ class L1Cursor:
         a read hangs, however long the read's own timeout."""
         return 0.0 if self.asking_since is None else now - self.asking_since
 
+    @property
+    def settled_block(self) -> int:
+        """The oldest block the service may still be rewound to: what it folded up to it stays."""
+        return next(iter(self.tips), self.next_block - 1)
+
     def read(self, reader: L1Reader) -> Window:
         """Read the L1 head and the next window's events (blocking I/O: run it off the event
-        loop). Any failure of the reader is a `TransientError`."""
+        loop), or find that the L1 reorganised what was folded (`Window.fork`). Any failure of the
+        reader is a `TransientError`; a reorganisation deeper than the remembered blocks is a
+        `CriticalError`."""
         if self.asking_since is None:
             self.asking_since = time.monotonic()
         try:
+            if not self.tips and self.next_block > 0:  # the first read: remember where it starts
+                start_hash = reader.block_hash(self.next_block - 1)
+                if start_hash is not None:
+                    self.tips[self.next_block - 1] = start_hash
             head = reader.head_block()
             last = min(head, self.next_block + self.window_blocks - 1)
-            events = reader.events(self.next_block, last) if last >= self.next_block else []
+            fresh = last >= self.next_block
+            last_hash = reader.block_hash(last) if fresh else None
+            events = reader.events(self.next_block, last) if fresh else []
+            fork = self._fork(reader)
+            if fork is None and fresh and reader.block_hash(last) != last_hash:
+                raise TransientError(f"the L1 reorganised block {last} while it was read")
+        except CriticalError:
+            raise
         except Exception as exc:
             raise TransientError(f"L1 read failed: {exc}") from exc
         self.answered_at, self.asking_since = time.monotonic(), None
-        return Window(head, last, [e for e in events if (e.l1_block, e.log_index) > self.last_event])
+        if fork is not None:
+            return Window(head, last, [], fork=fork)
+        fresh_events = [e for e in events if (e.l1_block, e.log_index) > self.last_event]
+        return Window(head, last, fresh_events, last_hash)
+
+    def _fork(self, reader: L1Reader) -> int | None:
+        """None while the L1 still holds the newest remembered block; else the newest remembered
+        block it still holds (every block up to it is unchanged: a block's hash covers its
+        ancestors)."""
+        if not self.tips:
+            return None
+        blocks = list(self.tips)
+        if reader.block_hash(blocks[-1]) == self.tips[blocks[-1]]:
+            return None
+        for block in reversed(blocks[:-1]):
+            if reader.block_hash(block) == self.tips[block]:
+                return block
+        raise CriticalError(
+            f"the L1 reorganised block {blocks[0]}, deeper than the {REWIND_LIMIT_BLOCKS} blocks a "
+            "node rewinds: restart it to derive the chain again"
+        )
 
     def mark(self, event: L1Event) -> None:
         """Record that `event` is folded (a window read again skips it)."""
         self.last_event = (event.l1_block, event.log_index)
 
-    def fold(self, window: Window, fold: Callable[[list[L1Event]], None]) -> int:
+    def fold(
+        self, window: Window, fold: Callable[[list[L1Event]], None], rewind: Callable[[int], None]
+    ) -> int:
         """Fold a window's events with `fold` (which calls `mark` as it goes), then move past the
         window; returns how many events there were. An `InvalidBatch` out of a fold is the L1
         history disagreeing with itself (a derivation records a wrong batch as fraud, it never
-        raises it): a `CriticalError`."""
+        raises it): a `CriticalError`. A window that found the L1 reorganised (`Window.fork`)
+        has `rewind` take back what was folded after the fork, and the next read starts after it."""
         self.l1_head = window.head
+        if window.fork is not None:
+            rewind(window.fork)
+            self._rewound(window.fork)
+            return 0
         if window.events:
             try:
                 fold(window.events)
             except InvalidBatch as exc:
                 raise CriticalError(f"the L1 history disagrees with itself: {exc}") from exc
+        if window.last_hash is not None:
+            self._remember(window.last, window.last_hash)
         self.next_block = max(self.next_block, window.last + 1)  # only once the whole window is folded
         return len(window.events)
+
+    def _remember(self, block: int, block_hash: bytes) -> None:
+        """Remember a folded block's hash; forget those not needed to rewind `REWIND_LIMIT_BLOCKS`
+        (the newest of the blocks that deep stays, as the oldest point to rewind to)."""
+        self.tips[block] = block_hash
+        while len(self.tips) >= 2:
+            oldest, second = list(islice(self.tips, 2))
+            if second > block - REWIND_LIMIT_BLOCKS:
+                return
+            del self.tips[oldest]
+
+    def _rewound(self, fork: int) -> None:
+        """Read on after `fork`, whose later blocks the service has taken back."""
+        self.next_block = min(self.next_block, fork + 1)
+        self.last_event = min(self.last_event, (fork + 1, -1))
+        for block in [b for b in self.tips if b > fork]:
+            del self.tips[block]
+        self.reorgs += 1
+        self.last_fork = fork
 
 
 @dataclass

@@ -102,6 +102,8 @@ def l1_facts(cursor: L1Cursor, now: float) -> dict[str, Any]:
         "head": cursor.l1_head,
         "next_block": cursor.next_block,
         "silent_s": round(cursor.silent_s(now), 3),
+        "reorgs": cursor.reorgs,
+        "last_fork": cursor.last_fork,
     }
 
 

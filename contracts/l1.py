@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from web3 import Web3
+from web3.exceptions import BlockNotFound
 
 from contracts.bindings import (
     BatchAppendedEvent,
@@ -64,6 +66,15 @@ def revert_record(r: BatchesRevertedEvent) -> L1Revert:
     return L1Revert(r.from_index, r.to_index, r.meta.block_number, r.meta.log_index)
 
 
+@dataclass(frozen=True)
+class Mined:
+    """A transaction the L1 mined and did not revert."""
+
+    tx_hash: bytes
+    l1_block: int
+    """The block that holds it (a reorganisation of the L1 may still remove it)."""
+
+
 def load_deployment(path: str | Path) -> Deployment:
     """Read the deployment file (contract addresses, chain id, deploy block)."""
     return Deployment.load(path)
@@ -100,8 +111,8 @@ class Web3L1:
         self.bridge = BridgeClient(self.w3, deployment.bridge)
         self.sender = sender
         self.confirmations = confirmations
-        """Blocks a block must be buried under before it is read (0 on a devnet, which has no
-        reorgs; a live chain wants more: reorgs are not rolled back, see docs/protocol.md)."""
+        """Blocks a block must be buried under before it is read (0 on a devnet; a live chain wants
+        more, see docs/protocol.md section 8)."""
         self.address = bytes.fromhex(self.sender.address[2:]) if self.sender else b"\x00" * 20
         chain_id = self.w3.eth.chain_id
         if chain_id != deployment.chain_id:
@@ -127,6 +138,13 @@ class Web3L1:
     def head_block(self) -> int:
         """The latest L1 block with `confirmations` blocks on top of it."""
         return max(0, int(self.w3.eth.block_number) - self.confirmations)
+
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of block `number` as the L1 has it now; None if it has no such block."""
+        try:
+            return bytes(self.w3.eth.get_block(number)["hash"])
+        except BlockNotFound:
+            return None
 
     def events(self, from_block: int, to_block: int) -> list[L1Event]:
         """Every rollup event in the inclusive range, in (block, log index) order."""
@@ -180,9 +198,9 @@ class Web3L1:
         queue_start: int,
         queue_end: int,
         l2_time: int,
-    ) -> bytes:
-        """Append a batch on the tip we built on, with its clock `l2_time`; returns the L1 tx hash
-        (raises with the revert reason)."""
+    ) -> Mined:
+        """Append a batch on the tip we built on, with its clock `l2_time` (raises with the revert
+        reason)."""
         result = self.rollup.append_batch(
             self._need_sender(),
             txs,
@@ -192,10 +210,11 @@ class Web3L1:
             queue_end=queue_end,
             l2_time=l2_time,
         )
-        return result.tx_hash
+        return Mined(result.tx_hash, result.block_number)
 
     # ---- FraudSink ---------------------------------------------------------------------
 
-    def submit_proof(self, proof: Any) -> bytes:
-        """Send a fraud proof; returns the L1 tx hash (raises with the revert reason)."""
-        return self.rollup.submit_proof(self._need_sender(), proof).tx_hash
+    def submit_proof(self, proof: Any) -> Mined:
+        """Send a fraud proof (raises with the revert reason)."""
+        result = self.rollup.submit_proof(self._need_sender(), proof)
+        return Mined(result.tx_hash, result.block_number)

@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8700)
     parser.add_argument("--poll-ms", type=int, default=250)
-    parser.add_argument("--l1-confirmations", type=int, default=0, help="read only L1 blocks this deep")
+    parser.add_argument(
+        "--l1-confirmations", type=_blocks, default=0, help="read only L1 blocks this deep (default 0)"
+    )
     parser.add_argument("--no-challenge", action="store_true", help="verify only, never send proofs")
     parser.add_argument(
         "--l1-timeout-s",
@@ -134,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         poll_seconds=args.poll_ms / 1000,
         challenge=not args.no_challenge,
         limits=HealthLimits(args.l1_silence_limit_s, args.l1_lag_limit_blocks, args.proof_stall_limit_s),
+        confirmations=args.l1_confirmations,
     )
     watcher.chain.challenge_window_seconds = l1.challenge_window_seconds()
 

@@ -7,6 +7,11 @@ state machine is the sequencer's own (`sequencer.stf`, through the shared deriva
 sends one `prove_*_fraud` transaction. Two watchers racing on the same fraud both end consistent:
 the loser's transaction reverts with "rollup: unknown batch", which is logged and ignored, and
 both see the same `BatchesReverted` event.
+
+A proof counts as settled until the watcher has read past the L1 block where its outcome shows
+(the block that holds it; for another watcher's, the L1 head it was told of): a proof that a
+reorganisation of the L1 took out is sent again. When the L1 reorganises blocks the watcher read,
+it takes back what it derived from them (`Chain.rewind`) and derives again.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from contracts.follow import L1Cursor, LoopHealth, TransientError, drive
 from contracts.health import HealthLimits, Problem, follow_problems, l1_facts, report, send_stall
+from contracts.l1 import Mined
 from contracts.logs import get_logger
 from prover.proofs import FraudProof, build_fraud_proof
 from sequencer.stf.chain import Chain
@@ -42,8 +48,8 @@ PROOF = "proof"
 class FraudSink(Protocol):
     """Sends a fraud proof to L1."""
 
-    def submit_proof(self, proof: FraudProof) -> bytes:
-        """Send the proof; returns the L1 transaction hash, raises with the revert reason."""
+    def submit_proof(self, proof: FraudProof) -> Mined:
+        """Send the proof; returns the mined L1 transaction, raises with the revert reason."""
         ...
 
 
@@ -69,6 +75,9 @@ class WatcherMetrics:
             "Fraud proofs that found the batch already reverted",
             registry=self.registry,
         )
+        self.l1_reorgs = Counter(
+            "watcher_l1_reorgs_total", "L1 reorganisations rewound", registry=self.registry
+        )
         self.txs_derived = Counter(
             "watcher_txs_derived_total", "Transactions re-executed", registry=self.registry
         )
@@ -87,6 +96,7 @@ class Watcher:
         poll_seconds: float = 0.25,
         challenge: bool = True,
         limits: HealthLimits | None = None,
+        confirmations: int = 0,
     ) -> None:
         self.chain = Chain(config)
         self.reader = reader
@@ -96,9 +106,13 @@ class Watcher:
         self.poll_seconds = poll_seconds
         self.challenge = challenge
         self.metrics = WatcherMetrics()
+        self.confirmations = confirmations
+        """How deep below the L1 head `reader` reads (its `head_block`)."""
         self.proven: list[dict[str, Any]] = []
-        self.attempted: set[tuple[int, int, bytes]] = set()
-        """Frauds settled: our proof succeeded, or another watcher's did first."""
+        self.attempted: dict[tuple[int, int, bytes], int] = {}
+        """Frauds settled (our proof succeeded, or another watcher's did first), each with the L1
+        block by which the revert must have been read; a fraud still there after it is proven
+        again."""
         self.found: set[tuple[int, int, bytes]] = set()
         self.retry_at = 0.0
         self.proofs_lost = 0
@@ -150,14 +164,19 @@ class Watcher:
             log.info(
                 "catching_up", l1_block=window.last, l1_head=window.head, batches=len(self.chain.batches)
             )
-        folded = self.cursor.fold(window, self._fold)
+        folded = self.cursor.fold(window, self._fold, self._rewind)
+        self.chain.settle(self.cursor.settled_block)
         self.metrics.batches_verified.set(self.chain.valid_count)
         self._note_unreadable()
         fraud = self.chain.fraud
         if fraud is not None and self.challenge:
             batch = self.chain.batches[fraud.batch_index]
             key = (fraud.batch_index, fraud.tx_index, batch.header.hash())
-            if key not in self.attempted and time.monotonic() >= self.retry_at:
+            settled_by = self.attempted.get(key)
+            due = settled_by is None or self.cursor.next_block > settled_by
+            if due and time.monotonic() >= self.retry_at:
+                if settled_by is not None:  # a reorganisation of the L1 took the proof out
+                    log.warning("proof_not_on_l1", batch=fraud.batch_index, tx=fraud.tx_index)
                 if key not in self.found:
                     self.found.add(key)
                     self.metrics.frauds_found.inc()
@@ -165,13 +184,12 @@ class Watcher:
                         "fraud_found", batch=fraud.batch_index, tx=fraud.tx_index, reason=fraud.reason
                     )
                 try:
-                    self._challenge()
+                    self._challenge(key)
                 except Exception:
                     # temporary (L1 unreachable, nonce race): try again after a pause
                     self.retry_at = time.monotonic() + RETRY_SECONDS
                     self.published = self._status()
                     raise
-                self.attempted.add(key)
         self.published = self._status()
         return folded
 
@@ -182,6 +200,16 @@ class Watcher:
             if isinstance(event, L1Batch):
                 self.metrics.txs_derived.inc(event.header.tx_count)
                 log.info("batch_derived", index=event.header.index, txs=event.header.tx_count)
+
+    def _rewind(self, l1_block: int) -> None:
+        """The L1 no longer holds the blocks after `l1_block`: take back what was derived from
+        them; frauds in the batches that changed are to be proven again."""
+        rewound = self.chain.rewind(l1_block)
+        first = rewound.from_index
+        self.attempted = {k: v for k, v in self.attempted.items() if k[0] < first}
+        self.found = {k for k in self.found if k[0] < first}
+        self.metrics.l1_reorgs.inc()
+        log.warning("l1_reorg", **rewound.facts(), batches=len(self.chain.batches))
 
     def _note_unreadable(self) -> None:
         """Report a batch the chain stopped at because its data could not be read (once per
@@ -199,19 +227,22 @@ class Watcher:
             log.info("batch_unreadable_cleared")
         self.unreadable = message
 
-    def _challenge(self) -> None:
+    def _challenge(self, key: tuple[int, int, bytes]) -> None:
+        """Prove the pending fraud (`key` names it) and settle it, or raise to try again."""
         fraud = self.chain.fraud
         assert fraud is not None
         started = time.perf_counter()
         proof = build_fraud_proof(self.chain, fraud)
         try:
-            l1_tx = self.sink.submit_proof(proof)
+            mined = self.sink.submit_proof(proof)
         except Exception as exc:
             message = str(exc)
             if "unknown batch" in message:
                 self.metrics.proofs_lost.inc()
                 self.proofs_lost += 1
                 log.info("fraud_already_proven", batch=fraud.batch_index, tx=fraud.tx_index)
+                # the winning proof is in the L1 as of its head at most
+                self.attempted[key] = self.cursor.l1_head + self.confirmations + 1
                 self._proof_settled()
                 return
             self.loop_health.fail(PROOF, message)
@@ -220,8 +251,9 @@ class Watcher:
             log.error("fraud_proof_failed", batch=fraud.batch_index, tx=fraud.tx_index, error=message)
             raise TransientError(f"fraud proof not sent: {message}") from exc
         self.metrics.proofs_sent.inc()
+        self.attempted[key] = mined.l1_block
         self._proof_settled()
-        record = {"batch": fraud.batch_index, "tx": fraud.tx_index, "l1_tx": "0x" + l1_tx.hex()}
+        record = {"batch": fraud.batch_index, "tx": fraud.tx_index, "l1_tx": "0x" + mined.tx_hash.hex()}
         self.proven.append(record)
         log.warning("fraud_proven", **record, build_ms=round((time.perf_counter() - started) * 1000, 1))
 

@@ -7,6 +7,11 @@ transactions now in an L1 batch leave it, reverted ones come back, and after an 
 pending ones) the speculative view is rebuilt on the new tip (`rebase`), the order books with it.
 A Cancel forced through the L1 queue takes its order off the book as soon as it is seen; a forced
 Transfer or Withdraw that leaves its sender's resting orders uncovered cancels some of them.
+
+When the L1 reorganises blocks it folded, the follower takes them back (`rewind`): the chain
+forgets their events, the log puts the transactions of batches that vanished back to pending and
+marks those of batches that came back (a revert taken back) as batched, and the pending work is
+planned again on the tip that stands; the poster then posts again what vanished.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from contracts.logs import get_logger
 from sequencer.builder import BuiltBatch, batch_tx_hashes
 from sequencer.exchange import Exchange
 from sequencer.mempool import Mempool, PendingTx, logged_pending
-from sequencer.metrics import L1_BATCHES, REVERTS_SEEN
+from sequencer.metrics import L1_BATCHES, L1_REORGS, REVERTS_SEEN
 from sequencer.stf.chain import Chain
 from sequencer.stf.codec import decode_tx
 from sequencer.stf.constants import TX_TYPE_DEPOSIT, TX_TYPE_FORCED, TX_TYPE_L1_MESSAGE
@@ -70,7 +75,10 @@ class Follower:
         self.lock = asyncio.Lock()
         """Held while the chain may move (a fold) or must not (a batch being built on it)."""
         self.in_flight: BuiltBatch | None = None
-        """The batch being appended, kept so that folding it back from L1 needs no re-execution."""
+        """Our batch being appended, or appended and not folded yet: folded from what was built
+        (no re-execution), and the poster builds no other meanwhile."""
+        self.in_flight_block: int | None = None
+        """The L1 block that holds `in_flight` once it is mined (None before)."""
         self.in_set = in_set
         """A member of a sequencer set: batches of the set's log (every transaction pending here)
         are foreseen whoever posted them, and batched transactions not yet pending are remembered
@@ -82,15 +90,33 @@ class Follower:
 
     def expect(self, built: BuiltBatch) -> None:
         """Our batch about to be appended: fold it from what was built when L1 shows it."""
-        self.in_flight = built
+        self.in_flight, self.in_flight_block = built, None
+
+    def mined(self, built: BuiltBatch, l1_block: int) -> None:
+        """Our batch `built` is in L1 block `l1_block` (unless a rewind has given it up already)."""
+        if self.in_flight is built:
+            self.in_flight_block = l1_block
+
+    def give_up(self, built: BuiltBatch) -> None:
+        """`built` was not appended: nothing to wait for."""
+        if self.in_flight is built:
+            self.in_flight, self.in_flight_block = None, None
 
     async def poll(self) -> int:
-        """Fetch and fold new L1 events; returns how many were folded."""
+        """Fetch and fold new L1 events (or rewind what the L1 reorganised); returns how many
+        events were folded."""
         async with self.lock:
             window = await asyncio.to_thread(self.cursor.read, self.reader)
-            if window.last < self.cursor.next_block:
+            if window.last < self.cursor.next_block and window.fork is None:
                 return 0
-            return self.cursor.fold(window, self._fold)
+            folded = self.cursor.fold(window, self._fold, self._rewind)
+            self.chain.settle(self.cursor.settled_block)
+            block = self.in_flight_block
+            if self.in_flight is not None and block is not None and self.cursor.next_block > block:
+                # folded past the block that held it, without it: a reorganisation took it out
+                log.warning("own_batch_not_on_l1", l1_block=block, txs=len(self.in_flight.txs))
+                self.in_flight, self.in_flight_block = None, None
+            return folded
 
     async def catch_up(self) -> None:
         """Poll until every L1 block up to the head is folded (at start)."""
@@ -180,13 +206,13 @@ class Follower:
             if (
                 isinstance(event, L1Batch)
                 and own is not None
-                and own.post_state is not None
                 and event.header.sequencer == self.address
                 and event.txs == tuple(own.txs)
                 and event.roots == tuple(own.roots)
-                and self.chain.adopt_own(event, own.post_state)
             ):
-                self.in_flight = None  # our own batch: its post-state is already computed
+                self.in_flight, self.in_flight_block = None, None  # our batch is on L1
+                if own.post_state is None or not self.chain.adopt_own(event, own.post_state):
+                    self.chain.apply_event(event)  # unless its post-state is already computed
             else:
                 self.chain.apply_event(event)
             if isinstance(event, L1Batch):
@@ -238,6 +264,28 @@ class Follower:
             # already pending go before the cancel in the batch: `queue_order`); a forced
             # Transfer or Withdraw that uncovers its sender's resting orders cancels some
             self.exchange.follow_queue(forced)
+
+    def _rewind(self, l1_block: int) -> None:
+        """The L1 no longer holds the blocks after `l1_block`: take back what was folded from
+        them, and (once synced) put the log and the pending work in line with the chain that
+        stands. Transactions of another sequencer's batch that vanished are its to post again."""
+        rewound = self.chain.rewind(l1_block)
+        first = rewound.from_index
+        self.in_flight, self.in_flight_block = None, None
+        L1_BATCHES.set(len(self.chain.batches))
+        L1_REORGS.inc()
+        log.warning("l1_reorg", **rewound.facts(), batches=len(self.chain.batches))
+        self.stream.publish(
+            {"type": "reorg", "l1_block": l1_block, "from_index": first, "batches": len(self.chain.batches)}
+        )
+        if not self.synced:
+            return  # `reconcile_store` puts the log in line once caught up
+        self.store.unbatch_from(first)
+        for batch in self.chain.batches[first:]:
+            hashes = batch_tx_hashes(batch.txs)
+            self.store.mark_batched_hashes(hashes, batch.header.index)
+            self.mempool.remove_included(set(hashes))
+        self.rebase([])
 
     def _l1_context(self) -> tuple[list[QueueTx], L1Context]:
         """Every queue entry the tip has not consumed (deposits, messages, forced transactions, in

@@ -10,7 +10,7 @@ waits on a pipe.
 `L1Processes` has the methods of `Web3L1` that the node uses (`L1Reader` and `L1Writer`). Each
 call is sent to a child process holding its own `Web3L1` and answered there: sends and the
 clock (`append_batch`, `ensure_bonded`, `head_timestamp`) go to one child, reads (`head_block`,
-`events`) to another, so a batch waiting for its receipt does not hold the follower up. Each
+`block_hash`, `events`) to another, so a batch waiting for its receipt does not hold the follower up. Each
 child answers one call at a time, in order. A failure in the child comes back as `L1CallFailed`
 with the error's type name, message and revert `reason` (what the node looks at); a child that
 died is started again by the next call, and the call that found it gone raises `L1ChildGone`.
@@ -31,12 +31,15 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from contracts.deployment import Deployment
 from contracts.keccak import use_pysha3
 from contracts.logs import get_logger
 from sequencer.stf.l1types import L1Event
+
+if TYPE_CHECKING:
+    from contracts.l1 import Mined
 
 log = get_logger("l1proc")
 
@@ -232,6 +235,11 @@ class L1Processes:
         """The latest L1 block with enough confirmations (`Web3L1.head_block`)."""
         return int(self.reader.call("head_block"))
 
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of block `number`, None if the L1 has none (`Web3L1.block_hash`)."""
+        value = self.reader.call("block_hash", number)
+        return None if value is None else bytes(value)
+
     def events(self, from_block: int, to_block: int) -> list[L1Event]:
         """Every rollup event in the inclusive range, in L1 order (`Web3L1.events`)."""
         return list(self.reader.call("events", from_block, to_block))
@@ -250,13 +258,12 @@ class L1Processes:
         queue_start: int,
         queue_end: int,
         l2_time: int,
-    ) -> bytes:
-        """Append a batch (`Web3L1.append_batch`); returns the L1 tx hash."""
-        return bytes(
-            self.writer.call(
-                "append_batch", list(txs), list(roots), prev_root, queue_start, queue_end, l2_time
-            )
+    ) -> Mined:
+        """Append a batch (`Web3L1.append_batch`)."""
+        mined: Mined = self.writer.call(
+            "append_batch", list(txs), list(roots), prev_root, queue_start, queue_end, l2_time
         )
+        return mined
 
     def ensure_bonded(self, bond_wei: int) -> None:
         """Register with `bond_wei` unless already bonded (`Web3L1.ensure_bonded`)."""

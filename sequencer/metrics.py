@@ -20,6 +20,7 @@ PENDING = Gauge(
 )
 L1_BATCHES = Gauge("rollup_l1_batches", "Batches on L1 (the tip index + 1)", registry=REGISTRY)
 REVERTS_SEEN = Counter("rollup_reverts_seen_total", "L1 batch reverts observed", registry=REGISTRY)
+L1_REORGS = Counter("rollup_l1_reorgs_total", "L1 reorganisations rewound", registry=REGISTRY)
 ADMIT_SECONDS = Histogram(
     "rollup_admit_seconds",
     "Time to admit one transaction (decode, verify, plan, durable log)",

@@ -1,9 +1,11 @@
 """The poster: the batch trigger, building a batch on the chain's tip, and appending it to L1.
 
 It posts when `batch_max_txs` are pending or `batch_interval_ms` has passed, one batch in flight
-at a time, and never on top of a batch it found invalid. The batch's clock comes from the
-`L2Clock`; a refused append is a lost race or an L1 hiccup (the follower resyncs, the next turn
-builds again), and the Rollup's clock refusals move the clock.
+at a time (until the follower has folded it, or folded past its block without it: an L1 read
+with confirmations sees it only that many blocks later), and never on top of a batch it found
+invalid. The batch's clock comes from the `L2Clock`; a refused append is a lost race or an L1
+hiccup (the follower resyncs, the next turn builds again), and the Rollup's clock refusals move
+the clock.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from contracts.follow import LoopHealth
+from contracts.l1 import Mined
 from contracts.logs import get_logger
 from sequencer.builder import BuiltBatch, build_batch_steps
 from sequencer.errors import TransientError
@@ -55,11 +58,11 @@ class L1Writer(Protocol):
         queue_start: int,
         queue_end: int,
         l2_time: int,
-    ) -> bytes:
+    ) -> Mined:
         """Append a batch built on (`prev_root`, `queue_start`) with the clock `l2_time`.
 
-        Returns the mined L1 tx hash; raises with the revert reason (an exception with a `reason`
-        attribute, as `contracts.bindings.TransactionReverted`).
+        Returns the mined L1 transaction; raises with the revert reason (an exception with a
+        `reason` attribute, as `contracts.bindings.TransactionReverted`).
         """
         ...
 
@@ -157,6 +160,8 @@ class Poster:
             return False  # never build on a batch we found invalid
         if not self.may_post():
             return False
+        if self.follower.in_flight is not None:
+            return False  # our last batch is not folded yet (the L1 read lags by its confirmations)
         postable = self._postable()
         if not postable and not due_queue(self.chain.state, self.chain.queue, 1):
             self._posted()  # nothing waits: no need to ask L1 for the time
@@ -180,7 +185,7 @@ class Poster:
             return False
         self.follower.expect(built)
         try:
-            l1_tx = await asyncio.to_thread(
+            mined = await asyncio.to_thread(
                 self.writer.append_batch,
                 built.txs,
                 built.roots,
@@ -190,13 +195,15 @@ class Poster:
                 built.l2_time,
             )
         except Exception as exc:  # temporary: lost a race or L1 hiccup; the follower resyncs
+            self.follower.give_up(built)
             BATCH_POST_FAILURES.inc()
             self.health.fail(POSTING, f"append failed: {exc}")
             self.clock.refused(getattr(exc, "reason", None))
             log.warning("batch_post_failed", error=str(exc), txs=len(built.txs), l2_time=built.l2_time)
             await self.follower.poll()
             return False
-        self.appended(built, l1_tx)
+        self.follower.mined(built, mined.l1_block)
+        self.appended(built, mined.tx_hash)
         await self.follower.poll()  # fold our own batch now, before building the next
         return True
 

@@ -310,6 +310,16 @@ class Store:
         )
         self.db.execute("COMMIT")
 
+    def mark_batched_hashes(self, hashes: list[bytes], batch_index: int) -> None:
+        """Record that the logged transactions with these hashes are in L1 batch `batch_index`,
+        whatever their status (a batch that came back with an L1 reorganisation holds them)."""
+        self.db.execute("BEGIN")
+        self.db.executemany(
+            "UPDATE txs SET status = 'batched', batch_index = ?, reason = NULL WHERE hash = ?",
+            [(batch_index, h) for h in hashes],
+        )
+        self.db.execute("COMMIT")
+
     def unbatch_from(self, batch_index: int) -> int:
         """Return the transactions of reverted batches (index >= batch_index) to pending."""
         cur = self.db.execute(

@@ -11,10 +11,15 @@ build on it. A batch whose calldata this node could not read as the contract com
 (`L1Batch.unreadable`: impossible while the Rollup and `contracts.calldata` agree) is recorded as
 `unreadable` and derivation stops there too, until a revert removes it: the chain never skips a
 batch it cannot check.
+
+An L1 can reorganise its recent blocks. The chain keeps a journal of what each event folded from
+a block that may still be reorganised away changed, and `rewind` takes back every event of the
+blocks after a given one; `settle` drops the journal of blocks that will no longer be rewound.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from sequencer.stf.errors import InvalidBatch
@@ -62,6 +67,55 @@ class Unreadable:
         )
 
 
+@dataclass(frozen=True)
+class RevertUndo:
+    """What a revert changed, to take it back (`Chain.rewind`)."""
+
+    batches: tuple[L1Batch, ...]
+    """The batches it removed."""
+    snapshots: dict[int, State]
+    """The snapshots it dropped with them."""
+    state: State
+    valid_count: int
+    fraud: Fraud | None
+    unreadable: Unreadable | None
+
+
+@dataclass(frozen=True)
+class Folded:
+    """One event folded from a block that may still be reorganised away (`Chain.journal`)."""
+
+    event: L1Event
+    revert: RevertUndo | None = None
+    """For a revert: what it changed."""
+
+
+@dataclass(frozen=True)
+class Rewound:
+    """What `Chain.rewind` took back."""
+
+    l1_block: int
+    """The block the chain was rewound to: every event after it is taken back."""
+    events: list[L1Event]
+    """The events taken back, in L1 order."""
+    from_index: int
+    """The first batch position whose batch changed; every batch before it stands."""
+    batches_gone: int
+    """Batches from `from_index` on that are no longer on the chain."""
+    batches_back: int
+    """Batches from `from_index` on that are on the chain again (a revert taken back)."""
+
+    def facts(self) -> dict[str, int]:
+        """The rewind in numbers, for a log line."""
+        return {
+            "fork_block": self.l1_block,
+            "events_undone": len(self.events),
+            "from_index": self.from_index,
+            "batches_gone": self.batches_gone,
+            "batches_back": self.batches_back,
+        }
+
+
 @dataclass
 class Chain:
     """The canonical chain derived from L1 events."""
@@ -85,6 +139,11 @@ class Chain:
     """When set, snapshots of final batches (which no proof can revert) are dropped."""
     frauds_seen: list[L1Fraud] = field(default_factory=list)
     reverts_seen: list[L1Revert] = field(default_factory=list)
+    journal: deque[Folded] = field(default_factory=deque)
+    """The events folded from blocks after `settled_block`, in L1 order (`rewind` takes them back)."""
+    settled_block: int = -1
+    """The last L1 block the chain will not be rewound to before (`settle`); the snapshots of the
+    batches after it are kept whatever their age."""
 
     def context(self, batch: L1Batch) -> L1Context:
         """What the state machine needs from L1 to apply `batch`: its queue range and its clock."""
@@ -101,14 +160,59 @@ class Chain:
 
     def apply_event(self, event: L1Event) -> None:
         """Fold one L1 event into the chain."""
+        undo: RevertUndo | None = None
         if isinstance(event, L1Deposit | L1Message | L1ForcedTx):
             self.queue[event.index] = event
         elif isinstance(event, L1Batch):
             self._on_batch(event)
         elif isinstance(event, L1Revert):
-            self._on_revert(event)
+            undo = self._on_revert(event)
         else:
             self.frauds_seen.append(event)
+        self._journal(event, undo)
+
+    def _journal(self, event: L1Event, revert: RevertUndo | None = None) -> None:
+        if event.l1_block > self.settled_block:
+            self.journal.append(Folded(event, revert))
+
+    def settle(self, l1_block: int) -> None:
+        """The chain will not be rewound to before `l1_block`: forget the journal up to it."""
+        self.settled_block = max(self.settled_block, l1_block)
+        while self.journal and self.journal[0].event.l1_block <= self.settled_block:
+            self.journal.popleft()
+
+    def rewind(self, l1_block: int) -> Rewound:
+        """Take back every event folded from an L1 block after `l1_block` (those blocks were
+        reorganised away), newest first, as if they had never been read. `l1_block` may not be
+        before `settled_block` (a ValueError)."""
+        if l1_block < self.settled_block:
+            raise ValueError(f"cannot rewind to L1 block {l1_block}: settled up to {self.settled_block}")
+        before = list(self.batches)
+        undone: list[L1Event] = []
+        while self.journal and self.journal[-1].event.l1_block > l1_block:
+            folded = self.journal.pop()
+            self._undo(folded)
+            undone.append(folded.event)
+        same = min(len(before), len(self.batches))
+        first = next((i for i in range(same) if before[i] is not self.batches[i]), same)
+        return Rewound(l1_block, undone[::-1], first, len(before) - first, len(self.batches) - first)
+
+    def _undo(self, folded: Folded) -> None:
+        event = folded.event
+        if isinstance(event, L1Deposit | L1Message | L1ForcedTx):
+            del self.queue[event.index]
+        elif isinstance(event, L1Batch):
+            self._truncate(event.header.index)
+        elif isinstance(event, L1Revert):
+            self.reverts_seen.pop()
+            undo = folded.revert
+            assert undo is not None  # every revert is journalled with what it changed
+            self.batches.extend(undo.batches)
+            self.snapshots.update(undo.snapshots)
+            self.state, self.valid_count = undo.state, undo.valid_count
+            self.fraud, self.unreadable = undo.fraud, undo.unreadable
+        else:
+            self.frauds_seen.pop()
 
     def _on_batch(self, batch: L1Batch) -> None:
         if batch.header.index != len(self.batches):
@@ -140,6 +244,7 @@ class Chain:
         self.state = post_state
         self.valid_count += 1
         self._prune(batch.header.timestamp)
+        self._journal(batch)
         return True
 
     def _verify_next(self) -> None:
@@ -169,22 +274,38 @@ class Chain:
         )
 
     def _prune(self, now: int) -> None:
-        """Drop snapshots of batches that are final by `now` (an L1 time the chain has reached)."""
+        """Drop snapshots of batches that are final by `now` (an L1 time the chain has reached)
+        and settled (a rewind cannot remove them)."""
         window = self.challenge_window_seconds
         if window is None:
             return
         for i in [
             i
             for i in self.snapshots
-            if i < len(self.batches) and self.batches[i].header.timestamp + window < now
+            if i < len(self.batches)
+            and self.batches[i].header.timestamp + window < now
+            and self.batches[i].l1_block <= self.settled_block
         ]:
             del self.snapshots[i]
 
-    def _on_revert(self, event: L1Revert) -> None:
+    def _on_revert(self, event: L1Revert) -> RevertUndo:
         self.reverts_seen.append(event)
         k = event.from_index
-        if k >= len(self.batches):
-            return
+        undo = RevertUndo(
+            tuple(self.batches[k:]),
+            {i: s for i, s in self.snapshots.items() if i > k},
+            copy_state(self.state),  # a revert that removes nothing leaves the live state in place
+            self.valid_count,
+            self.fraud,
+            self.unreadable,
+        )
+        if k < len(self.batches):
+            self._truncate(k)
+            self._verify_next()
+        return undo
+
+    def _truncate(self, k: int) -> None:
+        """Remove batch `k` and every later one, with what was derived from them."""
         if k < self.valid_count:
             self.state = copy_state(self.snapshots[k])
             self.valid_count = k
@@ -197,7 +318,6 @@ class Chain:
             self.fraud = None
         if self.unreadable is not None and self.unreadable.batch_index >= k:
             self.unreadable = None
-        self._verify_next()
 
     @property
     def tip_root(self) -> bytes:

@@ -123,6 +123,10 @@ class L1Reader(Protocol):
         """The latest L1 block number."""
         ...
 
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of L1 block `number` as the L1 has it now; None if it has no such block."""
+        ...
+
     def events(self, from_block: int, to_block: int) -> list[L1Event]:
         """Every rollup event in the inclusive block range, ordered as on L1."""
         ...

@@ -9,7 +9,7 @@ import pytest
 import vyper
 from eth_account import Account
 from web3 import Web3
-from web3.exceptions import ContractLogicError
+from web3.exceptions import BlockNotFound, ContractLogicError
 
 from contracts.bindings import Sender, send_transaction
 from devnet.l1.chain import dev_accounts
@@ -237,6 +237,23 @@ def test_evm_snapshot_revert__after_transfer__restores_balance(w3: Web3) -> None
     tx_hash = w3.eth.send_transaction({"from": ACCOUNTS[5].address, "to": to, "value": 2 * ETH})
     w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)
     assert w3.eth.get_balance(to) == 2 * ETH
+
+
+def test_block_hash__block_replaced_after_evm_revert__gone_then_a_new_hash(w3: Web3) -> None:
+    """What `Web3L1.block_hash` reads to find a reorganisation: a block past the head is not
+    found, and a block replaced in another history has another hash."""
+    to = Account.create().address
+    snap = rpc(w3, "evm_snapshot", [])
+    tx_hash = w3.eth.send_transaction({"from": ACCOUNTS[6].address, "to": to, "value": ETH})
+    number = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)["blockNumber"]
+    replaced = w3.eth.get_block(number)["hash"]
+    assert rpc(w3, "evm_revert", [snap]) is True
+    if w3.eth.block_number < number:
+        with pytest.raises(BlockNotFound):
+            w3.eth.get_block(number)
+    tx_hash = w3.eth.send_transaction({"from": ACCOUNTS[6].address, "to": to, "value": 3 * ETH})
+    w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)
+    assert w3.eth.get_block(number)["hash"] != replaced
 
 
 def test_fee_methods__web3_defaults__answer(w3: Web3) -> None:

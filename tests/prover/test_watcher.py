@@ -12,6 +12,7 @@ import pytest
 
 from contracts.follow import TransientError
 from contracts.health import HealthLimits
+from contracts.l1 import Mined
 from devnet.faulty import corrupt
 from prover import watcher as watcher_module
 from prover.proofs import FraudProof, TxFraudProof
@@ -37,8 +38,15 @@ class Reader:
     def head_block(self) -> int:
         return len(self.log)
 
+    def block_hash(self, number: int) -> bytes | None:
+        return number.to_bytes(32, "big") if number <= len(self.log) else None
+
     def events(self, a: int, b: int) -> list[L1Event]:
         return self.log[max(a, 1) - 1 : b]
+
+
+NEXT_BLOCK = 1 << 40
+"""The block a fake proof is mined in: one the tests' L1 never reaches (its revert never shows)."""
 
 
 class Sink:
@@ -46,11 +54,11 @@ class Sink:
         self.failures = failures
         self.proofs: list[FraudProof] = []
 
-    def submit_proof(self, proof: FraudProof) -> bytes:
+    def submit_proof(self, proof: FraudProof) -> Mined:
         self.proofs.append(proof)
         if self.failures:
             raise RuntimeError(self.failures.pop(0))
-        return b"\xaa" * 32
+        return Mined(b"\xaa" * 32, NEXT_BLOCK)
 
 
 def scenario(tmp_path: Path) -> tuple[Reader, FakeRollup]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from contracts.l1 import Mined
 from sequencer.api.app import create_app
 from sequencer.builder import BuiltBatch
 from sequencer.node import NodeOptions, SequencerNode
@@ -36,6 +37,9 @@ class FakeL1:
     def head_block(self) -> int:
         return len(self.log)
 
+    def block_hash(self, number: int) -> bytes | None:
+        return number.to_bytes(32, "big") if number <= len(self.log) else None
+
     def events(self, from_block: int, to_block: int) -> list[L1Event]:
         return self.log[max(from_block, 1) - 1 : to_block]
 
@@ -56,13 +60,13 @@ class FakeL1:
         queue_start: int,
         queue_end: int,
         l2_time: int,
-    ) -> bytes:
+    ) -> Mined:
         built = BuiltBatch(
             txs=txs, roots=roots, queue_end=queue_end, l2_time=l2_time, included=[], skipped=[]
         )
         self.log.append(self.rollup.append(built, self.address))
         self.appends += 1
-        return b"\x01" * 32
+        return Mined(b"\x01" * 32, len(self.log))
 
 
 def sig_hex(tx: object) -> str:

@@ -304,7 +304,10 @@ def test_chain__batches_past_the_window__snapshots_dropped(store: Store) -> None
         built = build_batch(chain.state, chain.queue, pool.pending[-1:], CONFIG, l2_time=L2_TIME)
         assert built is not None
         chain.apply_event(l1.append(built))
-    # batches 0..4 stamped 2000..2004: those older than 2 s at 2004 are final
+        if n == 2:
+            assert sorted(chain.snapshots) == [0, 1, 2, 3]  # final, but a reorg may still remove them
+            chain.settle(l1.block)
+    # batches 0..4 stamped 2000..2004: those older than 2 s at 2004 are final, and settled
     assert sorted(chain.snapshots) == [2, 3, 4]
     chain.apply_event(l1.revert_from(3))
     assert state_root(chain.state) == l1.batches[-1].header.post_root

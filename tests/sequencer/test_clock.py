@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from contracts.l1 import Mined
 from sequencer.l2clock import (
     L2_TIME_ALLOWANCE_SECONDS,
     REFUSED_AHEAD,
@@ -67,7 +68,7 @@ class ClockL1(FakeL1):
         queue_start: int,
         queue_end: int,
         l2_time: int,
-    ) -> bytes:
+    ) -> Mined:
         self.clocks.append(l2_time)
         if self.refusals:
             raise Refused(self.refusals.pop(0))

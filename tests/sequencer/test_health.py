@@ -19,6 +19,7 @@ import pytest
 
 import contracts.follow as follow
 from contracts.health import HealthLimits
+from contracts.l1 import Mined
 from sequencer.api.app import create_app
 from sequencer.node import NodeOptions, SequencerNode
 from sequencer.stf.eip712 import sign_transfer
@@ -52,7 +53,7 @@ class StoppableL1(FakeL1):
         self._answer()
         return super().head_timestamp()
 
-    def append_batch(self, *args: Any) -> bytes:
+    def append_batch(self, *args: Any) -> Mined:
         self._answer()
         if self.refusing is not None:
             raise self.refusing

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from contracts.l1 import Mined
 from sequencer.builder import build_batch
 from sequencer.mempool import PendingTx
 from sequencer.node import SequencerNode
@@ -25,6 +26,9 @@ class Reader:
     def head_block(self) -> int:
         return len(self.log)
 
+    def block_hash(self, number: int) -> bytes | None:
+        return number.to_bytes(32, "big") if number <= len(self.log) else None
+
     def events(self, a: int, b: int) -> list[L1Event]:
         return self.log[max(a, 1) - 1 : b]
 
@@ -38,7 +42,7 @@ class Writer:
     def head_timestamp(self) -> int:
         return L2_TIME
 
-    def append_batch(self, *args: object) -> bytes:
+    def append_batch(self, *args: object) -> Mined:
         raise RuntimeError("not in this test")
 
 

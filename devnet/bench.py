@@ -204,10 +204,15 @@ def main(argv: list[str] | None = None) -> None:
     from devnet.bench_http import bench_http
     from devnet.bench_l1 import bench_l1
     from devnet.bench_orders import bench_orders
+    from devnet.bench_set import bench_set
 
     result.update(bench_l1(quick=args.quick))
     result.update(bench_http(quick=args.quick))
     result.update(bench_orders(quick=args.quick))
+    result.update(bench_set(quick=args.quick))
+    result["orders_replicated_ratio"] = round(
+        result["orders_accepted_per_s_replicated"] / result["orders_accepted_per_s"], 2
+    )
     print(orjson.dumps(result).decode())
 
 

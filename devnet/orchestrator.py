@@ -141,7 +141,7 @@ class Network:
         members = []
         for i, (name, account) in enumerate(list(SET_ACCOUNTS.items())[:size]):  # all at once
             port = first_port + i if first_port else 0
-            members.append(self.start_sequencer(name, account, port=port, wait=False, **options))
+            members.append(self.start_sequencer(name, account, port=port, wait=False, member=True, **options))
         return [self._wait_healthy(member, timeout) for member in members]
 
     def leader(self, timeout: float = 30.0) -> Service:
@@ -177,11 +177,12 @@ class Network:
         extra_args: Sequence[str] = (),
         timeout: float = 60.0,
         wait: bool = True,
+        member: bool = False,
     ) -> Service:
         """Start a sequencer process and wait (unless not `wait`) until it is synced and healthy.
         With `fault_tx` (a transaction's position) or `fault_tx_type` (a type name, e.g. `fill`)
         it is the faulty sequencer of `devnet.faulty`, which lies about that transaction's root
-        in its next batch;
+        in its next batch; with `member`, a member of the set (on `start_nats`'s cluster);
         `extra_args`: more of its flags."""
         port = port or free_port()
         account = self.accounts[account_index]
@@ -193,7 +194,7 @@ class Network:
             argv += ["--fault-post-root-offset", str(fault_tx)]
         if fault_tx_type:
             argv += ["--fault-tx-type", fault_tx_type]
-        if self.nats_urls:  # a member of the set
+        if member:
             argv += ["--nats-url", ",".join(self.nats_urls)]
         return self._start_service(name, [*argv, *extra_args], port, account, timeout if wait else None)
 

@@ -87,6 +87,8 @@ class Follower:
         """Whether this node writes its own log: sweeps expired orders out of the books and takes
         back transactions of reverted foreign batches (a set's leader only)."""
         self._early: OrderedDict[bytes, int] = OrderedDict()
+        self.on_slashed: Callable[[], None] = lambda: None
+        """Called when a fraud proof against one of our batches is seen (we were slashed)."""
 
     def expect(self, built: BuiltBatch) -> None:
         """Our batch about to be appended: fold it from what was built when L1 shows it."""
@@ -186,6 +188,8 @@ class Follower:
             if isinstance(event, L1Revert):
                 REVERTS_SEEN.inc()
                 reverted = self.chain.batches[event.from_index :]
+                if reverted and reverted[0].header.sequencer == self.address:
+                    self.on_slashed()  # our batch was proven wrong: our bond is gone
                 for b in reverted:
                     if b.header.sequencer != self.address:
                         reverted_foreign.extend(raw for raw in b.txs)

@@ -80,11 +80,20 @@ class Member:
         self.log_end = 0
         """The log's last position as last read."""
         self.leader_changes = 0
+        self.was_slashed = False
+        """A batch of this member's was proven wrong (it takes the lease no more)."""
         self._next_look = 0.0
         self._follow_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
     # ---- what the node asks ------------------------------------------------------------
+
+    def slashed(self) -> None:
+        """One of this member's batches was proven wrong on L1 (its bond is gone): it never leads
+        again in this process, and stops at once if it leads."""
+        self.was_slashed = True
+        if self.role in ("leader", "candidate"):
+            self._depose("slashed: a batch of ours was proven wrong on L1")
 
     def leading(self) -> bool:
         """Whether this member may acknowledge and post now (it leads and its lease holds)."""
@@ -185,7 +194,10 @@ class Member:
         """Rebuild the view and the books from the durable log as applied so far."""
         async with self.node.follower.lock:
             self.applier.dirty = False
+            applied, self.applier.since_refresh = self.applier.since_refresh, []
             self.node.follower.rebase([])
+            for tx in applied:
+                self.node.mempool.risk.note(tx)
 
     async def _lease_loop(self) -> None:
         """Renew the lease every fifth of its ttl while leading (or taking over); else try to take
@@ -197,7 +209,7 @@ class Member:
                     if not await self.lease.renew():
                         self._depose("the lease was lost")
                         return
-                elif await self.lease.try_acquire():
+                elif not self.was_slashed and await self.lease.try_acquire():
                     self.role = "candidate"
                     take_over = asyncio.create_task(self._take_over())
                     self._tasks.append(take_over)

@@ -218,7 +218,22 @@ class SequencerNode:
         self.poster.may_post = member.leading
         self.poster.postable_seq = member.postable_seq
         self.follower.leads = member.leading
+        self.follower.on_slashed = member.slashed
         self.mempool.replica = True  # until it leads
+
+    def forward_url(self) -> str | None:
+        """The leader's URL while this node is a member of a set that does not lead (its API
+        forwards writes there, `sequencer.api.forward`); None otherwise."""
+        member = self.member
+        if member is None or member.leading() or member.role == "deposed":
+            return None
+        leader = member.leader_name
+        return leader if leader and leader != member.options.name else None
+
+    @property
+    def member_name(self) -> str:
+        """This node's name in its set (its L1 address when on its own)."""
+        return self.member.options.name if self.member is not None else "0x" + self.writer.address.hex()
 
     def _check_writes(self) -> None:
         """Raise the refusal of a write now: not the set's leader, or the L1 away too long."""

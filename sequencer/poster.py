@@ -183,6 +183,8 @@ class Poster:
             self.follower.rebase([])
         if not built.txs:  # every transaction it took was dropped: the next build goes on
             return False
+        if not self.may_post():  # (a set's leader paused or cut off while building: it lost the lease)
+            return False
         self.follower.expect(built)
         try:
             mined = await asyncio.to_thread(

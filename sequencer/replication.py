@@ -36,6 +36,7 @@ from sequencer.exchange.orderlog import write_records
 from sequencer.journal import Commit
 from sequencer.mempool import Mempool, PendingTx
 from sequencer.stf.codec import decode_tx, tx_hash
+from sequencer.stf.types import Tx
 from sequencer.store import Store
 
 log = get_logger("cluster")
@@ -183,6 +184,9 @@ class Applier:
         self.applied = Applied()
         self.dirty = False
         """Transactions were applied since the view and the books were last rebuilt."""
+        self.since_refresh: list[Tx] = []
+        """Those transactions: the risk index notes them again once the view has them (it forgets
+        a trader it reads flat, which a view older than the log may show)."""
 
     def apply(self, record: Record) -> None:
         """Apply the entry at the next position (BadEntry if its bytes are not one)."""
@@ -226,6 +230,7 @@ class Applier:
             mempool.pending.append(ptx)
             mempool.hashes.add(ptx.hash)
             mempool.risk.note(ptx.tx)
+            self.since_refresh.append(ptx.tx)
         self.applied.last_wall_ms = entry.wall_ms
         if rows or records:
             self.dirty = True

@@ -31,6 +31,7 @@ from sequencer.api.body import BATCH_BODY_BYTES, MAX_BODY_BYTES, BodyLimit
 from sequencer.api.deps import NodeAPI
 from sequencer.api.direct import DirectProtocol, DirectRoute, direct_protocol
 from sequencer.api.errors import error_response, rollup_error_handler
+from sequencer.api.forward import Forward
 from sequencer.api.gate import Gate
 from sequencer.api.lean import LeanRoute, LeanRoutes
 from sequencer.api.order_schemas import CancelRequest, OrderBatchRequest, OrderRequest
@@ -71,6 +72,7 @@ def create_app(
     install_error_handlers(app, error_response)
     app.add_exception_handler(RollupError, rollup_error_handler)  # type: ignore[arg-type]
     app.add_middleware(LeanRoutes, routes=lean_routes(node))
+    app.add_middleware(Forward, node=node)  # a set's follower: writes to the leader, bodies checked first
     app.add_middleware(BodyLimit, limit=max_body_bytes, limits=BATCH_BODY_BYTES)
     if fairness is not None:  # added last: the first to see a request
         app.add_middleware(Gate, fairness=fairness)
@@ -102,4 +104,6 @@ def server_protocol(
     """The HTTP protocol class the sequencer's uvicorn runs (`uvicorn.Config(http=...)`): single
     orders and cancels answered in the protocol itself (`sequencer.api.direct`), the rest by the
     application; `fairness` as for `create_app` (the same object for both)."""
-    return direct_protocol(direct_routes(node), max_body_bytes, fairness)
+    return direct_protocol(
+        direct_routes(node), max_body_bytes, fairness, local=lambda: node.forward_url() is None
+    )

@@ -21,6 +21,15 @@ from sequencer.views import AccountView, BatchView, RiskView, StatusView
 class NodeAPI(Protocol):
     """What the API needs from a running sequencer node."""
 
+    def forward_url(self) -> str | None:
+        """The leader's URL while this node is a member of a set that does not lead."""
+        ...
+
+    @property
+    def member_name(self) -> str:
+        """This node's name in its set."""
+        ...
+
     @property
     def address(self) -> bytes:
         """The sequencer's L1 address."""

@@ -66,11 +66,15 @@ _JSON = b"application/json"
 
 
 def direct_protocol(
-    routes: dict[str, DirectRoute], limit: int, fairness: Fairness | None = None
+    routes: dict[str, DirectRoute],
+    limit: int,
+    fairness: Fairness | None = None,
+    local: Callable[[], bool] = lambda: True,
 ) -> type[DirectProtocol]:
     """The protocol class for uvicorn's `http=` setting, answering `routes` (path -> route) on
     `POST` with a JSON body of at most `limit` bytes (module docstring), each request first paying
-    its client's share to `fairness` (if given)."""
+    its client's share to `fairness` (if given), while `local()` (a set's member that does not
+    lead leaves them to the application, which forwards them to the leader)."""
 
     class Configured(DirectProtocol):
         pass
@@ -78,6 +82,7 @@ def direct_protocol(
     Configured.routes = routes
     Configured.limit = limit
     Configured.fairness = fairness
+    Configured.local = staticmethod(local)
     return Configured
 
 
@@ -91,6 +96,8 @@ class DirectProtocol(HttpToolsProtocol):
     """Requests this class answered itself (not the application) so far."""
     fairness: Fairness | None = None
     """Each client's share (`sequencer.fairness`), taken before a request's body is validated."""
+    local: Callable[[], bool] = staticmethod(lambda: True)
+    """Whether this node answers writes itself now (else the application forwards them)."""
 
     _direct: tuple[RequestResponseCycle, Any, DirectRoute] | None = None
     """The request waiting for the rest of its body: its cycle, the ASGI app, its route."""
@@ -109,6 +116,8 @@ class DirectProtocol(HttpToolsProtocol):
     def _route(self, cycle: RequestResponseCycle, app: Any) -> DirectRoute | None:
         scope = cycle.scope
         if scope["method"] != "POST" or app is not self.app:  # (not the 503 of a concurrency limit)
+            return None
+        if not self.local():
             return None
         route = self.routes.get(scope["path"])
         if route is None or cycle.waiting_for_100_continue:

@@ -31,8 +31,14 @@ def test_bench__quick__json_line_with_every_figure(capsys: pytest.CaptureFixture
         "orders_l1_cpu_share",
         "orders_server_helpers_cpu_share",
         "orders_dropped_after_ack",  # the bench fails before printing unless it is 0
+        "orders_accepted_per_s_replicated",
+        "order_ack_p99_ms_replicated",
+        "failover_ms",
+        "failover_to_batch_ms",
+        "orders_replicated_ratio",
     ):
         assert key in figures
+    assert figures["acked_orders_lost"] == 0 and figures["failovers"] == 2
     assert figures["orders_l1"] in ("anvil", "embedded")
     assert figures["keccak_backend"] == "pysha3"
     # gas is deterministic (not a timing): every transaction type's proof fits the goal

@@ -1,4 +1,5 @@
-"""A sequencer set of three members on a three-node JetStream cluster, under order traffic:
+"""A sequencer set of three members on a three-node JetStream cluster: a follower forwards writes
+to the leader; under order traffic,
 kill -9 of the leader loses no acknowledged order and no acknowledged fill, and another member
 takes over within the failover goal; the next leader paused (SIGSTOP) past its lease acknowledges
 nothing once it wakes and ends itself; the killed member, started again on an empty disk, catches
@@ -110,12 +111,14 @@ def test_set__leader_killed_then_paused_under_orders__others_take_over_and_nothi
     leader = network.leader()
     key = clients.trader_keys(1)[0]
     probe = order_body(key, Order(address_of(key), 0, SIDE_BUY, 100, LOT, 0, 0, 1), clients)
-    for m in members:
+    for m in members:  # a follower forwards writes to the leader and relays its answer
         if m is not leader:
             assert member_facts(m)["cluster"]["role"] == "follower"
-            r = httpx.post(f"{m.url}/v1/orders/batch", json={"orders": [probe]})
-            assert r.status_code == 503 and r.json()["error"]["code"] == "not_leader"
-            assert leader.url in r.json()["error"]["message"]
+            batch = httpx.post(f"{m.url}/v1/orders/batch", json={"orders": [probe]})
+            single = httpx.post(f"{m.url}/v1/orders", json=probe)
+            assert batch.status_code == 200  # the leader's answer: the order refused, not `not_leader`
+            assert batch.json()["results"][0]["error"]["code"] == "insufficient_order_margin"
+            assert single.status_code == 409 and single.json()["error"]["code"] == "insufficient_order_margin"
     network.start_oracle("oracle", members, interval_ms=1000)  # it moves on when a member cannot serve
     keys = clients.fund(4, 1_000 * TOKEN_UNIT)
 

@@ -378,6 +378,13 @@ def deploy_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reward-bps", type=int, default=DeployParams.challenger_reward_bps)
     parser.add_argument("--force-inclusion", type=int, default=DeployParams.force_inclusion_seconds)
     parser.add_argument("--max-l2-time-lag", type=int, default=DeployParams.max_l2_time_lag_seconds)
+    parser.add_argument(
+        "--escape-delay",
+        type=int,
+        default=0,
+        help="seconds before a freeze (0: the window plus --force-inclusion)",
+    )
+    parser.add_argument("--exit-window", type=int, default=DeployParams.exit_window_seconds)
     parser.add_argument("--token", default=None, help="an existing ERC-20 to use as collateral")
     args = parser.parse_args(argv)
     w3 = Web3(Web3.HTTPProvider(args.l1_url, request_kwargs={"timeout": 60}))
@@ -387,6 +394,8 @@ def deploy_main(argv: list[str] | None = None) -> None:
         challenger_reward_bps=args.reward_bps,
         force_inclusion_seconds=args.force_inclusion,
         max_l2_time_lag_seconds=args.max_l2_time_lag,
+        escape_delay_seconds=args.escape_delay,
+        exit_window_seconds=args.exit_window,
         token_address=args.token,
     )
     deployment = deploy_all(w3, Sender.from_key(args.key), params)

@@ -3,7 +3,8 @@
 It posts when `batch_max_txs` are pending or `batch_interval_ms` has passed, one batch in flight
 at a time, and never on top of a batch it found invalid. The batch's clock comes from the
 `L2Clock`; a refused append is a lost race or an L1 hiccup (the follower resyncs, the next turn
-builds again), and the Rollup's clock refusals move the clock.
+builds again), and the Rollup's clock refusals move the clock. Once the Rollup is frozen
+(protocol section 12) it posts nothing more: it says so once, and /health says `rollup_frozen`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sequencer.l2clock import L2Clock
 from sequencer.mempool import Mempool
 from sequencer.metrics import BATCH_POST_FAILURES, BATCH_TXS, BATCHES_POSTED
 from sequencer.stf.chain import Chain
+from sequencer.stf.l1types import L1Frozen
 from sequencer.stf.queue import due_queue
 from sequencer.stf.types import ChainConfig
 from sequencer.store import Store
@@ -97,6 +99,8 @@ class Poster:
         self.due = asyncio.Event()
         """Set when enough is pending for a full batch: the builder loop posts without waiting."""
         self.last_post = time.monotonic()
+        self.frozen_reported = False
+        """Whether the freeze of the Rollup was logged (the poster stops at it)."""
         self.unposted_since: float | None = None
         """`time.monotonic()` since when there has been work to post and no batch appended (the
         attempts failed, hang, or wait for the L1); None while nothing waits."""
@@ -141,6 +145,9 @@ class Poster:
         """Post one batch if there is anything to post; True if a batch was appended."""
         if self.chain.fraud is not None or self.chain.valid_count != len(self.chain.batches):
             return False  # never build on a batch we found invalid
+        if self.chain.frozen is not None:
+            self._stop_frozen(self.chain.frozen)
+            return False
         if not self.mempool.pending and not due_queue(self.chain.state, self.chain.queue, 1):
             self._posted()  # nothing waits: no need to ask L1 for the time
             return False
@@ -182,6 +189,14 @@ class Poster:
         self.appended(built, l1_tx)
         await self.follower.poll()  # fold our own batch now, before building the next
         return True
+
+    def _stop_frozen(self, frozen: L1Frozen) -> None:
+        """The Rollup is frozen: no append can succeed again, so none is tried (said once)."""
+        self.unposted_since = None
+        self.health.recover(POSTING)
+        if not self.frozen_reported:
+            self.frozen_reported = True
+            log.warning("rollup_frozen", frozen_at=frozen.timestamp, post_root="0x" + frozen.post_root.hex())
 
     def _posted(self) -> None:
         """Nothing waits to be posted any more: posting is not failing."""

@@ -10,7 +10,8 @@ is applied (all of it will be reverted when the fraud is proven); an honest sequ
 build on it. A batch whose calldata this node could not read as the contract committed to it
 (`L1Batch.unreadable`: impossible while the Rollup and `contracts.calldata` agree) is recorded as
 `unreadable` and derivation stops there too, until a revert removes it: the chain never skips a
-batch it cannot check.
+batch it cannot check. A freeze of the Rollup (`L1Frozen`, protocol section 12) is recorded in
+`frozen`: no batch follows it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sequencer.stf.l1types import (
     L1Event,
     L1ForcedTx,
     L1Fraud,
+    L1Frozen,
     L1Message,
     L1QueueEntry,
     L1Revert,
@@ -85,6 +87,8 @@ class Chain:
     """When set, snapshots of final batches (which no proof can revert) are dropped."""
     frauds_seen: list[L1Fraud] = field(default_factory=list)
     reverts_seen: list[L1Revert] = field(default_factory=list)
+    frozen: L1Frozen | None = None
+    """The Rollup's freeze, once it happened: no batch is appended after it."""
 
     def context(self, batch: L1Batch) -> L1Context:
         """What the state machine needs from L1 to apply `batch`: its queue range and its clock."""
@@ -107,6 +111,8 @@ class Chain:
             self._on_batch(event)
         elif isinstance(event, L1Revert):
             self._on_revert(event)
+        elif isinstance(event, L1Frozen):
+            self.frozen = event
         else:
             self.frauds_seen.append(event)
 

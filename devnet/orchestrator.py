@@ -146,12 +146,14 @@ class Network:
         poll_ms: int = 250,
         extra_args: Sequence[str] = (),
         timeout: float = 60.0,
+        wait: bool = True,
     ) -> Service:
-        """Start a watcher process and wait until it is healthy (`extra_args`: more of its flags)."""
+        """Start a watcher process and wait until it is healthy (`extra_args`: more of its flags;
+        `wait=False`: return at once, `wait_healthy` later)."""
         port = port or free_port()
         account = self.accounts[account_index]
         argv = [*self._argv("prover.main", account, port), "--poll-ms", str(poll_ms), *extra_args]
-        return self._start_service(name, argv, port, account, timeout)
+        return self._start_service(name, argv, port, account, timeout if wait else None)
 
     def start_oracle(
         self,
@@ -204,12 +206,16 @@ class Network:
         ]
 
     def _start_service(
-        self, name: str, argv: list[str], port: int, account: DevAccount, timeout: float
+        self, name: str, argv: list[str], port: int, account: DevAccount, timeout: float | None
     ) -> Service:
         proc = spawn(argv, name, self.workdir / f"{name}.log", cwd=REPO_ROOT)
         service = Service(name, f"http://127.0.0.1:{port}", proc, account)
         self.services[name] = service
-        return self._wait_healthy(service, timeout)
+        return service if timeout is None else self._wait_healthy(service, timeout)
+
+    def wait_healthy(self, name: str, timeout: float = 60.0) -> Service:
+        """Wait until service `name` (started without waiting) is healthy."""
+        return self._wait_healthy(self.services[name], timeout)
 
     def _wait_healthy(self, service: Service, timeout: float) -> Service:
         proc, url = service.process, service.url

@@ -10,7 +10,11 @@
         here from the calldata; anyone may prove a batch wrong inside
         its challenge window with one transaction (`prove_tx_fraud`,
         `prove_queue_fraud`), which reverts that batch and every later
-        one and slashes the sequencer that appended it.
+        one and slashes the sequencer that appended it. When no batch has
+        been appended for `ESCAPE_DELAY_SECONDS` while a queue entry is
+        overdue, anyone may `freeze` it (protocol.md section 12): no
+        more appends, and the Bridge pays every account its exit from
+        the tip's state, which is final by then.
 @dev Slashing takes the whole bond: `CHALLENGER_REWARD_BPS` of it is
      paid to the challenger, the rest is burned, i.e. kept locked in this
      contract forever (no function can move it) and counted in
@@ -133,6 +137,13 @@ event BatchesReverted:
     to_index: uint256
 
 
+event Frozen:
+    batch_count: uint256
+    post_root: bytes32
+    queue_end: uint256
+    timestamp: uint256
+
+
 # STORAGE #
 
 
@@ -154,6 +165,11 @@ FORCE_INCLUSION_SECONDS: public(immutable(uint256))
 
 # @dev How far a batch's `l2_time` may lag behind the L1 block's timestamp.
 MAX_L2_TIME_LAG_SECONDS: public(immutable(uint256))
+
+
+# @dev Seconds without an append, with a queue entry overdue, after which anyone may freeze the
+#      Rollup; longer than the challenge window, so every batch is final by then.
+ESCAPE_DELAY_SECONDS: public(immutable(uint256))
 
 
 # @dev The account allowed to call `initialize` once (the deployer).
@@ -198,6 +214,14 @@ sequencers: public(HashMap[address, Sequencer])
 total_burned: public(uint256)
 
 
+# @dev L1 timestamp of the last append (reverted or not), or of `initialize` before any.
+last_append_timestamp: public(uint256)
+
+
+# @dev L1 timestamp of `freeze` (0 while not frozen); the tip is then the frozen state.
+frozen_at: public(uint256)
+
+
 @deploy
 def __init__(
     challenge_window_seconds: uint256,
@@ -205,6 +229,7 @@ def __init__(
     challenger_reward_bps: uint256,
     force_inclusion_seconds: uint256,
     max_l2_time_lag_seconds: uint256,
+    escape_delay_seconds: uint256,
 ):
     """
     @dev Sets the deployment parameters (protocol.md section 1).
@@ -213,14 +238,18 @@ def __init__(
     @param challenger_reward_bps Challenger's share of a slashed bond.
     @param force_inclusion_seconds Deadline to consume a queue entry.
     @param max_l2_time_lag_seconds Most a batch's `l2_time` may lag the L1 block's timestamp.
+    @param escape_delay_seconds Seconds without an append after which the Rollup may be frozen
+           (above the challenge window).
     """
     assert challenger_reward_bps <= BPS, "rollup: reward above 100%"
     assert min_bond_wei > 0, "rollup: zero min bond"
+    assert escape_delay_seconds > challenge_window_seconds, "rollup: escape delay within challenge window"
     CHALLENGE_WINDOW_SECONDS = challenge_window_seconds
     MIN_BOND_WEI = min_bond_wei
     CHALLENGER_REWARD_BPS = challenger_reward_bps
     FORCE_INCLUSION_SECONDS = force_inclusion_seconds
     MAX_L2_TIME_LAG_SECONDS = max_l2_time_lag_seconds
+    ESCAPE_DELAY_SECONDS = escape_delay_seconds
     self.initializer = msg.sender
 
 
@@ -237,6 +266,7 @@ def initialize(verifier: address, bridge: address):
     self.initializer = empty(address)
     self.verifier = IFraudVerifier(verifier)
     self.bridge = IBridge(bridge)
+    self.last_append_timestamp = block.timestamp
     log Initialized(verifier=verifier, bridge=bridge)
 
 
@@ -303,6 +333,7 @@ def append_batch(
     # Data availability: the batch data is read back from the top-level transaction's input, so
     # the call must come straight from a plain EOA (no contract, no EIP-7702 delegated code).
     assert msg.sender == tx.origin and msg.sender.codesize == 0, "rollup: sequencer must be a plain EOA"
+    assert self.frozen_at == 0, "rollup: frozen"
     info: Sequencer = self.sequencers[msg.sender]
     assert info.bond >= MIN_BOND_WEI and not info.slashed, "rollup: not bonded"
     assert prev_root == self.tip_post_root, "rollup: wrong prev_root"
@@ -373,6 +404,7 @@ def append_batch(
     self.tip_post_root = header.post_root
     self.tip_queue_end = queue_end
     self.sequencers[msg.sender].last_batch_timestamp = block.timestamp
+    self.last_append_timestamp = block.timestamp
     log BatchAppended(
         index=header.index,
         prev_root=header.prev_root,
@@ -456,6 +488,33 @@ def prove_queue_fraud(header: batch_header.BatchHeader, witness: smt.Witness):
         fraud = extract32(witness.value, 0, output_type=uint256) != header.queue_end
     assert fraud, "rollup: no fraud"
     self._punish(header, QUEUE_FRAUD)
+
+
+@external
+def freeze():
+    """
+    @dev Freezes the Rollup (protocol.md section 12): anyone may, once no
+         batch has been appended for `ESCAPE_DELAY_SECONDS` while the
+         queue entry at the tip's `queue_end` is overdue (older than
+         `FORCE_INCLUSION_SECONDS`). Appends are refused from then on;
+         the tip, final by then (the delay is above the challenge
+         window), is the state every account exits from.
+    """
+    assert self.frozen_at == 0, "rollup: frozen"
+    assert self.bridge.address != empty(address), "rollup: not initialized"
+    queue_end: uint256 = self.tip_queue_end
+    assert queue_end < staticcall self.bridge.queue_length(), "rollup: no overdue queue entry"
+    assert (
+        block.timestamp >= staticcall self.bridge.queue_timestamp(queue_end) + FORCE_INCLUSION_SECONDS
+    ), "rollup: no overdue queue entry"
+    assert block.timestamp >= self.last_append_timestamp + ESCAPE_DELAY_SECONDS, "rollup: escape delay not passed"
+    self.frozen_at = block.timestamp
+    log Frozen(
+        batch_count=self.batch_count,
+        post_root=self.tip_post_root,
+        queue_end=queue_end,
+        timestamp=block.timestamp,
+    )
 
 
 @external

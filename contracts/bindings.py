@@ -513,6 +513,65 @@ class WithdrawalClaimedEvent:
 
 
 @dataclass(frozen=True)
+class FrozenEvent:
+    """`Rollup.Frozen`: no batch is appended any more; the tip (`batch_count` batches, all final) is
+    the state every account exits from (protocol section 12)."""
+
+    batch_count: int
+    post_root: bytes
+    """The frozen state's root (the tip's `post_root`)."""
+    queue_end: int
+    """Queue entries from here on were never consumed: deposits among them are refunded."""
+    timestamp: int
+    """L1 time of the freeze: the exit window runs from it."""
+    meta: EventMeta
+
+
+@dataclass(frozen=True)
+class DepositRefundedEvent:
+    """`Bridge.DepositRefunded`: deposit `index`, never consumed, paid back to its depositor."""
+
+    index: int
+    depositor: bytes
+    to: bytes
+    amount: int
+    meta: EventMeta
+
+
+@dataclass(frozen=True)
+class ExitRegisteredEvent:
+    """`Bridge.ExitRegistered`: `account`'s equity in the frozen state, and its claim (the equity if
+    positive, else 0)."""
+
+    account: bytes
+    recipient: bytes
+    equity: int
+    claim: int
+    meta: EventMeta
+
+
+@dataclass(frozen=True)
+class ExitPaidEvent:
+    """`Bridge.ExitPaid`: `amount` (the claim, pro rata of the pool) paid to `recipient`."""
+
+    account: bytes
+    recipient: bytes
+    claim: int
+    amount: int
+    meta: EventMeta
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    """An account's exit as the Bridge records it."""
+
+    recipient: bytes
+    claim: int
+    registered: bool
+    paid: bool
+
+
+@dataclass(frozen=True)
 class Tip:
     """The Rollup's tip: what the next batch builds on."""
 
@@ -544,6 +603,7 @@ class RollupParams:
     challenger_reward_bps: int
     force_inclusion_seconds: int
     max_l2_time_lag_seconds: int
+    escape_delay_seconds: int
 
 
 QUEUE_FRAUD = 2**256 - 1
@@ -692,6 +752,35 @@ class RollupClient(_Client):
             int(self._view(f.CHALLENGER_REWARD_BPS())),
             int(self._view(f.FORCE_INCLUSION_SECONDS())),
             int(self._view(f.MAX_L2_TIME_LAG_SECONDS())),
+            int(self._view(f.ESCAPE_DELAY_SECONDS())),
+        )
+
+    # ---- the escape hatch ----
+
+    def freeze(self, sender: Sender) -> TxResult:
+        """Freeze the Rollup (anyone; once no batch was appended for the escape delay while a queue
+        entry is overdue, protocol section 12)."""
+        return self._send(sender, self.contract.functions.freeze())
+
+    def frozen_at(self) -> int:
+        """L1 time of the freeze; 0 while not frozen."""
+        return int(self._view(self.contract.functions.frozen_at()))
+
+    def last_append_timestamp(self) -> int:
+        """L1 time of the last append (reverted or not), or of `initialize` before any."""
+        return int(self._view(self.contract.functions.last_append_timestamp()))
+
+    def frozen_events(self, from_block: int, to_block: int | str = "latest") -> list[FrozenEvent]:
+        return [self._frozen(log) for log in self._logs("Frozen", from_block, to_block)]
+
+    def frozen_from_receipt(self, receipt: Any) -> list[FrozenEvent]:
+        return [self._frozen(log) for log in self._from_receipt("Frozen", receipt)]
+
+    @staticmethod
+    def _frozen(log: Any) -> FrozenEvent:
+        a = log["args"]
+        return FrozenEvent(
+            int(a["batch_count"]), bytes(a["post_root"]), int(a["queue_end"]), int(a["timestamp"]), _meta(log)
         )
 
     def total_burned(self) -> int:
@@ -927,6 +1016,115 @@ class BridgeClient(_Client):
         """Send a `prover.withdrawals.WithdrawalClaim` (duck-typed by its fields)."""
         return self.claim_withdrawal(
             sender, claim.header, claim.account, claim.nonce, claim.l1_recipient, claim.amount, claim.witness
+        )
+
+    # ---- the escape hatch (protocol section 12) ----
+
+    def exit_window_seconds(self) -> int:
+        return int(self._view(self.contract.functions.EXIT_WINDOW_SECONDS()))
+
+    def register_exit(
+        self,
+        sender: Sender,
+        recipient: str | bytes,
+        account_witness: Witness | Sequence[Any],
+        markets_witness: Witness | Sequence[Any],
+    ) -> TxResult:
+        """Register `sender`'s exit from the frozen state (it is the account), paid later to
+        `recipient`."""
+        fn = self.contract.functions.register_exit(
+            _checksum(recipient), witness_arg(account_witness), witness_arg(markets_witness)
+        )
+        return self._send(sender, fn)
+
+    def pay_exit(self, sender: Sender, account: str | bytes) -> TxResult:
+        """Pay `account`'s registered exit (anyone; after the exit window)."""
+        return self._send(sender, self.contract.functions.pay_exit(_checksum(account)))
+
+    def claim_refund(self, sender: Sender, index: int, to: str | bytes, amount: int) -> TxResult:
+        """Refund deposit `index` (never consumed) to its depositor (anyone; once frozen)."""
+        return self._send(sender, self.contract.functions.claim_refund(index, _checksum(to), amount))
+
+    def exit_of(self, account: str | bytes) -> ExitInfo:
+        recipient, claim, registered, paid = self._view(self.contract.functions.exits(_checksum(account)))
+        return ExitInfo(_address_bytes(recipient), int(claim), bool(registered), bool(paid))
+
+    def exit_claims(self) -> int:
+        return int(self._view(self.contract.functions.exit_claims()))
+
+    def exit_pool(self) -> tuple[int, bool]:
+        """`(pool, fixed)`."""
+        f = self.contract.functions
+        return int(self._view(f.exit_pool())), bool(self._view(f.exit_pool_fixed()))
+
+    def exits_paid(self) -> int:
+        return int(self._view(self.contract.functions.exits_paid()))
+
+    def refunds_outstanding(self) -> int:
+        return int(self._view(self.contract.functions.refunds_outstanding()))
+
+    def deposited_before(self, index: int) -> int:
+        return int(self._view(self.contract.functions.deposited_before(index)))
+
+    def depositor(self, index: int) -> str:
+        return str(self._view(self.contract.functions.depositor(index)))
+
+    def is_refunded(self, index: int) -> bool:
+        return bool(self._view(self.contract.functions.refunded(index)))
+
+    def exit_registered_events(
+        self, from_block: int, to_block: int | str = "latest"
+    ) -> list[ExitRegisteredEvent]:
+        return [self._exit_registered(log) for log in self._logs("ExitRegistered", from_block, to_block)]
+
+    def exit_registered_from_receipt(self, receipt: Any) -> list[ExitRegisteredEvent]:
+        return [self._exit_registered(log) for log in self._from_receipt("ExitRegistered", receipt)]
+
+    @staticmethod
+    def _exit_registered(log: Any) -> ExitRegisteredEvent:
+        a = log["args"]
+        return ExitRegisteredEvent(
+            _address_bytes(a["account"]),
+            _address_bytes(a["recipient"]),
+            int(a["equity"]),
+            int(a["claim"]),
+            _meta(log),
+        )
+
+    def exit_paid_events(self, from_block: int, to_block: int | str = "latest") -> list[ExitPaidEvent]:
+        return [self._exit_paid(log) for log in self._logs("ExitPaid", from_block, to_block)]
+
+    def exit_paid_from_receipt(self, receipt: Any) -> list[ExitPaidEvent]:
+        return [self._exit_paid(log) for log in self._from_receipt("ExitPaid", receipt)]
+
+    @staticmethod
+    def _exit_paid(log: Any) -> ExitPaidEvent:
+        a = log["args"]
+        return ExitPaidEvent(
+            _address_bytes(a["account"]),
+            _address_bytes(a["recipient"]),
+            int(a["claim"]),
+            int(a["amount"]),
+            _meta(log),
+        )
+
+    def deposit_refunded_events(
+        self, from_block: int, to_block: int | str = "latest"
+    ) -> list[DepositRefundedEvent]:
+        return [self._refunded(log) for log in self._logs("DepositRefunded", from_block, to_block)]
+
+    def deposit_refunded_from_receipt(self, receipt: Any) -> list[DepositRefundedEvent]:
+        return [self._refunded(log) for log in self._from_receipt("DepositRefunded", receipt)]
+
+    @staticmethod
+    def _refunded(log: Any) -> DepositRefundedEvent:
+        a = log["args"]
+        return DepositRefundedEvent(
+            int(a["index"]),
+            _address_bytes(a["depositor"]),
+            _address_bytes(a["to"]),
+            int(a["amount"]),
+            _meta(log),
         )
 
     def deposited_events(self, from_block: int, to_block: int | str = "latest") -> list[DepositedEvent]:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from contracts.follow import L1Cursor, LoopHealth
+from sequencer.stf.l1types import L1Frozen
 
 L1_SILENCE_LIMIT_S = 10.0
 """Default of `HealthLimits.l1_silence_s`."""
@@ -48,7 +49,7 @@ class Problem:
 
     code: str
     """Machine-readable: `not_synced`, `l1_unreachable`, `behind_l1`, `posting_stalled`,
-    `proof_stalled`, `loop_stopped`, `critical`."""
+    `proof_stalled`, `loop_stopped`, `critical`, `rollup_frozen`."""
     message: str
     """What and how long, with the limit."""
 
@@ -61,6 +62,18 @@ def l1_silence(cursor: L1Cursor, limits: HealthLimits, now: float) -> Problem | 
     return Problem(
         "l1_unreachable",
         f"the L1 has not answered a read for {silent:.1f} s (limit {limits.l1_silence_s:g} s)",
+    )
+
+
+def rollup_frozen(frozen: L1Frozen | None) -> Problem | None:
+    """`rollup_frozen` once the Rollup is frozen (protocol section 12): no batch will be appended
+    again, nor proven wrong; accounts exit on L1 from the frozen state."""
+    if frozen is None:
+        return None
+    return Problem(
+        "rollup_frozen",
+        f"the Rollup was frozen at L1 time {frozen.timestamp} after {frozen.batch_count} batches"
+        f" (state root 0x{frozen.post_root.hex()}): no batch can be appended; accounts exit on L1",
     )
 
 

@@ -25,7 +25,16 @@ from contracts.bindings import (
 )
 from contracts.deployment import Deployment
 from contracts.logs import get_logger
-from sequencer.stf.l1types import L1Batch, L1Deposit, L1Event, L1ForcedTx, L1Fraud, L1Message, L1Revert
+from sequencer.stf.l1types import (
+    L1Batch,
+    L1Deposit,
+    L1Event,
+    L1ForcedTx,
+    L1Fraud,
+    L1Frozen,
+    L1Message,
+    L1Revert,
+)
 from sequencer.stf.types import ChainConfig
 
 log = get_logger("l1")
@@ -174,6 +183,12 @@ class Web3L1:
                 f.meta.log_index,
             )
             for f in self.rollup.fraud_proven_events(a, b)
+        ]
+        out += [
+            L1Frozen(
+                f.batch_count, f.post_root, f.queue_end, f.timestamp, f.meta.block_number, f.meta.log_index
+            )
+            for f in self.rollup.frozen_events(a, b)
         ]
         return out
 

@@ -7,7 +7,9 @@ reported. Every exchange transaction type is then proven on an exchange built by
 (`devnet.exchange_scene`: 16 markets, a 15-member oracle committee, traders holding 8 positions
 each, 512 more accounts), with the prover's witnesses: the worst cases are a Fill between two
 accounts with 8 positions each, a 4-leg BundleFill against such accounts, and an OracleUpdate
-with 11 signatures.
+with 11 signatures. On the same exchange, the Rollup is then frozen (its target's queue entries
+are never consumed) and accounts exit from its state: the worst case is an account with 8
+positions in a 16-market state (`escape_exit_gas`, docs/protocol.md section 12).
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ from web3 import EthereumTesterProvider, Web3
 from contracts.bindings import BridgeClient, RollupClient, Sender, TokenClient
 from contracts.l1 import batch_record, deposit_record, revert_record
 from devnet.deploy import DeployParams, deploy_all
-from devnet.exchange_scene import TARGET_NAMES, build_exchange_scene
+from devnet.exchange_scene import (
+    MAKERS,
+    TAKER,
+    TARGET_NAMES,
+    D,
+    ExchangeScene,
+    build_exchange_scene,
+    trader,
+    trader_key,
+)
 from devnet.faulty import corrupt
 from devnet.l1_harness import Harness
 from prover.proofs import build_fraud_proof
@@ -30,6 +41,7 @@ from sequencer.mempool import PendingTx
 from sequencer.stf.chain import Chain
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.eip712 import address_of, sign_transfer, sign_withdraw
+from sequencer.stf.escape import exit_proof
 from sequencer.stf.hashing import keccak
 from sequencer.stf.l1types import L1Batch
 from sequencer.stf.state import copy_state
@@ -186,20 +198,24 @@ def bench_l1(quick: bool = False) -> dict[str, Any]:
         assert b.chain.fraud is not None
         proofs[name] = b.prove()
         progress(f"l1: fraud proof for {name}: {proofs[name]:,} gas")
-    proofs.update(bench_exchange_proofs())
+    progress("l1: building an exchange by real batches (16 markets, 8 positions per trader)")
+    scene = build_exchange_scene(Harness.create())
+    proofs.update(bench_exchange_proofs(scene))
+    exits = bench_escape_exits(scene)
     return {
         "l1_gas_per_tx": round(append_gas[str(max(sizes))] / max(sizes)),
         "l1_append_gas": append_gas,
         "fraud_proof_gas": proofs,
         "fraud_proof_gas_max": max(proofs.values()),
+        "escape_exit_gas": max(exits.values()),
+        "escape_exit_gas_detail": exits,
     }
 
 
-def bench_exchange_proofs() -> dict[str, int]:
+def bench_exchange_proofs(scene: ExchangeScene) -> dict[str, int]:
     """`prove_tx_fraud` gas of every exchange transaction type: a wrong root right after a
-    transaction that applies, on the exchange scene (see the module docstring)."""
-    progress("l1: building an exchange by real batches (16 markets, 8 positions per trader)")
-    scene = build_exchange_scene(Harness.create())
+    transaction that applies, on the exchange scene (see the module docstring); the scene's tip
+    is left as it was."""
     h = scene.h
     out: dict[str, int] = {}
     for name in TARGET_NAMES:
@@ -213,3 +229,39 @@ def bench_exchange_proofs() -> dict[str, int]:
         out[label] = result.gas_used
         progress(f"l1: fraud proof for {label}: {result.gas_used:,} gas")
     return out
+
+
+EXITS = {"8_positions_short": TAKER, "8_positions_long": MAKERS[0], "bankrupt": D}
+"""The scene's accounts whose exits are measured: trader 0 (short in markets 0..7), trader 1 (long
+in markets 0..7), and D (long in the risk market, below zero after its fall)."""
+
+
+def bench_escape_exits(scene: ExchangeScene) -> dict[str, int]:
+    """Gas of `register_exit` and `pay_exit` of `EXITS` once the scene's Rollup is frozen (its
+    target's queue entries are never consumed: anyone freezes it after the escape delay)."""
+    h = scene.h
+    params = h.rollup.params()
+    waiting = h.bridge.queue_timestamp(h.rollup.tip().queue_end)
+    h.travel_to(
+        max(
+            h.rollup.last_append_timestamp() + params.escape_delay_seconds,
+            waiting + params.force_inclusion_seconds,
+        )
+    )
+    frozen_at = h.rollup.frozen_from_receipt(h.rollup.freeze(h.account(9)).receipt)[0].timestamp
+    gas: dict[str, int] = {}
+    for name, i in EXITS.items():
+        account = Sender.from_key(trader_key(i))
+        h.w3.eth.send_transaction({"from": h.deployer.address, "to": account.address, "value": 10**18})  # type: ignore[typeddict-item]
+        proof = exit_proof(h.state, trader(i))
+        result = h.bridge.register_exit(account, trader(i), proof.account_witness, proof.markets_witness)
+        (event,) = h.bridge.exit_registered_from_receipt(result.receipt)
+        assert event.equity == proof.equity, name
+        gas[f"register_{name}"] = result.gas_used
+        progress(f"l1: exit of {name} registered (equity {proof.equity:,}): {result.gas_used:,} gas")
+    h.travel_to(frozen_at + h.bridge.exit_window_seconds())
+    for name, i in EXITS.items():
+        result = h.bridge.pay_exit(h.account(9), trader(i))
+        gas[f"pay_{name}"] = result.gas_used
+        progress(f"l1: exit of {name} paid: {result.gas_used:,} gas")
+    return gas

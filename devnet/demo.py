@@ -14,6 +14,8 @@ one after it are reverted, the faulty sequencer is slashed and the winning watch
 set re-includes the reverted transactions and goes on. A withdrawal is paid on L1
 after the challenge window, and a second claim is refused. Every figure in the JSON is read back
 from L1 events, L1 data replayed through the state machine, or the services — none is assumed.
+`--scenario escape` tells another story: every sequencer stops and the traders exit on L1
+(`devnet.demo_escape`).
 """
 
 from __future__ import annotations
@@ -346,11 +348,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="rollup demo", description="Run the end-to-end story.")
     parser.add_argument("--l1", default="embedded", help="embedded | anvil | an L1 JSON-RPC URL")
     parser.add_argument("--window", type=int, default=10, help="challenge window in seconds")
+    parser.add_argument(
+        "--scenario",
+        choices=("story", "escape"),
+        default="story",
+        help="story: trade, liquidate, prove fraud, withdraw; escape: the sequencers stop, traders exit",
+    )
     parser.add_argument("--workdir", default="")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="rollup-demo-"))
     started = time.monotonic()
-    summary = run_demo(workdir, l1=args.l1, window=args.window)
+    if args.scenario == "escape":
+        from devnet.demo_escape import run_escape_demo
+
+        summary = run_escape_demo(workdir, l1=args.l1)
+    else:
+        summary = run_demo(workdir, l1=args.l1, window=args.window)
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["workdir"] = str(workdir)
     print(orjson.dumps(summary).decode(), flush=True)

@@ -1,7 +1,7 @@
 """Deploy and wire the rollup's L1 contracts: Token, Rollup, Bridge, the rules, FraudVerifier.
 
-Order: Token (the devnet collateral), Rollup (parameters), Bridge(token, rollup) (the deployer is
-its governor), TransferRules(rollup, bridge), OracleRules(rollup), TradeRules(rollup),
+Order: Token (the devnet collateral), Rollup (parameters), Bridge(token, rollup, exit window) (the
+deployer is its governor), TransferRules(rollup, bridge), OracleRules(rollup), TradeRules(rollup),
 RiskRules(rollup), FraudVerifier(transfer_rules, oracle_rules, trade_rules, risk_rules), then the
 one-time `Rollup.initialize(verifier, bridge)` that closes the circular references. `deploy_all` returns a
 `Deployment`, which round-trips through JSON (the deployment file the services read).
@@ -34,12 +34,25 @@ class DeployParams:
     """Age at which a queue entry must be consumed (FORCE_INCLUSION_SECONDS)."""
     max_l2_time_lag_seconds: int = 600
     """Most a batch's `l2_time` may lag the L1 block's timestamp (MAX_L2_TIME_LAG_SECONDS)."""
+    escape_delay_seconds: int = 0
+    """Seconds without an append, with a queue entry overdue, after which anyone may freeze the
+    Rollup (ESCAPE_DELAY_SECONDS, above the challenge window); 0: the challenge window plus the
+    forced-inclusion age."""
+    exit_window_seconds: int = 30
+    """Seconds after a freeze during which exits are registered (the Bridge's EXIT_WINDOW_SECONDS)."""
     token_name: str = "Devnet USD"
     """Name of the devnet collateral token."""
     token_symbol: str = "dUSD"
     """Symbol of the devnet collateral token."""
     token_address: str | None = None
     """Use this existing ERC-20 as collateral instead of deploying `Token.vy`."""
+
+    @property
+    def escape_delay(self) -> int:
+        """`escape_delay_seconds`, its default resolved."""
+        return self.escape_delay_seconds or self.challenge_window_seconds + max(
+            1, self.force_inclusion_seconds
+        )
 
 
 def deploy_all(w3: Web3, deployer: Sender, params: DeployParams | None = None) -> Deployment:
@@ -60,8 +73,9 @@ def deploy_all(w3: Web3, deployer: Sender, params: DeployParams | None = None) -
         params.challenger_reward_bps,
         params.force_inclusion_seconds,
         params.max_l2_time_lag_seconds,
+        params.escape_delay,
     )
-    bridge, _ = deploy_contract(w3, deployer, artifacts["Bridge"], token, rollup)
+    bridge, _ = deploy_contract(w3, deployer, artifacts["Bridge"], token, rollup, params.exit_window_seconds)
     transfer_rules, _ = deploy_contract(w3, deployer, artifacts["TransferRules"], rollup, bridge)
     oracle_rules, _ = deploy_contract(w3, deployer, artifacts["OracleRules"], rollup)
     trade_rules, _ = deploy_contract(w3, deployer, artifacts["TradeRules"], rollup)
@@ -89,6 +103,8 @@ def deploy_all(w3: Web3, deployer: Sender, params: DeployParams | None = None) -
             "challenger_reward_bps": params.challenger_reward_bps,
             "force_inclusion_seconds": params.force_inclusion_seconds,
             "max_l2_time_lag_seconds": params.max_l2_time_lag_seconds,
+            "escape_delay_seconds": params.escape_delay,
+            "exit_window_seconds": params.exit_window_seconds,
         },
     )
 

@@ -207,12 +207,14 @@ class Network:
         poll_ms: int = 250,
         extra_args: Sequence[str] = (),
         timeout: float = 60.0,
+        wait: bool = True,
     ) -> Service:
-        """Start a watcher process and wait until it is healthy (`extra_args`: more of its flags)."""
+        """Start a watcher process and wait until it is healthy (`extra_args`: more of its flags;
+        `wait=False`: return at once, `wait_healthy` later)."""
         port = port or free_port()
         account = self.accounts[account_index]
         argv = [*self._argv("prover.main", account, port), "--poll-ms", str(poll_ms), *extra_args]
-        return self._start_service(name, argv, port, account, timeout)
+        return self._start_service(name, argv, port, account, timeout if wait else None)
 
     def start_oracle(
         self,
@@ -280,6 +282,10 @@ class Network:
         service = Service(name, f"http://127.0.0.1:{port}", proc, account)
         self.services[name] = service
         return service if timeout is None else self._wait_healthy(service, timeout)
+
+    def wait_healthy(self, name: str, timeout: float = 60.0) -> Service:
+        """Wait until service `name` (started without waiting) is healthy."""
+        return self._wait_healthy(self.services[name], timeout)
 
     def _wait_healthy(self, service: Service, timeout: float) -> Service:
         proc, url = service.process, service.url
@@ -473,6 +479,13 @@ def deploy_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reward-bps", type=int, default=DeployParams.challenger_reward_bps)
     parser.add_argument("--force-inclusion", type=int, default=DeployParams.force_inclusion_seconds)
     parser.add_argument("--max-l2-time-lag", type=int, default=DeployParams.max_l2_time_lag_seconds)
+    parser.add_argument(
+        "--escape-delay",
+        type=int,
+        default=0,
+        help="seconds before a freeze (0: the window plus --force-inclusion)",
+    )
+    parser.add_argument("--exit-window", type=int, default=DeployParams.exit_window_seconds)
     parser.add_argument("--token", default=None, help="an existing ERC-20 to use as collateral")
     args = parser.parse_args(argv)
     w3 = Web3(Web3.HTTPProvider(args.l1_url, request_kwargs={"timeout": 60}))
@@ -482,6 +495,8 @@ def deploy_main(argv: list[str] | None = None) -> None:
         challenger_reward_bps=args.reward_bps,
         force_inclusion_seconds=args.force_inclusion,
         max_l2_time_lag_seconds=args.max_l2_time_lag,
+        escape_delay_seconds=args.escape_delay,
+        exit_window_seconds=args.exit_window,
         token_address=args.token,
     )
     deployment = deploy_all(w3, Sender.from_key(args.key), params)

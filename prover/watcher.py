@@ -6,7 +6,8 @@ state machine is the sequencer's own (`sequencer.stf`, through the shared deriva
 `sequencer.stf.chain`). When a commitment is wrong it builds the witnesses and
 sends one `prove_*_fraud` transaction. Two watchers racing on the same fraud both end consistent:
 the loser's transaction reverts with "rollup: unknown batch", which is logged and ignored, and
-both see the same `BatchesReverted` event.
+both see the same `BatchesReverted` event. Once the Rollup is frozen it has nothing left to prove
+(every batch is final): it says so in /health (`rollup_frozen`) and /v1/status (`frozen`).
 
 A proof counts as settled until the watcher has read past the L1 block where its outcome shows
 (the block that holds it; for another watcher's, the L1 head it was told of): a proof that a
@@ -24,12 +25,20 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from contracts.follow import L1Cursor, LoopHealth, TransientError, drive
-from contracts.health import HealthLimits, Problem, follow_problems, l1_facts, report, send_stall
+from contracts.health import (
+    HealthLimits,
+    Problem,
+    follow_problems,
+    l1_facts,
+    report,
+    rollup_frozen,
+    send_stall,
+)
 from contracts.l1 import Mined
 from contracts.logs import get_logger
 from prover.proofs import FraudProof, build_fraud_proof
 from sequencer.stf.chain import Chain
-from sequencer.stf.l1types import L1Batch, L1Event, L1Reader
+from sequencer.stf.l1types import L1Batch, L1Event, L1Frozen, L1Reader
 from sequencer.stf.state import state_root
 from sequencer.stf.types import ChainConfig
 
@@ -276,6 +285,9 @@ class Watcher:
         )
         if stall is not None:
             problems.append(stall)
+        frozen = rollup_frozen(self.chain.frozen)
+        if frozen is not None:
+            problems.append(frozen)
         return report(
             problems,
             self.loop_health,
@@ -302,6 +314,7 @@ class Watcher:
             "proofs_lost": self.proofs_lost,
             "reverts_seen": len(self.chain.reverts_seen),
             "next_block": self.next_block,
+            "frozen": None if self.chain.frozen is None else _frozen_status(self.chain.frozen),
         }
 
     async def run(self) -> None:
@@ -315,3 +328,13 @@ class Watcher:
         await drive(
             LOOP, step, self.loop_health, log, pause_seconds=self.poll_seconds, error_event="watcher_error"
         )
+
+
+def _frozen_status(frozen: L1Frozen) -> dict[str, Any]:
+    """The freeze as /v1/status shows it."""
+    return {
+        "batch_count": frozen.batch_count,
+        "post_root": "0x" + frozen.post_root.hex(),
+        "queue_end": frozen.queue_end,
+        "timestamp": frozen.timestamp,
+    }

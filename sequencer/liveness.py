@@ -4,10 +4,11 @@ limits (`contracts.health.HealthLimits`).
 The node is unhealthy (`/health` 503 with the reasons) while it has not caught up with the L1, while
 the L1 has been asked for `l1_silence_s` without answering a read, while it is more than
 `l1_lag_blocks` behind the L1, while work has waited `send_stall_s` without a batch appended, while
-a loop does not run, or after a critical error. While the L1 is away it keeps acknowledging only
-within two bounds it states in /health: `max_pending` transactions not yet on the L1, and the two
-time limits; past either it refuses (`overloaded`, `l1_unavailable`) rather than pile up work it may
-have to drop.
+a loop does not run, after a critical error, or once the Rollup is frozen (`rollup_frozen`: no
+batch can be appended again, so writes are refused for good). While the L1 is away it keeps
+acknowledging only within two bounds it states in /health: `max_pending` transactions not yet on
+the L1, and the two time limits; past either it refuses (`overloaded`, `l1_unavailable`) rather
+than pile up work it may have to drop.
 """
 
 from __future__ import annotations
@@ -17,12 +18,23 @@ from collections.abc import Callable
 from typing import Any
 
 from contracts.follow import L1Cursor, LoopHealth
-from contracts.health import HealthLimits, Problem, follow_problems, l1_facts, l1_silence, report, send_stall
+from contracts.health import (
+    HealthLimits,
+    Problem,
+    follow_problems,
+    l1_facts,
+    l1_silence,
+    report,
+    rollup_frozen,
+    send_stall,
+)
 from sequencer.errors import L1Unavailable
 from sequencer.poster import Poster
 
 POSTING_STALLED = "posting_stalled"
 """The problem code of work waiting too long for a batch."""
+ROLLUP_FROZEN = "rollup_frozen"
+"""The problem code of a frozen Rollup (protocol section 12)."""
 
 
 class Liveness:
@@ -51,6 +63,9 @@ class Liveness:
         """Transactions acknowledged and not yet on the L1."""
         self.max_pending = max_pending
 
+    def _frozen(self) -> Problem | None:
+        return rollup_frozen(self.poster.chain.frozen)
+
     def _stall(self, now: float) -> Problem | None:
         waiting = self.poster.unposted_since
         return send_stall(POSTING_STALLED, "no batch appended with work waiting", waiting, self.limits, now)
@@ -59,7 +74,7 @@ class Liveness:
         """Raise `L1Unavailable` while the L1 has not answered, or no batch could be posted, for
         longer than the limits (cheap: every request asks)."""
         now = time.monotonic()
-        problem = l1_silence(self.cursor, self.limits, now) or self._stall(now)
+        problem = self._frozen() or l1_silence(self.cursor, self.limits, now) or self._stall(now)
         if problem is not None:
             raise L1Unavailable(f"not acknowledging: {problem.message}")
 
@@ -74,16 +89,18 @@ class Liveness:
                 )
             )
         problems += follow_problems(self.cursor, self.loops, self.critical(), self.limits, now)
-        stall = self._stall(now)
-        if stall is not None:
-            problems.append(stall)
+        for problem in (self._stall(now), self._frozen()):
+            if problem is not None:
+                problems.append(problem)
         return problems
 
     def health(self) -> dict[str, Any]:
         """The /health body (see `contracts.health.report`)."""
         now = time.monotonic()
         problems = self.problems(now)
-        admitting = self.synced() and not any(p.code in {"l1_unreachable", POSTING_STALLED} for p in problems)
+        admitting = self.synced() and not any(
+            p.code in {"l1_unreachable", POSTING_STALLED, ROLLUP_FROZEN} for p in problems
+        )
         since = self.poster.unposted_since
         return report(
             problems,

@@ -5,7 +5,8 @@ at a time (until the follower has folded it, or folded past its block without it
 with confirmations sees it only that many blocks later), and never on top of a batch it found
 invalid. The batch's clock comes from the `L2Clock`; a refused append is a lost race or an L1
 hiccup (the follower resyncs, the next turn builds again), and the Rollup's clock refusals move
-the clock.
+the clock. Once the Rollup is frozen (protocol section 12) it posts nothing more: it says so
+once, and /health says `rollup_frozen`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sequencer.l2clock import L2Clock
 from sequencer.mempool import Mempool, PendingTx
 from sequencer.metrics import BATCH_POST_FAILURES, BATCH_TXS, BATCHES_POSTED
 from sequencer.stf.chain import Chain
+from sequencer.stf.l1types import L1Frozen
 from sequencer.stf.queue import due_queue
 from sequencer.stf.types import ChainConfig
 from sequencer.store import Store
@@ -107,6 +109,8 @@ class Poster:
         self.postable_seq: Callable[[], int] | None = None
         """Highest transaction sequence number a batch may hold (a set's leader: what its log
         holds); None: any pending one."""
+        self.frozen_reported = False
+        """Whether the freeze of the Rollup was logged (the poster stops at it)."""
         self.unposted_since: float | None = None
         """`time.monotonic()` since when there has been work to post and no batch appended (the
         attempts failed, hang, or wait for the L1); None while nothing waits."""
@@ -158,6 +162,9 @@ class Poster:
         """Post one batch if there is anything to post; True if a batch was appended."""
         if self.chain.fraud is not None or self.chain.valid_count != len(self.chain.batches):
             return False  # never build on a batch we found invalid
+        if self.chain.frozen is not None:
+            self._stop_frozen(self.chain.frozen)
+            return False
         if not self.may_post():
             return False
         if self.follower.in_flight is not None:
@@ -208,6 +215,14 @@ class Poster:
         self.appended(built, mined.tx_hash)
         await self.follower.poll()  # fold our own batch now, before building the next
         return True
+
+    def _stop_frozen(self, frozen: L1Frozen) -> None:
+        """The Rollup is frozen: no append can succeed again, so none is tried (said once)."""
+        self.unposted_since = None
+        self.health.recover(POSTING)
+        if not self.frozen_reported:
+            self.frozen_reported = True
+            log.warning("rollup_frozen", frozen_at=frozen.timestamp, post_root="0x" + frozen.post_root.hex())
 
     def _posted(self) -> None:
         """Nothing waits to be posted any more: posting is not failing."""

@@ -21,6 +21,9 @@ request goes to the one that answered last and moves on when one cannot serve
     rollup trade --key 0x… force-cancel --market 0 --side sell --price 3010 --size 10000 --salt 7 \
         --l1-url … --deployment …
     rollup trade --key 0x… force-cancel --digest 0x<order digest> --l1-url … --deployment …
+    rollup trade --key 0x… freeze --l1-url … --deployment …
+    rollup trade --key 0x… escape [--recipient 0x<l1 address>] [--wait] --l1-url … --deployment …
+    rollup trade --key 0x… refund --l1-url … --deployment …
 
 `force-withdraw` asks no sequencer anything: it signs a Withdraw with the next nonce as L1 data
 shows it and queues it with `Bridge.force_tx` (paid by `--l1-key`, default the trader's own key),
@@ -30,6 +33,13 @@ Withdraw, docs/protocol.md section 3, "Transaction hash"), and `inner_tx_hash`, 
 Withdraw's own. `force-cancel` signs a Cancel of one of the trader's orders and queues it the same
 way: given the order's fields it asks no sequencer anything; given `--digest` it reads the fields
 from the sequencer (`GET /v1/orders/{digest}`) and checks that they hash to that digest.
+
+The escape hatch (docs/protocol.md section 12) asks no sequencer either: `freeze` freezes the
+Rollup once no batch was appended for its escape delay while a queue entry is overdue; `escape`
+re-derives the frozen state from L1 data, proves this account's leaves and registers its exit
+during the exit window (claiming first the account's withdrawals not paid yet), or, once the window
+is over, collects the payout (`--wait`: register, wait for the window to end, collect); `refund`
+pays back this key's deposits that no batch consumed.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from typing import Any
 
 import orjson
@@ -44,6 +55,7 @@ import orjson
 from contracts.keccak import use_pysha3
 from sequencer.client import BUY, SELL, L1ExitClient, PlacedOrder, RequestRefused, TraderClient
 from sequencer.endpoints import add_sequencer_argument, sequencer_urls
+from sequencer.escape_client import EscapeClient
 from sequencer.stf.constants import FLAG_IOC, FLAG_POST_ONLY, FLAG_REDUCE_ONLY, SIDE_BUY, SIDE_SELL
 from sequencer.stf.eip712 import address_of, order_digest
 from sequencer.stf.errors import RollupError
@@ -129,7 +141,16 @@ def _parser() -> argparse.ArgumentParser:
         force_cancel.add_argument(f"--{field}", type=int)
     for field in ("flags", "expiry", "salt"):
         force_cancel.add_argument(f"--{field}", type=int, default=0)
-    for forced in (force, force_cancel):
+    freeze = sub.add_parser("freeze", help="freeze a Rollup whose sequencers are gone (the escape hatch)")
+    escape = sub.add_parser(
+        "escape", help="exit a frozen Rollup: register this account's exit, or collect it after the window"
+    )
+    escape.add_argument("--recipient", default=None, help="L1 address paid (default: this key's)")
+    escape.add_argument("--wait", action="store_true", help="register, wait for the window to end, collect")
+    refund = sub.add_parser(
+        "refund", help="get back this key's deposits that no batch consumed (once frozen)"
+    )
+    for forced in (force, force_cancel, freeze, escape, refund):
         forced.add_argument("--l1-key", default="", help="hex key paying the L1 transaction (default --key)")
         forced.add_argument("--l1-url", default="http://127.0.0.1:8545")
         forced.add_argument("--deployment", default="var/deployment.json")
@@ -153,6 +174,8 @@ def run(args: argparse.Namespace) -> Any:
         return _force_withdraw(args, key)
     if args.command == "force-cancel" and args.digest is None:  # the order's fields: L1 only
         return _force_cancel(args, key, None)
+    if args.command in ("freeze", "escape", "refund"):  # the sequencers are gone: L1 only
+        return _escape(args, key)
     trader = TraderClient.connect(sequencer_urls(args), key)
     try:
         command = args.command
@@ -256,6 +279,59 @@ def _force_cancel(args: argparse.Namespace, key: bytes, order: Order | None) -> 
         "l1_tx": forced.l1_tx,
         "trader": "0x" + order.trader.hex(),
     }
+
+
+def _escape(args: argparse.Namespace, key: bytes) -> dict[str, Any]:
+    l1_key = bytes.fromhex(args.l1_key.removeprefix("0x")) if args.l1_key else None
+    client = EscapeClient.connect(args.l1_url, args.deployment, key, l1_key=l1_key)
+    if args.command == "freeze":
+        frozen = client.freeze()
+        return {
+            "frozen_at": frozen.timestamp,
+            "batch_count": frozen.batch_count,
+            "post_root": "0x" + frozen.post_root.hex(),
+            "queue_end": frozen.queue_end,
+            "l1_tx": "0x" + frozen.meta.tx_hash.hex(),
+        }
+    if args.command == "refund":
+        return {
+            "refunds": [
+                {
+                    "index": r.index,
+                    "depositor": "0x" + r.depositor.hex(),
+                    "amount": r.amount,
+                    "l1_tx": "0x" + r.l1_tx.hex(),
+                }
+                for r in client.refund_deposits()
+            ]
+        }
+    out: dict[str, Any] = {"account": "0x" + client.address.hex()}
+    if not client.exit_info().registered:
+        recipient = None if args.recipient is None else _address(args.recipient)
+        chain = client.derive()  # from L1 data alone
+        withdrawals = client.claim_withdrawals(chain)
+        registered = client.register(recipient, client.proof(chain))
+        out.update(
+            registered={
+                "equity": registered.equity,
+                "claim": registered.claim,
+                "l1_tx": "0x" + registered.l1_tx.hex(),
+            },
+            recipient="0x" + registered.recipient.hex(),
+            window_ends=client.window_ends(),
+            withdrawals_claimed=[
+                {"nonce": w.nonce, "amount": w.amount, "recipient": "0x" + w.recipient.hex()}
+                for w in withdrawals
+            ],
+        )
+        if not args.wait:
+            return out
+    paid = client.pay(wait_s=max(0, client.window_ends() - time.time()) + 60 if args.wait else 0.0)
+    out.update(
+        paid={"claim": paid.claim, "amount": paid.amount, "l1_tx": "0x" + paid.l1_tx.hex()},
+        recipient="0x" + paid.recipient.hex(),
+    )
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,8 @@ is applied (all of it will be reverted when the fraud is proven); an honest sequ
 build on it. A batch whose calldata this node could not read as the contract committed to it
 (`L1Batch.unreadable`: impossible while the Rollup and `contracts.calldata` agree) is recorded as
 `unreadable` and derivation stops there too, until a revert removes it: the chain never skips a
-batch it cannot check.
+batch it cannot check. A freeze of the Rollup (`L1Frozen`, protocol section 12) is recorded in
+`frozen`: no batch follows it.
 
 An L1 can reorganise its recent blocks. The chain keeps a journal of what each event folded from
 a block that may still be reorganised away changed, and `rewind` takes back every event of the
@@ -29,6 +30,7 @@ from sequencer.stf.l1types import (
     L1Event,
     L1ForcedTx,
     L1Fraud,
+    L1Frozen,
     L1Message,
     L1QueueEntry,
     L1Revert,
@@ -144,6 +146,8 @@ class Chain:
     settled_block: int = -1
     """The last L1 block the chain will not be rewound to before (`settle`); the snapshots of the
     batches after it are kept whatever their age."""
+    frozen: L1Frozen | None = None
+    """The Rollup's freeze, once it happened: no batch is appended after it."""
 
     def context(self, batch: L1Batch) -> L1Context:
         """What the state machine needs from L1 to apply `batch`: its queue range and its clock."""
@@ -167,6 +171,8 @@ class Chain:
             self._on_batch(event)
         elif isinstance(event, L1Revert):
             undo = self._on_revert(event)
+        elif isinstance(event, L1Frozen):
+            self.frozen = event
         else:
             self.frauds_seen.append(event)
         self._journal(event, undo)
@@ -211,6 +217,8 @@ class Chain:
             self.snapshots.update(undo.snapshots)
             self.state, self.valid_count = undo.state, undo.valid_count
             self.fraud, self.unreadable = undo.fraud, undo.unreadable
+        elif isinstance(event, L1Frozen):
+            self.frozen = None  # (a freeze is seen once: nothing is appended after it)
         else:
             self.frauds_seen.pop()
 

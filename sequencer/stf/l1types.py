@@ -113,7 +113,24 @@ class L1Fraud:
     log_index: int
 
 
-L1Event = L1Deposit | L1Message | L1ForcedTx | L1Batch | L1Revert | L1Fraud
+@dataclass(frozen=True)
+class L1Frozen:
+    """The Rollup was frozen (protocol section 12): no batch is appended any more, and its tip is
+    the state every account exits from."""
+
+    batch_count: int
+    """Live batches at the freeze (every one final)."""
+    post_root: bytes
+    """The frozen state's root."""
+    queue_end: int
+    """Queue entries from this index on were never consumed (deposits among them are refunded)."""
+    timestamp: int
+    """L1 time of the freeze (the exit window runs from it)."""
+    l1_block: int
+    log_index: int
+
+
+L1Event = L1Deposit | L1Message | L1ForcedTx | L1Batch | L1Revert | L1Fraud | L1Frozen
 
 
 class L1Reader(Protocol):

@@ -19,6 +19,7 @@ from contracts_harness import (
 
 from contracts.bindings import Sender, TransactionReverted, send_transaction
 from contracts.calldata import CalldataError, decode_append_batch
+from devnet.deploy import DeployParams
 from sequencer.stf.batch import batch_roots
 from sequencer.stf.codec import encode_tx
 from sequencer.stf.constants import EMPTY, MAX_BATCH_TXS, MAX_TX_BYTES
@@ -85,6 +86,14 @@ def test_deploy__wiring__addresses_and_params(h: Harness) -> None:
         MAX_L2_TIME_LAG_SECONDS,
     )
     assert d.params["max_l2_time_lag_seconds"] == MAX_L2_TIME_LAG_SECONDS
+    # the escape delay defaults to the challenge window plus the forced-inclusion age (above the window)
+    assert (
+        p.escape_delay_seconds
+        == d.params["escape_delay_seconds"]
+        == CHALLENGE_WINDOW_SECONDS + FORCE_INCLUSION_SECONDS
+    )
+    assert h.bridge.exit_window_seconds() == d.params["exit_window_seconds"] > 0
+    assert h.rollup.frozen_at() == 0
     assert h.token.decimals() == 6
 
 
@@ -506,3 +515,9 @@ def test_withdraw_bond__never_appended__allowed(h: Harness) -> None:
     h.bond(seq)
     h.rollup.withdraw_bond(seq)
     assert h.rollup.sequencer_info(seq.address).bond == 0
+
+
+def test_deploy__escape_delay_within_the_challenge_window__refused() -> None:
+    with pytest.raises(TransactionReverted) as err:
+        Harness.create(DeployParams(challenge_window_seconds=100, escape_delay_seconds=100))
+    assert err.value.reason == "rollup: escape delay within challenge window"

@@ -1,4 +1,5 @@
-"""`rollup bench --quick` runs every benchmark and ends with one JSON line; proofs stay under 1M gas."""
+"""`rollup bench --quick` runs every benchmark and ends with one JSON line; proofs and escape exits
+stay under 1M gas."""
 
 from __future__ import annotations
 
@@ -65,4 +66,7 @@ def test_bench__quick__json_line_with_every_figure(capsys: pytest.CaptureFixture
         "forced_refused",
     }
     assert all(0 < gas < 1_000_000 for gas in figures["fraud_proof_gas"].values())
+    # an exit from a frozen Rollup (16 markets, 8 positions) too, registration and payout alike
+    assert set(figures["escape_exit_gas_detail"]) >= {"register_8_positions_short", "pay_8_positions_short"}
+    assert 0 < figures["escape_exit_gas"] == max(figures["escape_exit_gas_detail"].values()) < 1_000_000
     assert 0 < figures["l1_gas_per_tx"] < 30_000

@@ -22,7 +22,7 @@ from sequencer.mempool import Mempool
 from sequencer.stf.codec import encode_order_state, encode_tx
 from sequencer.stf.eip712 import order_digest, sign_cancel, sign_transfer
 from sequencer.stf.keys import global_key, order_key
-from sequencer.stf.l1types import L1Batch, L1Event, L1Revert
+from sequencer.stf.l1types import L1Batch, L1Event, L1Frozen, L1Revert
 from sequencer.stf.smt import check_witness, write_witness
 from sequencer.stf.state import copy_state, set_next_deposit_index
 from sequencer.stf.transition import apply_tx
@@ -287,3 +287,31 @@ def test_step__forced_cancel_left_out_of_the_root__proof_carries_the_order_leaf(
         root = write_witness(w, honest.tree.get(w.key) or b"")
     assert root == honest.tree.root != proof.post_root
     assert honest.tree.get(order_leaf) == encode_order_state(OrderState(0, True))
+
+
+def test_health__rollup_frozen__503_rollup_frozen_and_status_says_where(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from prover.main import create_watcher_app
+
+    l1 = FakeRollup()
+    funded_chain(l1, [1000, 1000])
+    reader = Reader()
+    reader.log = [*l1.queue, *l1.batches]
+    w = Watcher(CONFIG, reader, Sink([]), start_block=1)
+    w.alive = True
+    client = TestClient(create_watcher_app(w))
+    w.step()
+    assert client.get("/health").status_code == 200 and w.status()["frozen"] is None
+    tip = l1.batches[-1].header
+    reader.log.append(L1Frozen(1, tip.post_root, tip.queue_end, 3_000, len(reader.log) + 1, 0))
+    w.step()
+    reply = client.get("/health")
+    assert reply.status_code == 503 and [r["code"] for r in reply.json()["reasons"]] == ["rollup_frozen"]
+    assert w.status()["frozen"] == {
+        "batch_count": 1,
+        "post_root": "0x" + tip.post_root.hex(),
+        "queue_end": tip.queue_end,
+        "timestamp": 3_000,
+    }
+    assert w.status()["state_root"] == "0x" + tip.post_root.hex()

@@ -22,7 +22,9 @@ from contracts.health import HealthLimits
 from contracts.l1 import Mined
 from sequencer.api.app import create_app
 from sequencer.node import NodeOptions, SequencerNode
+from sequencer.stf.constants import EMPTY
 from sequencer.stf.eip712 import sign_transfer
+from sequencer.stf.l1types import L1Frozen
 from sequencer.store import Store
 from tests.sequencer.test_api import SEQ_KEY, FakeL1, body
 from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, FakeRollup
@@ -68,10 +70,15 @@ async def until(condition: Callable[[], Awaitable[bool]], what: str, timeout: fl
         await asyncio.sleep(0.01)
 
 
-def run_node(tmp_path: Path, limits: HealthLimits, scenario: Callable[..., Awaitable[None]]) -> None:
+def run_node(
+    tmp_path: Path,
+    limits: HealthLimits,
+    scenario: Callable[..., Awaitable[None]],
+    l1_class: type[StoppableL1] = StoppableL1,
+) -> None:
     """Start a node on a `StoppableL1` (one deposit batched), run its three loops and
     `scenario(node, l1, api)`, then stop the loops."""
-    l1 = StoppableL1(FakeRollup())
+    l1 = l1_class(FakeRollup())
     l1.deposit(ADDRS[0], 1_000)
     store = Store(tmp_path / "seq.sqlite")
     options = NodeOptions(l1_poll_ms=10, batch_interval_ms=20, health=limits)
@@ -182,3 +189,44 @@ async def _has_error(api: httpx.AsyncClient) -> bool:
 
 async def _no_error(api: httpx.AsyncClient) -> bool:
     return (await api.get("/health")).json()["last_error"] is None
+
+
+class CountingL1(StoppableL1):
+    """`StoppableL1` that counts the appends tried, refused or not."""
+
+    def __init__(self, rollup: FakeRollup) -> None:
+        super().__init__(rollup)
+        self.tried = 0
+
+    def append_batch(self, *args: Any) -> bytes:
+        self.tried += 1
+        return super().append_batch(*args)
+
+
+def test_health__rollup_frozen__503_rollup_frozen_writes_refused_and_no_append_tried_again(
+    tmp_path: Path,
+) -> None:
+    async def scenario(node: SequencerNode, l1: StoppableL1, api: httpx.AsyncClient) -> None:
+        assert isinstance(l1, CountingL1)
+        await until(lambda: health_is(api, 200), "a healthy node")
+        l1.refusing = RuntimeError("rollup: frozen")  # what the Rollup answers once frozen
+        await transfer(api, 0)  # acknowledged, never batched
+        await until(lambda: _has_error(api), "a refused append")
+        batches = l1.rollup.batches  # the frozen tip (genesis when none was appended)
+        root, queue_end = (
+            (batches[-1].header.post_root, batches[-1].header.queue_end) if batches else (EMPTY, 0)
+        )
+        l1.log.append(L1Frozen(len(batches), root, queue_end, 3_000, len(l1.log) + 1, 0))
+        await until(lambda: health_is(api, 503, "rollup_frozen"), "health 503 rollup_frozen")
+        tried = l1.tried
+        await asyncio.sleep(0.6)  # beyond the stall limit: the poster tried nothing more
+        facts = (await api.get("/health")).json()
+        assert [r["code"] for r in facts["reasons"]] == ["rollup_frozen"]
+        assert facts["admitting"] is False and facts["last_error"] is None and facts["unposted_s"] is None
+        assert l1.tried == tried
+        logged = node.store.counts()
+        refused = await transfer(api, 1)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (503, "l1_unavailable")
+        assert "frozen" in refused.json()["error"]["message"] and node.store.counts() == logged
+
+    run_node(tmp_path, HealthLimits(l1_silence_s=30.0, send_stall_s=0.3), scenario, l1_class=CountingL1)

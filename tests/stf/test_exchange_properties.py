@@ -227,17 +227,9 @@ def _keep_prices_fresh(world: World) -> None:
             _check(world)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(
-        st.one_of(st.integers(0, 3_000), st.integers(20_000, 100_000)), min_size=N_TRADERS, max_size=N_TRADERS
-    ),
-    st.integers(0, 5_000),
-    actions,
-)
-def test_random_histories__zero_sum_conserved_and_no_unassigned_debt(
-    collateral: list[int], insurance: int, history: list[tuple[object, ...]]
-) -> None:
+def play(collateral: list[int], insurance: int, history: list[tuple[object, ...]]) -> World:
+    """The world after `history`, from traders holding `collateral` and an Insurance fund, every
+    transaction applied with `apply_tx` and the invariants checked after each."""
     pre = leaves({TRADERS[i]: acct(c) for i, c in enumerate(collateral)}, insurance=insurance)
     world = World(state_of(pre), deposited=sum(collateral) + insurance)
     _check(world)
@@ -252,6 +244,23 @@ def test_random_histories__zero_sum_conserved_and_no_unassigned_debt(
         else:
             assert outcome.post_root == before == state_root(world.state)
         _check(world)
+    return world
+
+
+collaterals = st.lists(
+    st.one_of(st.integers(0, 3_000), st.integers(20_000, 100_000)), min_size=N_TRADERS, max_size=N_TRADERS
+)
+"""Each trader's collateral at genesis."""
+insurances = st.integers(0, 5_000)
+"""The Insurance fund at genesis."""
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(collaterals, insurances, actions)
+def test_random_histories__zero_sum_conserved_and_no_unassigned_debt(
+    collateral: list[int], insurance: int, history: list[tuple[object, ...]]
+) -> None:
+    play(collateral, insurance, history)
     assert MARKETS  # the fixtures' markets are the ones traded
 
 

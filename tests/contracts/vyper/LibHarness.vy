@@ -3,12 +3,13 @@
 @title Library Harness (tests only)
 @license MIT
 @notice Exposes the library modules' internal functions (`smt`,
-        `accounts`, `markets`, `state_keys`) as views, so the tests can
+        `accounts`, `markets`, `state_keys`, `escape`) as views, so the tests can
         check them against the Python state machine directly. Never
         deployed outside the tests.
 """
 
 import accounts
+import escape
 import markets
 import smt
 import state_keys
@@ -36,6 +37,12 @@ def read_account(data: Bytes[2048]) -> (int256, uint256, uint256):
 @pure
 def position(data: Bytes[2048], i: uint256) -> accounts.Position:
     return accounts.position(data, i)
+
+
+@external
+@pure
+def exit_equity(account_value: Bytes[2048], markets_value: Bytes[2048]) -> int256:
+    return escape.equity(account_value, markets_value)
 
 
 @external

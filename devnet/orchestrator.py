@@ -28,7 +28,7 @@ from contracts.logs import get_logger
 from devnet.anvil import find_anvil
 from devnet.deploy import DeployParams, deploy_all
 from devnet.jetstream import NatsCluster, new_cluster
-from devnet.l1.chain import DevAccount, dev_accounts
+from devnet.l1.chain import DEV_ACCOUNT_COUNT, DEV_MNEMONIC, DevAccount, dev_accounts
 from devnet.markets import COMMITTEE_THRESHOLD, MARKETS, committee_keys, list_devnet_markets
 from devnet.procs import (
     REPO_ROOT,
@@ -351,7 +351,7 @@ def start_l1(workdir: Path, kind: str, chain_id: int, port: int = 0) -> tuple[Ma
     else:
         port = port or free_port()
         argv = [str(find_anvil()), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id)]
-        argv += ["--mnemonic", "test test test test test test test test test test test junk", "--silent"]
+        argv += ["--mnemonic", DEV_MNEMONIC, "--accounts", str(DEV_ACCOUNT_COUNT), "--silent"]
         # mine each transaction at once, and an empty block every second so that time moves on
         # the L1 as it does on a live chain (challenge windows are measured in block time)
         argv += ["--block-time", "1", "--mixed-mining"]

@@ -175,8 +175,9 @@ def serve(settings: SequencerSettings, node: SequencerNode | None = None) -> Non
         raise SystemExit(exit_status)
 
 
-DEPOSED_EXIT_STATUS = 3
-"""How a set's member that was deposed ends (started again, it rejoins as a follower)."""
+DEPOSED_EXIT_STATUS = 75
+"""How a set's member that was deposed ends (EX_TEMPFAIL: started again, it rejoins as a
+follower; uvicorn's own failure to start is status 3)."""
 
 
 async def join_set(

@@ -28,7 +28,7 @@ from sequencer.cluster.entries import TermStart, encode_entry
 from sequencer.cluster.errors import ClusterUnavailable, Fenced
 from sequencer.cluster.lease import Lease
 from sequencer.cluster.log import ReplicatedLog
-from sequencer.errors import NotLeader
+from sequencer.errors import CriticalError, NotLeader
 from sequencer.metrics import CLUSTER_LEADER, CLUSTER_LEADER_CHANGES, CLUSTER_LOG_POSITION
 from sequencer.replication import Applier, Replicator
 
@@ -82,6 +82,8 @@ class Member:
         self.leader_changes = 0
         self.was_slashed = False
         """A batch of this member's was proven wrong (it takes the lease no more)."""
+        self.broken: str | None = None
+        """Why this member cannot apply the log any more (a critical error; it takes no lease)."""
         self._next_look = 0.0
         self._follow_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -182,6 +184,10 @@ class Member:
             except ClusterUnavailable as exc:
                 log.warning("log_follow_retry", position=self.applier.applied.position, error=str(exc))
                 await asyncio.sleep(0.25)
+            except CriticalError as exc:  # the log is not what it must be: this member stops here
+                self.broken = f"{type(exc).__name__}: {exc}"
+                log.critical("log_unreadable", position=self.applier.applied.position, error=self.broken)
+                return
 
     async def _refresh_loop(self) -> None:
         """A follower's view and books, rebuilt from what it applied every `refresh_s`."""
@@ -209,9 +215,9 @@ class Member:
                     if not await self.lease.renew():
                         self._depose("the lease was lost")
                         return
-                elif not self.was_slashed and await self.lease.try_acquire():
+                elif not self.was_slashed and self.broken is None and await self.lease.try_acquire():
                     self.role = "candidate"
-                    take_over = asyncio.create_task(self._take_over())
+                    take_over = asyncio.create_task(self._take_over_or_give_up())
                     self._tasks.append(take_over)
                 if time.monotonic() >= self._next_look:  # who leads, and where the log ends
                     self._next_look = time.monotonic() + LOOK_EVERY_S
@@ -233,6 +239,20 @@ class Member:
                 self.leader_changes += 1
                 CLUSTER_LEADER_CHANGES.inc()
             self.leader_name = name
+
+    async def _take_over_or_give_up(self) -> None:
+        """`_take_over`; if it fails (NATS away, the log unreadable), the lease goes back."""
+        try:
+            await self._take_over()
+        except Exception as exc:
+            if self.role == "deposed":
+                return
+            log.error("take_over_failed", error=f"{type(exc).__name__}: {exc}")
+            if self._follow_task is None:  # it led for a moment: its state is the log's no more
+                self._depose(f"taking over failed: {exc}")
+                return
+            self.role = "follower"
+            await self._give_up_lease()
 
     async def _take_over(self) -> None:
         """Holding the lease: apply the log to its end, start the term in it, rebuild, lead."""

@@ -396,7 +396,9 @@ class SequencerNode:
         facts = self.views.health()
         if self.member is not None:
             facts["cluster"] = self.member.status()
-            if self.member.role == "deposed":
+            if self.member.role == "deposed" or self.member.broken is not None:
                 facts["ok"] = False
-                facts.setdefault("reasons", []).append("deposed")
+                why = self.member.broken or "this member was deposed: it acknowledges nothing more"
+                code = "log_unreadable" if self.member.broken else "deposed"
+                facts.setdefault("reasons", []).append({"code": code, "message": why})
         return facts

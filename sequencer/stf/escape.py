@@ -11,7 +11,7 @@ Python statement, for the SDK, the tests and the demo.
 
 Why it never pays more than the Bridge holds: the state machine conserves money, so
 `sum(equity) + Insurance = deposits consumed - withdrawals` (held by
-`tests/stf/test_exchange_properties.py` and `tests/stf/test_escape.py`); the losers' shortfall is
+`tests/stf/test_exchange_properties.py` and `tests/stf/test_escape_exits.py`); the losers' shortfall is
 taken first from Insurance (it is in `available`) and the rest from the winners, pro rata.
 """
 

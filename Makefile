@@ -46,8 +46,12 @@ lint: bootstrap
 typecheck: bootstrap
 	$(VENV)/bin/mypy sequencer/stf sequencer/matching sequencer/cluster prover
 
+# Two workers (one a core), a test file to one worker; the end-to-end tests are handed out first, and
+# the files that must not run side by side go to one worker together (tests/conftest.py).
+PYTEST_WORKERS ?= 2
+
 unit: bootstrap
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: lint typecheck unit
 

@@ -8,7 +8,10 @@ here restates a rule of the state machine.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +50,20 @@ TEST_VYPER_DIR = Path(__file__).resolve().parent / "vyper"
 
 
 def record_gas(name: str, gas: int) -> None:
-    """Add a measured figure to `.cache/contracts/gas_report.json` (read by the bench)."""
+    """Add a measured figure to `.cache/contracts/gas_report.json`.
+
+    Test processes running side by side (`pytest -n 2`) each add theirs: the file is locked while
+    it is read and rewritten, and replaced whole, so that no figure is lost and no half-written
+    file is read."""
     GAS_REPORT.parent.mkdir(parents=True, exist_ok=True)
-    data: dict[str, Any] = json.loads(GAS_REPORT.read_text()) if GAS_REPORT.exists() else {}
-    data[name] = gas
-    GAS_REPORT.write_text(json.dumps(data, indent=2, sort_keys=True))
+    with open(GAS_REPORT.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data: dict[str, Any] = json.loads(GAS_REPORT.read_text()) if GAS_REPORT.exists() else {}
+        data[name] = gas
+        fd, tmp = tempfile.mkstemp(dir=GAS_REPORT.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as out:
+            json.dump(data, out, indent=2, sort_keys=True)
+        os.replace(tmp, GAS_REPORT)
 
 
 # ---- a verifier on its own, for the differential tests --------------------------------------

@@ -22,9 +22,11 @@ RUN_TOGETHER = {
     "tests/e2e/test_bench.py": "timed",
     "tests/e2e/test_flood.py": "timed",
     "tests/e2e/test_l1_outage.py": "timed",
+    "tests/e2e/test_sequencer_set.py": "timed",
     "tests/cluster/test_bench_cluster.py": "nats",
     "tests/cluster/test_lease.py": "nats",
     "tests/cluster/test_log.py": "nats",
+    "tests/cluster/test_replication.py": "nats",
 }
 """Test files that `make unit` (`pytest -n 2 --dist loadfile`) hands to one worker as one group,
 which it runs one test at a time (every other file is a group of its own): "timed" time answers,

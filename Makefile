@@ -47,11 +47,13 @@ typecheck: bootstrap
 	$(VENV)/bin/mypy sequencer/stf sequencer/matching sequencer/cluster prover
 
 # Two workers (one a core), a test file to one worker; the end-to-end tests are handed out first, and
-# the files that must not run side by side go to one worker together (tests/conftest.py).
+# the files that must not run side by side go to one worker together (tests/conftest.py); then the
+# tests whose latency goals need the cores to themselves (marked `alone`), one at a time.
 PYTEST_WORKERS ?= 2
 
 unit: bootstrap
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not alone"
+	$(PY) -m pytest -q -m alone
 
 test: lint typecheck unit
 

@@ -94,6 +94,8 @@ class Replicator:
     def barrier(self) -> asyncio.Future[None] | None:
         """A future done once every commit recorded so far is in the log (None if they already
         are); it fails with `NotLeader` if they never will be."""
+        if self.failed is None and not self.holds_lease():  # (paused past its lease, say)
+            self._fail("the lease lapsed")
         if self.failed is not None:
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             future.set_exception(NotLeader(f"this member stopped leading: {self.failed}"))
@@ -133,6 +135,9 @@ class Replicator:
             except (Fenced, EntryTooLarge) as exc:
                 self._fail(str(exc))
                 return
+        if not self.holds_lease():  # in the log, but answered by no one: the next leader has it
+            self._fail("the lease lapsed while the append was in flight")
+            return
         del self._buffer[:count]
         self.replicated_seq = max(self.replicated_seq, *self._top_seqs[:count])
         del self._top_seqs[:count]

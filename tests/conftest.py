@@ -20,9 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "stf"))
 E2E_FOLDER = "tests/e2e/"
 RUN_TOGETHER = {
     "tests/e2e/test_bench.py": "timed",
-    "tests/e2e/test_flood.py": "timed",
     "tests/e2e/test_l1_outage.py": "timed",
-    "tests/e2e/test_sequencer_set.py": "timed",
     "tests/cluster/test_bench_cluster.py": "nats",
     "tests/cluster/test_lease.py": "nats",
     "tests/cluster/test_log.py": "nats",

@@ -26,7 +26,7 @@ from sequencer.stf.types import Order
 from tests.e2e.helpers import TOKEN_UNIT, Clients
 from tests.e2e.test_crash_orders import LOT, order_body
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.e2e, pytest.mark.alone, pytest.mark.timeout(240)]
 
 FLOOD_CONNECTIONS = 8
 HONEST_ORDERS = 300

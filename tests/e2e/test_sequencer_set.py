@@ -26,7 +26,7 @@ from sequencer.stf.types import Order
 from tests.e2e.helpers import TOKEN_UNIT, Clients
 from tests.e2e.test_crash_orders import LOT, order_body
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.e2e, pytest.mark.alone, pytest.mark.timeout(420)]
 
 FAILOVER_GOAL_S = 2.0
 """From kill -9 of the leader to the next leader's first acknowledgement (issue 13's goal)."""
@@ -152,10 +152,12 @@ def test_set__leader_killed_then_paused_under_orders__others_take_over_and_nothi
             wait_until(lambda: first_ack_after(traders, paused_at), 30, what="an ack by the third leader")
         finally:
             os.kill(second.process.pid, signal.SIGCONT)
+            resumed_at = time.monotonic()
         wait_until(lambda: not second.process.alive, 30, what="the woken leader to end itself")
         assert second.process.popen.returncode == DEPOSED_EXIT_STATUS
         with traders.lock:
-            late = [t for t, url in traders.ack_times if url == second.url and t > paused_at + 0.05]
+            # (what it sent before the pause was read long before it woke)
+            late = [t for t, url in traders.ack_times if url == second.url and t > resumed_at]
         assert not late, "the paused leader acknowledged after its lease lapsed"
 
         # 3. the killed member, started again (its durable log rebuilt from the set's log)

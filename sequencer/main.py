@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from contracts.l1 import Web3L1, load_deployment
 from contracts.logs import get_logger
 from sequencer.api.app import create_app, server_protocol
 from sequencer.cluster.connect import connect
+from sequencer.cluster.errors import ClusterUnavailable
 from sequencer.cluster.lease import Lease
 from sequencer.cluster.log import ReplicatedLog
 from sequencer.config import SequencerSettings, SettingsError, load_settings
@@ -175,6 +177,8 @@ def serve(settings: SequencerSettings, node: SequencerNode | None = None) -> Non
         raise SystemExit(exit_status)
 
 
+JOIN_WAIT_S = 60.0
+"""How long a member keeps trying to open the set's log and lease at start."""
 DEPOSED_EXIT_STATUS = 75
 """How a set's member that was deposed ends (EX_TEMPFAIL: started again, it rejoins as a
 follower; uvicorn's own failure to start is status 3)."""
@@ -186,8 +190,17 @@ async def join_set(
     """Connect to the set's NATS cluster, open its log and lease, and make `node` a member."""
     name = settings.advertise_url or f"http://{settings.host}:{settings.port}"
     nc = await connect([u.strip() for u in settings.nats_url.split(",") if u.strip()], name)
-    replicated = await ReplicatedLog.open(nc)
-    lease = await Lease.open(nc, name, ttl=settings.lease_ttl_s)
+    deadline = time.monotonic() + JOIN_WAIT_S
+    while True:  # the stream and the bucket are made by the first member: a new cluster is slow then
+        try:
+            replicated = await ReplicatedLog.open(nc)
+            lease = await Lease.open(nc, name, ttl=settings.lease_ttl_s)
+            break
+        except ClusterUnavailable as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("join_set_retry", error=str(exc))
+            await asyncio.sleep(0.5)
     member = Member(node, replicated, lease, MemberOptions(name), deposed)
     node.attach_member(member)
     log.info("joined_set", member=name, nats=settings.nats_url, lease_ttl_s=settings.lease_ttl_s)

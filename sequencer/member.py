@@ -73,7 +73,7 @@ class Member:
         self.on_deposed = on_deposed
         self.role = "follower"
         """follower, candidate (taking over), leader, or deposed."""
-        self.applier = Applier(node.store, node.mempool, node.follower.included_on_l1)
+        self.applier = Applier(node.store, node.mempool, node.follower.included_on_l1, node.exchange.follow)
         self.replicator = Replicator(log_, lease.held, self._depose)
         self.leader_name: str | None = None
         """The lease holder as last read (None: unknown, or no one)."""
@@ -139,6 +139,7 @@ class Member:
         """Apply the log from its beginning to its end as it is now (at start, before the node
         reconciles its durable log with L1)."""
         end = await self.log.last_seq()
+        self.applier.dirty = True  # the node's start rebuilds the view and books from it all
         async with self.log.reader(self.applier.applied.position) as reader:
             while reader.position < end:
                 record = await reader.next(30.0)
@@ -156,6 +157,8 @@ class Member:
     def start(self) -> None:
         """Start following the log and contending for the lease (after `catch_up` and the node's
         start)."""
+        self.applier.dirty = False  # the node's start rebuilt the view and books from the log
+        self.applier.since_refresh = []
         self._follow_task = asyncio.create_task(self._follow())
         self._tasks = [asyncio.create_task(self._lease_loop()), asyncio.create_task(self._refresh_loop())]
 
@@ -287,7 +290,8 @@ class Member:
         self.node.mempool.journal = self.replicator.record
         self.node.mempool.replica = False
         self._tasks.append(asyncio.create_task(self.replicator.run()))
-        await self.refresh()  # rebuilding the books writes what changed: into the log as well
+        if self.applier.dirty or self.node.mempool.unwritten_drops:
+            await self.refresh()  # rebuilding writes what changed (drops, statuses): into the log too
         self.role = "leader"
         self._note_leader(self.options.name)
         CLUSTER_LEADER.set(1)

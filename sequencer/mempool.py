@@ -175,6 +175,9 @@ class Mempool:
         """A member of a sequencer set that does not lead: its durable log is the set's, so it
         writes nothing of its own there (`rebase` keeps its drops in memory; the exchange plans
         without committing)."""
+        self.unwritten_drops = False
+        """A replica's `rebase` dropped transactions that its durable log still holds pending (the
+        view must be rebuilt, and the drops written, when it leads)."""
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -237,6 +240,18 @@ class Mempool:
         self.pending.append(ptx)
         self.hashes.add(ptx.hash)
         PENDING.set(len(self.pending))
+
+    def follow(self, ptx: PendingTx) -> bool:
+        """A member of a set that does not lead: a transaction its leader logged becomes pending,
+        planned on the view at its admission clock (as `rebase` would plan it). False, and nothing
+        changed, if it does not apply to this view: the view must then be rebuilt (`rebase`)."""
+        try:
+            clock = ptx.clock or self.l2_time()
+            writes = plan_tx(self.view, ptx.tx, self._context(clock), self.config, signer_verified=True)
+        except RollupError:
+            return False
+        self._accept(ptx, writes)
+        return True
 
     def apply_deposits(self, deposits: Iterable[QueueEntryTx], ctx: L1Context) -> None:
         """Add L1 queue entries (deposits, messages, forced transactions; in queue order) to the
@@ -324,8 +339,11 @@ class Mempool:
             free = isinstance(ptx.tx, TIME_FREE_TYPES)
             self._accept(replace(ptx, clock=clock, deadline=NO_DEADLINE if free else None), writes)
         self.apply_deposits(deposits[placed:], ctx)
-        if not self.replica:  # a replica's log is the leader's: the leader decides what is dropped
+        if self.replica:  # a replica's log is the leader's: the leader decides what is dropped
+            self.unwritten_drops = self.unwritten_drops or bool(drops)
+        else:
             self.store.drop_many(drops)
+            self.unwritten_drops = False
         PENDING.set(len(self.pending))
 
 

@@ -33,7 +33,7 @@ from sequencer.cluster.errors import ClusterUnavailable, EntryTooLarge, Fenced
 from sequencer.cluster.log import Record, ReplicatedLog
 from sequencer.errors import NotLeader
 from sequencer.exchange.orderlog import write_records
-from sequencer.journal import Commit
+from sequencer.journal import Commit, OrderRecords
 from sequencer.mempool import Mempool, PendingTx
 from sequencer.stf.codec import decode_tx, tx_hash
 from sequencer.stf.types import Tx
@@ -179,19 +179,30 @@ class Applied:
 
 
 class Applier:
-    """A member that does not lead: each entry of the log into its durable log and pending list."""
+    """A member that does not lead: each entry of the log into its durable log, its pending list
+    and view, and (through `on_commit`) its books."""
 
-    def __init__(self, store: Store, mempool: Mempool, on_l1: Callable[[bytes], int | None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        mempool: Mempool,
+        on_l1: Callable[[bytes], int | None],
+        on_commit: Callable[[list[Tx], OrderRecords | None], bool] | None = None,
+    ) -> None:
         self.store = store
         self.mempool = mempool
         self.on_l1 = on_l1
         """The L1 batch that already holds a transaction (by hash), if this member saw it first."""
+        self.on_commit = on_commit
+        """The books after a round's transactions joined the view (`Exchange.follow`); False if
+        they must be rebuilt. None: the books are only ever rebuilt."""
         self.applied = Applied()
         self.dirty = False
-        """Transactions were applied since the view and the books were last rebuilt."""
+        """The view or the books could not follow the log one entry at a time since they were
+        last rebuilt: they must be rebuilt from the durable log before they are read or led."""
         self.since_refresh: list[Tx] = []
-        """Those transactions: the risk index notes them again once the view has them (it forgets
-        a trader it reads flat, which a view older than the log may show)."""
+        """The transactions applied while dirty: the risk index notes them again once the view
+        has them (it forgets a trader it reads flat, which a view older than the log may show)."""
 
     def apply(self, record: Record) -> None:
         """Apply the entry at the next position (BadEntry if its bytes are not one)."""
@@ -209,16 +220,19 @@ class Applier:
         rows: list[tuple[int, bytes, bytes, int]] = []
         fresh: list[PendingTx] = []
         batched: list[tuple[int, int]] = []
+        txs: list[Tx] = []
         records = [c.orders for c in entry.commits if c.orders]
         for commit in entry.commits:
             for row in commit.txs:
                 h = tx_hash(row.raw)
                 rows.append((row.seq, h, row.raw, row.clock))
+                tx = decode_tx(row.raw)
+                txs.append(tx)
                 index = self.on_l1(h)
                 if index is not None:
                     batched.append((row.seq, index))
                 else:
-                    fresh.append(PendingTx(row.seq, h, row.raw, decode_tx(row.raw), row.clock, row.deadline))
+                    fresh.append(PendingTx(row.seq, h, row.raw, tx, row.clock, row.deadline))
 
         def orders(db: object) -> None:
             for r in records:
@@ -229,13 +243,34 @@ class Applier:
             self.store.mark_batched([seq], index)
         mempool = self.mempool
         again = {p.hash for p in fresh} & mempool.hashes
-        if again:  # a dropped transaction pending again under a new seq
+        if again:  # a dropped transaction pending again under a new seq: its old place is in the view
             mempool.pending = [p for p in mempool.pending if p.hash not in again]
+            self.dirty = True
         for ptx in fresh:
+            if not self.dirty and mempool.follow(ptx):
+                continue
+            self.dirty = True
             mempool.pending.append(ptx)
             mempool.hashes.add(ptx.hash)
             mempool.risk.note(ptx.tx)
             self.since_refresh.append(ptx.tx)
         self.applied.last_wall_ms = entry.wall_ms
-        if rows or records:
+        if self.dirty or not (txs or records):
+            return
+        if self.on_commit is None or not self.on_commit(txs, merged(records)):
             self.dirty = True
+
+
+def merged(records: list[OrderRecords]) -> OrderRecords | None:
+    """The order records of several commits as one, in order (None if there are none)."""
+    if not records:
+        return None
+    if len(records) == 1:
+        return records[0]
+    out = OrderRecords()
+    for r in records:
+        out.inserts += r.inserts
+        out.statuses += r.statuses
+        out.moves += r.moves
+        out.fills += r.fills
+    return out

@@ -47,6 +47,7 @@ from sequencer.exchange.records import (
     OrderOutcome,
     OrderStatus,
 )
+from sequencer.exchange.replica import follow_commit
 from sequencer.exchange.requests import (
     Answer,
     CancelOrder,
@@ -57,6 +58,7 @@ from sequencer.exchange.requests import (
     Resting,
     Run,
 )
+from sequencer.journal import OrderRecords
 from sequencer.matching import BookOrder, OrderBook, OrderReduced, OrderRemoved, RemoveReason
 from sequencer.mempool import Mempool
 from sequencer.stf.codec import decode_signed_order, decode_tx
@@ -403,15 +405,7 @@ class Exchange:
         """Run `body` on a fresh run, then commit its transactions and order records together
         and publish its messages. If anything raises, nothing is logged, the view is rolled back
         and the books are rebuilt from the log (they may hold half an operation)."""
-        hi, lo = self._times()
-        run = Run(
-            stage=self.mempool.stage(L1Context(queue_end=0, queue_hashes={}, l2_time=hi)),
-            writes=OrderWrites(),
-            markets=self.markets(),
-            hi=hi,
-            lo=lo,
-            priority=priority,
-        )
+        run = self._new_run(priority)
         try:
             result = body(run)
             if self.mempool.replica:  # books only: the durable log is the set's leader's
@@ -425,14 +419,54 @@ class Exchange:
             log.error("exchange_operation_failed_rebuilding_books")
             self.rebuild()
             raise
-        if self.stream is not None and self.stream.subscribers:  # messages are made only if read
-            for message in run.messages:
-                if isinstance(message, FillRecord):
-                    message = fill_message(replace(message, seq=seqs[message.tx_hash]))
-                elif not isinstance(message, dict):
-                    message = book_message(message)
-                self.stream.publish(message)
+        self._publish(run, seqs)
         return result, seqs
+
+    def follow(self, txs: Sequence[Tx], records: OrderRecords | None) -> bool:
+        """A member of a set that does not lead: the books after one of its leader's commits,
+        whose transactions the view already holds (`replica.follow_commit`); False if they must
+        be rebuilt instead."""
+        return follow_commit(self, txs, records)
+
+    def execute_replica(self, body: Callable[[Run], None]) -> None:
+        """Run `body` on the books alone (a member that does not lead stages and logs nothing),
+        then publish its messages; what it raises is the caller's (the books are to be rebuilt)."""
+        run = self._new_run(True)
+        try:
+            body(run)
+        finally:
+            run.stage.rollback()
+        self._publish(run, {})
+
+    def _new_run(self, priority: bool) -> Run:
+        hi, lo = self._times()
+        return Run(
+            stage=self.mempool.stage(L1Context(queue_end=0, queue_hashes={}, l2_time=hi)),
+            writes=OrderWrites(),
+            markets=self.markets(),
+            hi=hi,
+            lo=lo,
+            priority=priority,
+        )
+
+    def bump_seq(self, seq: int) -> None:
+        """An order arrived elsewhere (the set's leader) with arrival number `seq`: the next one
+        here comes after it."""
+        if seq >= self._seq:
+            self._seq = seq + 1
+
+    def _publish(self, run: Run, seqs: dict[bytes, int]) -> None:
+        if self.stream is None or not self.stream.subscribers:  # messages are made only if read
+            return
+        for message in run.messages:
+            if isinstance(message, FillRecord):
+                seq = seqs.get(message.tx_hash)
+                if seq is None:
+                    continue
+                message = fill_message(replace(message, seq=seq))
+            elif not isinstance(message, dict):
+                message = book_message(message)
+            self.stream.publish(message)
 
     def _sync_books(self) -> None:
         """Rebuild the books if governance changed a market's tick or lot under them."""

@@ -18,6 +18,7 @@ from devnet.jetstream import NatsCluster
 from sequencer.cluster.entries import TermStart, encode_entry
 from sequencer.cluster.log import ReplicatedLog
 from sequencer.errors import NotLeader
+from sequencer.matching import Side
 from sequencer.mempool import logged_pending
 from sequencer.replication import Applier, Replicator
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
@@ -43,6 +44,26 @@ def rows(h: Harness) -> dict[str, list[Any]]:
 
 def books(h: Harness) -> dict[int, Any]:
     return {m: book.depth(1000) for m, book in sorted(h.exchange.books.items())}
+
+
+def same_exchange(a: Harness, b: Harness, *, require_orders: bool = True) -> bool:
+    """The same books (every resting order in priority order), open-order exposure and view of
+    every trader's account; `a` numbers its next order after every logged one."""
+    assert books(a) == books(b)
+    assert any(books(b)[ETH]) or not require_orders
+    for market, book in b.exchange.books.items():
+        for side in (Side.BUY, Side.SELL):
+            assert list(a.exchange.books[market].orders(side)) == list(book.orders(side))
+    assert {d: (r.seq, r.signed) for d, r in a.exchange.resting.items()} == {
+        d: (r.seq, r.signed) for d, r in b.exchange.resting.items()
+    }
+    assert a.exchange.by_trader == b.exchange.by_trader
+    markets = b.exchange.markets()
+    for trader in (A, B, C, D):
+        assert a.exchange.exposure.of(trader, markets) == b.exchange.exposure.of(trader, markets)
+        assert get_account(a.mempool.view, trader) == get_account(b.mempool.view, trader)
+    assert a.exchange.next_seq() > b.exchange.log.max_seq()  # a new order comes after every one logged
+    return True
 
 
 def rebuilt(h: Harness) -> None:
@@ -93,11 +114,12 @@ def test_replication__follower_applies_the_log__same_durable_log_books_and_view(
                 await asyncio.wait_for(barrier, 30)
                 assert replicator.barrier() is None and not fatal
                 assert replicator.replicated_seq == leader.store.top_seq() > 0
-                applier = Applier(follower.store, follower.mempool, lambda _: None)
+                follower.mempool.replica = True
+                applier = Applier(follower.store, follower.mempool, lambda _: None, follower.exchange.follow)
                 for record in await log_f.read(0):
                     applier.apply(record)
                 assert applier.applied.position == replicator.position == await log_f.last_seq()
-                assert applier.dirty
+                assert not applier.dirty  # the view and the books followed entry by entry
             finally:
                 writer.cancel()
 
@@ -107,13 +129,10 @@ def test_replication__follower_applies_the_log__same_durable_log_books_and_view(
     assert [(p.seq, p.hash) for p in follower.mempool.pending] == [
         (p.seq, p.hash) for p in leader.mempool.pending
     ]
+    assert same_exchange(follower, leader)  # followed, not rebuilt
     rebuilt(follower)
     rebuilt(leader)
-    assert books(follower) == books(leader) and any(books(leader)[ETH])
-    resting = {d: (r.seq, r.signed) for d, r in leader.exchange.resting.items()}
-    assert {d: (r.seq, r.signed) for d, r in follower.exchange.resting.items()} == resting
-    for trader in (A, B, C, D):
-        assert get_account(follower.mempool.view, trader) == get_account(leader.mempool.view, trader)
+    assert same_exchange(follower, leader)
     leader.store.close()
     follower.store.close()
 

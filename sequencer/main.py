@@ -23,6 +23,7 @@ from sequencer.cluster.connect import connect
 from sequencer.cluster.errors import ClusterUnavailable
 from sequencer.cluster.lease import Lease
 from sequencer.cluster.log import ReplicatedLog
+from sequencer.cluster.renewer import Renewer
 from sequencer.config import SequencerSettings, SettingsError, load_settings
 from sequencer.fairness import Fairness, FairnessLimits
 from sequencer.gcpause import full_collections, quiet_gc
@@ -189,7 +190,8 @@ async def join_set(
 ) -> Member:
     """Connect to the set's NATS cluster, open its log and lease, and make `node` a member."""
     name = settings.advertise_url or f"http://{settings.host}:{settings.port}"
-    nc = await connect([u.strip() for u in settings.nats_url.split(",") if u.strip()], name)
+    urls = [u.strip() for u in settings.nats_url.split(",") if u.strip()]
+    nc = await connect(urls, name)
     deadline = time.monotonic() + JOIN_WAIT_S
     while True:  # the stream and the bucket are made by the first member: a new cluster is slow then
         try:
@@ -201,7 +203,9 @@ async def join_set(
                 raise
             log.warning("join_set_retry", error=str(exc))
             await asyncio.sleep(0.5)
-    member = Member(node, replicated, lease, MemberOptions(name), deposed)
+    renewer = Renewer(lease, urls)
+    await asyncio.to_thread(renewer.start)
+    member = Member(node, replicated, lease, MemberOptions(name), deposed, renewer)
     node.attach_member(member)
     log.info("joined_set", member=name, nats=settings.nats_url, lease_ttl_s=settings.lease_ttl_s)
     return member

@@ -9,6 +9,8 @@ no one holds it, and leads while it holds it.
   that end (an earlier leader's late append is refused from then on), rebuilds its view and books,
   and only then admits: from then on each commit goes into the log before it is answered
   (`Replicator`).
+- The lease is renewed from a thread of its own (`Renewer`), so a long turn of this loop does not
+  lose it; a loop that has not turned for `renewer.MAX_STALL_S` is no longer renewed.
 - A leader that loses the lease (it could not renew it in time: cut off, paused, or the key taken)
   or whose append is refused stops acknowledging at once and is deposed: what it committed since
   its last append is in no log, so the process ends (`on_deposed`) and, started again, rebuilds
@@ -28,6 +30,7 @@ from sequencer.cluster.entries import TermStart, encode_entry
 from sequencer.cluster.errors import ClusterUnavailable, Fenced
 from sequencer.cluster.lease import Lease
 from sequencer.cluster.log import ReplicatedLog
+from sequencer.cluster.renewer import Renewer
 from sequencer.errors import CriticalError, NotLeader
 from sequencer.metrics import CLUSTER_LEADER, CLUSTER_LEADER_CHANGES, CLUSTER_LOG_POSITION
 from sequencer.replication import Applier, Replicator
@@ -44,6 +47,8 @@ LOOK_EVERY_S = 0.5
 """How often a member reads who holds the lease and where the log ends (for /health)."""
 TAKE_EVERY_S = 0.1
 """How often a member that does not lead tries to take the lease (the failover's last delay)."""
+HEARTBEAT_S = 0.1
+"""How often the member's loop tells the lease renewer that it turns."""
 
 
 @dataclass
@@ -65,12 +70,15 @@ class Member:
         lease: Lease,
         options: MemberOptions,
         on_deposed: Callable[[str], None],
+        renewer: Renewer | None = None,
     ) -> None:
         self.node = node
         self.log = log_
         self.lease = lease
         self.options = options
         self.on_deposed = on_deposed
+        self.renewer = renewer
+        """Renews the lease from its own thread while this member leads (None: this loop does)."""
         self.role = "follower"
         """follower, candidate (taking over), leader, or deposed."""
         self.applier = Applier(node.store, node.mempool, node.follower.included_on_l1, node.exchange.follow)
@@ -161,6 +169,8 @@ class Member:
         self.applier.since_refresh = []
         self._follow_task = asyncio.create_task(self._follow())
         self._tasks = [asyncio.create_task(self._lease_loop()), asyncio.create_task(self._refresh_loop())]
+        if self.renewer is not None:
+            self._tasks.append(asyncio.create_task(self._heartbeat(self.renewer)))
 
     async def stop(self) -> None:
         """Stop the member's tasks and give the lease up if held."""
@@ -168,6 +178,8 @@ class Member:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.renewer is not None:
+            await asyncio.to_thread(self.renewer.stop)
         if self.role == "leader":
             try:
                 await self.lease.release()
@@ -215,11 +227,13 @@ class Member:
         while self.role != "deposed":
             try:
                 if self.role in ("leader", "candidate"):
-                    if not await self.lease.renew():
+                    held = self.lease.held() if self.renewer is not None else await self.lease.renew()
+                    if not held:
                         self._depose("the lease was lost")
                         return
                 elif not self.was_slashed and self.broken is None and await self.lease.try_acquire():
                     self.role = "candidate"
+                    self._renewing(True)
                     take_over = asyncio.create_task(self._take_over_or_give_up())
                     self._tasks.append(take_over)
                 if time.monotonic() >= self._next_look:  # who leads, and where the log ends
@@ -256,6 +270,16 @@ class Member:
                 return
             self.role = "follower"
             await self._give_up_lease()
+
+    async def _heartbeat(self, renewer: Renewer) -> None:
+        """Tell the renewer this loop turns (it stops renewing a lease whose loop is stuck)."""
+        while True:
+            renewer.beat()
+            await asyncio.sleep(HEARTBEAT_S)
+
+    def _renewing(self, on: bool) -> None:
+        if self.renewer is not None:
+            self.renewer.active = on
 
     async def _take_over(self) -> None:
         """Holding the lease: apply the log to its end, start the term in it, rebuild, lead."""
@@ -304,6 +328,7 @@ class Member:
         )
 
     async def _give_up_lease(self) -> None:
+        self._renewing(False)
         try:
             await self.lease.release()
         except ClusterUnavailable as exc:
@@ -315,6 +340,7 @@ class Member:
             return
         was = self.role
         self.role = "deposed"
+        self._renewing(False)
         CLUSTER_LEADER.set(0)
         log.critical("deposed", reason=reason, was=was, member=self.options.name)
         self.on_deposed(reason)

@@ -24,6 +24,7 @@ RUN_TOGETHER = {
     "tests/cluster/test_bench_cluster.py": "nats",
     "tests/cluster/test_lease.py": "nats",
     "tests/cluster/test_log.py": "nats",
+    "tests/cluster/test_renewer.py": "nats",
     "tests/cluster/test_replication.py": "nats",
 }
 """Test files that `make unit` (`pytest -n 2 --dist loadfile`) hands to one worker as one group,

@@ -154,21 +154,23 @@ class Lease:
         log.info("leadership_gained", holder=self.holder, term=self.term, ttl_s=self.ttl)
         return self.held()
 
-    async def renew(self) -> bool:
+    async def renew(self, kv: KeyValue | None = None) -> bool:
         """Extend the lease by a compare-and-set on this member's last revision; True if held
         now. False once it is lost: the deadline passed, or the key changed (another member
         took it after it expired); raises ClusterUnavailable if NATS does not answer in time
-        (the lease is still held until its deadline)."""
+        (the lease is still held until its deadline). `kv`: the bucket through another
+        connection (one of another thread's event loop, `Renewer`)."""
         if self.revision is None:
             return False
         left = self.deadline - time.monotonic()
         if left <= 0:
             self._lose("deadline passed")
             return False
-        sent = time.monotonic()
+        sent, last = time.monotonic(), self.revision
         try:
             revision = await asyncio.wait_for(
-                self.kv.update(self.key, self._value(self.term), last=self.revision), min(self.timeout, left)
+                (kv or self.kv).update(self.key, self._value(self.term), last=last),
+                min(self.timeout, left),
             )
         except nats.js.errors.KeyWrongLastSequenceError:
             self._lose("the key changed (expired or taken)")
@@ -178,6 +180,8 @@ class Lease:
                 self._lose("deadline passed while renewing")
                 return False
             raise ClusterUnavailable(f"cannot renew the lease: {type(err).__name__}: {err}") from err
+        if self.revision != last:  # released or lost meanwhile (by the other thread): it stays so
+            return False
         self.revision = int(revision)
         self.deadline = sent + self.ttl - self.margin
         return self.held()

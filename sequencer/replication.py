@@ -120,6 +120,7 @@ class Replicator:
 
     async def run(self) -> None:
         """Append what is recorded, for as long as this member leads."""
+        task = asyncio.current_task()
         while self.failed is None:
             await self._wake.wait()
             self._wake.clear()
@@ -129,6 +130,8 @@ class Replicator:
                 if self._other and self.failed is None and await self._append_fenced(self._other[0]):
                     del self._other[0]
                     self.entries += 1
+            if task is not None and task.cancelling():  # nats-py swallows a cancel that lands mid-publish
+                raise asyncio.CancelledError
 
     async def _append_some(self) -> None:
         size, count = 0, 0

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from contracts.logs import get_logger
+from sequencer.batchlog import LoggedBatches, posted_entry
 from sequencer.cluster.entries import TermStart, encode_entry
 from sequencer.cluster.errors import ClusterUnavailable, Fenced
 from sequencer.cluster.lease import Lease
@@ -36,6 +37,8 @@ from sequencer.metrics import CLUSTER_LEADER, CLUSTER_LEADER_CHANGES, CLUSTER_LO
 from sequencer.replication import Applier, Replicator
 
 if TYPE_CHECKING:
+    from contracts.l1 import Mined
+    from sequencer.builder import BuiltBatch
     from sequencer.node import SequencerNode
 
 log = get_logger("cluster")
@@ -83,6 +86,9 @@ class Member:
         """follower, candidate (taking over), leader, or deposed."""
         self.applier = Applier(node.store, node.mempool, node.follower.included_on_l1, node.exchange.follow)
         self.replicator = Replicator(log_, lease.held, self._depose)
+        self.batches = LoggedBatches(node.follower)
+        """Batches the log says a leader appended that this member's L1 read has not reached."""
+        self.applier.on_batch_posted = self.batches.note
         self.leader_name: str | None = None
         """The lease holder as last read (None: unknown, or no one)."""
         self.log_end = 0
@@ -122,6 +128,14 @@ class Member:
     def barrier(self) -> asyncio.Future[None] | None:
         """What an admission round waits for before answering (`Replicator.barrier`)."""
         return self.replicator.barrier()
+
+    def batch_posted(self, index: int, prev_root: bytes, built: BuiltBatch, mined: Mined) -> None:
+        """This leader's batch `index`, built on `prev_root`, was mined on L1: a `BatchPosted`
+        entry into the log, fenced like every append (a new leader then waits for it on L1 instead
+        of building on the tip it moves)."""
+        if self.role == "leader":
+            entry = posted_entry(index, prev_root, built, mined.tx_hash, mined.l1_block)
+            self.replicator.record_entry(encode_entry(entry))
 
     def postable_seq(self) -> int:
         """Highest transaction sequence number a batch may hold (what the log holds)."""

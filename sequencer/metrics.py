@@ -11,6 +11,11 @@ TXS_REJECTED = Counter("rollup_txs_rejected_total", "Transactions refused", ["co
 BATCHES_POSTED = Counter(
     "rollup_batches_posted_total", "Batches appended on L1 by this node", registry=REGISTRY
 )
+BATCHES_SUPERSEDED = Counter(
+    "rollup_batches_superseded_total",
+    "Batches the Rollup refused because another batch had already extended the root they were built on",
+    registry=REGISTRY,
+)
 BATCH_POST_FAILURES = Counter("rollup_batch_post_failures_total", "Failed batch postings", registry=REGISTRY)
 BATCH_TXS = Histogram(
     "rollup_batch_txs", "Transactions per posted batch", buckets=(1, 4, 16, 64, 128, 256), registry=REGISTRY

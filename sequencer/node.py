@@ -217,6 +217,8 @@ class SequencerNode:
         self.intake.admission.hold = member.barrier
         self.poster.may_post = member.leading
         self.poster.postable_seq = member.postable_seq
+        self.poster.log_batch_waits = member.batches.waiting
+        self.poster.on_appended = member.batch_posted
         self.follower.leads = member.leading
         self.follower.on_slashed = member.slashed
         self.mempool.replica = True  # until it leads

@@ -3,10 +3,15 @@
 It posts when `batch_max_txs` are pending or `batch_interval_ms` has passed, one batch in flight
 at a time (until the follower has folded it, or folded past its block without it: an L1 read
 with confirmations sees it only that many blocks later), and never on top of a batch it found
-invalid. The batch's clock comes from the `L2Clock`; a refused append is a lost race or an L1
-hiccup (the follower resyncs, the next turn builds again), and the Rollup's clock refusals move
-the clock. Once the Rollup is frozen (protocol section 12) it posts nothing more: it says so
-once, and /health says `rollup_frozen`.
+invalid. The batch's clock comes from the `L2Clock`; an append refused because another batch
+already extended its `prev_root` (another sequencer's, or after a failover the previous leader's)
+is an expected outcome, not a failure: counted, logged at info, and the poster plans again from
+the L1 tip. Any other refusal is an L1 hiccup (the follower resyncs, the next turn builds again,
+/health says so until a batch is appended), and the Rollup's clock refusals move the clock. A
+set's leader records each batch it appended in the set's log (`on_appended`), and builds nothing
+while a batch the log names is not yet decided by its L1 read (`log_batch_waits`). Once the
+Rollup is frozen (protocol section 12) it posts nothing more: it says so once, and /health says
+`rollup_frozen`.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from sequencer.errors import TransientError
 from sequencer.follower import Follower
 from sequencer.l2clock import L2Clock
 from sequencer.mempool import Mempool, PendingTx
-from sequencer.metrics import BATCH_POST_FAILURES, BATCH_TXS, BATCHES_POSTED
+from sequencer.metrics import BATCH_POST_FAILURES, BATCH_TXS, BATCHES_POSTED, BATCHES_SUPERSEDED
 from sequencer.stf.chain import Chain
 from sequencer.stf.l1types import L1Frozen
 from sequencer.stf.queue import due_queue
@@ -36,6 +41,9 @@ log = get_logger("sequencer")
 
 POSTING = "poster"
 """The source of a failed append in the node's `LoopHealth` (the builder loop itself goes on)."""
+
+REFUSED_PREV_ROOT = "rollup: wrong prev_root"
+"""The Rollup's refusal of a batch built on a root that is no longer its tip (protocol section 4)."""
 
 BUILD_SLICE_SECONDS = 0.002
 """Longest stretch of batch building between two turns of the event loop (requests wait no
@@ -109,6 +117,14 @@ class Poster:
         self.postable_seq: Callable[[], int] | None = None
         """Highest transaction sequence number a batch may hold (a set's leader: what its log
         holds); None: any pending one."""
+        self.on_appended: Callable[[int, bytes, BuiltBatch, Mined], None] | None = None
+        """Told of each batch appended: its index, the root it was built on, the batch and its L1
+        transaction (a set's leader records it in the log)."""
+        self.log_batch_waits: Callable[[], bool] = lambda: False
+        """Whether a batch the set's log names is still to be decided by the L1 read (then the
+        tip is about to move, and nothing is built on it)."""
+        self.superseded = 0
+        """Appends refused because another batch had already extended their `prev_root`."""
         self.frozen_reported = False
         """Whether the freeze of the Rollup was logged (the poster stops at it)."""
         self.unposted_since: float | None = None
@@ -169,6 +185,8 @@ class Poster:
             return False
         if self.follower.in_flight is not None:
             return False  # our last batch is not folded yet (the L1 read lags by its confirmations)
+        if self.log_batch_waits():
+            return False  # the previous leader's batch is on L1 beyond our read: wait to fold it
         postable = self._postable()
         if not postable and not due_queue(self.chain.state, self.chain.queue, 1):
             self._posted()  # nothing waits: no need to ask L1 for the time
@@ -193,6 +211,7 @@ class Poster:
         if not self.may_post():  # (a set's leader paused or cut off while building: it lost the lease)
             return False
         self.follower.expect(built)
+        index, prev_root = len(self.chain.batches), self.chain.tip_root
         try:
             mined = await asyncio.to_thread(
                 self.writer.append_batch,
@@ -205,6 +224,10 @@ class Poster:
             )
         except Exception as exc:  # temporary: lost a race or L1 hiccup; the follower resyncs
             self.follower.give_up(built)
+            if getattr(exc, "reason", None) == REFUSED_PREV_ROOT:
+                self._superseded(built, index)
+                await self.follower.poll()  # fold the batch that took the tip; plan again on it
+                return False
             BATCH_POST_FAILURES.inc()
             self.health.fail(POSTING, f"append failed: {exc}")
             self.clock.refused(getattr(exc, "reason", None))
@@ -213,8 +236,18 @@ class Poster:
             return False
         self.follower.mined(built, mined.l1_block)
         self.appended(built, mined.tx_hash)
+        if self.on_appended is not None:
+            self.on_appended(index, prev_root, built, mined)
         await self.follower.poll()  # fold our own batch now, before building the next
         return True
+
+    def _superseded(self, built: BuiltBatch, index: int) -> None:
+        """Another batch extended the tip first (a race, or a failover's double post): expected;
+        its transactions stay pending and are planned again on the new tip."""
+        self.superseded += 1
+        BATCHES_SUPERSEDED.inc()
+        l1_read = self.follower.cursor.next_block - 1
+        log.info("batch_superseded", index=index, txs=len(built.txs), l1_read=l1_read)
 
     def _stop_frozen(self, frozen: L1Frozen) -> None:
         """The Rollup is frozen: no append can succeed again, so none is tried (said once)."""

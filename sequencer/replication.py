@@ -4,13 +4,15 @@ The leader's durable log tells `Replicator.record` of each commit as soon as it 
 (`Mempool.journal`); the replicator appends what was recorded to the set's log (`sequencer.cluster`)
 as `Round` entries, several commits per entry when they came while the previous append was in
 flight (group commit again, one level up), each append fenced on the last position the leader
-saw. Nothing of a commit is answered before its entry is appended (`barrier`), and no batch holds
+saw; a `BatchPosted` entry for each batch the leader appended on L1 goes in between them
+(`record_entry`). Nothing of a commit is answered before its entry is appended (`barrier`), and no batch holds
 a transaction before its entry is appended (`replicated_seq`): what a client was told, and what L1
 holds, is in the log.
 
 A member that does not lead writes each entry into its own durable log (`Applier`): the same
 transactions under the same sequence numbers, the same order records. Its speculative view and
-books are rebuilt from them when it reads them (`dirty`), and whole when it takes the lease.
+books are rebuilt from them when it reads them (`dirty`), and whole when it takes the lease; a
+`BatchPosted` entry goes to `on_batch_posted` (`sequencer.batchlog`).
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class Replicator:
         self.failed: str | None = None
         """Why this leader can append no more (then nothing is answered again)."""
         self._buffer: list[bytes] = []
+        self._other: list[bytes] = []
+        """Entries other than Rounds waiting to be appended (`record_entry`)."""
         self._top_seqs: list[int] = []
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -89,6 +93,14 @@ class Replicator:
         self._buffer.append(encode_commit(commit))
         self._top_seqs.append(max((row.seq for row in commit.txs), default=0))
         self.recorded += 1
+        self._wake.set()
+
+    def record_entry(self, entry: bytes) -> None:
+        """An entry other than a Round (a `BatchPosted`): appended after the Rounds recorded
+        before it, fenced like them."""
+        if self.failed is not None:
+            return
+        self._other.append(entry)
         self._wake.set()
 
     def barrier(self) -> asyncio.Future[None] | None:
@@ -108,11 +120,18 @@ class Replicator:
 
     async def run(self) -> None:
         """Append what is recorded, for as long as this member leads."""
+        task = asyncio.current_task()
         while self.failed is None:
             await self._wake.wait()
             self._wake.clear()
-            while self._buffer and self.failed is None:
-                await self._append_some()
+            while (self._buffer or self._other) and self.failed is None:
+                if self._buffer:
+                    await self._append_some()
+                if self._other and self.failed is None and await self._append_fenced(self._other[0]):
+                    del self._other[0]
+                    self.entries += 1
+            if task is not None and task.cancelling():  # nats-py swallows a cancel that lands mid-publish
+                raise asyncio.CancelledError
 
     async def _append_some(self) -> None:
         size, count = 0, 0
@@ -122,21 +141,7 @@ class Replicator:
             size += len(encoded)
             count += 1
         payload = encode_round(int(time.time() * 1000), self._buffer[:count])
-        while True:
-            if not self.holds_lease():
-                self._fail("the lease lapsed with commits not in the log")
-                return
-            try:
-                self.position = await self.log.append(payload, self.position)
-                break
-            except ClusterUnavailable as exc:  # retried as it was: the message id dedups it
-                log.warning("log_append_retry", position=self.position + 1, error=str(exc))
-                await asyncio.sleep(RETRY_PAUSE_S)
-            except (Fenced, EntryTooLarge) as exc:
-                self._fail(str(exc))
-                return
-        if not self.holds_lease():  # in the log, but answered by no one: the next leader has it
-            self._fail("the lease lapsed while the append was in flight")
+        if not await self._append_fenced(payload):
             return
         del self._buffer[:count]
         self.replicated_seq = max(self.replicated_seq, *self._top_seqs[:count])
@@ -151,6 +156,27 @@ class Replicator:
             if not future.done():
                 future.set_result(None)
         del self._waiters[:done]
+
+    async def _append_fenced(self, payload: bytes) -> bool:
+        """Append one entry at the next position while the lease holds; False (and this leader
+        has failed) if it could not be, or the lease lapsed meanwhile."""
+        while True:
+            if not self.holds_lease():
+                self._fail("the lease lapsed with entries not in the log")
+                return False
+            try:
+                self.position = await self.log.append(payload, self.position)
+                break
+            except ClusterUnavailable as exc:  # retried as it was: the message id dedups it
+                log.warning("log_append_retry", position=self.position + 1, error=str(exc))
+                await asyncio.sleep(RETRY_PAUSE_S)
+            except (Fenced, EntryTooLarge) as exc:
+                self._fail(str(exc))
+                return False
+        if not self.holds_lease():  # in the log, but answered by no one: the next leader has it
+            self._fail("the lease lapsed while the append was in flight")
+            return False
+        return True
 
     def _fail(self, reason: str) -> None:
         if self.failed is not None:
@@ -196,6 +222,8 @@ class Applier:
         self.on_commit = on_commit
         """The books after a round's transactions joined the view (`Exchange.follow`); False if
         they must be rebuilt. None: the books are only ever rebuilt."""
+        self.on_batch_posted: Callable[[BatchPosted], None] | None = None
+        """Told of each `BatchPosted` entry (`LoggedBatches.note`); None: the entry changes nothing."""
         self.applied = Applied()
         self.dirty = False
         """The view or the books could not follow the log one entry at a time since they were
@@ -212,8 +240,8 @@ class Applier:
         elif isinstance(entry, TermStart):
             self.applied.term, self.applied.holder = entry.term, entry.holder
             log.info("log_term_seen", term=entry.term, holder=entry.holder, position=record.seq)
-        elif isinstance(entry, BatchPosted):
-            pass  # L1 says which transactions a batch holds; the entry is for readers of the log
+        elif isinstance(entry, BatchPosted) and self.on_batch_posted is not None:
+            self.on_batch_posted(entry)
         self.applied.position = record.seq
 
     def _apply_round(self, entry: Round) -> None:

@@ -21,6 +21,7 @@ E2E_FOLDER = "tests/e2e/"
 RUN_TOGETHER = {
     "tests/e2e/test_bench.py": "timed",
     "tests/e2e/test_l1_outage.py": "timed",
+    "tests/cluster/test_batch_log.py": "nats",
     "tests/cluster/test_bench_cluster.py": "nats",
     "tests/cluster/test_lease.py": "nats",
     "tests/cluster/test_log.py": "nats",

@@ -5,8 +5,9 @@
   (`sequencer.journal`), in order.
 - `TermStart` (0x02): a new leader's first entry, appended once it has read the log to its end;
   from then on an append by any earlier leader, fenced on an older end, is refused.
-- `BatchPosted` (0x03): the leader saw its batch on L1; the batch holds the log's transactions
-  from one cursor up to another, so a new leader knows where batching goes on.
+- `BatchPosted` (0x03): the leader's batch was mined on L1: its index, the roots it goes from and
+  to, the L1 transaction and block that hold it, and the sequence numbers of the log's
+  transactions it holds, so a new leader knows what the old one already sent.
 
 Integers are big-endian, lengths are explicit, and a decoder reads every byte exactly once:
 anything else is `BadEntry` (docs/protocol.md, "The sequencer set's log").
@@ -35,7 +36,8 @@ _MOVE = struct.Struct(">QQ")
 NO_REASON = 0xFFFF
 """Length written for an absent reason."""
 _TERM_HEAD = struct.Struct(">QB")
-_BATCH = struct.Struct(">QQIQI32s")
+_BATCH_HEAD = struct.Struct(">QQ32s32s32sI")
+_SEQ = struct.Struct(">Q")
 MAX_HOLDER_BYTES = 255
 
 
@@ -60,27 +62,22 @@ class TermStart:
 
 
 @dataclass(frozen=True)
-class LogCursor:
-    """A transaction of the log: the one at `index` in the round at log position `seq`."""
-
-    seq: int
-    """Log position of the round."""
-    index: int
-    """Index of the transaction within the round."""
-
-
-@dataclass(frozen=True)
 class BatchPosted:
-    """A batch the leader saw on L1, and which of the log's transactions it holds."""
+    """A batch the leader appended on L1 (mined), and which of the log's transactions it holds."""
 
     batch_index: int
     """The batch's index on the Rollup."""
-    first: LogCursor
-    """The first log transaction the batch holds."""
-    end: LogCursor
-    """The log transaction after the batch's last one (where the next batch begins)."""
-    batch_hash: bytes
-    """The batch's `batch_hash` as the Rollup stores it (protocol section 4; 32 bytes)."""
+    l1_block: int
+    """The L1 block that holds the append (a reorganisation of the L1 may still take it out)."""
+    prev_root: bytes
+    """The state root the batch was built on (32 bytes)."""
+    post_root: bytes
+    """The state root after the batch (32 bytes)."""
+    l1_tx: bytes
+    """The hash of the L1 transaction that appended it (32 bytes)."""
+    seqs: tuple[int, ...]
+    """The sequence numbers of the log's transactions it holds, in batch order (queue entries,
+    which are in no Round, are not named)."""
 
 
 Entry = Round | TermStart | BatchPosted
@@ -122,11 +119,12 @@ def _encode(entry: Entry) -> bytes:
         if len(holder) > MAX_HOLDER_BYTES:
             raise ValueError(f"holder name of {len(holder)} bytes is over {MAX_HOLDER_BYTES}")
         return bytes([KIND_TERM_START]) + _TERM_HEAD.pack(entry.term, len(holder)) + holder
-    if len(entry.batch_hash) != 32:
-        raise ValueError("batch_hash must be 32 bytes")
-    first, end = entry.first, entry.end
-    body = _BATCH.pack(entry.batch_index, first.seq, first.index, end.seq, end.index, entry.batch_hash)
-    return bytes([KIND_BATCH_POSTED]) + body
+    if any(len(b) != 32 for b in (entry.prev_root, entry.post_root, entry.l1_tx)):
+        raise ValueError("prev_root, post_root and l1_tx must be 32 bytes each")
+    head = _BATCH_HEAD.pack(
+        entry.batch_index, entry.l1_block, entry.prev_root, entry.post_root, entry.l1_tx, len(entry.seqs)
+    )
+    return b"".join([bytes([KIND_BATCH_POSTED]), head, *(_SEQ.pack(seq) for seq in entry.seqs)])
 
 
 def decode_entry(data: bytes) -> Entry:
@@ -139,10 +137,7 @@ def decode_entry(data: bytes) -> Entry:
     if kind == KIND_TERM_START:
         return _decode_term_start(body)
     if kind == KIND_BATCH_POSTED:
-        if len(body) != _BATCH.size:
-            raise BadEntry(f"batch-posted entry of {len(body)} bytes, expected {_BATCH.size}")
-        index, first_seq, first_index, end_seq, end_index, root = _BATCH.unpack(body)
-        return BatchPosted(index, LogCursor(first_seq, first_index), LogCursor(end_seq, end_index), root)
+        return _decode_batch_posted(body)
     raise BadEntry(f"unknown log entry kind 0x{kind:02x}")
 
 
@@ -268,3 +263,15 @@ def _decode_term_start(body: memoryview) -> TermStart:
     except UnicodeDecodeError as err:
         raise BadEntry("term-start holder is not UTF-8") from err
     return TermStart(term, holder)
+
+
+def _decode_batch_posted(body: memoryview) -> BatchPosted:
+    if len(body) < _BATCH_HEAD.size:
+        raise BadEntry(f"batch-posted entry of {len(body)} bytes is shorter than its head")
+    index, l1_block, prev_root, post_root, l1_tx, count = _BATCH_HEAD.unpack_from(body)
+    if len(body) != _BATCH_HEAD.size + count * _SEQ.size:
+        raise BadEntry(
+            f"batch-posted entry of {len(body)} bytes, expected {_BATCH_HEAD.size + count * _SEQ.size}"
+        )
+    seqs = tuple(seq for (seq,) in _SEQ.iter_unpack(body[_BATCH_HEAD.size :]))
+    return BatchPosted(index, l1_block, bytes(prev_root), bytes(post_root), bytes(l1_tx), seqs)

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from sequencer.cluster.entries import (
     BatchPosted,
-    LogCursor,
     Round,
     TermStart,
     decode_entry,
@@ -51,9 +50,11 @@ terms = st.builds(TermStart, u64, st.text(max_size=60))
 batches = st.builds(
     BatchPosted,
     u64,
-    st.builds(LogCursor, u64, u32),
-    st.builds(LogCursor, u64, u32),
-    st.binary(min_size=32, max_size=32),
+    u64,
+    b32,
+    b32,
+    b32,
+    st.lists(u64, max_size=5).map(tuple),
 )
 
 
@@ -91,15 +92,17 @@ def test_entry__layout__kind_byte_then_big_endian_fields() -> None:
         encode_entry(TermStart(term=7, holder="s1"))
         == bytes.fromhex("02" + "0000000000000007" + "02") + b"s1"
     )
-    posted = BatchPosted(5, LogCursor(10, 0), LogCursor(12, 3), b"\x11" * 32)
+    posted = BatchPosted(5, 10, b"\x11" * 32, b"\x22" * 32, b"\x33" * 32, (12, 14))
     assert encode_entry(posted) == bytes.fromhex(
         "03"
-        + "0000000000000005"
-        + "000000000000000a"
-        + "00000000"
+        + "0000000000000005"  # batch index
+        + "000000000000000a"  # L1 block
+        + "11" * 32  # prev root
+        + "22" * 32  # post root
+        + "33" * 32  # L1 transaction
+        + "00000002"  # two sequence numbers
         + "000000000000000c"
-        + "00000003"
-        + "11" * 32
+        + "000000000000000e"
     )
 
 
@@ -117,8 +120,9 @@ def test_entry__layout__kind_byte_then_big_endian_fields() -> None:
         bytes.fromhex("01" + "00" * 8 + "00000001" + "00000000" + "00000001" + "00" * 64 + "ffff"),  # no kind
         bytes.fromhex("02" + "00" * 8 + "03") + b"ab",  # holder shorter than its length
         bytes.fromhex("02" + "00" * 8 + "01") + b"\xff",  # holder not UTF-8
-        bytes.fromhex("03") + bytes(63),  # a batch record one byte short
-        bytes.fromhex("03") + bytes(65),  # and one byte long
+        bytes.fromhex("03") + bytes(115),  # a batch record's head one byte short
+        bytes.fromhex("03") + bytes(112) + bytes.fromhex("00000001") + bytes(7),  # a seq cut short
+        bytes.fromhex("03") + bytes(116) + b"\x00",  # a byte after the last seq
     ],
 )
 def test_entry__not_an_entry__bad_entry(data: bytes) -> None:
@@ -132,4 +136,6 @@ def test_entry__field_out_of_range__value_error_before_any_bytes() -> None:
     with pytest.raises(ValueError):
         encode_entry(Round(wall_ms=2**64, commits=()))
     with pytest.raises(ValueError):
-        encode_entry(BatchPosted(0, LogCursor(0, 0), LogCursor(0, 0), b"short"))
+        encode_entry(BatchPosted(0, 0, b"short", bytes(32), bytes(32), ()))
+    with pytest.raises(ValueError):
+        encode_entry(BatchPosted(0, 0, bytes(32), bytes(32), bytes(32), (2**64,)))

@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import nats
 import orjson
@@ -155,21 +156,35 @@ class NatsCluster:
     def stream_last_seq(self, index: int, stream: str) -> int | None:
         """The last sequence of `stream` as node `index` holds it (its own replica, read from its
         monitoring endpoint); None if it holds no replica of the stream."""
+        detail = self._stream_detail(index, stream)
+        return None if detail is None else int(detail["state"]["last_seq"])
+
+    def stream_leader(self, stream: str) -> int | None:
+        """The node that leads `stream`'s Raft group, as the first live node reports it; None if
+        no node is known to lead it."""
+        live = [i for i, node in enumerate(self.nodes) if node.alive]
+        detail = self._stream_detail(live[0], stream) if live else None
+        leader = ((detail or {}).get("cluster") or {}).get("leader")
+        return next((i for i, node in enumerate(self.nodes) if node.name == leader), None)
+
+    def _stream_detail(self, index: int, stream: str) -> dict[str, Any] | None:
+        """Node `index`'s report on its replica of `stream` (its monitoring endpoint's `/jsz`)."""
         url = f"http://127.0.0.1:{self.nodes[index].monitor_port}/jsz?accounts=true&streams=true"
         with urllib.request.urlopen(url, timeout=2.0) as resp:
             report = orjson.loads(resp.read())
         for account in report.get("account_details") or []:
             for detail in account.get("stream_detail") or []:
                 if detail["name"] == stream:
-                    return int(detail["state"]["last_seq"])
+                    return cast(dict[str, Any], detail)
         return None
 
     def wait_replica(
         self, index: int, stream: str, last_seq: int, timeout: float = CLUSTER_START_TIMEOUT_S
     ) -> None:
-        """Wait until node `index` holds `stream` up to `last_seq` (it caught up after a restart)."""
+        """Wait until node `index` holds `stream` up to `last_seq` at least (it caught up after a
+        restart)."""
         wait_until(
-            lambda: self.stream_last_seq(index, stream) == last_seq,
+            lambda: (self.stream_last_seq(index, stream) or 0) >= last_seq,
             timeout,
             interval=0.1,
             what=f"{self.nodes[index].name} to hold {stream} up to {last_seq}",

@@ -40,6 +40,8 @@ from devnet.procs import (
     wait_until,
 )
 from devnet.supervisor import Supervisor, restart_command, restart_main
+from sequencer.cluster.lease import DEFAULT_BUCKET as LEASE_BUCKET
+from sequencer.cluster.log import DEFAULT_STREAM as LOG_STREAM
 
 log = get_logger("devnet")
 
@@ -51,6 +53,8 @@ SEQ_C, SEQ_D = 10, 11
 SET_ACCOUNTS = {"sequencer-a": SEQ_A, "sequencer-c": SEQ_C, "sequencer-d": SEQ_D}
 """The members of a sequencer set and their dev accounts (SEQ_B stays a sequencer on its own:
 the devnet's second, the demo's faulty one)."""
+SET_STREAMS = (LOG_STREAM, f"KV_{LEASE_BUCKET}")
+"""The JetStream streams of a sequencer set: its log and its lease's key-value bucket."""
 
 
 @dataclass
@@ -143,6 +147,33 @@ class Network:
             port = first_port + i if first_port else 0
             members.append(self.start_sequencer(name, account, port=port, wait=False, member=True, **options))
         return [self._wait_healthy(member, timeout) for member in members]
+
+    def kill_nats_node(self, index: int | None = None) -> int:
+        """kill -9 one node of the set's JetStream cluster (`start_nats` started it); by default
+        one that leads neither the set's log nor its lease, whose loss costs the set no Raft
+        election. Returns the node's index (for `restart_nats_node`)."""
+        cluster = self._nats_cluster()
+        if index is None:
+            leaders = {cluster.stream_leader(stream) for stream in SET_STREAMS}
+            index = next(i for i, node in enumerate(cluster.nodes) if node.alive and i not in leaders)
+        cluster.kill9(index)
+        log.info("nats_node_killed", node=cluster.nodes[index].name)
+        return index
+
+    def restart_nats_node(self, index: int, timeout: float = 30.0) -> None:
+        """Start node `index` of the set's cluster again on its ports and store, and wait until it
+        holds the set's log as far as the other nodes held it when it came back."""
+        cluster = self._nats_cluster()
+        other = next(i for i, node in enumerate(cluster.nodes) if node.alive and i != index)
+        end = cluster.stream_last_seq(other, LOG_STREAM) or 0
+        cluster.start_node(index)
+        cluster.wait_replica(index, LOG_STREAM, end, timeout)
+        log.info("nats_node_rejoined", node=cluster.nodes[index].name, log_end=end)
+
+    def _nats_cluster(self) -> NatsCluster:
+        if self.nats is None:
+            raise ValueError("the set's NATS cluster was not started here (start_nats)")
+        return self.nats
 
     def leader(self, timeout: float = 30.0) -> Service:
         """The member of the set that leads now (waits until one says so)."""
@@ -302,6 +333,13 @@ class Network:
         service = Service(name, old.url, proc, old.account)
         self.services[name] = service
         return service
+
+    def stop_service(self, name: str, timeout: float = 10.0) -> int:
+        """Stop service `name` by its own PID (SIGTERM, then SIGKILL after `timeout`); returns its
+        exit code. `restart` starts it again."""
+        code = self.services[name].process.stop(timeout)
+        log.info("service_stopped", name=name, code=code)
+        return code
 
     def restart(self, name: str, timeout: float = 60.0) -> Service:
         """`respawn` a service and wait until it is healthy."""

@@ -141,9 +141,13 @@ class Member:
         """Highest transaction sequence number a batch may hold (what the log holds)."""
         return self.replicator.replicated_seq
 
+    def position(self) -> int:
+        """The last position of the set's log this member's state holds."""
+        return self.replicator.position if self.role == "leader" else self.applier.applied.position
+
     def status(self) -> dict[str, Any]:
         """The member's role, the lease holder and its log position (for /health)."""
-        applied = self.replicator.position if self.role == "leader" else self.applier.applied.position
+        applied = self.position()
         return {
             "name": self.options.name,
             "role": self.role,

@@ -232,6 +232,10 @@ class SequencerNode:
         leader = member.leader_name
         return leader if leader and leader != member.options.name else None
 
+    def log_position(self) -> int | None:
+        """The position of the set's log this member's reads answer from (None: not in a set)."""
+        return None if self.member is None else self.member.position()
+
     @property
     def member_name(self) -> str:
         """This node's name in its set (its L1 address when on its own)."""

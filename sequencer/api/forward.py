@@ -4,7 +4,8 @@ leader's answer (status, body, `content-type`, `retry-after`), so a client that 
 keeps working. A forwarded request carries `x-rollup-forwarded` (the forwarding member's name) and
 is never forwarded again: a member that receives one and does not lead answers `not_leader` itself.
 When no leader is known, or it does not answer, the member answers `not_leader` itself (the
-client may try another member). Reads are always answered by the member that got them.
+client may try another member). Reads are always answered by the member that got them, with
+`x-rollup-log-position`: the position of the set's log its state held then.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from sequencer.errors import NotLeader
 log = get_logger("api")
 
 FORWARDED = b"x-rollup-forwarded"
+LOG_POSITION = b"x-rollup-log-position"
+"""On every read of a set's member: the position of the set's log its state held when it answered."""
 FORWARD_TIMEOUT_S = 10.0
 _KEPT = (b"content-type", b"retry-after")
 """The leader's answer headers passed on (uvicorn writes the others)."""
@@ -38,6 +41,10 @@ class Forwarding(Protocol):
         """This member's name in the set."""
         ...
 
+    def log_position(self) -> int | None:
+        """The position of the set's log this member's reads answer from (None: not in a set)."""
+        ...
+
 
 class Forward:
     """ASGI middleware forwarding writes to the set's leader (module docstring)."""
@@ -48,8 +55,12 @@ class Forward:
         self._http: httpx.AsyncClient | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST" or not scope["path"].startswith("/v1/"):
+            position = self.node.log_position()
+            await self.app(scope, receive, send if position is None else _stamped(send, position))
             return
         leader = self.node.forward_url()
         if leader is None or any(name == FORWARDED for name, _ in scope["headers"]):
@@ -78,6 +89,18 @@ class Forward:
         kept = [(k.encode(), v.encode()) for k, v in answer.headers.items() if k.encode() in _KEPT]
         await send({"type": "http.response.start", "status": answer.status_code, "headers": kept})
         await send({"type": "http.response.body", "body": answer.content})
+
+
+def _stamped(send: Send, position: int) -> Send:
+    """`send` with the answer's headers naming the log position it was read at."""
+    value = str(position).encode()
+
+    async def stamped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), (LOG_POSITION, value)]}
+        await send(message)
+
+    return stamped
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

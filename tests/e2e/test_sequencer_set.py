@@ -346,7 +346,11 @@ def test_set__leader_follower_and_nats_node_killed_every_member_restarted__nothi
         if len({f["log_position"] for f in facts}) != 1:
             return False
         status = [get_json(f"{m.url}/v1/status") for m in live]
-        books = [get_json(f"{m.url}/v1/markets/0/book") for m in live]
+        answers = [httpx.get(f"{m.url}/v1/markets/0/book") for m in live]
+        books = [a.json() for a in answers]
+        # each read names the log position it was answered at
+        if {a.headers.get("x-rollup-log-position") for a in answers} != {str(facts[0]["log_position"])}:
+            return False
         watched = get_json(f"{watcher.url}/v1/status")
         roots = {(s["l1_batches"], s["state_root"]) for s in status} | {
             (watched["l1_batches"], watched["state_root"])

@@ -52,8 +52,8 @@ typecheck: bootstrap
 PYTEST_WORKERS ?= 2
 
 unit: bootstrap
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not alone"
-	$(PY) -m pytest -q -m alone
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not alone" --durations=25
+	$(PY) -m pytest -q -m alone --durations=5
 
 test: lint typecheck unit
 

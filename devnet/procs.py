@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import signal
 import socket
@@ -60,8 +61,30 @@ class ProcessExited(ProcsError):
         self.log_tail = log_tail
 
 
+_PICK = random.SystemRandom()  # (never a seeded sequence another process shares)
+
+
+def _ephemeral_low() -> int:
+    """The first port of the range the OS hands out to outgoing connections."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (the OS picks it; another process may take it)."""
+    """A TCP port free on 127.0.0.1 right now, taken below the range of outgoing connections'
+    ports, so that no client's connection takes it before the service binds it (another process
+    picking ports may still take it)."""
+    low = min(_ephemeral_low(), 60_000)
+    for _ in range(200):
+        port = _PICK.randrange(10_000, low) if low > 11_000 else _PICK.randrange(61_000, 65_000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -33,6 +33,7 @@ from nats.js.api import (
     RetentionPolicy,
     StorageType,
     StreamConfig,
+    StreamInfo,
 )
 
 from contracts.logs import get_logger
@@ -43,6 +44,8 @@ log = get_logger("cluster")
 DEFAULT_STREAM = "ROLLUP_LOG"
 DEFAULT_REPLICAS = 3
 REQUEST_TIMEOUT_S = 2.0
+LEADER_WAIT_S = 10.0
+"""How long opening the log waits for its stream to have a leader (a new stream elects one)."""
 READER_HEARTBEAT_S = 1.0
 """The server's idle heartbeat to a reader: two missed and the reader starts a new consumer."""
 HEADER_ROOM_BYTES = 512
@@ -112,7 +115,21 @@ class ReplicatedLog:
                 f"stream {stream} exists with subjects {got.subjects}, {got.num_replicas} replicas,"
                 f" {got.storage} storage; wanted {wanted.subjects}, {replicas}, file"
             )
+        await self._led(info, LEADER_WAIT_S)
         return self
+
+    async def _led(self, info: StreamInfo, within: float) -> None:
+        """Wait until the stream's replicas have elected a leader (a stream just made elects its
+        first one a moment later): ClusterUnavailable if none is elected `within` seconds."""
+        deadline = asyncio.get_running_loop().time() + within
+        while info.cluster is not None and not info.cluster.leader:
+            if asyncio.get_running_loop().time() > deadline:
+                raise ClusterUnavailable(f"the log stream {self.stream} has no leader after {within}s")
+            await asyncio.sleep(0.05)
+            try:
+                info = await self.js.stream_info(self.stream)
+            except _NATS_FAILURES:
+                continue
 
     async def append(self, payload: bytes, expected_last: int) -> int:
         """Append `payload` if the log ends at `expected_last`; returns its position

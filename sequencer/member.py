@@ -50,6 +50,8 @@ LOOK_EVERY_S = 0.5
 """How often a member reads who holds the lease and where the log ends (for /health)."""
 TAKE_EVERY_S = 0.1
 """How often a member that does not lead tries to take the lease (the failover's last delay)."""
+IN_FLIGHT_WAIT_S = 10.0
+"""Longest a new leader that must rebuild waits for its L1 read to reach the log's batches."""
 HEARTBEAT_S = 0.1
 """How often the member's loop tells the lease renewer that it turns."""
 
@@ -333,6 +335,12 @@ class Member:
         self.node.mempool.replica = False
         self._tasks.append(asyncio.create_task(self.replicator.run()))
         if self.applier.dirty or self.node.mempool.unwritten_drops:
+            # a rebuild plans the pending list on this member's L1 tip: not on one older than the
+            # batches the log says were appended (their deposits would be missing, and work
+            # that needs them dropped)
+            deadline = time.monotonic() + IN_FLIGHT_WAIT_S
+            while self.batches.waiting() and self.lease.held() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
             await self.refresh()  # rebuilding writes what changed (drops, statuses): into the log too
         self.role = "leader"
         self._note_leader(self.options.name)

@@ -287,6 +287,35 @@ def test_batch_log__logged_batch_never_landed__new_leader_posts_its_transactions
     run_set(nats_cluster, tmp_path, [0, 2], story)
 
 
+def test_batch_log__new_leader_that_must_rebuild__waits_for_its_l1_read__drops_nothing(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """A new leader that must rebuild its view (it could not follow the log) plans its pending
+    work on its L1 tip only once its read has reached the batches the log says were appended: on
+    an older tip the deposit that funds a pending transfer would be missing, and it would drop
+    an acknowledged transfer."""
+
+    async def story(l1: L1, a: Seq, b: Seq) -> None:
+        l1.view(9, 0).deposit(ADDRS[3], 1_000)
+        await a.poll()
+        funded = await a.transfer(3, 100, 0)  # needs the deposit
+        assert await a.node.poster.build_and_post()  # the deposit and the transfer
+        await batches_logged(a, 2)
+        await applied_everything(a, b)
+        assert b.member.batches.waiting() and b.status(funded) == "pending"
+        b.member.applier.dirty = True  # (a member that could not follow the log: it rebuilds)
+        await a.member.stop()
+        await until(lambda: b.member.role in ("candidate", "leader"), "member 1 takes the lease")
+        await asyncio.sleep(0.3)
+        assert b.member.role == "candidate" and b.status(funded) == "pending"  # waiting for L1
+        l1.fillers(2)
+        await b.poll()
+        await until(b.member.leading, "member 1 leads")
+        assert b.status(funded) == "batched" and not b.deposed
+
+    run_set(nats_cluster, tmp_path, [0, 2], story)
+
+
 def test_member__slashed_on_l1__stops_leading_and_acknowledging_at_once_and_never_leads_again(
     nats_cluster: NatsCluster, tmp_path: Path
 ) -> None:

@@ -5,14 +5,14 @@ The leader's durable log tells `Replicator.record` of each commit as soon as it 
 as `Round` entries, several commits per entry when they came while the previous append was in
 flight (group commit again, one level up), each append fenced on the last position the leader
 saw; a `BatchPosted` entry for each batch the leader appended on L1 goes in between them
-(`record_entry`). Nothing of a commit is answered before its entry is appended (`barrier`), and no batch holds
-a transaction before its entry is appended (`replicated_seq`): what a client was told, and what L1
-holds, is in the log.
+(`record_entry`). Nothing of a commit is answered before its entry is appended (`barrier`), and
+no batch holds a transaction before its entry is appended (`replicated_seq`): what a client was
+told, and what L1 holds, is in the log.
 
 A member that does not lead writes each entry into its own durable log (`Applier`): the same
-transactions under the same sequence numbers, the same order records. Its speculative view and
-books are rebuilt from them when it reads them (`dirty`), and whole when it takes the lease; a
-`BatchPosted` entry goes to `on_batch_posted` (`sequencer.batchlog`).
+transactions under the same sequence numbers, the same order records; its view and books follow
+entry by entry (`Mempool.follow`, `Exchange.follow`), and are rebuilt whole only when they could
+not (`dirty`). A `BatchPosted` entry goes to `on_batch_posted` (`sequencer.batchlog`).
 """
 
 from __future__ import annotations

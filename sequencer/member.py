@@ -1,14 +1,15 @@
 """This sequencer as a member of the sequencer set: it follows the set's log, takes the lease when
 no one holds it, and leads while it holds it.
 
-- A member that does not lead applies every entry of the log as it is appended (`Applier`) and
-  refuses writes (`NotLeader`, naming the leader); every `refresh_s` it rebuilds its view and
-  books from what it applied, so its reads are at most that old.
+- A member that does not lead applies every entry of the log as it is appended (`Applier`), its
+  view and books following entry by entry, and refuses writes (`NotLeader`, naming the leader;
+  the API forwards them to the leader). When its view or books could not follow an entry (dirty),
+  it rebuilds them from what it applied within `refresh_s`.
 - When the lease is free it takes it (`Lease`, a compare-and-set in JetStream's key-value store),
   applies the log to its end as the stream's Raft leader has it, appends its `TermStart` fenced on
-  that end (an earlier leader's late append is refused from then on), rebuilds its view and books,
-  and only then admits: from then on each commit goes into the log before it is answered
-  (`Replicator`).
+  that end (an earlier leader's late append is refused from then on), rebuilds its view and books
+  only if dirty (after its L1 read has reached the batches the log names), and admits: from then
+  on each commit goes into the log before it is answered (`Replicator`).
 - The lease is renewed from a thread of its own (`Renewer`), so a long turn of this loop does not
   lose it; a loop that has not turned for `renewer.MAX_STALL_S` is no longer renewed.
 - A leader that loses the lease (it could not renew it in time: cut off, paused, or the key taken)
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 log = get_logger("cluster")
 
 REFRESH_S = 1.0
-"""How often a member that does not lead rebuilds its view and books from the log it applied."""
+"""How soon a member that does not lead rebuilds its view and books once they could not follow."""
 TERM_START_TRIES = 5
 LOOK_EVERY_S = 0.5
 """How often a member reads who holds the lease and where the log ends (for /health)."""
@@ -225,7 +226,8 @@ class Member:
                 return
 
     async def _refresh_loop(self) -> None:
-        """A follower's view and books, rebuilt from what it applied every `refresh_s`."""
+        """A follower's view and books, rebuilt from what it applied when dirty (checked every
+        `refresh_s`)."""
         while True:
             await asyncio.sleep(self.options.refresh_s)
             if self.role == "follower" and self.applier.dirty:

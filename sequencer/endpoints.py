@@ -16,6 +16,12 @@ where the first one stands (`known: true`, or the first acknowledgement) and not
 twice. So when a member took an order and its answer was lost (a timeout, a dropped connection),
 sending it again to another member gets that order's answer, and the book holds it once. The
 second answer of a cancel says `was_resting: false` (the first one took the order out).
+
+Reads see the client's own writes, through whichever member answers them: every answer of a
+set's member names the position of the set's log its state held (`x-rollup-log-position`; a
+write's, the position its commit is at or beyond); `Endpoints` remembers the highest it was told
+and asks each read for a state at least that new (`x-rollup-min-position`). A member behind it
+waits a little for its log, then answers 503 `log_behind`, and the read moves on.
 """
 
 from __future__ import annotations
@@ -33,10 +39,16 @@ from sequencer.stf.errors import RollupError
 DEFAULT_URL = "http://127.0.0.1:8600"
 """The devnet's first sequencer: the command lines' default."""
 
-MOVE_ON_CODES = frozenset({"not_ready", "not_leader", "l1_unavailable", "cluster_unavailable"})
+MOVE_ON_CODES = frozenset({"not_ready", "not_leader", "l1_unavailable", "cluster_unavailable", "log_behind"})
 """Codes of 503 answers that say this member cannot serve now (still catching up, not the leader
-and unable to forward, its L1 or the set's log away): another member may. `overloaded` is not one
-of them: it is the set's back-pressure (the leader's queue), the same through any member."""
+and unable to forward, its L1 or the set's log away, its log behind what the read asked for):
+another member may. `overloaded` is not one of them: it is the set's back-pressure (the leader's
+queue), the same through any member."""
+
+LOG_POSITION = "x-rollup-log-position"
+"""The header naming the position of the set's log a member's answer was given at."""
+MIN_POSITION = "x-rollup-min-position"
+"""The header asking a read for a state holding at least this position of the set's log."""
 
 MISDIRECTED = 421
 """HTTP 421 Misdirected Request: this member does not serve the request; another may."""
@@ -159,6 +171,8 @@ class Endpoints:
         self.http = http if http is not None else httpx.Client(timeout=timeout)
         self.current = 0
         """Index of the URL that answered last (the first one until then)."""
+        self.position = 0
+        """The highest position of the set's log an answer named (0: none did, or no set)."""
 
     @property
     def url(self) -> str:
@@ -172,7 +186,10 @@ class Endpoints:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send `method path` (`kwargs` as `httpx.Client.request` takes them) to the member that
         answered last, moving on as the module docstring says; returns the first answer that is
-        not "cannot serve now", whatever its status. Raises `SequencersUnavailable`."""
+        not "cannot serve now", whatever its status. A read asks for a state at least as new as
+        every answer so far. Raises `SequencersUnavailable`."""
+        if method == "GET" and self.position:
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), MIN_POSITION: str(self.position)}
         last: dict[str, EndpointFailure] = {}
         n = len(self.urls)
         for round_ in range(self.rounds):
@@ -195,8 +212,14 @@ class Endpoints:
                     last[url] = failure
                     continue
                 self.current = i
+                self._note_position(response)
                 return response
         raise SequencersUnavailable([last[u] for u in self.urls], self.rounds)
+
+    def _note_position(self, response: httpx.Response) -> None:
+        at = response.headers.get(LOG_POSITION, "")
+        if at.isdigit():
+            self.position = max(self.position, int(at))
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         """`request("GET", ...)`."""

@@ -85,6 +85,13 @@ class NotLeader(ServiceError):
         self.leader = leader
 
 
+class LogBehind(ServiceError):
+    """A read asked for a position of the set's log that this member has not applied within the
+    wait allowed (another member may have)."""
+
+    code = "log_behind"
+
+
 class Dropped(ServiceError):
     """The transaction was acknowledged once, then dropped (it no longer applied after an L1
     revert); it is not acknowledged again."""

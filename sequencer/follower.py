@@ -160,6 +160,12 @@ class Follower:
             self._early.popitem(last=False)
         return early
 
+    def _forget_early(self, from_index: int) -> None:
+        """Batches from `from_index` on no longer stand (reverted, or reorganised away): their
+        transactions are no longer batched when the log brings them."""
+        for h in [h for h, index in self._early.items() if index >= from_index]:
+            del self._early[h]
+
     def _note_positions(self, batch: L1Batch) -> None:
         """Remember the traders whose positions a batch's transactions may have changed (the
         keeper's scan list); bytes that do not decode change nothing."""
@@ -193,6 +199,7 @@ class Follower:
                 for b in reverted:
                     if b.header.sequencer != self.address:
                         reverted_foreign.extend(raw for raw in b.txs)
+                self._forget_early(event.from_index)
                 n = self.store.unbatch_from(event.from_index)
                 self.stream.publish(
                     {"type": "revert", "from_index": event.from_index, "to_index": event.to_index}
@@ -275,6 +282,7 @@ class Follower:
         stands. Transactions of another sequencer's batch that vanished are its to post again."""
         rewound = self.chain.rewind(l1_block)
         first = rewound.from_index
+        self._forget_early(first)
         self.in_flight, self.in_flight_block = None, None
         L1_BATCHES.set(len(self.chain.batches))
         L1_REORGS.inc()
@@ -288,7 +296,9 @@ class Follower:
         for batch in self.chain.batches[first:]:
             hashes = batch_tx_hashes(batch.txs)
             self.store.mark_batched_hashes(hashes, batch.header.index)
-            self.mempool.remove_included(set(hashes))
+            included = self.mempool.remove_included(set(hashes))
+            if self.in_set:
+                self._batched_early(set(hashes), included, batch)
         self.rebase([])
 
     def _l1_context(self) -> tuple[list[QueueTx], L1Context]:

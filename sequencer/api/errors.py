@@ -34,6 +34,7 @@ HTTP_STATUS: dict[str, int] = {
     "l1_unavailable": 503,
     "not_leader": 503,
     "cluster_unavailable": 503,
+    "log_behind": 503,
     # exchange (protocol v2)
     "insufficient_margin": 409,
     "unknown_market": 404,

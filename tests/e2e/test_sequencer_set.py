@@ -37,6 +37,7 @@ from contracts.logs import get_logger
 from devnet.orchestrator import SET_ACCOUNTS, WATCHER_1, Network, Service, get_json
 from devnet.procs import wait_until
 from sequencer.builder import batch_tx_hashes
+from sequencer.client import TraderClient
 from sequencer.main import DEPOSED_EXIT_STATUS
 from sequencer.receipts import verify_order_receipt, verify_receipt
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
@@ -192,6 +193,27 @@ class Traders:
         return True
 
 
+WRITES_READ_BACK = 25
+"""Transfers one client signs in a row through a follower, each with the next nonce read there."""
+
+
+def writes_read_back_through_a_follower(network: Network, clients: Clients, key: bytes, to: bytes) -> None:
+    """Under the traders' load, a client whose first URL is a follower signs transfers one after
+    another, each with the next nonce it reads back there: every one is acknowledged (no
+    `bad_nonce` from a read older than its last write), and the follower answers the reads."""
+    boss = network.leader()
+    followers = [m.url for m in members_of(network) if m is not boss]
+    writer = TraderClient([*followers, boss.url], key, clients.config)
+    try:
+        start = writer.next_nonce()
+        for _ in range(WRITES_READ_BACK):
+            writer.transfer(to, 1)
+        assert writer.account()["pending_nonce"] == start + WRITES_READ_BACK
+        assert writer.endpoints.url in followers
+    finally:
+        writer.close()
+
+
 def member_facts(service: Service) -> dict[str, Any]:
     return get_json(f"{service.url}/health")
 
@@ -232,11 +254,11 @@ def test_set__leader_follower_and_nats_node_killed_every_member_restarted__nothi
             assert batch.status_code == 200 and batch.json()["results"][0]["error"]["code"] in refusals
             assert single.status_code in (404, 409) and single.json()["error"]["code"] in refusals
     oracle = network.start_oracle("oracle", members, interval_ms=1000)  # it moves on when one cannot serve
-    keys = clients.fund(4, 1_000 * TOKEN_UNIT)
+    *keys, spare = clients.fund(5, 1_000 * TOKEN_UNIT)
 
     def ready() -> bool:
         markets = get_json(f"{leader.url}/v1/markets")
-        funded = get_json(f"{leader.url}/v1/status")["next_deposit_index"] >= 7  # 3 messages, 4 deposits
+        funded = get_json(f"{leader.url}/v1/status")["next_deposit_index"] >= 8  # 3 messages, 5 deposits
         return funded and len(markets) == 2 and markets[0]["mark_price"] > 0
 
     wait_until(ready, 60, what="markets, prices and deposits")
@@ -277,6 +299,7 @@ def test_set__leader_follower_and_nats_node_killed_every_member_restarted__nothi
         for m in (leader, second):
             network.wait_healthy(m.name)
         traders.more(20, "with every member back")
+        writes_read_back_through_a_follower(network, clients, spare, to=address_of(keys[0]))
 
         # 4. kill -9 of a NATS node; started again on its store, it rejoins
         nats_down_at = time.monotonic()

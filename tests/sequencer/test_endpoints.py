@@ -61,12 +61,19 @@ class Member:
     every request with `status` and the API's error body for `code`; with `status` 0 it closes
     the connection without answering, after passing the request on to `relay_to` if given (a
     member that took the write, and whose answer was lost), and with `hang` only once it is
-    closed (the client times out first)."""
+    closed (the client times out first). With `position`, its answers name that log position
+    (status 200 answers `{"ok": true}`); `asked` records each request's `x-rollup-min-position`."""
 
     def __init__(
-        self, status: int = 0, code: str = "", relay_to: str | None = None, hang: bool = False
+        self,
+        status: int = 0,
+        code: str = "",
+        relay_to: str | None = None,
+        hang: bool = False,
+        position: int | None = None,
     ) -> None:
         self.hits = 0
+        self.asked: list[str | None] = []
         self.released = threading.Event()
         member = self
 
@@ -74,6 +81,7 @@ class Member:
             def answer(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 member.hits += 1
+                member.asked.append(self.headers.get("x-rollup-min-position"))
                 if relay_to is not None:
                     headers = {"content-type": "application/json"}
                     httpx.request(self.command, relay_to + self.path, content=body, headers=headers)
@@ -82,9 +90,12 @@ class Member:
                         member.released.wait(10)
                     self.close_connection = True
                     return
-                payload = json.dumps({"error": {"code": code, "message": f"{code} here"}}).encode()
+                error = {"error": {"code": code, "message": f"{code} here"}}
+                payload = json.dumps({"ok": True} if status == 200 else error).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
+                if position is not None:
+                    self.send_header("x-rollup-log-position", str(position))
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

@@ -14,8 +14,12 @@ import pytest
 
 from devnet.faulty import corrupt
 from sequencer.builder import build_batch
+from sequencer.cluster.entries import encode_commit, encode_round
+from sequencer.cluster.log import Record
+from sequencer.journal import Commit, TxRow
 from sequencer.mempool import PendingTx
-from sequencer.node import SequencerNode
+from sequencer.node import NodeOptions, SequencerNode
+from sequencer.replication import Applier
 from sequencer.stf.codec import encode_tx, tx_hash
 from sequencer.stf.eip712 import sign_transfer
 from sequencer.stf.state import get_account, state_root
@@ -63,14 +67,15 @@ class ForkableL1(FakeL1):
 class Net:
     """A started node over a `ForkableL1`, with its deposits batched."""
 
-    def __init__(self, tmp_path: Path, confirmations: int = 0) -> None:
+    def __init__(self, tmp_path: Path, confirmations: int = 0, *, in_set: bool = False) -> None:
         self.l1 = ForkableL1(FakeRollup(), confirmations)
         for addr in ADDRS[:2]:
             self.l1.deposit(addr, 1_000)
         for _ in range(confirmations):
             self.l1.filler()
         self.store = Store(tmp_path / "seq.sqlite")
-        self.node = SequencerNode(CONFIG, self.store, self.l1, self.l1, start_block=1)
+        options = NodeOptions(in_set=in_set)
+        self.node = SequencerNode(CONFIG, self.store, self.l1, self.l1, start_block=1, options=options)
         self.node.follower.cursor.window_blocks = 1  # remember every block
         self.loop = asyncio.new_event_loop()
         self.run(self.node.start())
@@ -172,6 +177,40 @@ def test_reorg__revert_taken_back__reverted_txs_batched_again_and_nothing_built_
     net.poll()
     assert net.status(readmitted) == ("pending", None)
     assert net.post() and net.status(readmitted) == ("batched", 1) and net.agrees_with_l1()
+
+
+@pytest.mark.parametrize("taken_out", ["revert", "reorg"])
+def test_set_member__foreign_batch_seen_before_the_log_then_taken_out__the_log_brings_its_tx_pending(
+    tmp_path: Path, taken_out: str
+) -> None:
+    """A member of a set remembers the transactions of a batch it read before its log brought
+    them; once that batch is reverted (or reorganised away) they are no longer batched in it, so
+    when the leader takes them back into the log they are pending here and the view holds them
+    (the next nonce counts them)."""
+    net = Net(tmp_path, in_set=True)
+    try:
+        assert net.post()  # the deposits
+        net.node.follower.leads = lambda: False
+        before = net.l1.snapshot()
+        foreign_batch(net, 1, 100, wrong=taken_out == "revert")
+        net.poll()
+        raw = encode_tx(sign_transfer(KEYS[1], ADDRS[2], 100, 0, CONFIG))
+        assert net.node.follower.included_on_l1(tx_hash(raw)) == 1
+        if taken_out == "revert":
+            net.l1.log.append(net.l1.rollup.revert_from(1))
+        else:
+            net.l1.revert(before)
+            net.l1.filler()
+        net.poll()
+        assert len(net.node.chain.batches) == 1
+        applier = Applier(net.store, net.node.mempool, net.node.follower.included_on_l1)
+        row = TxRow(seq=1, clock=L2_TIME + 1, deadline=L2_TIME + 1, raw=raw)
+        applier.apply(Record(1, encode_round(1, [encode_commit(Commit((row,)))])))
+        assert net.status(tx_hash(raw)) == ("pending", None)
+        assert get_account(net.node.mempool.view, ADDRS[1]).nonce == 1
+        assert net.node.views.account_view(ADDRS[1]).pending_nonce == 1
+    finally:
+        net.close()
 
 
 def test_confirmations__our_batch_read_blocks_later__the_next_waits_for_it_without_failing(

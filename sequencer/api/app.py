@@ -105,5 +105,9 @@ def server_protocol(
     orders and cancels answered in the protocol itself (`sequencer.api.direct`), the rest by the
     application; `fairness` as for `create_app` (the same object for both)."""
     return direct_protocol(
-        direct_routes(node), max_body_bytes, fairness, local=lambda: node.forward_url() is None
+        direct_routes(node),
+        max_body_bytes,
+        fairness,
+        local=lambda: node.forward_url() is None,
+        position=lambda: node.log_position(),
     )

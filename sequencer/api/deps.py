@@ -30,6 +30,10 @@ class NodeAPI(Protocol):
         """This node's name in its set."""
         ...
 
+    def log_position(self) -> int | None:
+        """The position of the set's log this node's state holds (None: not in a set)."""
+        ...
+
     @property
     def address(self) -> bytes:
         """The sequencer's L1 address."""

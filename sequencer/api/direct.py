@@ -8,7 +8,8 @@ trader's acknowledgement time low. For `POST /v1/orders` and `POST /v1/orders/ca
 request's body is complete, it validates it with its route's own request model, hands it to the
 node (`DirectRoute.start`: the signature worker, the admission queue), and the admission round
 that admits it calls back with the answer (`sequencer.api.answers`: the bytes the route sends),
-which is written to the connection there and then.
+which is written to the connection there and then (on a set's leader, with the log position
+the application's answers name, `sequencer.api.forward`).
 
 What the protocol does not take is served exactly as before, by the ASGI application: other paths
 and methods, a body without `content-length` or over the size limit (which the application
@@ -43,6 +44,7 @@ from contracts.logs import get_logger
 from sequencer.api.answers import Reply
 from sequencer.api.body import MAX_BODY_BYTES
 from sequencer.api.errors import error_response, refusal
+from sequencer.api.forward import LOG_POSITION
 from sequencer.api.gate import CANCEL_PATH
 from sequencer.errors import RateLimited
 from sequencer.fairness import Fairness
@@ -70,11 +72,13 @@ def direct_protocol(
     limit: int,
     fairness: Fairness | None = None,
     local: Callable[[], bool] = lambda: True,
+    position: Callable[[], int | None] = lambda: None,
 ) -> type[DirectProtocol]:
     """The protocol class for uvicorn's `http=` setting, answering `routes` (path -> route) on
     `POST` with a JSON body of at most `limit` bytes (module docstring), each request first paying
     its client's share to `fairness` (if given), while `local()` (a set's member that does not
-    lead leaves them to the application, which forwards them to the leader)."""
+    lead leaves them to the application, which forwards them to the leader); each answer names
+    the log position `position()` gives when it is written (none when None)."""
 
     class Configured(DirectProtocol):
         pass
@@ -83,6 +87,7 @@ def direct_protocol(
     Configured.limit = limit
     Configured.fairness = fairness
     Configured.local = staticmethod(local)
+    Configured.position = staticmethod(position)
     return Configured
 
 
@@ -98,6 +103,8 @@ class DirectProtocol(HttpToolsProtocol):
     """Each client's share (`sequencer.fairness`), taken before a request's body is validated."""
     local: Callable[[], bool] = staticmethod(lambda: True)
     """Whether this node answers writes itself now (else the application forwards them)."""
+    position: Callable[[], int | None] = staticmethod(lambda: None)
+    """The set's log position an answer names (`x-rollup-log-position`); None: not in a set."""
 
     _direct: tuple[RequestResponseCycle, Any, DirectRoute] | None = None
     """The request waiting for the rest of its body: its cycle, the ASGI app, its route."""
@@ -214,6 +221,9 @@ class DirectProtocol(HttpToolsProtocol):
         cycle.response_complete = True
         if cycle.disconnected or self.transport.is_closing():
             return  # the client went away; the order was admitted all the same
+        at = self.position()
+        if at is not None:
+            headers.append((LOG_POSITION, b"%d" % at))
         content = [STATUS_LINE[status]]
         for name, value in [*cycle.default_headers, *headers]:
             content += [name, b": ", value, b"\r\n"]

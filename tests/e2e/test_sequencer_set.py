@@ -200,7 +200,8 @@ WRITES_READ_BACK = 25
 def writes_read_back_through_a_follower(network: Network, clients: Clients, key: bytes, to: bytes) -> None:
     """Under the traders' load, a client whose first URL is a follower signs transfers one after
     another, each with the next nonce it reads back there: every one is acknowledged (no
-    `bad_nonce` from a read older than its last write), and the follower answers the reads."""
+    `bad_nonce` from a read older than its last write); it places orders and cancels them, each
+    read back at once as placed, then cancelled; the follower answers the reads."""
     boss = network.leader()
     followers = [m.url for m in members_of(network) if m is not boss]
     writer = TraderClient([*followers, boss.url], key, clients.config)
@@ -209,6 +210,12 @@ def writes_read_back_through_a_follower(network: Network, clients: Clients, key:
         for _ in range(WRITES_READ_BACK):
             writer.transfer(to, 1)
         assert writer.account()["pending_nonce"] == start + WRITES_READ_BACK
+        far_below = writer.markets()[0]["mark_price"] // 2  # rests: no ask is that low
+        for _ in range(WRITES_READ_BACK // 5):
+            placed = writer.place_order(0, SIDE_BUY, far_below, LOT)
+            assert placed.status == "resting" and writer.order(placed.digest)["status"] == "resting"
+            assert writer.cancel(placed.order)["was_resting"]
+            assert writer.order(placed.digest)["status"] == "cancelled"
         assert writer.endpoints.url in followers
     finally:
         writer.close()

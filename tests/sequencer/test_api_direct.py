@@ -158,6 +158,16 @@ def test_direct__resting_fill_known_refused__same_bytes_as_the_asgi_path(pair: A
     assert direct.protocol.answered == 5  # all of them in the protocol, none by the application
 
 
+def test_direct__a_sets_leader__both_paths_name_its_log_position(pair: Any) -> None:
+    for served in pair:
+        served.net.node.log_position = lambda: 42  # type: ignore[method-assign]  # a set's leader's log
+    (resting,) = same(pair, post(orjson.dumps(body(order(0, ETH, SIDE_SELL, 100, 50)))))
+    assert fields(resting)["status"] == "resting" and b"\r\nx-rollup-log-position: 42\r\n" in resting
+    (refused,) = same(pair, post(orjson.dumps(body(order(1, 9, SIDE_BUY, 1, 10)))))
+    assert refused.startswith(b"HTTP/1.1 404") and b"\r\nx-rollup-log-position: 42\r\n" in refused
+    assert pair[0].protocol.answered == 2
+
+
 def test_direct__cancels__resting_again_forged__same_bytes_as_the_asgi_path(pair: Any) -> None:
     bid = order(1, ETH, SIDE_BUY, 99, 10)
     same(pair, post(orjson.dumps(body(bid))))

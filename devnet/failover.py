@@ -5,8 +5,9 @@ against what the next leader knows.
 Two traders trade through every member's URL (`TraderClient` moves on when one cannot serve): a
 maker rests an ask and a taker lifts it, again and again, so acknowledged orders and fills are
 both in flight at the kill. `failover_ms` is from the kill to the first acknowledgement after it;
-`acked_orders_lost` counts acknowledged orders the next leader does not know and acknowledged
-fills no batch on L1 holds once the set has posted again.
+`failover_to_batch_ms` from the kill to the moment the first batch another member appended after
+it is seen on L1; `acked_orders_lost` counts acknowledged orders the next leader does not know and
+acknowledged fills no batch on L1 holds once the set has posted again.
 """
 
 from __future__ import annotations
@@ -41,6 +42,35 @@ class FailoverReport:
     """Acknowledged orders the next leader does not know, plus acknowledged fills not on L1."""
     leader_changes: int
     """Leaders the next leader has seen take over, itself included."""
+    failover_to_batch_ms: float | None = None
+    """From the kill to the first batch by another member seen on L1 (None: not watched, or none
+    came within the timeout)."""
+
+
+class _BatchWatch:
+    """From the kill on, polls the L1 every `POLL_S` for a batch appended by a member other than
+    the killed one, and notes when the first is seen."""
+
+    POLL_S = 0.05
+
+    def __init__(self, senders: Callable[[], list[bytes]], killed: bytes, timeout: float) -> None:
+        self.senders, self.killed = senders, killed
+        self.known = len(senders())
+        self.seen_at: float | None = None
+        self.deadline = time.monotonic() + timeout
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.POLL_S) and time.monotonic() < self.deadline:
+            if any(s != self.killed for s in self.senders()[self.known :]):
+                self.seen_at = time.monotonic()
+                return
+
+    def wait(self) -> float | None:
+        self.thread.join(max(0.0, self.deadline - time.monotonic()) + 1)
+        self.stop.set()
+        return self.seen_at
 
 
 @dataclass
@@ -83,17 +113,24 @@ def failover_under_load(
     before: int = 40,
     after: int = 40,
     timeout: float = 60.0,
+    batch_senders: Callable[[], list[bytes]] | None = None,
 ) -> FailoverReport:
     """Kill the leader after `before` acknowledged orders, keep trading until `after` more, and
-    check every acknowledgement against the next leader and L1."""
+    check every acknowledgement against the next leader and L1. With `batch_senders` (the
+    sequencer of each batch on L1, in order), time the first batch by another member too."""
     leader = net.leader()
     flow = _Flow()
     worker = threading.Thread(target=_trade, args=(maker, taker, market, price, size, flow), daemon=True)
     worker.start()
+    watch = None
     try:
         wait_until(lambda: len(flow.acked) >= before, timeout, what=f"{before} acknowledged orders")
+        if batch_senders is not None:
+            watch = _BatchWatch(batch_senders, bytes.fromhex(leader.account.address[2:]), timeout)
         leader.process.kill9()
         killed_at = time.monotonic()
+        if watch is not None:
+            watch.thread.start()
         with flow.lock:
             at_kill = len(flow.acked)
         wait_until(
@@ -111,6 +148,7 @@ def failover_under_load(
         )
     lost += len(flow.fills - hashes_on_l1())
     health = get_json(f"{nxt.url}/health")
+    batch_at = watch.wait() if watch is not None else None
     return FailoverReport(
         killed=leader.name,
         leader=nxt.name,
@@ -119,6 +157,7 @@ def failover_under_load(
         acked_fills=len(flow.fills),
         acked_orders_lost=lost,
         leader_changes=int(health["cluster"]["leader_changes"]),
+        failover_to_batch_ms=None if batch_at is None else round((batch_at - killed_at) * 1000, 1),
     )
 
 

@@ -159,9 +159,17 @@ class OracleFeed:
         """Error codes of the last round's refused updates."""
 
     def step(self, now: int | None = None) -> list[str]:
-        """Submit one update per market; returns the error codes of the refused ones."""
+        """Submit one update per market, its prices timed at the wall clock `now`, or at the
+        sequencer's batch clock when that is behind (a batch refuses a price time after its own,
+        and the batch clock follows an L1 whose clock runs behind ours); nothing when that time
+        is not after the last update's (each must be newer). Returns the error codes of the
+        refused updates."""
         now = int(time.time()) if now is None else now
-        now = max(now, self.last_timestamp + 1)  # each update must be newer than the last
+        now = min(now, self._batch_clock(now))
+        if now <= self.last_timestamp:
+            log.info("oracle_round_skipped", timestamp=now, last=self.last_timestamp)
+            self.last_refusals = []
+            return []
         self.last_timestamp = now
         refused = []
         for market in self.markets:
@@ -189,6 +197,15 @@ class OracleFeed:
                 log.warning("oracle_update_refused", market=market, code=code, status=response.status_code)
         self.last_refusals = refused
         return refused
+
+    def _batch_clock(self, wall: int) -> int:
+        """The sequencer's batch clock (`l2_time` of `GET /v1/status`); `wall` when it does not
+        say (the update that follows meets the same failure and reports it)."""
+        try:
+            response = self.endpoints.get("/v1/status")
+            return int(response.json()["l2_time"]) if response.status_code == 200 else wall
+        except (SequencersUnavailable, ValueError, KeyError, TypeError):
+            return wall
 
     def health(self) -> dict[str, object]:
         """`ok` once an update was acknowledged and the last round had no refusal; `reasons` says

@@ -124,6 +124,9 @@ class StatusView(BaseModel):
     next_deposit_index: int
     pending: int
     halted_on_fraud: dict[str, int] | None
+    l2_time: int
+    """The clock a batch built now would have: what orders' expiries and oracle prices' times
+    are checked against (an oracle signs no later than this)."""
 
 
 class HealthView(BaseModel):
@@ -242,6 +245,7 @@ class Views:
             next_deposit_index=get_next_deposit_index(self.chain.state),
             pending=len(self.mempool),
             halted_on_fraud=None if fraud is None else {"batch": fraud.batch_index, "tx": fraud.tx_index},
+            l2_time=self.l2_time(),
         )
 
     def risk_view(self) -> RiskView:

@@ -276,6 +276,12 @@ def test_oracle_feed__first_member_down__update_acknowledged_by_the_next(tmp_pat
         feed = OracleFeed([dead_url(), node.url], committee, RandomWalk({ETH: 100}, step_bps=0), [ETH])
         assert feed.step(now=T0 + 5) == [] and feed.acknowledged == 1
         assert node.get("/v1/markets")[ETH]["oracle_time"] == T0 + 5
+        # a wall clock ahead of the sequencer's batch clock: prices timed at the batch clock
+        assert node.get("/v1/status")["l2_time"] == T0 + 5
+        node.net.node.l2clock.wall = lambda: T0 + 8
+        assert feed.step(now=T0 + 40) == [] and feed.acknowledged == 2
+        assert node.get("/v1/markets")[ETH]["oracle_time"] == T0 + 8
+        assert feed.step(now=T0 + 41) == [] and feed.acknowledged == 2  # nothing newer to sign
         nowhere = OracleFeed(dead_url(), committee, RandomWalk({ETH: 100}), [ETH])
         assert nowhere.step(now=T0 + 6) == ["unreachable"]
         assert [r["code"] for r in nowhere.health()["reasons"]] == ["no_update_yet", "unreachable"]

@@ -9,7 +9,8 @@ no one holds it, and leads while it holds it.
   applies the log to its end as the stream's Raft leader has it, appends its `TermStart` fenced on
   that end (an earlier leader's late append is refused from then on), rebuilds its view and books
   only if dirty (after its L1 read has reached the batches the log names), and admits: from then
-  on each commit goes into the log before it is answered (`Replicator`).
+  on each commit goes into the log before it is answered (`Replicator`). A take-over that has
+  not ended within `TAKE_OVER_LIMIT_S` deposes the member, so the lease passes to another one.
 - The lease is renewed from a thread of its own (`Renewer`), so a long turn of this loop does not
   lose it; a loop that has not turned for `renewer.MAX_STALL_S` is no longer renewed.
 - A leader that loses the lease (it could not renew it in time: cut off, paused, or the key taken)
@@ -55,6 +56,12 @@ IN_FLIGHT_WAIT_S = 10.0
 """Longest a new leader that must rebuild waits for its L1 read to reach the log's batches."""
 HEARTBEAT_S = 0.1
 """How often the member's loop tells the lease renewer that it turns."""
+FOLLOW_STOP_S = 2.0
+"""Longest a member taking over waits for its follow task to end (it applies nothing after the
+term starts, ended or not)."""
+TAKE_OVER_LIMIT_S = 30.0
+"""Longest a member holding the lease may take to lead: past it the member is deposed, so that a
+take-over stuck on anything lets another member lead instead of holding the set still."""
 
 
 @dataclass
@@ -103,6 +110,8 @@ class Member:
         """Why this member cannot apply the log any more (a critical error; it takes no lease)."""
         self._next_look = 0.0
         self._follow_task: asyncio.Task[None] | None = None
+        self._following = False
+        """The follow task may apply entries (false from the moment this member's term starts)."""
         self._tasks: list[asyncio.Task[Any]] = []
 
     # ---- what the node asks ------------------------------------------------------------
@@ -188,6 +197,7 @@ class Member:
         start)."""
         self.applier.dirty = False  # the node's start rebuilt the view and books from the log
         self.applier.since_refresh = []
+        self._following = True
         self._follow_task = asyncio.create_task(self._follow())
         self._tasks = [asyncio.create_task(self._lease_loop()), asyncio.create_task(self._refresh_loop())]
         if self.renewer is not None:
@@ -215,6 +225,8 @@ class Member:
                     while True:
                         record = await reader.next(None)
                         assert record is not None
+                        if not self._following:
+                            return  # this member's term started: it writes the log from here
                         self.applier.apply(record)
                         CLUSTER_LOG_POSITION.set(record.seq)
             except ClusterUnavailable as exc:
@@ -280,9 +292,20 @@ class Member:
             self.leader_name = name
 
     async def _take_over_or_give_up(self) -> None:
-        """`_take_over`; if it fails (NATS away, the log unreadable), the lease goes back."""
+        """`_take_over`; if it fails (NATS away, the log unreadable), the lease goes back; if it
+        has not ended within `TAKE_OVER_LIMIT_S`, the member is deposed (holding the lease without
+        leading would hold the whole set still)."""
+        task = asyncio.create_task(self._take_over())
         try:
-            await self._take_over()
+            await asyncio.wait_for(asyncio.shield(task), TAKE_OVER_LIMIT_S)
+        except TimeoutError:
+            where = [f"{f.f_code.co_name}:{f.f_lineno}" for f in task.get_stack()]
+            task.cancel()
+            log.error("take_over_stuck", limit_s=TAKE_OVER_LIMIT_S, where=where)
+            self._depose(f"taking over did not end within {TAKE_OVER_LIMIT_S:.0f} s")
+        except asyncio.CancelledError:  # the member stops
+            task.cancel()
+            raise
         except Exception as exc:
             if self.role == "deposed":
                 return
@@ -327,8 +350,12 @@ class Member:
             await self._give_up_lease()
             return
         if self._follow_task is not None:
+            self._following = False
             self._follow_task.cancel()
-            await asyncio.gather(self._follow_task, return_exceptions=True)
+            done, _ = await asyncio.wait({self._follow_task}, timeout=FOLLOW_STOP_S)
+            if not done:
+                where = [f"{f.f_code.co_name}:{f.f_lineno}" for f in self._follow_task.get_stack()]
+                log.warning("follow_task_slow_to_stop", waited_s=FOLLOW_STOP_S, where=where)
             self._follow_task = None
         self.applier.applied.position = position
         self.replicator.position = position

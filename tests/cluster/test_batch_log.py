@@ -1,7 +1,8 @@
 """Batches come from the log: the leader records each batch it appended on L1 in the set's log
 (`BatchPosted`), a member applies it, and a new leader whose L1 read is behind that batch waits
 for it instead of building a conflicting batch, then posts what never landed; a slashed leader
-stops leading and acknowledging at once. Real members (node, log, lease) on a real three-node
+stops leading and acknowledging at once; a take-over that does not end in time gives way to
+another member. Real members (node, log, lease) on a real three-node
 JetStream cluster and real stores, over one in-memory L1 that refuses a batch not built on its
 tip as the Rollup does."""
 
@@ -19,6 +20,7 @@ import pytest
 from contracts.bindings import TransactionReverted
 from contracts.l1 import Mined
 from devnet.jetstream import NatsCluster
+from sequencer import member as member_module
 from sequencer.builder import build_batch
 from sequencer.cluster.connect import connect
 from sequencer.cluster.entries import BatchPosted, decode_entry
@@ -335,6 +337,27 @@ def test_member__slashed_on_l1__stops_leading_and_acknowledging_at_once_and_neve
         assert a.member.role == "deposed"
 
     run_set(nats_cluster, tmp_path, [0, 0], story)
+
+
+def test_take_over__stuck__deposed_within_the_limit__the_lease_goes_to_another_member(
+    nats_cluster: NatsCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(member_module, "TAKE_OVER_LIMIT_S", 1.0)
+    l1 = L1()
+
+    async def scenario() -> None:
+        async with set_of(nats_cluster, tmp_path, l1, [0, 0, 0]) as join:
+            a, b = await leader_and_follower(join, l1)
+            b.member.applier.dirty = True  # its take-over rebuilds the view, under the follower's lock
+            async with b.node.follower.lock:  # held: the take-over cannot end
+                await a.member.stop()  # the leader goes, its lease given back
+                await until(lambda: bool(b.deposed), "member 1 deposed")
+            assert "did not end within 1 s" in b.deposed[0] and not b.member.leading()
+            c = await join(2)
+            await until(c.member.leading, "member 2 takes the lapsed lease")
+            assert b.member.role == "deposed"
+
+    asyncio.run(scenario())
 
 
 def test_poster__another_batch_extended_the_root_first__superseded_counted_no_health_error_then_posts_on_it(

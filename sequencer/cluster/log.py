@@ -30,6 +30,7 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    PubAck,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -48,6 +49,8 @@ LEADER_WAIT_S = 10.0
 """How long opening the log waits for its stream to have a leader (a new stream elects one)."""
 READER_HEARTBEAT_S = 1.0
 """The server's idle heartbeat to a reader: two missed and the reader starts a new consumer."""
+NO_RESPONDERS_PAUSE_S = 0.05
+"""Pause before publishing again an append that no server took."""
 HEADER_ROOM_BYTES = 512
 """Room left under the server's max payload for an append's headers."""
 WRONG_LAST_SEQUENCE = 10071
@@ -150,9 +153,9 @@ class ReplicatedLog:
             "Nats-Msg-Id": f"{seq}-{hashlib.sha256(payload).hexdigest()[:32]}",
         }
         try:
-            ack = await self.js.publish(
-                self.subject, payload, timeout=self.timeout, stream=self.stream, headers=headers
-            )
+            ack = await self._publish(payload, headers)
+        except nats.js.errors.NoStreamResponseError as err:
+            raise ClusterUnavailable(f"append at {seq}: no server of the stream took it") from err
         except nats.js.errors.APIError as err:
             if err.err_code in (WRONG_LAST_SEQUENCE, WRONG_LAST_SEQUENCE_IN_FLIGHT):
                 match = _ACTUAL_RE.search(err.description or "")
@@ -163,6 +166,22 @@ class ReplicatedLog:
         except _NATS_FAILURES as err:
             raise ClusterUnavailable(f"append at {seq} not acknowledged: {type(err).__name__}") from err
         return int(ack.seq)
+
+    async def _publish(self, payload: bytes, headers: dict[str, str]) -> PubAck:
+        """Publish to the stream, again (for up to the request timeout) while no server takes the
+        message: no responders means nothing was written (the stream's interest in its subject
+        has not reached this server yet, as just after the stream was made)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while True:
+            try:
+                return await self.js.publish(
+                    self.subject, payload, timeout=self.timeout, stream=self.stream, headers=dict(headers)
+                )
+            except nats.js.errors.NoStreamResponseError:
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(NO_RESPONDERS_PAUSE_S)
 
     async def last_seq(self) -> int:
         """The log's last position, as its Raft leader holds it (0 while empty); raises

@@ -44,6 +44,35 @@ async def retry(action: Callable[[], Awaitable[T]], timeout: float) -> T:
             await asyncio.sleep(0.1)
 
 
+def test_append__no_server_takes_it_yet__sent_again_until_the_stream_does__written_once(
+    nats_cluster: NatsCluster,
+) -> None:
+    stream = unique("LOG")
+
+    async def scenario() -> list[Record]:
+        async with connected(nats_cluster, "writer", "maker") as (writer, maker):
+            early = ReplicatedLog(writer, stream)  # its stream is not made yet: no responders
+            append = asyncio.ensure_future(early.append(b"first", 0))
+            await asyncio.sleep(0.3)
+            assert not append.done()  # not refused: sent again while nobody takes it
+            made = await ReplicatedLog.open(maker, stream)
+            assert await append == 1
+            return await made.read(0)
+
+    assert asyncio.run(scenario()) == [Record(1, b"first")]
+
+
+def test_append__no_stream_at_all__cluster_unavailable_after_the_request_timeout(
+    nats_cluster: NatsCluster,
+) -> None:
+    async def scenario() -> None:
+        async with connected(nats_cluster, "writer") as (writer,):
+            with pytest.raises(ClusterUnavailable, match="no server of the stream took it"):
+                await ReplicatedLog(writer, unique("LOG"), timeout=0.3).append(b"lost", 0)
+
+    asyncio.run(scenario())
+
+
 def test_append__three_replicas__read_back_in_order_from_another_connection_on_every_node(
     nats_cluster: NatsCluster,
 ) -> None:

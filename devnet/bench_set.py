@@ -175,6 +175,8 @@ def bench_set(quick: bool = False, l1: str | None = None) -> dict[str, Any]:
                 f" {report.acked_orders} orders,"
                 f" {report.acked_fills} fills, {report.acked_orders_lost} lost"
             )
+        maker.close()
+        taker.close()
         wait_until(lambda: _followers(net) == 2, 180, interval=0.2, what="every member back")
         if lost or dropped:
             raise RuntimeError(f"acknowledged work lost: {lost} in failovers, {dropped} dropped after ack")

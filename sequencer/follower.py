@@ -87,6 +87,10 @@ class Follower:
         """Whether this node writes its own log: sweeps expired orders out of the books and takes
         back transactions of reverted foreign batches (a set's leader only)."""
         self._early: OrderedDict[bytes, int] = OrderedDict()
+        if in_set:
+            # transactions the set's log brought: their signatures were checked by the leader
+            # that admitted them, so re-executing a batch that holds them does not recover them
+            chain.presigned = lambda h: h in self.mempool.hashes
         self.on_slashed: Callable[[], None] = lambda: None
         """Called when a fraud proof against one of our batches is seen (we were slashed)."""
 

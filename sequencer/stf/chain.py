@@ -21,6 +21,7 @@ blocks after a given one; `settle` drops the journal of blocks that will no long
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sequencer.stf.errors import InvalidBatch
@@ -148,6 +149,9 @@ class Chain:
     batches after it are kept whatever their age."""
     frozen: L1Frozen | None = None
     """The Rollup's freeze, once it happened: no batch is appended after it."""
+    presigned: Callable[[bytes], bool] | None = None
+    """Transactions (by hash) whose signatures need not be recovered again when a batch is
+    re-executed (`check_batch`); None: every signature is checked."""
 
     def context(self, batch: L1Batch) -> L1Context:
         """What the state machine needs from L1 to apply `batch`: its queue range and its clock."""
@@ -278,7 +282,13 @@ class Chain:
         """Apply `batch` to `state` with the state machine, checking every commitment it makes;
         raises `InvalidBatch` at the first one that re-execution does not give."""
         check_batch(
-            self.state, batch.header, list(batch.txs), list(batch.roots), self.context(batch), self.config
+            self.state,
+            batch.header,
+            list(batch.txs),
+            list(batch.roots),
+            self.context(batch),
+            self.config,
+            self.presigned,
         )
 
     def _prune(self, now: int) -> None:

@@ -9,7 +9,7 @@ per-transaction roots and raises `InvalidBatch` at the first mismatch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sequencer.stf.batch import batch_roots
@@ -273,11 +273,15 @@ def check_batch(
     roots: Sequence[bytes],
     ctx: L1Context,
     config: ChainConfig,
+    presigned: Callable[[bytes], bool] | None = None,
 ) -> list[TxOutcome]:
     """Re-execute a batch on `state` and check it against its header and per-transaction roots.
 
     Raises `InvalidBatch(reason, tx_index)` at the first mismatch and then leaves `state`
     unchanged; on success advances `state` to the batch's post-state and returns the outcomes.
+    A transaction whose hash `presigned` accepts is applied without recovering its signatures
+    again (its signers as it names them): a set's member passes the transactions its log brought,
+    whose signatures the leader checked when it admitted them.
     """
     n = len(txs)
     if header.tx_count != n or not 1 <= n <= MAX_BATCH_TXS:
@@ -304,7 +308,8 @@ def check_batch(
     work = copy_state(state)
     outcomes: list[TxOutcome] = []
     for i, raw in enumerate(txs):
-        outcome = apply_tx(work, raw, ctx, config)
+        verified = presigned is not None and presigned(keccak(raw))
+        outcome = apply_tx(work, raw, ctx, config, signer_verified=verified)
         if outcome.post_root != roots[i]:
             raise InvalidBatch(REASON_STATE_ROOT, i)
         outcomes.append(outcome)

@@ -193,7 +193,7 @@ class Traders:
         return True
 
 
-WRITES_READ_BACK = 25
+WRITES_READ_BACK = 12
 """Transfers one client signs in a row through a follower, each with the next nonce read there."""
 
 
@@ -211,7 +211,7 @@ def writes_read_back_through_a_follower(network: Network, clients: Clients, key:
             writer.transfer(to, 1)
         assert writer.account()["pending_nonce"] == start + WRITES_READ_BACK
         far_below = writer.markets()[0]["mark_price"] // 2  # rests: no ask is that low
-        for _ in range(WRITES_READ_BACK // 5):
+        for _ in range(WRITES_READ_BACK // 4):
             placed = writer.place_order(0, SIDE_BUY, far_below, LOT)
             assert placed.status == "resting" and writer.order(placed.digest)["status"] == "resting"
             assert writer.cancel(placed.order)["was_resting"]

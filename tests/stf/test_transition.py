@@ -283,6 +283,34 @@ def test_check_batch__wrong_tx_root__invalid_at_that_tx_and_state_unchanged(bad_
     assert state_root(state) == state_root(pre)
 
 
+def test_check_batch__presigned__those_signatures_not_recovered_every_other_one_checked() -> None:
+    pre, txs, ctx = batch_fixture()
+    forged = replace(sign_transfer(CAROL_KEY, ALICE, 20, 0, CONFIG), sender=BOB)
+    txs[1] = encode_tx(forged)  # BOB named as the signer, CAROL's signature
+    # roots as a node that took BOB's word computes them (his transfer applied)
+    work = copy_state(pre)
+    roots = [apply_tx(work, raw, ctx, CONFIG, signer_verified=i == 1).post_root for i, raw in enumerate(txs)]
+    tx_root, roots_root = batch_roots(txs, roots)
+    header, _ = make_batch(pre, txs, ctx)
+    header = replace(header, tx_root=tx_root, roots_root=roots_root, post_root=roots[-1])
+    with pytest.raises(InvalidBatch) as info:  # every signature checked: the forgery is a no-op
+        check_batch(copy_state(pre), header, txs, roots, ctx, CONFIG)
+    assert (info.value.reason, info.value.tx_index) == (REASON_STATE_ROOT, 1)
+    others = {keccak(raw) for i, raw in enumerate(txs) if i != 1}
+    with pytest.raises(InvalidBatch):  # presigned names the others only: the forgery is still checked
+        check_batch(copy_state(pre), header, txs, roots, ctx, CONFIG, others.__contains__)
+    state = copy_state(pre)
+    outcomes = check_batch(state, header, txs, roots, ctx, CONFIG, lambda h: h == keccak(txs[1]))
+    assert outcomes[1].applied and state_root(state) == header.post_root  # taken as its log had it
+    honest, honest_txs, _ = batch_fixture()
+    honest_header, honest_roots = make_batch(honest, honest_txs, ctx)
+    every = {keccak(raw) for raw in honest_txs}
+    checked, trusted = copy_state(honest), copy_state(honest)
+    check_batch(checked, honest_header, honest_txs, honest_roots, ctx, CONFIG)
+    check_batch(trusted, honest_header, honest_txs, honest_roots, ctx, CONFIG, every.__contains__)
+    assert state_root(checked) == state_root(trusted) == honest_header.post_root
+
+
 def test_check_batch__queue_not_consumed__queue_fraud() -> None:
     pre, txs, ctx = batch_fixture()
     txs = txs[:4]  # deposit 3 is left out though queue_end is 4

@@ -21,7 +21,10 @@ Reads see the client's own writes, through whichever member answers them: every 
 set's member names the position of the set's log its state held (`x-rollup-log-position`; a
 write's, the position its commit is at or beyond); `Endpoints` remembers the highest it was told
 and asks each read for a state at least that new (`x-rollup-min-position`). A member behind it
-waits a little for its log, then answers 503 `log_behind`, and the read moves on.
+waits a little for its log, then answers 503 `log_behind`, and the read moves on. When every
+member answers `log_behind` the position is not one of this set's log (the leader holds every
+position it gave out; a set started afresh, or another set): the client forgets it and reads
+again.
 """
 
 from __future__ import annotations
@@ -189,7 +192,16 @@ class Endpoints:
         not "cannot serve now", whatever its status. A read asks for a state at least as new as
         every answer so far. Raises `SequencersUnavailable`."""
         if method == "GET" and self.position:
-            kwargs["headers"] = {**(kwargs.get("headers") or {}), MIN_POSITION: str(self.position)}
+            asked = {**kwargs, "headers": {**(kwargs.get("headers") or {}), MIN_POSITION: str(self.position)}}
+            try:
+                return self._send(method, path, asked)
+            except SequencersUnavailable as exc:
+                if exc.code != "log_behind":
+                    raise
+                self.position = 0  # no member holds it: not this set's log (module docstring)
+        return self._send(method, path, kwargs)
+
+    def _send(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
         last: dict[str, EndpointFailure] = {}
         n = len(self.urls)
         for round_ in range(self.rounds):

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from sequencer.api import forward
 from sequencer.api.forward import Forward
-from sequencer.endpoints import Endpoints
+from sequencer.endpoints import Endpoints, SequencersUnavailable
 from tests.sequencer.test_endpoints import Member
 
 pytestmark = pytest.mark.timeout(60)
@@ -132,5 +132,19 @@ def test_endpoints__reads_ask_for_the_highest_position_told__a_member_behind_is_
         assert endpoints.get("/v1/status").status_code == 200
         assert behind.asked == ["40"] and ahead.asked == [None, None, "40"]
         assert endpoints.url == ahead.url and endpoints.position == 40  # a lower position is never taken
+    finally:
+        endpoints.close()
+
+
+def test_endpoints__no_member_holds_the_position__forgotten_and_read_again_without_it(
+    two_members: tuple[Member, Member],
+) -> None:
+    behind, _ = two_members
+    endpoints = Endpoints([behind.url], rounds=1)
+    try:
+        endpoints.position = 40  # told by a set whose log this one is not (started afresh, say)
+        with pytest.raises(SequencersUnavailable):  # this member is behind whatever it is asked
+            endpoints.get("/v1/status")
+        assert behind.asked == ["40", None] and endpoints.position == 0
     finally:
         endpoints.close()

@@ -6,6 +6,8 @@ steady flow of signed orders and cancels, through one story of faults on one net
 3. the next leader paused (SIGSTOP) past its lease acknowledges nothing once it wakes and ends
    itself; both stopped members start again (each member's durable log is rebuilt from the
    set's log at start: an empty disk);
+   with every member back, a client whose first URL is a follower reads its own writes there
+   (transfers, each with the nonce read back; orders and cancels read back at once);
 4. kill -9 of a NATS node that leads neither the log nor the lease: the two others carry the
    log; started again on its store, it rejoins;
 5. every member restarted in turn: a follower killed (kill -9), started again, reaches the

@@ -40,6 +40,7 @@ from devnet.orchestrator import SET_ACCOUNTS, WATCHER_1, Network, Service, get_j
 from devnet.procs import wait_until
 from sequencer.builder import batch_tx_hashes
 from sequencer.client import TraderClient
+from sequencer.endpoints import RequestRefused
 from sequencer.main import DEPOSED_EXIT_STATUS
 from sequencer.receipts import verify_order_receipt, verify_receipt
 from sequencer.stf.constants import SIDE_BUY, SIDE_SELL
@@ -210,7 +211,11 @@ def writes_read_back_through_a_follower(network: Network, clients: Clients, key:
     try:
         start = writer.next_nonce()
         for _ in range(WRITES_READ_BACK):
-            writer.transfer(to, 1)
+            try:
+                writer.transfer(to, 1)
+            except RequestRefused as exc:
+                seen = views_of(network, writer.address)
+                raise AssertionError(f"{exc}; as the members see it: {seen}") from exc
         assert writer.account()["pending_nonce"] == start + WRITES_READ_BACK
         far_below = writer.markets()[0]["mark_price"] // 2  # rests: no ask is that low
         for _ in range(WRITES_READ_BACK // 4):
@@ -221,6 +226,31 @@ def writes_read_back_through_a_follower(network: Network, clients: Clients, key:
         assert writer.endpoints.url in followers
     finally:
         writer.close()
+
+
+def views_of(network: Network, address: bytes) -> list[dict[str, Any]]:
+    """Each member's role and L1 tip, and the account as it sees it (a failure's context)."""
+    views = []
+    for m in members_of(network):
+        try:
+            cluster = member_facts(m)["cluster"]
+            status = get_json(f"{m.url}/v1/status")
+            account = get_json(f"{m.url}/v1/accounts/0x{address.hex()}")
+        except (httpx.HTTPError, ValueError) as exc:
+            views.append({"member": m.name, "error": repr(exc)})
+            continue
+        views.append(
+            {
+                "member": m.name,
+                "role": cluster["role"],
+                "log_position": cluster["log_position"],
+                "l1_batches": status["l1_batches"],
+                "next_deposit_index": status["next_deposit_index"],
+                "pending": status["pending"],
+                **{k: account[k] for k in ("collateral", "nonce", "pending_collateral", "pending_nonce")},
+            }
+        )
+    return views
 
 
 def member_facts(service: Service) -> dict[str, Any]:

@@ -5,6 +5,8 @@ them into the `Chain` (the same derivation the watcher runs), then reconciles th
 transactions now in an L1 batch leave it, reverted ones come back, and after an unforeseen change
 (a revert, another sequencer's batch, a forced transaction that does not commute with the
 pending ones) the speculative view is rebuilt on the new tip (`rebase`), the order books with it.
+Otherwise the view keeps its older tip and takes what arrives: each L1 queue entry before the batch
+that consumes it, even when one read brings both (a view missing an entry is rebuilt).
 A Cancel forced through the L1 queue takes its order off the book as soon as it is seen; a forced
 Transfer or Withdraw that leaves its sender's resting orders uncovered cancels some of them.
 
@@ -30,8 +32,9 @@ from sequencer.stf.chain import Chain
 from sequencer.stf.codec import decode_tx
 from sequencer.stf.constants import TX_TYPE_DEPOSIT, TX_TYPE_FORCED, TX_TYPE_L1_MESSAGE
 from sequencer.stf.errors import RollupError
-from sequencer.stf.l1types import L1Batch, L1Event, L1ForcedTx, L1Reader, L1Revert
+from sequencer.stf.l1types import L1Batch, L1Event, L1ForcedTx, L1QueueEntry, L1Reader, L1Revert
 from sequencer.stf.queue import QueueTx, due_queue, queue_context
+from sequencer.stf.state import get_next_deposit_index
 from sequencer.stf.types import Deposit, ForcedTx, L1Context, L1Message
 from sequencer.store import Store
 from sequencer.stream import Stream
@@ -193,8 +196,17 @@ class Follower:
         unforeseen = False
         forced: list[ForcedTx] = []
         reverted_foreign: list[bytes] = []
+        queued = False
         for event in events:
             self.cursor.mark(event)
+            if isinstance(event, L1QueueEntry):
+                queued = True
+            elif isinstance(event, L1Batch) and queued:
+                # The view sees each queue entry before a batch consumes it (it is built on an
+                # older tip, plus what was added since: an entry consumed in the same read would
+                # be in neither).
+                self._add_new_deposits()
+                queued = False
             if isinstance(event, L1Revert):
                 REVERTS_SEEN.inc()
                 reverted = self.chain.batches[event.from_index :]
@@ -271,6 +283,14 @@ class Follower:
                 l1_tx="0x" + stuck.l1_tx_hash.hex(),
                 reason=stuck.reason,
             )
+        view_queue, tip_queue = (
+            get_next_deposit_index(self.mempool.view),
+            get_next_deposit_index(self.chain.state),
+        )
+        if view_queue < tip_queue and not unforeseen:
+            # a queue entry the tip consumed is missing from the view: only a rebuild adds it
+            log.warning("view_behind_queue", view=view_queue, tip=tip_queue)
+            unforeseen = True
         if unforeseen or not self.mempool.commutes(forced):
             self.rebase(reverted_foreign)  # the books are rebuilt from the new view
         else:

@@ -15,7 +15,7 @@ witnesses may also be given already in ABI tuple form (`witness_arg`, the one co
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.logs import DISCARD as _DISCARD
 
 from contracts.build import Artifact, compile_all
-from contracts.calldata import CalldataError, decode_append_batch
+from contracts.calldata import AppendBatchCall, CalldataError, decode_append_batch, encode_append_batch
 from sequencer.stf.batch import batch_roots
 from sequencer.stf.smt import Witness
 from sequencer.stf.types import BatchHeader
@@ -647,6 +647,25 @@ class _Client:
     def _from_receipt(self, event: str, receipt: Any) -> list[Any]:
         return list(getattr(self.contract.events, event)().process_receipt(receipt, errors=_DISCARD))
 
+    def _typed(self) -> dict[str, Callable[[Any], Any]]:
+        """What `typed_logs` makes of each event it reads, by name (none here)."""
+        return {}
+
+    def typed_logs(self, raw_logs: Iterable[Any]) -> list[tuple[str, Any]]:
+        """This contract's logs among `raw_logs` (one `eth_getLogs` answer, which may hold other
+        contracts' logs too), each as its event's name and typed record, as the `*_events` reads
+        give them; events this client reads no typed record of are left out."""
+        typed = self._typed()
+        by_topic = {bytes.fromhex(getattr(self.contract.events, e)().topic[2:]): e for e in typed}
+        out: list[tuple[str, Any]] = []
+        for raw in raw_logs:
+            if raw["address"] != self.address or not raw["topics"]:
+                continue
+            name = by_topic.get(bytes(raw["topics"][0]))
+            if name is not None:
+                out.append((name, typed[name](getattr(self.contract.events, name)().process_log(raw))))
+        return out
+
 
 class TokenClient(_Client):
     """The ERC-20 collateral token (devnet `Token.vy`, or any ERC-20 in production)."""
@@ -681,6 +700,14 @@ class RollupClient(_Client):
 
     CONTRACT = "Rollup"
 
+    def _typed(self) -> dict[str, Callable[[Any], Any]]:
+        return {
+            "BatchAppended": self._batch_event,
+            "BatchesReverted": self._reverted_event,
+            "FraudProven": self._fraud_event,
+            "Frozen": self._frozen,
+        }
+
     # ---- sequencers ----
 
     def register(self, sender: Sender, bond_wei: int) -> TxResult:
@@ -714,10 +741,16 @@ class RollupClient(_Client):
     ) -> TxResult:
         """Append a batch built on the tip (`prev_root`, `queue_start`), consuming queue entries to
         `queue_end`, with the clock `l2_time` (protocol section 4)."""
-        fn = self.contract.functions.append_batch(
-            prev_root, queue_start, queue_end, l2_time, [bytes(t) for t in txs], [bytes(r) for r in roots]
+        call = AppendBatchCall(
+            prev_root,
+            queue_start,
+            queue_end,
+            l2_time,
+            tuple(bytes(t) for t in txs),
+            tuple(bytes(r) for r in roots),
         )
-        return self._send(sender, fn, timeout=timeout)
+        tx = {"to": self.address, "data": "0x" + encode_append_batch(call).hex(), "value": 0}
+        return send_transaction(self.w3, sender, tx, label=f"{self.CONTRACT}.append_batch", timeout=timeout)
 
     def batch_hash(self, index: int) -> bytes:
         """The stored `keccak(abi.encode(header))` (meaningless at or past `batch_count`)."""
@@ -950,6 +983,9 @@ class BridgeClient(_Client):
     """The Bridge: the L1 queue (deposits, governance messages, forced transactions) and withdrawal claims."""
 
     CONTRACT = "Bridge"
+
+    def _typed(self) -> dict[str, Callable[[Any], Any]]:
+        return {"Deposited": self._deposited, "MessageQueued": self._message, "ForcedTxQueued": self._forced}
 
     def deposit(self, sender: Sender, to: str | bytes, amount: int) -> TxResult:
         """Queue a deposit of `amount` for L2 account `to` (approve the Bridge first)."""

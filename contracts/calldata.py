@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 
 APPEND_BATCH_SELECTOR = function_signature_to_4byte_selector(
@@ -24,6 +25,9 @@ MAX_TX_BYTES = 1024
 """Longest transaction the Rollup's `Bytes[1024]` accepts."""
 MAX_BATCH_TXS = 256
 """Most items the Rollup's `DynArray[..., 256]` accepts."""
+
+APPEND_BATCH_TYPES = ("bytes32", "uint256", "uint256", "uint256", "bytes[]", "bytes32[]")
+"""The ABI types of `append_batch`'s arguments, in order."""
 
 HEAD_BYTES = 192
 """Bytes of the argument head: prev_root, queue_start, queue_end, l2_time, offset(txs),
@@ -58,6 +62,13 @@ def _expect(args: bytes, at: int, value: int, what: str) -> None:
     found = _word(args, at)
     if found != value:
         raise CalldataError(f"non-canonical calldata: {what} is {found} at {at}, must be {value}")
+
+
+def encode_append_batch(call: AppendBatchCall) -> bytes:
+    """An `append_batch` call's input: its selector and the standard (canonical) ABI encoding of
+    its arguments, which is what web3 would send, without web3's slower argument checks."""
+    args = [call.prev_root, call.queue_start, call.queue_end, call.l2_time, list(call.txs), list(call.roots)]
+    return APPEND_BATCH_SELECTOR + abi_encode(list(APPEND_BATCH_TYPES), args)
 
 
 def decode_append_batch(data: bytes) -> AppendBatchCall:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from contracts.bindings import (
     BridgeClient,
     DepositedEvent,
     ForcedTxQueuedEvent,
+    FraudProvenEvent,
+    FrozenEvent,
     MessageQueuedEvent,
     RollupClient,
     Sender,
@@ -73,6 +76,32 @@ def batch_record(e: BatchAppendedEvent) -> L1Batch:
 def revert_record(r: BatchesRevertedEvent) -> L1Revert:
     """A `BatchesReverted` event as the derivation's record."""
     return L1Revert(r.from_index, r.to_index, r.meta.block_number, r.meta.log_index)
+
+
+def fraud_record(f: FraudProvenEvent) -> L1Fraud:
+    """A `FraudProven` event as the derivation's record."""
+    return L1Fraud(
+        f.batch_index, f.tx_index, f.sequencer, f.challenger, f.reward, f.meta.block_number, f.meta.log_index
+    )
+
+
+def frozen_record(f: FrozenEvent) -> L1Frozen:
+    """A `Frozen` event as the derivation's record."""
+    return L1Frozen(
+        f.batch_count, f.post_root, f.queue_end, f.timestamp, f.meta.block_number, f.meta.log_index
+    )
+
+
+RECORDS: dict[str, Callable[[Any], L1Event]] = {
+    "Deposited": deposit_record,
+    "MessageQueued": message_record,
+    "ForcedTxQueued": forced_record,
+    "BatchAppended": batch_record,
+    "BatchesReverted": revert_record,
+    "FraudProven": fraud_record,
+    "Frozen": frozen_record,
+}
+"""The derivation's record of each event it reads, by event name."""
 
 
 @dataclass(frozen=True)
@@ -167,30 +196,16 @@ class Web3L1:
         return out
 
     def _events(self, a: int, b: int) -> list[L1Event]:
-        out: list[L1Event] = [deposit_record(d) for d in self.bridge.deposited_events(a, b)]
-        out += [message_record(m) for m in self.bridge.message_queued_events(a, b)]
-        out += [forced_record(f) for f in self.bridge.forced_tx_queued_events(a, b)]
-        out += [batch_record(e) for e in self.rollup.batch_appended_events(a, b)]
-        out += [revert_record(r) for r in self.rollup.batches_reverted_events(a, b)]
-        out += [
-            L1Fraud(
-                f.batch_index,
-                f.tx_index,
-                f.sequencer,
-                f.challenger,
-                f.reward,
-                f.meta.block_number,
-                f.meta.log_index,
-            )
-            for f in self.rollup.fraud_proven_events(a, b)
-        ]
-        out += [
-            L1Frozen(
-                f.batch_count, f.post_root, f.queue_end, f.timestamp, f.meta.block_number, f.meta.log_index
-            )
-            for f in self.rollup.frozen_events(a, b)
-        ]
-        return out
+        # one eth_getLogs for both contracts: each request costs the reader far more than its logs
+        raw = self.w3.eth.get_logs(
+            {
+                "fromBlock": a,
+                "toBlock": b,
+                "address": [self.bridge.contract.address, self.rollup.contract.address],
+            }
+        )
+        typed = self.bridge.typed_logs(raw) + self.rollup.typed_logs(raw)
+        return [RECORDS[name](event) for name, event in typed]
 
     # ---- L1Writer ----------------------------------------------------------------------
 

@@ -13,11 +13,24 @@ import pytest
 from contracts_harness import Harness, user_address
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from web3 import Web3
 
 from contracts.bindings import Sender, TransactionReverted, read_batch_calldata, send_transaction
-from contracts.calldata import APPEND_BATCH_SELECTOR, HEAD_BYTES, CalldataError, decode_append_batch
+from contracts.build import compile_all
+from contracts.calldata import (
+    APPEND_BATCH_SELECTOR,
+    HEAD_BYTES,
+    AppendBatchCall,
+    CalldataError,
+    decode_append_batch,
+    encode_append_batch,
+)
 from sequencer.stf.constants import MAX_TX_BYTES
 
+_ROLLUP = Web3().eth.contract(address="0x" + "11" * 20, abi=compile_all()["Rollup"].abi)
+"""The Rollup's ABI, for web3's own encoding of a call (no node needed)."""
 APPEND_TYPES = ["bytes32", "uint256", "uint256", "uint256", "bytes[]", "bytes32[]"]
 WORD = 32
 WRAP = 2**256
@@ -52,6 +65,26 @@ def _send(h: Harness, seq: Sender, args: bytes) -> None:
 TXS = [b"\x01" * 61, b"", b"\x02" * MAX_TX_BYTES]
 ROOTS = [b"\x0a" * 32, b"\x0b" * 32, b"\x0c" * 31 + b"\x00"]
 TX0_OFFSET_AT = HEAD_BYTES + WORD  # the word holding transaction 0's offset
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.binary(max_size=MAX_TX_BYTES), min_size=1, max_size=40),
+    st.binary(min_size=32, max_size=32),
+    st.integers(0, 2**256 - 1),
+    st.integers(0, 2**64),
+)
+def test_encode_append_batch__any_batch__web3s_encoding_and_read_back_whole(
+    txs: list[bytes], root: bytes, queue: int, l2_time: int
+) -> None:
+    """The sequencer's own encoder gives byte for byte what web3 encodes for the Rollup's ABI,
+    and the nodes' reader gives back the call it encoded."""
+    roots = [root] * len(txs)
+    call = AppendBatchCall(root, queue, queue, l2_time, tuple(txs), tuple(roots))
+    data = encode_append_batch(call)
+    web3s = _ROLLUP.functions.append_batch(root, queue, queue, l2_time, txs, roots)._encode_transaction_data()
+    assert data == bytes.fromhex(web3s[2:])
+    assert decode_append_batch(data) == call
 
 
 def _wrapped_tx_offset(args: bytearray) -> bytes:

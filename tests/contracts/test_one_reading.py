@@ -49,7 +49,16 @@ from stf_vectors import CONFIG, VECTORS, Vector, state_of
 from web3.contract import Contract
 
 from contracts.bindings import TransactionReverted, send_transaction, witness_arg
-from contracts.l1 import Web3L1
+from contracts.l1 import (
+    Web3L1,
+    batch_record,
+    deposit_record,
+    forced_record,
+    fraud_record,
+    frozen_record,
+    message_record,
+    revert_record,
+)
 from prover.witness import build_tx_witnesses
 from sequencer.stf.codec import (
     decode_tx,
@@ -98,7 +107,16 @@ from sequencer.stf.constants import (
 from sequencer.stf.eip712 import sign_transfer, sign_withdraw
 from sequencer.stf.errors import DecodeError
 from sequencer.stf.hashing import keccak
-from sequencer.stf.l1types import L1Batch, L1Deposit, L1ForcedTx, L1Fraud, L1Message, L1QueueEntry, L1Revert
+from sequencer.stf.l1types import (
+    L1Batch,
+    L1Deposit,
+    L1Event,
+    L1ForcedTx,
+    L1Fraud,
+    L1Message,
+    L1QueueEntry,
+    L1Revert,
+)
 from sequencer.stf.queue import queue_tx
 from sequencer.stf.smt import SparseMerkleTree, Witness, write_witness
 from sequencer.stf.state import State, get_next_deposit_index, set_account, set_next_deposit_index
@@ -677,6 +695,41 @@ def test_rollup_events__append_and_fraud__node_reads_what_the_rollup_committed()
     )
     (reverted,) = [e for e in events if isinstance(e, L1Revert)]
     assert (reverted.from_index, reverted.to_index) == (0, 0)
+
+
+def test_l1_events__one_read_of_both_contracts__the_records_each_event_read_gives() -> None:
+    """The node reads both contracts' logs with one eth_getLogs (`Web3L1.events`): it gives every
+    record, in L1 order, that reading each event on its own gives, and nothing else (the
+    SequencerSlashed log of the same proof, which the derivation does not read, is left out)."""
+    h = Harness.create()
+    seq, challenger = h.account(1), h.account(2)
+    h.bond(seq)
+    first_block = h.w3.eth.block_number + 1
+    h.deposit(user_address(1), 5)
+    h.bridge.send_message(h.deployer, b"\x01\x02")
+    h.bridge.force_tx(h.account(3), b"\x03" * 40)
+    txs = [b"\xee", encode_tx(sign_transfer(user_key(1), user_address(2), 1, 0, h.config))]
+    batch = h.append(seq, txs, roots=[EMPTY, b"\x5a" * 32], advance=False)  # the second root is wrong
+    h.rollup.prove_tx_fraud(challenger, **h.tx_fraud_args(batch, 1))
+    last_block = h.w3.eth.block_number
+    assert h.rollup.sequencer_slashed_events(first_block, last_block)  # in the range, not read
+
+    def each(read: Any, record: Any) -> list[L1Event]:
+        return [record(e) for e in read(first_block, last_block)]
+
+    expected = (
+        each(h.bridge.deposited_events, deposit_record)
+        + each(h.bridge.message_queued_events, message_record)
+        + each(h.bridge.forced_tx_queued_events, forced_record)
+        + each(h.rollup.batch_appended_events, batch_record)
+        + each(h.rollup.batches_reverted_events, revert_record)
+        + each(h.rollup.fraud_proven_events, fraud_record)
+        + each(h.rollup.frozen_events, frozen_record)
+    )
+    expected.sort(key=lambda e: (e.l1_block, e.log_index))
+    got = Web3L1.over(h.w3, h.deployment).events(first_block, last_block)
+    assert got == expected
+    assert [type(e) for e in got] == [L1Deposit, L1Message, L1ForcedTx, L1Batch, L1Revert, L1Fraud]
 
 
 @_settings(40)

@@ -61,3 +61,15 @@ CLUSTER_LOG_POSITION = Gauge(
 CLUSTER_LEADER_CHANGES = Counter(
     "rollup_cluster_leader_changes_total", "Lease holders this member has seen take over", registry=REGISTRY
 )
+CLUSTER_APPEND_SECONDS = Histogram(
+    "rollup_cluster_append_seconds",
+    "Time from publishing an entry to the set's log to its acknowledgement by a quorum of replicas",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+    registry=REGISTRY,
+)
+CLUSTER_ENTRY_COMMITS = Histogram(
+    "rollup_cluster_entry_commits",
+    "Commits (admission rounds) the leader put in one entry of the set's log",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    registry=REGISTRY,
+)

@@ -37,6 +37,7 @@ from sequencer.errors import NotLeader
 from sequencer.exchange.orderlog import write_records
 from sequencer.journal import Commit, OrderRecords
 from sequencer.mempool import Mempool, PendingTx
+from sequencer.metrics import CLUSTER_APPEND_SECONDS, CLUSTER_ENTRY_COMMITS
 from sequencer.stf.codec import decode_tx, tx_hash
 from sequencer.stf.types import Tx
 from sequencer.store import Store
@@ -144,6 +145,7 @@ class Replicator:
         if not await self._append_fenced(payload):
             return
         del self._buffer[:count]
+        CLUSTER_ENTRY_COMMITS.observe(count)
         self.replicated_seq = max(self.replicated_seq, *self._top_seqs[:count])
         del self._top_seqs[:count]
         self.appended += count
@@ -165,7 +167,9 @@ class Replicator:
                 self._fail("the lease lapsed with entries not in the log")
                 return False
             try:
+                started = time.perf_counter()
                 self.position = await self.log.append(payload, self.position)
+                CLUSTER_APPEND_SECONDS.observe(time.perf_counter() - started)
                 break
             except ClusterUnavailable as exc:  # retried as it was: the message id dedups it
                 log.warning("log_append_retry", position=self.position + 1, error=str(exc))

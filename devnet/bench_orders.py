@@ -9,14 +9,13 @@ processes (signature worker, L1 children), of the client and of the L1 are repor
 figures. The client is kept lean for that reason: keep-alive HTTP/1.1 over asyncio streams on
 uvloop, bodies encoded beforehand, answers parsed with orjson (no HTTP library).
 
-- `orders_accepted_per_s`: `POST /v1/orders/batch` (200 orders per request, `BATCH_CONNECTIONS`
-  connections), each acknowledgement durable in SQLite (orders and fills in one commit per
-  request) before it is sent; beside it `orders_floor_per_s`, the same orders' EIP-712 signature
-  checks and their fills' state-tree updates alone, on one core in this process.
+- `orders_accepted_per_s`: `POST /v1/orders/batch` (200 orders per request, 4 connections), each
+  acknowledgement durable in SQLite (orders and fills in one commit per request) before it is
+  sent; beside it `orders_floor_per_s`, the same orders' EIP-712 signature checks and their fills'
+  state-tree updates alone, on one core in this process.
 - `order_ack_ms_p50` / `order_ack_ms_p99`: single-order requests (`POST /v1/orders`) sent
-  open-loop at `ORDER_ACK_RATE` orders per second over `ACK_CONNECTIONS` connections, latency
-  from due time to acknowledgement; beside it `order_ack_floor_ms`, the signature check and tree
-  work of one order.
+  open-loop at `ORDER_ACK_RATE` orders per second, latency from due time to acknowledgement;
+  beside it `order_ack_floor_ms`, the signature check and tree work of one order.
 - `orders_dropped_after_ack`: acknowledged transactions the sequencer dropped, once everything
   is on L1; nothing in the run may invalidate one, so the bench fails unless it is 0.
 
@@ -65,14 +64,6 @@ TRADERS = 50
 keeps for one account by default (`sequencer.exchange.MAX_OPEN_ORDERS`)."""
 ORDER_ACK_RATE = 2_000.0
 """Single orders per second for the latency figure (the issue's rate)."""
-BATCH_CONNECTIONS = 16
-"""Connections of the batch load, each with one request in flight: enough that the server, not
-the client's requests in flight, bounds the rate, also when each answer waits for the sequencer
-set's log (4 requests in flight left a set's leader idle while their rounds were replicated)."""
-ACK_CONNECTIONS = 64
-"""Connections of the single-order load, opened beforehand. A request waiting for a free one is
-late from its due time on (open loop): at `ORDER_ACK_RATE`, answers slower than 32 ms on average
-make requests queue in the client, which the latency then includes."""
 ETH = MARKETS[0].market_id
 MARK = MARKETS[0].start_price
 LOT = MARKETS[0].params.lot_size
@@ -219,9 +210,7 @@ async def _batch_load(url: str, bodies: list[bytes], connections: int) -> tuple[
     return accepted, fills, errors
 
 
-async def _latency_load(
-    url: str, bodies: list[bytes], rate: float, connections: int = ACK_CONNECTIONS
-) -> list[float]:
+async def _latency_load(url: str, bodies: list[bytes], rate: float, connections: int = 64) -> list[float]:
     """Open-loop single-order requests: request i is due at `i / rate`; latency runs from due time
     to acknowledgement (waiting for a free connection counts). The keep-alive connections are
     open before the first request is due, as a trading client's are."""
@@ -298,7 +287,7 @@ def bench_orders(quick: bool = False, l1: str | None = None) -> dict[str, Any]:
         l1_cpu = _cpu_seconds(l1_pid) if l1_pid is not None else 0.0
         helpers = helpers_cpu(seq.process.pid)
         server_cpu, client_cpu, started = _cpu_seconds(seq.process.pid), _client_cpu(), time.perf_counter()
-        accepted, fills, errors = uvloop.run(_batch_load(seq.url, bodies, BATCH_CONNECTIONS))
+        accepted, fills, errors = uvloop.run(_batch_load(seq.url, bodies, 4))
         elapsed = time.perf_counter() - started
         server_cpu, client_cpu = _cpu_seconds(seq.process.pid) - server_cpu, _client_cpu() - client_cpu
         helpers = helpers_cpu(seq.process.pid) - helpers

@@ -30,7 +30,6 @@ from web3 import Web3
 
 from contracts.bindings import RollupClient
 from devnet.bench_orders import (
-    BATCH_CONNECTIONS,
     COLLATERAL,
     ORDER_ACK_RATE,
     TRADERS,
@@ -112,7 +111,7 @@ def bench_set(quick: bool = False, l1: str | None = None) -> dict[str, Any]:
             for i in range(0, n_batch, 200)
         ]
         started = time.perf_counter()
-        accepted, fills, errors = uvloop.run(_batch_load(leader.url, bodies, BATCH_CONNECTIONS))
+        accepted, fills, errors = uvloop.run(_batch_load(leader.url, bodies, 4))
         elapsed = time.perf_counter() - started
         if errors:
             raise RuntimeError(f"refused during the load: {sorted(set(errors))}")

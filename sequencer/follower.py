@@ -197,6 +197,7 @@ class Follower:
         forced: list[ForcedTx] = []
         reverted_foreign: list[bytes] = []
         queued = False
+        unbatched = False
         for event in events:
             self.cursor.mark(event)
             if isinstance(event, L1QueueEntry):
@@ -217,6 +218,7 @@ class Follower:
                         reverted_foreign.extend(raw for raw in b.txs)
                 self._forget_early(event.from_index)
                 n = self.store.unbatch_from(event.from_index)
+                unbatched = unbatched or n > 0
                 self.stream.publish(
                     {"type": "revert", "from_index": event.from_index, "to_index": event.to_index}
                 )
@@ -247,6 +249,12 @@ class Follower:
                 included = self.mempool.remove_included(hashes)
                 if included:
                     self.store.mark_batched([p.seq for p in included], event.header.index)
+                if unbatched:
+                    # logged transactions a revert of this read put back to pending are not in the
+                    # mempool yet: a later batch of the same read that holds them batches them
+                    self.store.mark_batched_hashes(
+                        list(hashes - {p.hash for p in included}), event.header.index
+                    )
                 if self.in_set:
                     if self._batched_early(hashes, included, event):
                         unforeseen = True

@@ -64,6 +64,11 @@ def test_force_cancel__resting_order__off_the_book_batched_verified_and_never_fi
         60,
         what="the watcher past the batch",
     )
+    wait_until(
+        lambda: get_json(f"{watcher.url}/v1/status")["l1_batches"] >= tip["l1_batches"],
+        60,
+        what="the watcher at the sequencer's tip",
+    )
     seen = get_json(f"{watcher.url}/v1/status")
     assert seen["pending_fraud"] is None and seen["proofs_sent"] == []
-    assert seen["l1_batches"] >= tip["l1_batches"] and tip["halted_on_fraud"] is None
+    assert tip["halted_on_fraud"] is None

@@ -10,9 +10,16 @@ from pathlib import Path
 
 from contracts.follow import POLL_RANGE_BLOCKS
 from sequencer.builder import build_batch
+from sequencer.cluster.entries import encode_commit, encode_round
+from sequencer.cluster.log import Record
+from sequencer.journal import Commit, TxRow
+from sequencer.mempool import PendingTx
+from sequencer.replication import Applier
+from sequencer.stf.codec import encode_tx, tx_hash
+from sequencer.stf.eip712 import sign_transfer
 from sequencer.stf.state import get_account, get_next_deposit_index
-from tests.sequencer.test_chain import ADDRS, CONFIG, L2_TIME
-from tests.sequencer.test_reorg import FOREIGN, Net
+from tests.sequencer.test_chain import ADDRS, CONFIG, KEYS, L2_TIME
+from tests.sequencer.test_reorg import FOREIGN, Net, foreign_batch
 
 DEPOSIT = 1_000
 
@@ -72,5 +79,42 @@ def test_set_member__view_missing_a_consumed_queue_entry__rebuilt_on_the_tip_at_
         view = net.node.mempool.view
         assert get_account(view, ADDRS[3]).collateral == DEPOSIT
         assert get_next_deposit_index(view) == get_next_deposit_index(net.node.chain.state)
+    finally:
+        net.close()
+
+
+def test_set_member__revert_and_the_leaders_batch_taking_its_tx_back_in_one_read__batched_not_dropped(
+    tmp_path: Path,
+) -> None:
+    """The log brought a transaction this member had read in another sequencer's batch; one L1
+    read then brings that batch's revert and the leader's batch that holds the transaction again.
+    The transaction is batched in the leader's batch, not left pending on the tip that holds it
+    (where planning it again would drop it as a double spend) and the view counts it once."""
+    net = Net(tmp_path, in_set=True)
+    try:
+        assert net.post()  # the deposits
+        net.node.follower.leads = lambda: False
+        net.node.mempool.replica = True
+        net.node.follower.cursor.window_blocks = POLL_RANGE_BLOCKS
+        tx = sign_transfer(KEYS[1], ADDRS[2], 100, 0, CONFIG)
+        raw = encode_tx(tx)
+        h = tx_hash(raw)
+        foreign_batch(net, 1, 100, wrong=True)  # the faulty sequencer's batch 1 holds it
+        net.poll()
+        applier = Applier(net.store, net.node.mempool, net.node.follower.included_on_l1)
+        row = TxRow(seq=1, clock=L2_TIME + 1, deadline=L2_TIME + 1, raw=raw)
+        applier.apply(Record(1, encode_round(1, [encode_commit(Commit((row,)))])))  # the leader's log
+        assert net.status(h) == ("batched", 1)
+
+        chain = net.node.chain
+        net.l1.log.append(net.l1.rollup.revert_from(1))
+        built = build_batch(chain.state, chain.queue, [PendingTx(1, h, raw, tx)], CONFIG, l2_time=L2_TIME)
+        assert built is not None
+        net.l1.log.append(net.l1.rollup.append(built, FOREIGN))  # the leader's batch 1, same read
+        net.poll()
+        assert net.node.chain.fraud is None and len(net.node.chain.batches) == 2
+        assert net.status(h) == ("batched", 1)
+        assert net.node.mempool.pending == []
+        assert get_account(net.node.mempool.view, ADDRS[1]).nonce == 1
     finally:
         net.close()

@@ -199,7 +199,11 @@ class Member:
         self.applier.since_refresh = []
         self._following = True
         self._follow_task = asyncio.create_task(self._follow())
-        self._tasks = [asyncio.create_task(self._lease_loop()), asyncio.create_task(self._refresh_loop())]
+        self._tasks = [
+            asyncio.create_task(self._lease_loop()),
+            asyncio.create_task(self._refresh_loop()),
+            asyncio.create_task(self.lease.watch()),
+        ]
         if self.renewer is not None:
             self._tasks.append(asyncio.create_task(self._heartbeat(self.renewer)))
 
@@ -256,7 +260,7 @@ class Member:
 
     async def _lease_loop(self) -> None:
         """Renew the lease every fifth of its ttl while leading (or taking over); else try to take
-        it every `TAKE_EVERY_S` (a create the servers refuse while the key lives: cheap)."""
+        it every `TAKE_EVERY_S` once the lease may have lapsed (`Lease.may_be_free`)."""
         take_over: asyncio.Task[None] | None = None
         while self.role != "deposed":
             try:
@@ -265,7 +269,12 @@ class Member:
                     if not held:
                         self._depose("the lease was lost")
                         return
-                elif not self.was_slashed and self.broken is None and await self.lease.try_acquire():
+                elif (
+                    not self.was_slashed
+                    and self.broken is None
+                    and self.lease.may_be_free()
+                    and await self.lease.try_acquire()
+                ):
                     self.role = "candidate"
                     self._renewing(True)
                     take_over = asyncio.create_task(self._take_over_or_give_up())

@@ -13,11 +13,20 @@ after it arrived, so the deadline passes before any other member can take the le
 this member's state: a paused process (SIGSTOP) or one cut off from NATS finds `held()` False
 the moment it runs again, without asking anyone. Once the deadline passes the term is over: the
 member must take the lease again, in a new term.
+
+A member that does not hold the lease watches the key (`watch`): the servers push each write to
+it, so it asks them for the key (`try_acquire`) only once the last write it saw is nearly `ttl`
+old, or the key was deleted (`may_be_free`). A refused create costs every server a request; a
+watch costs one pushed message per renewal. The watch only saves requests: what it saw ages when
+it falls silent, so a member whose watch is broken tries as often as one without a watch, and
+the create's compare-and-set alone decides who holds the lease.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +36,7 @@ import nats.js.errors
 import orjson
 from nats.aio.client import Client as NATS
 from nats.js.api import StorageType
-from nats.js.kv import KeyValue
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from contracts.logs import get_logger
 from sequencer.cluster.errors import ClusterUnavailable, ConfigMismatch
@@ -39,6 +48,11 @@ DEFAULT_KEY = "leader"
 DEFAULT_TTL_S = 3.0
 DEFAULT_REPLICAS = 3
 REQUEST_TIMEOUT_S = 2.0
+TAKE_EARLY_S = 0.25
+"""How long before the last write a member saw could lapse it starts trying to take the lease (the
+servers' expiry and the watch's delivery do not wait for each other)."""
+WATCH_RETRY_S = 1.0
+"""How soon a watch that failed to start (or stopped) starts again."""
 
 _NATS_FAILURES = (nats.errors.Error, asyncio.TimeoutError, OSError)
 
@@ -88,6 +102,11 @@ class Lease:
         """The revision of this member's last write of the key, while it may still renew it."""
         self.deadline = 0.0
         """The local deadline (time.monotonic) until which the lease is held."""
+        self.seen_write: float | None = None
+        """When (time.monotonic) the key was last written, as the watch saw it; None while the key
+        is gone, or nothing is watched."""
+        self.seen_holder: str | None = None
+        """The holder the last write the watch saw names (None if the key is gone)."""
 
     @classmethod
     async def open(
@@ -124,6 +143,48 @@ class Lease:
         """True while this member holds the lease: until its local deadline, whatever the
         servers say (a paused member finds it False as soon as it runs again)."""
         return self.revision is not None and time.monotonic() < self.deadline
+
+    def may_be_free(self) -> bool:
+        """Whether a take could succeed now by what `watch` has seen: the key is gone, or its last
+        write is at most `TAKE_EARLY_S` from lapsing (True when nothing is watched)."""
+        seen = self.seen_write
+        return seen is None or time.monotonic() >= seen + self.ttl - TAKE_EARLY_S
+
+    async def watch(self) -> None:
+        """Follow the key's writes as the servers push them, until cancelled (`may_be_free`). A
+        watch that fails starts again after `WATCH_RETRY_S`; one that falls silent lets what it
+        saw age, so tries resume by themselves."""
+        while True:
+            watcher = None
+            try:
+                watcher = await asyncio.wait_for(self.kv.watch(self.key), self.timeout)
+                async for entry in watcher:
+                    if entry is not None:  # None: the initial state was delivered
+                        self._saw(entry)
+            except _NATS_FAILURES as err:
+                log.warning("lease_watch_retry", holder=self.holder, error=f"{type(err).__name__}: {err}")
+            finally:
+                self.seen_write = self.seen_holder = None
+                if watcher is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(watcher.stop(), self.timeout)  # type: ignore[no-untyped-call]
+            await asyncio.sleep(WATCH_RETRY_S)
+
+    def _saw(self, entry: KeyValue.Entry) -> None:
+        """Note one write of the key, dated by the servers' timestamp (never later than now, never
+        older than the ttl: another machine's clock only moves the first try)."""
+        if entry.operation in (KV_DEL, KV_PURGE):
+            self.seen_write = self.seen_holder = None
+            return
+        age = 0.0
+        created: object = entry.created  # a datetime, whatever the client's annotation says
+        if isinstance(created, datetime.datetime):
+            age = min(self.ttl, max(0.0, time.time() - created.timestamp()))
+        self.seen_write = time.monotonic() - age
+        try:
+            self.seen_holder = str(orjson.loads(entry.value or b"{}")["holder"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            self.seen_holder = None
 
     def _value(self, term: int | None) -> bytes:
         return orjson.dumps(

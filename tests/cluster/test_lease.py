@@ -19,7 +19,7 @@ from devnet.jetstream import NatsCluster
 from devnet.procs import REPO_ROOT, spawn, wait_until
 from sequencer.cluster.entries import Round, TermStart, decode_entry, encode_entry
 from sequencer.cluster.errors import ConfigMismatch, Fenced
-from sequencer.cluster.lease import Lease
+from sequencer.cluster.lease import TAKE_EARLY_S, Lease
 from sequencer.cluster.log import ReplicatedLog
 from sequencer.journal import Commit, TxRow
 from tests.cluster.helpers import connected, unique
@@ -172,6 +172,60 @@ def test_lease__run_loop__reports_gain_and_loss__release_lets_another_take_it_at
     logged = [orjson.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
     events = [(e["event"], e.get("holder")) for e in logged if str(e["event"]).startswith("leadership")]
     assert events == [("leadership_gained", "a"), ("leadership_released", "a"), ("leadership_gained", "b")]
+
+
+async def until(check: Any, timeout: float) -> float:
+    """Wait (polling every 10 ms) until `check()` is true; returns when (time.monotonic)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not true within {timeout}s"
+        await asyncio.sleep(0.01)
+    return time.monotonic()
+
+
+def test_lease__watching_member__tries_only_once_the_last_write_may_lapse_or_is_deleted(
+    nats_cluster: NatsCluster,
+) -> None:
+    """A member watching the key is told a take could succeed only when the holder's last write is
+    nearly a ttl old, then takes the lease; a release (a delete) tells a watcher at once."""
+    bucket = unique("LEASE")
+
+    async def scenario() -> None:
+        async with connected(nats_cluster, "a", "b", "c") as (a, b, c):
+            holder, watcher, third = [
+                await Lease.open(nc, name, TTL_S, bucket) for nc, name in ((a, "a"), (b, "b"), (c, "c"))
+            ]
+            assert watcher.may_be_free()  # nothing watched yet: try
+            assert await holder.try_acquire()
+            watching = [asyncio.create_task(lease.watch()) for lease in (watcher, third)]
+            try:
+                await until(lambda: watcher.seen_holder == "a" and third.seen_holder == "a", 5)
+                free_while_renewed = []
+                last_renewal = time.monotonic()
+                while time.monotonic() - last_renewal < 2 * TTL_S and len(free_while_renewed) < 100:
+                    if len(free_while_renewed) % 10 == 0:
+                        last_sent = time.monotonic()
+                        assert await holder.renew()
+                    free_while_renewed.append(watcher.may_be_free())
+                    await asyncio.sleep(TTL_S / 50)
+                assert not any(free_while_renewed)
+                free_at = await until(watcher.may_be_free, 2 * TTL_S)  # the holder stopped renewing
+                assert last_sent + TTL_S - TAKE_EARLY_S - 0.05 <= free_at <= last_sent + TTL_S
+                await take(watcher, timeout=2 * TTL_S)
+                assert watcher.term is not None and holder.term is not None and watcher.term > holder.term
+                await until(lambda: third.seen_holder == "b", 5)
+                assert await watcher.renew()
+                released = time.monotonic()
+                await watcher.release()
+                freed = await until(third.may_be_free, TTL_S)
+                assert freed - released < TTL_S - TAKE_EARLY_S  # the delete, not the age, freed it
+                assert third.seen_holder is None
+            finally:
+                for task in watching:
+                    task.cancel()
+                await asyncio.gather(*watching, return_exceptions=True)
+
+    asyncio.run(scenario())
 
 
 def test_lease__bucket_kept_with_another_ttl__config_mismatch(nats_cluster: NatsCluster) -> None:

@@ -27,6 +27,7 @@ from contracts.bindings import (
     Sender,
 )
 from contracts.deployment import Deployment
+from contracts.jsonrpc import JsonRpc
 from contracts.logs import get_logger
 from sequencer.stf.l1types import (
     L1Batch,
@@ -121,6 +122,9 @@ def load_deployment(path: str | Path) -> Deployment:
 class Web3L1:
     """Reads rollup events from, and sends rollup transactions to, one L1 endpoint."""
 
+    _rpc: JsonRpc | None
+    """The endpoint's raw JSON-RPC, for the polled reads (None over an in-process web3)."""
+
     def __init__(
         self,
         url: str,
@@ -132,6 +136,7 @@ class Web3L1:
     ) -> None:
         w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
         self._setup(w3, deployment, Sender.from_key(private_key) if private_key else None, confirmations)
+        self._rpc = JsonRpc(url, timeout)
 
     @classmethod
     def over(
@@ -140,6 +145,7 @@ class Web3L1:
         """The adapter over an existing web3 connection (an in-process L1 in tests and tools)."""
         self = cls.__new__(cls)
         self._setup(w3, deployment, sender, confirmations)
+        self._rpc = None
         return self
 
     def _setup(self, w3: Web3, deployment: Deployment, sender: Sender | None, confirmations: int) -> None:
@@ -175,10 +181,15 @@ class Web3L1:
 
     def head_block(self) -> int:
         """The latest L1 block with `confirmations` blocks on top of it."""
+        if self._rpc is not None:  # the node's poll: see contracts.jsonrpc
+            return max(0, int(self._rpc.call("eth_blockNumber", []), 16) - self.confirmations)
         return max(0, int(self.w3.eth.block_number) - self.confirmations)
 
     def block_hash(self, number: int) -> bytes | None:
         """The hash of block `number` as the L1 has it now; None if it has no such block."""
+        if self._rpc is not None:
+            block = self._rpc.call("eth_getBlockByNumber", [hex(number), False])
+            return None if block is None else bytes.fromhex(block["hash"].removeprefix("0x"))
         try:
             return bytes(self.w3.eth.get_block(number)["hash"])
         except BlockNotFound:
@@ -218,6 +229,8 @@ class Web3L1:
 
     def head_timestamp(self) -> int:
         """Timestamp of the latest L1 block (the batch clock may not run ahead of L1)."""
+        if self._rpc is not None:
+            return int(self._rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
     def append_batch(

@@ -12,6 +12,9 @@ from web3 import Web3
 from web3.exceptions import BlockNotFound, ContractLogicError
 
 from contracts.bindings import Sender, send_transaction
+from contracts.deployment import Deployment
+from contracts.jsonrpc import JsonRpc, JsonRpcError
+from contracts.l1 import Web3L1
 from devnet.l1.chain import dev_accounts
 from devnet.procs import L1Handle, wait_until
 
@@ -254,6 +257,52 @@ def test_block_hash__block_replaced_after_evm_revert__gone_then_a_new_hash(w3: W
     tx_hash = w3.eth.send_transaction({"from": ACCOUNTS[6].address, "to": to, "value": 3 * ETH})
     w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)
     assert w3.eth.get_block(number)["hash"] != replaced
+
+
+def test_web3l1_polled_reads__raw_json_rpc__what_web3_reads(w3: Web3, l1: L1Handle) -> None:
+    """The node's polled reads (`head_block`, `head_timestamp`, `block_hash`, over `JsonRpc`)
+    give what web3 gives: the head and its time, each block's hash, None past the head, and a new
+    hash once a block is replaced."""
+    zero = "0x" + "00" * 20
+    reader = Web3L1(l1.url, Deployment(w3.eth.chain_id, zero, zero, zero, zero, 0))
+    assert reader._rpc is not None
+    to = Account.create().address
+    w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_transaction({"from": ACCOUNTS[7].address, "to": to, "value": ETH}), timeout=10
+    )
+    head = w3.eth.block_number
+    assert reader.head_block() == head
+    assert reader.head_timestamp() == w3.eth.get_block("latest")["timestamp"]
+    for number in sorted({0, head // 2, head}):
+        assert reader.block_hash(number) == bytes(w3.eth.get_block(number)["hash"])
+    assert reader.block_hash(head + 1_000) is None
+    snap = rpc(w3, "evm_snapshot", [])
+    tx_hash = w3.eth.send_transaction({"from": ACCOUNTS[7].address, "to": to, "value": ETH})
+    number = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)["blockNumber"]
+    replaced = reader.block_hash(number)
+    assert rpc(w3, "evm_revert", [snap]) is True
+    assert reader.head_block() == w3.eth.block_number
+    tx_hash = w3.eth.send_transaction({"from": ACCOUNTS[7].address, "to": to, "value": 2 * ETH})
+    w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)
+    assert reader.block_hash(number) == bytes(w3.eth.get_block(number)["hash"]) != replaced
+
+
+def test_json_rpc__error_answer_dropped_connection_and_no_server(w3: Web3, l1: L1Handle) -> None:
+    """An error answer is a JsonRpcError; a connection that broke is replaced for the next call;
+    an endpoint that does not listen raises the connection's own error."""
+    client = JsonRpc(l1.url, timeout=5)
+    with pytest.raises(JsonRpcError, match="eth_noSuchMethod"):
+        client.call("eth_noSuchMethod", [])
+    assert int(client.call("eth_blockNumber", []), 16) == w3.eth.block_number
+    conn = client._conn
+    assert conn is not None and conn.sock is not None
+    conn.sock.close()  # as if the server had closed the kept-alive connection
+    assert int(client.call("eth_chainId", []), 16) == w3.eth.chain_id
+    assert client._conn is not conn
+    with pytest.raises(ValueError, match="not an HTTP"):
+        JsonRpc("ws://127.0.0.1:1")
+    with pytest.raises(OSError):
+        JsonRpc("http://127.0.0.1:1", timeout=2).call("eth_blockNumber", [])
 
 
 def test_fee_methods__web3_defaults__answer(w3: Web3) -> None:

@@ -176,6 +176,8 @@ def encode_order(order: Order) -> bytes:
 
 def decode_order(data: bytes, start: int = 0) -> Order:
     """The order at `data[start : start + 56]`."""
+    if 0 <= start and start + ORDER_BYTES <= len(data):  # the whole order: unpacked at once
+        return Order(*_ORDER_STRUCT.unpack_from(data, start))
     b = start
     return Order(
         bytes(data[b : b + 20]),

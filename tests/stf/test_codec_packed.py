@@ -1,6 +1,8 @@
 """The packed encodings of orders and signatures (`encode_order`, `encode_signature`,
 `order_struct_hash`) give exactly what the field-by-field definitions give: the same bytes for
-every value in range, the same error for every value out of range or of the wrong type."""
+every value in range, the same error for every value out of range or of the wrong type. The
+packed decoding (`decode_order`) reads every byte string, at every offset, as field-by-field
+reading does."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sequencer.stf.codec import _check_address, _uint, encode_order, encode_signature
+from sequencer.stf.codec import _check_address, _u, _uint, decode_order, encode_order, encode_signature
 from sequencer.stf.eip712 import _ZERO12, ORDER_TYPEHASH, _w, order_struct_hash
 from sequencer.stf.hashing import keccak
 from sequencer.stf.types import Order, Signature
@@ -67,3 +69,32 @@ def test_order_struct_hash__packed__same_hash_or_same_error_as_word_by_word(o: O
 @given(st.builds(Signature, values, values, values))
 def test_encode_signature__packed__same_bytes_or_same_error_as_field_by_field(sig: Signature) -> None:
     assert outcome(encode_signature, sig) == outcome(encode_signature_by_field, sig)
+
+
+def decode_order_by_field(data: bytes, b: int) -> Order:
+    """`decode_order` as the protocol defines it, one field after the other."""
+    return Order(
+        bytes(data[b : b + 20]),
+        _u(data, b + 20, 2),
+        data[b + 22],
+        _u(data, b + 23, 8),
+        _u(data, b + 31, 8),
+        data[b + 39],
+        _u(data, b + 40, 8),
+        _u(data, b + 48, 8),
+    )
+
+
+@given(st.binary(min_size=40, max_size=140), st.integers(0, 100))
+def test_decode_order__packed__same_order_as_field_by_field_at_every_offset(data: bytes, start: int) -> None:
+    try:
+        expected: Any = decode_order_by_field(data, start)
+    except IndexError as exc:  # a short string: the same error either way
+        expected = type(exc)
+    try:
+        got: Any = decode_order(data, start)
+    except IndexError as exc:
+        got = type(exc)
+    assert got == expected
+    if start + 56 <= len(data):
+        assert decode_order(bytearray(data), start) == expected  # a bytearray reads the same

@@ -17,9 +17,19 @@ member must take the lease again, in a new term.
 A member that does not hold the lease watches the key (`watch`): the servers push each write to
 it, so it asks them for the key (`try_acquire`) only once the last write it saw is nearly `ttl`
 old, or the key was deleted (`may_be_free`). A refused create costs every server a request; a
-watch costs one pushed message per renewal. The watch only saves requests: what it saw ages when
-it falls silent, so a member whose watch is broken tries as often as one without a watch, and
-the create's compare-and-set alone decides who holds the lease.
+watch costs one pushed message per renewal. What it saw ages when the watch falls silent, so a
+member whose watch is broken tries as often as one without a watch.
+
+The servers drop an expired key some time after its `ttl` (a tenth of a second or more). A
+watching member need not wait for that: once `ttl` has passed on its own clock since the watch
+delivered the last write, with no later write seen, it writes over that write with a
+compare-and-set on its revision (`lapsed_revision`). Its writer sent it before the servers stored
+it, and they stored it before the watch delivered it, so the writer's deadline (`ttl - margin`
+after sending) passed before then, on clocks that only have to run at the same rate, as for the
+servers' own expiry. If anyone wrote the key since (a renewal the watch has not delivered yet, or
+another member's take), the compare-and-set is refused; if the servers already dropped the key,
+a create decides as usual. Either way the servers' compare-and-set alone decides who holds the
+lease.
 """
 
 from __future__ import annotations
@@ -107,6 +117,11 @@ class Lease:
         is gone, or nothing is watched."""
         self.seen_holder: str | None = None
         """The holder the last write the watch saw names (None if the key is gone)."""
+        self.seen_revision: int | None = None
+        """The revision of the last write the watch saw (None if the key is gone)."""
+        self.seen_received: float | None = None
+        """When (time.monotonic) the watch delivered that write: after the servers stored it, so
+        after its writer sent it."""
 
     @classmethod
     async def open(
@@ -164,7 +179,7 @@ class Lease:
             except _NATS_FAILURES as err:
                 log.warning("lease_watch_retry", holder=self.holder, error=f"{type(err).__name__}: {err}")
             finally:
-                self.seen_write = self.seen_holder = None
+                self._forget()
                 if watcher is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(watcher.stop(), self.timeout)  # type: ignore[no-untyped-call]
@@ -173,18 +188,34 @@ class Lease:
     def _saw(self, entry: KeyValue.Entry) -> None:
         """Note one write of the key, dated by the servers' timestamp (never later than now, never
         older than the ttl: another machine's clock only moves the first try)."""
+        received = time.monotonic()
         if entry.operation in (KV_DEL, KV_PURGE):
-            self.seen_write = self.seen_holder = None
+            self._forget()
             return
+        self.seen_revision, self.seen_received = entry.revision, received
         age = 0.0
         created: object = entry.created  # a datetime, whatever the client's annotation says
         if isinstance(created, datetime.datetime):
             age = min(self.ttl, max(0.0, time.time() - created.timestamp()))
-        self.seen_write = time.monotonic() - age
+        self.seen_write = received - age
         try:
             self.seen_holder = str(orjson.loads(entry.value or b"{}")["holder"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
             self.seen_holder = None
+
+    def _forget(self) -> None:
+        self.seen_write = self.seen_holder = self.seen_received = self.seen_revision = None
+
+    def lapsed_revision(self) -> int | None:
+        """The revision of the last write the watch saw, once a `ttl` has passed since it was
+        delivered with no later write seen (None before, or if nothing is watched): its writer's
+        deadline passed before then (it sent that write before the servers stored it, and holds
+        only `ttl - margin` past sending), so a member may write over it with a compare-and-set
+        on that revision, without waiting for the servers to expire it."""
+        received = self.seen_received
+        if received is None or time.monotonic() < received + self.ttl:
+            return None
+        return self.seen_revision
 
     def _value(self, term: int | None) -> bytes:
         return orjson.dumps(
@@ -196,14 +227,26 @@ class Lease:
 
         The servers refuse the create while the key exists: while another member holds it, and
         for up to `ttl` after this member's own term ended (it waits for a new term like anyone).
+        A write the watch saw lapse (`lapsed_revision`) is written over with a compare-and-set on
+        its revision instead, refused if anyone wrote the key since.
         """
         if self.revision is not None:
             if self.held():
                 return await self.renew()
             self._lose("deadline passed")
         sent = time.monotonic()
+        lapsed = self.lapsed_revision()
         try:
-            revision = await asyncio.wait_for(self.kv.create(self.key, self._value(None)), self.timeout)
+            revision = None
+            if lapsed is not None:
+                try:
+                    revision = await asyncio.wait_for(
+                        self.kv.update(self.key, self._value(None), last=lapsed), self.timeout
+                    )
+                except nats.js.errors.KeyWrongLastSequenceError:
+                    lapsed = None  # written since, or already expired by the servers: create
+            if revision is None:
+                revision = await asyncio.wait_for(self.kv.create(self.key, self._value(None)), self.timeout)
         except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.KeyNotFoundError):
             # refused: the key exists, or another member's create of it is in flight (the client
             # then finds no key when it looks for a delete marker to write over)
@@ -212,7 +255,7 @@ class Lease:
             raise ClusterUnavailable(f"cannot take the lease: {type(err).__name__}: {err}") from err
         self.term = self.revision = int(revision)
         self.deadline = sent + self.ttl - self.margin
-        log.info("leadership_gained", holder=self.holder, term=self.term, ttl_s=self.ttl)
+        log.info("leadership_gained", holder=self.holder, term=self.term, ttl_s=self.ttl, over_lapsed=lapsed)
         return self.held()
 
     async def renew(self, kv: KeyValue | None = None) -> bool:

@@ -184,10 +184,11 @@ async def until(check: Any, timeout: float) -> float:
 
 
 def test_lease__watching_member__tries_only_once_the_last_write_may_lapse_or_is_deleted(
-    nats_cluster: NatsCluster,
+    nats_cluster: NatsCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A member watching the key is told a take could succeed only when the holder's last write is
-    nearly a ttl old, then takes the lease; a release (a delete) tells a watcher at once."""
+    nearly a ttl old, then takes the lease over that write (a compare-and-set on its revision) a
+    ttl after it saw it, not before; a release (a delete) tells a watcher at once."""
     bucket = unique("LEASE")
 
     async def scenario() -> None:
@@ -211,8 +212,16 @@ def test_lease__watching_member__tries_only_once_the_last_write_may_lapse_or_is_
                 assert not any(free_while_renewed)
                 free_at = await until(watcher.may_be_free, 2 * TTL_S)  # the holder stopped renewing
                 assert last_sent + TTL_S - TAKE_EARLY_S - 0.05 <= free_at <= last_sent + TTL_S
-                await take(watcher, timeout=2 * TTL_S)
+                last_revision = holder.revision
+                taken_at = await take(watcher, timeout=2 * TTL_S)
+                assert taken_at >= last_sent + TTL_S  # the holder's write was sent after last_sent
+                assert not holder.held() and not await holder.renew()
                 assert watcher.term is not None and holder.term is not None and watcher.term > holder.term
+                logged = [
+                    orjson.loads(line) for line in capsys.readouterr().err.splitlines() if line[:1] == "{"
+                ]
+                gained = [e for e in logged if e["event"] == "leadership_gained" and e["holder"] == "b"]
+                assert [e["over_lapsed"] for e in gained] == [last_revision]
                 await until(lambda: third.seen_holder == "b", 5)
                 assert await watcher.renew()
                 released = time.monotonic()
@@ -224,6 +233,32 @@ def test_lease__watching_member__tries_only_once_the_last_write_may_lapse_or_is_
                 for task in watching:
                     task.cancel()
                 await asyncio.gather(*watching, return_exceptions=True)
+
+    asyncio.run(scenario())
+
+
+def test_lease__stale_watch__write_over_a_renewed_lease_refused__holder_keeps_it(
+    nats_cluster: NatsCluster,
+) -> None:
+    """A member whose watch missed the holder's renewals (it believes an old write lapsed) tries
+    to write over that old revision: refused, and the holder keeps the lease and renews it."""
+    bucket = unique("LEASE")
+
+    async def scenario() -> None:
+        async with connected(nats_cluster, "a", "b") as (a, b):
+            holder, other = await Lease.open(a, "a", TTL_S, bucket), await Lease.open(b, "b", TTL_S, bucket)
+            assert await holder.try_acquire()
+            old_revision = holder.revision
+            for _ in range(3):
+                await asyncio.sleep(TTL_S / 5)
+                assert await holder.renew()
+            other.seen_revision, other.seen_received = old_revision, time.monotonic() - 2 * TTL_S
+            assert other.lapsed_revision() == old_revision
+            assert not await other.try_acquire()
+            assert not other.held() and other.revision is None
+            assert holder.held() and await holder.renew()
+            record = await holder.current()
+            assert record is not None and record.holder == "a"
 
     asyncio.run(scenario())
 

@@ -7,15 +7,20 @@ cores with its whole set. `JsonRpc` posts the request on one kept-alive HTTP con
 the raw answer.
 
 Only reads go through it: a request whose connection broke is sent once more on a new one, which
-is safe only for calls that change nothing.
+is safe only for calls that change nothing. It speaks to the endpoint directly: where the
+environment names a proxy for it (`HTTP_PROXY`, `HTTPS_PROXY`, not bypassed by `NO_PROXY`),
+`reaches_directly` says no and the caller keeps web3's path, which honours it. Credentials in the
+URL (`https://user:secret@host/...`) are sent as HTTP basic authentication, as web3's are.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import itertools
+import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 
@@ -24,6 +29,16 @@ _HEADERS = {"Content-Type": "application/json", "Connection": "keep-alive"}
 
 class JsonRpcError(Exception):
     """The node answered with an error, or not with a JSON-RPC answer at all."""
+
+
+def reaches_directly(url: str) -> bool:
+    """Whether `url` is an HTTP(S) endpoint the environment names no proxy for."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    if parts.scheme not in urllib.request.getproxies():
+        return True
+    return bool(urllib.request.proxy_bypass(parts.hostname))
 
 
 class JsonRpc:
@@ -39,6 +54,10 @@ class JsonRpc:
         self._port = parts.port
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._timeout = timeout
+        self._headers = dict(_HEADERS)
+        if parts.username is not None:
+            secret = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            self._headers["Authorization"] = "Basic " + base64.b64encode(secret).decode()
         self._ids = itertools.count(1)
         self._conn: http.client.HTTPConnection | None = None
 
@@ -54,6 +73,19 @@ class JsonRpc:
             self._conn.close()
             self._conn = None
 
+    def __enter__(self) -> JsonRpc:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # a client dropped without close() (a Web3L1 that lives as long as its process) closes its
+        # socket here rather than leaving it to the collector's warning
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+
     def call(self, method: str, params: list[Any]) -> Any:
         """The `result` of `method(params)`; JsonRpcError if the node answers with an error, and
         the connection's own error (OSError, HTTPException) if it cannot be reached."""
@@ -61,7 +93,7 @@ class JsonRpc:
         for attempt in (1, 2):
             conn = self._connection()
             try:
-                conn.request("POST", self._path, body, _HEADERS)
+                conn.request("POST", self._path, body, self._headers)
                 response = conn.getresponse()
                 data = response.read()
                 break

@@ -27,7 +27,7 @@ from contracts.bindings import (
     Sender,
 )
 from contracts.deployment import Deployment
-from contracts.jsonrpc import JsonRpc
+from contracts.jsonrpc import JsonRpc, reaches_directly
 from contracts.logs import get_logger
 from sequencer.stf.l1types import (
     L1Batch,
@@ -123,7 +123,8 @@ class Web3L1:
     """Reads rollup events from, and sends rollup transactions to, one L1 endpoint."""
 
     _rpc: JsonRpc | None
-    """The endpoint's raw JSON-RPC, for the polled reads (None over an in-process web3)."""
+    """The endpoint's raw JSON-RPC, for the polled reads (None over an in-process web3, or when a
+    proxy stands between: web3's path then serves them)."""
 
     def __init__(
         self,
@@ -136,7 +137,7 @@ class Web3L1:
     ) -> None:
         w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
         self._setup(w3, deployment, Sender.from_key(private_key) if private_key else None, confirmations)
-        self._rpc = JsonRpc(url, timeout)
+        self._rpc = JsonRpc(url, timeout) if reaches_directly(url) else None
 
     @classmethod
     def over(

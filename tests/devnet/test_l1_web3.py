@@ -285,20 +285,21 @@ def test_web3l1_polled_reads__raw_json_rpc__what_web3_reads(w3: Web3, l1: L1Hand
     tx_hash = w3.eth.send_transaction({"from": ACCOUNTS[7].address, "to": to, "value": 2 * ETH})
     w3.eth.wait_for_transaction_receipt(tx_hash, timeout=10)
     assert reader.block_hash(number) == bytes(w3.eth.get_block(number)["hash"]) != replaced
+    reader._rpc.close()
 
 
 def test_json_rpc__error_answer_dropped_connection_and_no_server(w3: Web3, l1: L1Handle) -> None:
     """An error answer is a JsonRpcError; a connection that broke is replaced for the next call;
     an endpoint that does not listen raises the connection's own error."""
-    client = JsonRpc(l1.url, timeout=5)
-    with pytest.raises(JsonRpcError, match="eth_noSuchMethod"):
-        client.call("eth_noSuchMethod", [])
-    assert int(client.call("eth_blockNumber", []), 16) == w3.eth.block_number
-    conn = client._conn
-    assert conn is not None and conn.sock is not None
-    conn.sock.close()  # as if the server had closed the kept-alive connection
-    assert int(client.call("eth_chainId", []), 16) == w3.eth.chain_id
-    assert client._conn is not conn
+    with JsonRpc(l1.url, timeout=5) as client:
+        with pytest.raises(JsonRpcError, match="eth_noSuchMethod"):
+            client.call("eth_noSuchMethod", [])
+        assert int(client.call("eth_blockNumber", []), 16) == w3.eth.block_number
+        conn = client._conn
+        assert conn is not None and conn.sock is not None
+        conn.sock.close()  # as if the server had closed the kept-alive connection
+        assert int(client.call("eth_chainId", []), 16) == w3.eth.chain_id
+        assert client._conn is not conn
     with pytest.raises(ValueError, match="not an HTTP"):
         JsonRpc("ws://127.0.0.1:1")
     with pytest.raises(OSError):

@@ -290,7 +290,7 @@ class Member:
                     return
                 log.warning("lease_loop_retry", role=self.role, error=str(exc))
             leading = self.role in ("leader", "candidate")
-            await asyncio.sleep(self.lease.ttl / 5 if leading else TAKE_EVERY_S)
+            await asyncio.sleep(self.lease.ttl / 5 if leading else self.lease.next_try_in(TAKE_EVERY_S))
 
     def _note_leader(self, name: str | None) -> None:
         if name != self.leader_name:

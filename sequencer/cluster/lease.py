@@ -217,6 +217,16 @@ class Lease:
             return None
         return self.seen_revision
 
+    def next_try_in(self, every: float) -> float:
+        """How long a member that does not lead waits before its next try: `every`, or less when
+        the last write the watch saw lapses sooner (`lapsed_revision`), so that the take over it
+        is tried at once."""
+        received = self.seen_received
+        if received is None:
+            return every
+        due = received + self.ttl - time.monotonic()
+        return due + 0.001 if 0 < due < every else every
+
     def _value(self, term: int | None) -> bytes:
         return orjson.dumps(
             {"holder": self.holder} if term is None else {"holder": self.holder, "term": term}

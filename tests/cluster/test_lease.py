@@ -213,6 +213,12 @@ def test_lease__watching_member__tries_only_once_the_last_write_may_lapse_or_is_
                 free_at = await until(watcher.may_be_free, 2 * TTL_S)  # the holder stopped renewing
                 assert last_sent + TTL_S - TAKE_EARLY_S - 0.05 <= free_at <= last_sent + TTL_S
                 last_revision = holder.revision
+                assert watcher.seen_received is not None and watcher.seen_revision == last_revision
+                due = watcher.seen_received + TTL_S
+                await until(lambda: time.monotonic() >= due - 0.3, TTL_S)
+                wait = watcher.next_try_in(0.5)  # the take over the lapsed write is tried on time
+                assert 0 < wait < 0.5 and abs(time.monotonic() + wait - due) < 0.01
+                assert watcher.next_try_in(wait / 2) == wait / 2  # not sooner than the usual pace
                 taken_at = await take(watcher, timeout=2 * TTL_S)
                 assert taken_at >= last_sent + TTL_S  # the holder's write was sent after last_sent
                 assert not holder.held() and not await holder.renew()
@@ -254,6 +260,7 @@ def test_lease__stale_watch__write_over_a_renewed_lease_refused__holder_keeps_it
                 assert await holder.renew()
             other.seen_revision, other.seen_received = old_revision, time.monotonic() - 2 * TTL_S
             assert other.lapsed_revision() == old_revision
+            assert other.next_try_in(0.1) == 0.1  # lapsed already: the usual pace
             assert not await other.try_acquire()
             assert not other.held() and other.revision is None
             assert holder.held() and await holder.renew()

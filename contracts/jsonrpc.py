@@ -97,6 +97,9 @@ class JsonRpc:
                 response = conn.getresponse()
                 data = response.read()
                 break
+            except TimeoutError:
+                self.close()  # a slow endpoint, not a stale connection: sending again would wait twice
+                raise
             except (http.client.HTTPException, OSError):
                 self.close()  # a kept-alive connection the server closed: once more on a new one
                 if attempt == 2:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ class Served:
     """The raw answer; None: `{"result": "0x2a"}` with the request's id."""
     close: bool = False
     """Close the connection after each answer."""
+    delay: float = 0.0
+    """Seconds to wait before answering."""
 
 
 @pytest.fixture
@@ -40,6 +43,7 @@ def served() -> Iterator[Served]:
         def do_POST(self) -> None:
             request = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
             state.requests.append((self.path, self.headers.get("Authorization"), request))
+            time.sleep(state.delay)
             body = state.body
             if body is None:
                 body = orjson.dumps({"jsonrpc": "2.0", "id": request["id"], "result": "0x2a"})
@@ -84,6 +88,18 @@ def test_json_rpc__server_closes_every_connection__each_call_answered(served: Se
     with JsonRpc(f"http://127.0.0.1:{served.port}", timeout=5) as client:
         assert [client.call("eth_blockNumber", []) for _ in range(5)] == ["0x2a"] * 5
     assert len(served.requests) == 5  # each sent once
+
+
+def test_json_rpc__endpoint_slower_than_the_timeout__one_timeout_not_two(served: Served) -> None:
+    served.delay = 1.0
+    with JsonRpc(f"http://127.0.0.1:{served.port}", timeout=0.3) as client:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            client.call("eth_blockNumber", [])
+        assert time.monotonic() - started < 0.55  # not sent again to wait a second time
+        served.delay = 0.0
+        assert client.call("eth_blockNumber", []) == "0x2a"
+    assert len(served.requests) == 2
 
 
 @pytest.mark.parametrize(

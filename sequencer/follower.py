@@ -245,7 +245,8 @@ class Follower:
             else:
                 self.chain.apply_event(event)
             if isinstance(event, L1Batch):
-                hashes = set(batch_tx_hashes(event.txs))
+                tx_hashes = batch_tx_hashes(event.txs)
+                hashes = set(tx_hashes)
                 included = self.mempool.remove_included(hashes)
                 if included:
                     self.store.mark_batched([p.seq for p in included], event.header.index)
@@ -262,17 +263,18 @@ class Follower:
                 elif event.header.sequencer != self.address:
                     unforeseen = True
                     self._note_positions(event)  # our own were noted on admission
-                self.stream.publish(
-                    {
-                        "type": "batch",
-                        "index": event.header.index,
-                        "post_root": "0x" + event.header.post_root.hex(),
-                        "sequencer": "0x" + event.header.sequencer.hex(),
-                        "tx_hashes": ["0x" + h.hex() for h in batch_tx_hashes(event.txs)],
-                        "valid": self.chain.fraud is None
-                        or self.chain.fraud.batch_index > event.header.index,
-                    }
-                )
+                if self.stream.subscribers:  # (the message is made only if someone reads it)
+                    self.stream.publish(
+                        {
+                            "type": "batch",
+                            "index": event.header.index,
+                            "post_root": "0x" + event.header.post_root.hex(),
+                            "sequencer": "0x" + event.header.sequencer.hex(),
+                            "tx_hashes": ["0x" + h.hex() for h in tx_hashes],
+                            "valid": self.chain.fraud is None
+                            or self.chain.fraud.batch_index > event.header.index,
+                        }
+                    )
                 log.info(
                     "batch_seen",
                     index=event.header.index,

@@ -54,7 +54,7 @@ def build_node(settings: SequencerSettings, node_type: NodeFactory = SequencerNo
     if settings.nats_url:  # a set's member: its durable log is the set's, rebuilt from it at start
         for suffix in ("", "-wal", "-shm"):
             Path(settings.db_path + suffix).unlink(missing_ok=True)
-    store = Store(settings.db_path, fsync=settings.fsync)
+    store = Store(settings.db_path, fsync=settings.fsync, durable=not settings.nats_url)
     options = NodeOptions(
         batch_max_txs=settings.batch_max_txs,
         batch_interval_ms=settings.batch_interval_ms,

@@ -11,6 +11,15 @@ thread on a connection of their own (`Checkpointer`), not in the committing thre
 only appends to the WAL, and the event loop never waits for a checkpoint's disk writes.
 Checkpoints have nothing to do with durability: a committed transaction is in the WAL.
 
+A member of a sequencer set keeps its log as a working copy (`durable=False`): the set's
+replicated log holds every commit before it is answered, and the member's file is deleted and
+rebuilt from that log at every start, so nothing in the file has to survive a crash. Its writes
+then go into one SQLite transaction that stays open for up to `FLUSH_S` (each unit of writes a
+savepoint in it, undone alone if it fails), and are committed together: a page that several
+commits change (an index's page takes many random keys) is written once per flush instead of
+once per commit. The connection reads its own uncommitted writes, so the node sees no
+difference; another connection sees them at the next flush.
+
 Under steady commits the WAL does not start over from its beginning by itself (every passive
 checkpoint copies everything, and still the writer keeps appending), so it would grow for as long
 as the load lasts. Starting it over takes a RESTART checkpoint, which holds the writer's lock
@@ -27,7 +36,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +86,8 @@ class StoredTx:
     re-checks it at that clock, as the running node would have."""
 
 
+FLUSH_S = 0.25
+"""Longest a working copy's writes stay uncommitted while more writes come (`Store.flush`)."""
 BUSY_TIMEOUT_MS = 5_000
 """How long the log's connection waits for a lock another connection holds (SQLite's busy
 handler); the WAL restart it runs itself does not wait at all."""
@@ -123,13 +135,28 @@ class Checkpointer:
 class Store:
     """The SQLite log of acknowledged transactions."""
 
-    def __init__(self, path: str | Path, *, fsync: bool = False, background_checkpoints: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        fsync: bool = False,
+        background_checkpoints: bool = True,
+        durable: bool = True,
+    ) -> None:
+        """Open (or create) the log at `path`; `durable=False` makes it a working copy whose
+        writes are committed every `FLUSH_S` (module docstring)."""
         self.path = str(path)
+        self.durable = durable
+        self._opened = 0.0
+        """When a working copy's open transaction began (monotonic seconds)."""
         self.db = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
         )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+        if not durable:
+            # a savepoint keeps the pages it changes until it is released: in memory, not a file
+            self.db.execute("PRAGMA temp_store=MEMORY")
         self.db.executescript(SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(txs)")}
         if "clock" not in columns:  # a log written before the column existed
@@ -145,11 +172,51 @@ class Store:
             self.checkpointer = Checkpointer(self.path)
 
     def close(self) -> None:
-        """Close the database."""
+        """Commit what is uncommitted, and close the database."""
+        self.flush()
         if self.checkpointer is not None:
             self.checkpointer.stop()
             self.checkpointer = None
         self.db.close()
+
+    def flush(self) -> None:
+        """Commit a working copy's open transaction, if any (a durable log has none between
+        calls)."""
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+            self.restart_wal_if_due()
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One unit of writes: its own transaction in a durable log, a savepoint in the open
+        transaction of a working copy (committed once it is `FLUSH_S` old). If the body raises,
+        its writes, and only they, are undone."""
+        db = self.db
+        if self.durable:
+            db.execute("BEGIN")
+        else:
+            if not db.in_transaction:
+                db.execute("BEGIN")
+                self._opened = time.monotonic()
+            db.execute("SAVEPOINT unit")
+        try:
+            yield db
+        except BaseException:
+            if self.durable:
+                db.execute("ROLLBACK")
+            elif db.in_transaction:
+                db.execute("ROLLBACK TO unit")
+                db.execute("RELEASE unit")
+            else:  # SQLite ended the whole transaction (an I/O error, a full disk)
+                log.error("store_uncommitted_writes_lost")
+            raise
+        if self.durable:
+            db.execute("COMMIT")
+            self.restart_wal_if_due()
+        else:
+            db.execute("RELEASE unit")
+            if time.monotonic() - self._opened >= FLUSH_S:
+                self.flush()
 
     def add(self, tx_hash: bytes, raw: bytes) -> int:
         """Append one admitted transaction durably; returns its sequence number."""
@@ -173,41 +240,50 @@ class Store:
         are.
         """
         now = int(time.time() * 1000)
-        db = self.db
-        db.execute("BEGIN")
         try:
-            # Sequence numbers in row order after the highest so far, as AUTOINCREMENT would give
-            # them (rows are never deleted, so MAX(seq) is the highest ever used), written by ONE
-            # statement for the new rows instead of one per row.
-            top = self._top_seq
-            if top is None:  # the only writer of seqs is this method: read it once
-                top = db.execute("SELECT MAX(seq) FROM txs").fetchone()[0] or 0
-            seqs = list(range(top + 1, top + 1 + len(rows)))
-            inserts: list[tuple[int, bytes, bytes, int]] = []
-            for seq, (tx_hash, raw) in zip(seqs, rows, strict=True):
-                if tx_hash in revived:
-                    cur = db.execute(
-                        "UPDATE txs SET seq = ?, status = 'pending', batch_index = NULL, reason = NULL,"
-                        " received_ms = ?, clock = ? WHERE hash = ? AND status = 'dropped'",
-                        (seq, now, clock, tx_hash),
-                    )
-                    assert cur.rowcount == 1
-                else:
-                    inserts.append((seq, tx_hash, raw, now, clock))
-            if inserts:
-                db.executemany(
-                    "INSERT INTO txs(seq, hash, raw, received_ms, clock) VALUES (?, ?, ?, ?, ?)", inserts
-                )
-            if extra is not None:
-                extra(db, seqs)
-            db.execute("COMMIT")
+            with self._writing() as db:
+                seqs = self._add_rows(db, rows, extra, revived, clock, now)
         except BaseException:
-            db.execute("ROLLBACK")
             self._top_seq = None
             raise
         if seqs:
             self._top_seq = seqs[-1]
-        self.restart_wal_if_due()
+        return seqs
+
+    def _add_rows(
+        self,
+        db: sqlite3.Connection,
+        rows: list[tuple[bytes, bytes]],
+        extra: Callable[[sqlite3.Connection, list[int]], None] | None,
+        revived: frozenset[bytes],
+        clock: int,
+        now: int,
+    ) -> list[int]:
+        """The rows of `add_many`, inside its unit of writes."""
+        # Sequence numbers in row order after the highest so far, as AUTOINCREMENT would give
+        # them (rows are never deleted, so MAX(seq) is the highest ever used), written by ONE
+        # statement for the new rows instead of one per row.
+        top = self._top_seq
+        if top is None:  # the only writer of seqs is this method: read it once
+            top = db.execute("SELECT MAX(seq) FROM txs").fetchone()[0] or 0
+        seqs = list(range(top + 1, top + 1 + len(rows)))
+        inserts: list[tuple[int, bytes, bytes, int, int]] = []
+        for seq, (tx_hash, raw) in zip(seqs, rows, strict=True):
+            if tx_hash in revived:
+                cur = db.execute(
+                    "UPDATE txs SET seq = ?, status = 'pending', batch_index = NULL, reason = NULL,"
+                    " received_ms = ?, clock = ? WHERE hash = ? AND status = 'dropped'",
+                    (seq, now, clock, tx_hash),
+                )
+                assert cur.rowcount == 1
+            else:
+                inserts.append((seq, tx_hash, raw, now, clock))
+        if inserts:
+            db.executemany(
+                "INSERT INTO txs(seq, hash, raw, received_ms, clock) VALUES (?, ?, ?, ?, ?)", inserts
+            )
+        if extra is not None:
+            extra(db, seqs)
         return seqs
 
     def replay(
@@ -220,24 +296,18 @@ class Store:
         row is (seq, hash, raw, clock). A transaction logged here before (dropped, or the same
         one again) takes the new row's place."""
         now = int(time.time() * 1000)
-        db = self.db
-        db.execute("BEGIN")
         try:
-            db.executemany(
-                "INSERT INTO txs(seq, hash, raw, received_ms, clock) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT(hash) DO UPDATE SET seq = excluded.seq, status = 'pending',"
-                " batch_index = NULL, reason = NULL, clock = excluded.clock",
-                [(seq, h, raw, now, clock) for seq, h, raw, clock in rows],
-            )
-            if extra is not None:
-                extra(db)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            with self._writing() as db:
+                db.executemany(
+                    "INSERT INTO txs(seq, hash, raw, received_ms, clock) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT(hash) DO UPDATE SET seq = excluded.seq, status = 'pending',"
+                    " batch_index = NULL, reason = NULL, clock = excluded.clock",
+                    [(seq, h, raw, now, clock) for seq, h, raw, clock in rows],
+                )
+                if extra is not None:
+                    extra(db)
         finally:
             self._top_seq = None
-        self.restart_wal_if_due()
 
     def top_seq(self) -> int:
         """The highest sequence number logged so far (0 if none)."""
@@ -295,38 +365,36 @@ class Store:
 
     def mark_pending(self, seqs: list[int]) -> None:
         """Put batched transactions back to pending (their batch is not on L1 any more)."""
-        self.db.execute("BEGIN")
-        self.db.executemany(
-            "UPDATE txs SET status = 'pending', batch_index = NULL WHERE seq = ?", [(s,) for s in seqs]
-        )
-        self.db.execute("COMMIT")
+        with self._writing() as db:
+            db.executemany(
+                "UPDATE txs SET status = 'pending', batch_index = NULL WHERE seq = ?", [(s,) for s in seqs]
+            )
 
     def mark_batched(self, seqs: list[int], batch_index: int) -> None:
         """Record that these transactions are in L1 batch `batch_index`."""
-        self.db.execute("BEGIN")
-        self.db.executemany(
-            "UPDATE txs SET status = 'batched', batch_index = ? WHERE seq = ?",
-            [(batch_index, s) for s in seqs],
-        )
-        self.db.execute("COMMIT")
+        with self._writing() as db:
+            db.executemany(
+                "UPDATE txs SET status = 'batched', batch_index = ? WHERE seq = ?",
+                [(batch_index, s) for s in seqs],
+            )
 
     def mark_batched_hashes(self, hashes: list[bytes], batch_index: int) -> None:
         """Record that the logged transactions with these hashes are in L1 batch `batch_index`,
         whatever their status (a batch that came back with an L1 reorganisation holds them)."""
-        self.db.execute("BEGIN")
-        self.db.executemany(
-            "UPDATE txs SET status = 'batched', batch_index = ?, reason = NULL WHERE hash = ?",
-            [(batch_index, h) for h in hashes],
-        )
-        self.db.execute("COMMIT")
+        with self._writing() as db:
+            db.executemany(
+                "UPDATE txs SET status = 'batched', batch_index = ?, reason = NULL WHERE hash = ?",
+                [(batch_index, h) for h in hashes],
+            )
 
     def unbatch_from(self, batch_index: int) -> int:
         """Return the transactions of reverted batches (index >= batch_index) to pending."""
-        cur = self.db.execute(
-            "UPDATE txs SET status = 'pending', batch_index = NULL"
-            " WHERE status = 'batched' AND batch_index >= ?",
-            (batch_index,),
-        )
+        with self._writing() as db:
+            cur = db.execute(
+                "UPDATE txs SET status = 'pending', batch_index = NULL"
+                " WHERE status = 'batched' AND batch_index >= ?",
+                (batch_index,),
+            )
         return cur.rowcount
 
     def drop(self, seq: int, reason: str) -> None:
@@ -338,15 +406,10 @@ class Store:
         may drop thousands at once)."""
         if not drops:
             return
-        self.db.execute("BEGIN")
-        try:
-            self.db.executemany(
+        with self._writing() as db:
+            db.executemany(
                 "UPDATE txs SET status = 'dropped', reason = ? WHERE seq = ?", [(r, s) for s, r in drops]
             )
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         for _, reason in drops:
             TXS_DROPPED.labels(code=reason.split(":", 1)[0]).inc()
 
@@ -362,6 +425,8 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         """Write a metadata value."""
-        self.db.execute(
-            "INSERT INTO meta(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", (key, value)
-        )
+        with self._writing() as db:
+            db.execute(
+                "INSERT INTO meta(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+                (key, value),
+            )

@@ -250,10 +250,18 @@ def apply_decoded(
 
 
 def apply_tx(
-    state: State, raw: bytes, ctx: L1Context, config: ChainConfig, *, signer_verified: bool = False
+    state: State,
+    raw: bytes,
+    ctx: L1Context,
+    config: ChainConfig,
+    *,
+    signer_verified: bool = False,
+    tx_hash: bytes | None = None,
 ) -> TxOutcome:
-    """Apply an encoded transaction; undecodable bytes or a rule break are a no-op (never raised)."""
-    tx_hash = keccak(raw)
+    """Apply an encoded transaction; undecodable bytes or a rule break are a no-op (never raised).
+    `tx_hash` may be passed when the caller knows it (`keccak(raw)`)."""
+    if tx_hash is None:
+        tx_hash = keccak(raw)
     try:
         tx = decode_tx(raw)
     except DecodeError as exc:
@@ -308,8 +316,9 @@ def check_batch(
     work = copy_state(state)
     outcomes: list[TxOutcome] = []
     for i, raw in enumerate(txs):
-        verified = presigned is not None and presigned(keccak(raw))
-        outcome = apply_tx(work, raw, ctx, config, signer_verified=verified)
+        h = keccak(raw)
+        verified = presigned is not None and presigned(h)
+        outcome = apply_tx(work, raw, ctx, config, signer_verified=verified, tx_hash=h)
         if outcome.post_root != roots[i]:
             raise InvalidBatch(REASON_STATE_ROOT, i)
         outcomes.append(outcome)

@@ -8,6 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from sequencer.exchange.orderlog import OrderLog, OrderRow, OrderWrites
 from sequencer.metrics import REGISTRY
 from sequencer.store import Store
@@ -189,4 +191,62 @@ def test_drop_many__several_rows__each_dropped_with_its_reason_and_counted(tmp_p
     assert REGISTRY.get_sample_value("rollup_txs_dropped_total", {"code": "overfill"}) == before + 2
     store.drop_many([])  # nothing to drop: nothing changes
     assert store.db.total_changes - commits == 2
+    store.close()
+
+
+def _other_reader_count(path: Path) -> int:
+    reader = sqlite3.connect(path, isolation_level=None)
+    try:
+        return int(reader.execute("SELECT COUNT(*) FROM txs").fetchone()[0])
+    finally:
+        reader.close()
+
+
+def test_working_copy__writes_read_at_once_committed_together_after_flush_s(tmp_path: Path) -> None:
+    path = tmp_path / "member.sqlite"
+    store = Store(path, durable=False)
+    log_ = OrderLog(store)
+    writes = OrderWrites()
+    writes.insert(row(b"\x01" * 32, 1))
+    assert store.add_many([(b"a" * 32, b"A")], lambda db, seqs: writes.apply(db, {})) == [1]
+    store.replay([(2, b"b" * 32, b"B", 0)])
+    store.mark_batched([1], 0)
+    # this connection reads its own writes; another one sees them only once they are committed
+    assert store.counts() == {"batched": 1, "pending": 1}
+    assert log_.get(b"\x01" * 32) is not None
+    assert store.db.in_transaction and _other_reader_count(path) == 0
+    deadline = time.monotonic() + 5
+    while store.db.in_transaction and time.monotonic() < deadline:
+        store.set_meta("k", "v")  # the first unit of writes FLUSH_S after the first commits them
+    assert not store.db.in_transaction
+    assert _other_reader_count(path) == 2
+    store.add_many([(b"c" * 32, b"C")])
+    store.close()  # commits what is still open
+    assert _other_reader_count(path) == 3
+
+
+def test_working_copy__failed_unit__undone_alone_earlier_units_kept(tmp_path: Path) -> None:
+    store = Store(tmp_path / "member.sqlite", durable=False)
+    OrderLog(store)
+    assert store.add_many([(b"a" * 32, b"A")]) == [1]
+
+    def fails(db: sqlite3.Connection, seqs: list[int]) -> None:
+        raise RuntimeError("the order records did not fit")
+
+    with pytest.raises(RuntimeError, match="did not fit"):
+        store.add_many([(b"b" * 32, b"B"), (b"c" * 32, b"C")], fails)
+    assert store.db.in_transaction  # the open transaction stands, without the failed unit
+    assert [r.raw for r in store.pending()] == [b"A"]
+    assert store.add_many([(b"d" * 32, b"D")]) == [2]  # seqs as if the failed unit never was
+    store.flush()
+    assert not store.db.in_transaction
+    assert [r.raw for r in store.pending()] == [b"A", b"D"]
+    store.close()
+
+
+def test_durable_log__every_unit_committed_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "lone.sqlite"
+    store = Store(path)
+    store.add_many([(b"a" * 32, b"A")])
+    assert not store.db.in_transaction and _other_reader_count(path) == 1
     store.close()

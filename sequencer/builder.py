@@ -109,7 +109,7 @@ def build_batch_steps(
         placed = upto
         if len(txs) + len(due) - placed >= max_txs or (take is not None and i >= take):
             break
-        outcome = apply_decoded(work, ptx.tx, ctx, config, signer_verified=True)
+        outcome = apply_decoded(work, ptx.tx, ctx, config, signer_verified=True, tx_hash=ptx.hash)
         if not outcome.applied:
             skipped.append((ptx, f"{getattr(outcome.error, 'code', 'invalid')}: {outcome.error}"))
             continue

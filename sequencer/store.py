@@ -201,22 +201,21 @@ class Store:
             db.execute("SAVEPOINT unit")
         try:
             yield db
+            db.execute("COMMIT" if self.durable else "RELEASE unit")
         except BaseException:
-            if self.durable:
+            if not db.in_transaction:  # SQLite ended the transaction itself (an I/O error, a full disk)
+                if not self.durable:
+                    log.error("store_uncommitted_writes_lost")
+            elif self.durable:
                 db.execute("ROLLBACK")
-            elif db.in_transaction:
+            else:
                 db.execute("ROLLBACK TO unit")
                 db.execute("RELEASE unit")
-            else:  # SQLite ended the whole transaction (an I/O error, a full disk)
-                log.error("store_uncommitted_writes_lost")
             raise
         if self.durable:
-            db.execute("COMMIT")
             self.restart_wal_if_due()
-        else:
-            db.execute("RELEASE unit")
-            if time.monotonic() - self._opened >= FLUSH_S:
-                self.flush()
+        elif time.monotonic() - self._opened >= FLUSH_S:
+            self.flush()
 
     def add(self, tx_hash: bytes, raw: bytes) -> int:
         """Append one admitted transaction durably; returns its sequence number."""

@@ -244,9 +244,17 @@ def test_working_copy__failed_unit__undone_alone_earlier_units_kept(tmp_path: Pa
     store.close()
 
 
-def test_durable_log__every_unit_committed_at_once(tmp_path: Path) -> None:
+def test_durable_log__every_unit_committed_at_once_a_failed_one_rolled_back(tmp_path: Path) -> None:
     path = tmp_path / "lone.sqlite"
     store = Store(path)
     store.add_many([(b"a" * 32, b"A")])
     assert not store.db.in_transaction and _other_reader_count(path) == 1
+
+    def fails(db: sqlite3.Connection, seqs: list[int]) -> None:
+        raise RuntimeError("the order records did not fit")
+
+    with pytest.raises(RuntimeError, match="did not fit"):
+        store.add_many([(b"b" * 32, b"B")], fails)
+    assert not store.db.in_transaction and _other_reader_count(path) == 1
+    assert store.add_many([(b"c" * 32, b"C")]) == [2]
     store.close()

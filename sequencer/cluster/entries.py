@@ -18,7 +18,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sequencer.cluster.errors import BadEntry
 from sequencer.journal import Commit, OrderRecords, TxRow
@@ -133,7 +132,7 @@ def decode_entry(data: bytes) -> Entry:
         raise BadEntry("empty log entry")
     kind, body = data[0], memoryview(data)[1:]
     if kind == KIND_ROUND:
-        return _decode_round(body)
+        return _decode_round(data if type(data) is bytes else bytes(data))
     if kind == KIND_TERM_START:
         return _decode_term_start(body)
     if kind == KIND_BATCH_POSTED:
@@ -179,77 +178,98 @@ def _encode_commit(commit: Commit, parts: list[bytes]) -> None:
     parts += [_FILL.pack(*fill) for fill in records.fills]
 
 
-class _Reader:
-    """Reads a body front to back; every short read is BadEntry."""
-
-    def __init__(self, body: memoryview) -> None:
-        self.body = body
-        self.at = 0
-
-    def take(self, size: int, what: str) -> memoryview:
-        if size < 0 or self.at + size > len(self.body):
-            raise BadEntry(f"round entry ends inside {what}")
-        out = self.body[self.at : self.at + size]
-        self.at += size
-        return out
-
-    def unpack(self, layout: struct.Struct, what: str) -> tuple[Any, ...]:
-        return layout.unpack(self.take(layout.size, what))
-
-    def count(self, what: str, least_each: int) -> int:
-        (n,) = self.unpack(_U32, f"the count of {what}")
-        if n * least_each > len(self.body) - self.at:
-            raise BadEntry(f"round entry claims {n} {what} in {len(self.body)} bytes")
-        return int(n)
-
-    def blob(self, what: str) -> bytes:
-        (size,) = self.unpack(_U32, f"the length of {what}")
-        return bytes(self.take(size, what))
-
-    def text(self, what: str) -> str | None:
-        (size,) = struct.unpack(">H", self.take(2, f"the length of {what}"))
-        if size == NO_REASON:
-            return None
-        try:
-            return bytes(self.take(size, what)).decode()
-        except UnicodeDecodeError as err:
-            raise BadEntry(f"{what} is not UTF-8") from err
+_TX_HEAD = struct.Struct(">QQQI")
+"""A transaction row and the length of its bytes, as `_encode_commit` lays them out."""
+_U16 = struct.Struct(">H")
 
 
-def _decode_round(body: memoryview) -> Round:
-    reader = _Reader(body)
-    wall_ms, count = reader.unpack(_ROUND_HEAD, "its head")
-    commits = tuple(_decode_commit(reader) for _ in range(count))
-    if reader.at != len(body):
-        raise BadEntry(f"round entry has {len(body) - reader.at} bytes after its last commit")
-    return Round(wall_ms, commits)
+def _text_at(data: bytes, at: int, what: str) -> tuple[str | None, int]:
+    """The text (or None) at `at` and where the next field starts."""
+    (size,) = _U16.unpack_from(data, at)
+    at += 2
+    if size == NO_REASON:
+        return None, at
+    stop = at + size
+    if stop > len(data):
+        raise BadEntry(f"round entry ends inside {what}")
+    try:
+        return data[at:stop].decode(), stop
+    except UnicodeDecodeError as err:
+        raise BadEntry(f"{what} is not UTF-8") from err
 
 
-def _decode_commit(r: _Reader) -> Commit:
+def _count_at(data: bytes, at: int, what: str, least_each: int) -> int:
+    """The count of `what` at `at`; BadEntry if that many cannot fit in the bytes after it."""
+    (n,) = _U32.unpack_from(data, at)
+    if n * least_each > len(data) - at - 4:
+        raise BadEntry(f"round entry claims {n} {what} in {len(data)} bytes")
+    return int(n)
+
+
+def _decode_round(data: bytes) -> Round:
+    """A `Round` from its entry bytes (`data[0]` is the kind byte); fields are read in place with
+    `unpack_from`, since every member decodes every round of the log."""
+    try:
+        wall_ms, count = _ROUND_HEAD.unpack_from(data, 1)
+        at = 1 + _ROUND_HEAD.size
+        commits = []
+        for _ in range(count):
+            commit, at = _decode_commit(data, at)
+            commits.append(commit)
+    except struct.error as err:  # a fixed-size field that the bytes end inside
+        raise BadEntry(f"round entry ends inside a field: {err}") from err
+    if at != len(data):
+        raise BadEntry(f"round entry has {len(data) - at} bytes after its last commit")
+    return Round(wall_ms, tuple(commits))
+
+
+def _decode_commit(data: bytes, at: int) -> tuple[Commit, int]:
+    end = len(data)
     txs = []
-    for _ in range(r.count("transactions", _TX_ROW.size + 4)):
-        seq, clock, deadline = r.unpack(_TX_ROW, "a transaction row")
-        txs.append(TxRow(seq, clock, deadline, r.blob("a transaction")))
+    n = _count_at(data, at, "transactions", _TX_HEAD.size)
+    at += 4
+    for _ in range(n):
+        seq, clock, deadline, size = _TX_HEAD.unpack_from(data, at)
+        at += _TX_HEAD.size
+        stop = at + size
+        if stop > end:
+            raise BadEntry("round entry ends inside a transaction")
+        txs.append(TxRow(seq, clock, deadline, data[at:stop]))
+        at = stop
     records = OrderRecords()
-    for _ in range(r.count("order inserts", _INSERT.size + 10)):
-        digest, seq, trader, market = r.unpack(_INSERT, "an order insert")
-        kind, status, reason = r.text("a kind"), r.text("a status"), r.text("a reason")
+    n = _count_at(data, at, "order inserts", _INSERT.size + 10)
+    at += 4
+    for _ in range(n):
+        digest, seq, trader, market = _INSERT.unpack_from(data, at)
+        kind, at = _text_at(data, at + _INSERT.size, "a kind")
+        status, at = _text_at(data, at, "a status")
+        reason, at = _text_at(data, at, "a reason")
         if kind is None or status is None:
             raise BadEntry("an order insert has no kind or no status")
-        records.inserts.append(
-            (bytes(digest), seq, kind, bytes(trader), market, r.blob("an order"), status, reason)
-        )
-    for _ in range(r.count("status changes", 36)):
-        digest = bytes(r.take(32, "a digest"))
-        status, reason = r.text("a status"), r.text("a reason")
+        (size,) = _U32.unpack_from(data, at)
+        stop = at + 4 + size
+        if stop > end:
+            raise BadEntry("round entry ends inside an order")
+        records.inserts.append((digest, seq, kind, trader, market, data[at + 4 : stop], status, reason))
+        at = stop
+    n = _count_at(data, at, "status changes", 36)
+    at += 4
+    for _ in range(n):
+        if at + 32 > end:
+            raise BadEntry("round entry ends inside a digest")
+        digest = data[at : at + 32]
+        status, at = _text_at(data, at + 32, "a status")
+        reason, at = _text_at(data, at, "a reason")
         if status is None:
             raise BadEntry("a status change has no status")
         records.statuses.append((digest, status, reason))
-    for _ in range(r.count("fill moves", _MOVE.size)):
-        records.moves.append(r.unpack(_MOVE, "a fill move"))
-    for _ in range(r.count("fills", _FILL.size)):
-        records.fills.append(r.unpack(_FILL, "a fill"))
-    return Commit(tuple(txs), records if records else None)
+    for layout, rows, what in ((_MOVE, records.moves, "fill moves"), (_FILL, records.fills, "fills")):
+        n = _count_at(data, at, what, layout.size)
+        at += 4
+        stop = at + n * layout.size
+        rows.extend(layout.iter_unpack(data[at:stop]))
+        at = stop
+    return Commit(tuple(txs), records if records else None), at
 
 
 def _decode_term_start(body: memoryview) -> TermStart:

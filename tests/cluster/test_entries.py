@@ -63,6 +63,22 @@ def test_entry__encoded__decodes_to_itself(entry: Round | TermStart | BatchPoste
     assert decode_entry(encode_entry(entry)) == entry
 
 
+@given(rounds, st.data())
+def test_round__cut_short_or_a_byte_changed__bad_entry_or_a_round(entry: Round, data: st.DataObject) -> None:
+    encoded = encode_entry(entry)
+    cut = data.draw(st.integers(1, len(encoded) - 1))
+    with pytest.raises(BadEntry):
+        decode_entry(encoded[:cut])
+    at = data.draw(st.integers(0, len(encoded) - 1))
+    changed = bytearray(encoded)
+    changed[at] ^= data.draw(st.integers(1, 255))
+    try:
+        decoded = decode_entry(bytes(changed))
+    except BadEntry:
+        return
+    assert encode_entry(decoded) == bytes(changed)  # whatever decodes reads back as those bytes
+
+
 def test_entry__layout__kind_byte_then_big_endian_fields() -> None:
     commit = Commit(
         (TxRow(seq=9, clock=2, deadline=4, raw=b"\xaa"),),

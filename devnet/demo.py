@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import sys
 import tempfile
@@ -121,7 +122,7 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
     """Run the scenario on a fresh network; returns the summary."""
     params = DeployParams(challenge_window_seconds=window, force_inclusion_seconds=120)
     net = Network.start(workdir, l1=l1, params=params)
-    with net:
+    with net, contextlib.ExitStack() as clients:
         dep = net.deployment
         step(f"L1 at {net.l1_url}, contracts deployed (rollup {dep.rollup}), challenge window {window}s")
         step(f"the governor queued {', '.join(m.name for m in MARKETS)} and a 3-of-5 oracle committee")
@@ -171,7 +172,7 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         # 2. the committee prices the markets; a liquidation bot watches the risk
         net.start_oracle("oracle", members, source=f"file:{prices}", interval_ms=1000)
         net.start_liquidator("liquidator", members, FIRST_TRADER + LIQUIDATOR)
-        on_a = [TraderClient(urls, k, config) for k in keys]
+        on_a = [clients.enter_context(TraderClient(urls, k, config)) for k in keys]
         step("the oracle feed signs prices with 3 committee keys; a liquidation bot is running")
 
         # 3. trading: quotes in both books, trades, a bundle, a cancel, a leveraged long
@@ -240,7 +241,7 @@ def run_demo(workdir: Path, *, l1: str = "embedded", window: int = 10) -> dict[s
         seq_b = net.start_sequencer(
             "sequencer-b", SEQ_B, fault_tx_type="fill", batch_max_txs=1, batch_interval_ms=3000
         )
-        on_b = [TraderClient(seq_b.url, k, config) for k in keys]
+        on_b = [clients.enter_context(TraderClient(seq_b.url, k, config)) for k in keys]
         on_b[MAKER].place_order(ETH, SELL, 3_050, ETH_UNIT)
         on_b[TAKER].place_order(ETH, BUY, 3_050, ETH_UNIT)
         on_b[TAKER].transfer(addrs[MAKER], 10 * TOKEN_UNIT)

@@ -16,6 +16,7 @@ last stdout line is the JSON summary; every figure in it is read from L1.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def run_escape_demo(workdir: Path, *, l1: str = "embedded") -> dict[str, Any]:
         exit_window_seconds=EXIT_WINDOW_S,
     )
     net = Network.start(workdir, l1=l1, params=params)
-    with net:
+    with net, contextlib.ExitStack() as clients:
         dep = net.deployment
         step(
             f"L1 at {net.l1_url}; challenge window {WINDOW_S}s, escape delay {ESCAPE_DELAY_S}s,"
@@ -93,7 +94,7 @@ def run_escape_demo(workdir: Path, *, l1: str = "embedded") -> dict[str, Any]:
             interval=0.1,
             what="the sequencer to batch the listings and the deposits",
         )
-        maker, taker, leveraged = (TraderClient(seq.url, k, config) for k in keys[:3])
+        maker, taker, leveraged = (clients.enter_context(TraderClient(seq.url, k, config)) for k in keys[:3])
         maker.submit(_price(3_000, config))
         step("deposits batched; the oracle committee prices ETH at 3,000")
 

@@ -2,6 +2,7 @@
 
 ```python
 trader = TraderClient("http://127.0.0.1:8600", private_key, ChainConfig(chain_id, rollup))
+# (`with TraderClient(...) as trader:` closes its connections at the end; so does `close()`)
 # or several members of the sequencer set: it moves on when one cannot serve
 trader = TraderClient(["http://127.0.0.1:8600", "http://127.0.0.1:8601"], private_key, config)
 ack = trader.transfer(to, 1_000)          # signs with the next nonce, returns the acknowledgement
@@ -219,6 +220,12 @@ class TraderClient:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self.endpoints.close()
+
+    def __enter__(self) -> TraderClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def _get(self, path: str, **kwargs: Any) -> Any:
         return self._check(self.endpoints.get(path, **kwargs))

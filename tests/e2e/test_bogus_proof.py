@@ -15,6 +15,7 @@ from prover.proofs import build_tx_fraud_proof
 from sequencer.client import TraderClient
 from sequencer.stf.chain import Chain
 from sequencer.stf.codec import decode_tx
+from sequencer.stf.eip712 import address_of
 from sequencer.stf.types import Transfer
 from tests.e2e.helpers import TOKEN_UNIT, Clients
 
@@ -31,13 +32,10 @@ def test_prove_tx_fraud__honest_batch__rejected_and_nobody_slashed(
         60,
         what="deposits batched",
     )
-    trader = TraderClient(seq.url, keys[0], clients.config)
-    acks = [
-        trader.transfer(TraderClient(seq.url, keys[1], clients.config).address, 10 * TOKEN_UNIT)
-        for _ in range(3)
-    ]
-    for ack in acks:
-        trader.wait_batched(ack.hash)
+    with TraderClient(seq.url, keys[0], clients.config) as trader:
+        acks = [trader.transfer(address_of(keys[1]), 10 * TOKEN_UNIT) for _ in range(3)]
+        for ack in acks:
+            trader.wait_batched(ack.hash)
 
     l1 = Web3L1(network.l1_url, network.deployment)
     chain = Chain(l1.chain_config())

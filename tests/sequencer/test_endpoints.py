@@ -7,6 +7,7 @@ a write whose answer was lost, sent again to another member, is placed once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -158,12 +159,14 @@ def test_sdk__down_not_leader_misdirected__moves_on_to_the_node_and_stays_with_i
 
 
 def test_sdk__answer_lost__sent_again_to_another_member__one_order_one_transfer_one_cancel(
-    node: Node, members: Callable[..., Member]
+    node: Node, members: Callable[..., Member], request: pytest.FixtureRequest
 ) -> None:
     lossy = members(relay_to=node.url)  # takes the request to the node, then drops the answer
 
-    def client() -> TraderClient:
-        return TraderClient([lossy.url, node.url], trader_key(0), CONFIG)
+    def client() -> TraderClient:  # a new one each time, so that it asks the lossy member first
+        made = TraderClient([lossy.url, node.url], trader_key(0), CONFIG)
+        request.addfinalizer(made.close)
+        return made
 
     signed = order(0, ETH, SIDE_SELL, 100, 50)
     placed = client().place(signed)
@@ -193,11 +196,15 @@ def test_sdk__timed_out_after_the_member_took_the_order__placed_again_on_another
 ) -> None:
     slow = members(relay_to=node.url, hang=True)
     signed = order(1, ETH, SIDE_SELL, 101, 20)
-    placed = TraderClient([slow.url, node.url], trader_key(1), CONFIG, timeout=0.3).place(signed)
+    with TraderClient([slow.url, node.url], trader_key(1), CONFIG, timeout=0.3) as trader:
+        placed = trader.place(signed)
     assert slow.hits == 1 and (placed.status, placed.resting) == ("resting", 20)
     assert node.get("/v1/markets/0/book")["asks"] == [{"price": 101, "size": 20}]
-    with pytest.raises(SequencersUnavailable) as caught:
-        TraderClient(slow.url, trader_key(1), CONFIG, timeout=0.3, rounds=1).markets()
+    with (
+        TraderClient(slow.url, trader_key(1), CONFIG, timeout=0.3, rounds=1) as alone,
+        pytest.raises(SequencersUnavailable) as caught,
+    ):
+        alone.markets()
     assert [(f.code, f.status) for f in caught.value.failures] == [("timeout", None)]
 
 
@@ -205,8 +212,10 @@ def test_sdk__no_member_serves__typed_error_names_every_url_after_bounded_rounds
     members: Callable[..., Member],
 ) -> None:
     dead, not_ready, misdirected = dead_url(), members(503, "not_ready"), members(421, "misdirected")
-    trader = TraderClient([dead, not_ready.url, misdirected.url], trader_key(0), CONFIG, rounds=2)
-    with pytest.raises(SequencersUnavailable) as caught:
+    with (
+        TraderClient([dead, not_ready.url, misdirected.url], trader_key(0), CONFIG, rounds=2) as trader,
+        pytest.raises(SequencersUnavailable) as caught,
+    ):
         trader.markets()
     exc = caught.value
     assert isinstance(exc, RequestRefused) and (exc.status, exc.code) == (503, "sequencers_unavailable")
@@ -219,8 +228,11 @@ def test_sdk__no_member_serves__typed_error_names_every_url_after_bounded_rounds
     assert (not_ready.hits, misdirected.hits) == (2, 2)  # every URL once per round
 
     l1_away = [members(503, "l1_unavailable") for _ in range(2)]
-    with pytest.raises(SequencersUnavailable) as caught:
-        TraderClient([m.url for m in l1_away], trader_key(0), CONFIG, rounds=1).account()
+    with (
+        TraderClient([m.url for m in l1_away], trader_key(0), CONFIG, rounds=1) as trader,
+        pytest.raises(SequencersUnavailable) as caught,
+    ):
+        trader.account()
     assert caught.value.code == "l1_unavailable"  # what every member said
 
 
@@ -228,13 +240,18 @@ def test_sdk__a_refusal_is_the_sets_answer__not_sent_to_another_member(
     node: Node, members: Callable[..., Member]
 ) -> None:
     other = members(503, "not_leader")
-    trader = TraderClient([node.url, other.url], trader_key(0), CONFIG)
-    with pytest.raises(RequestRefused) as caught:
+    with (
+        TraderClient([node.url, other.url], trader_key(0), CONFIG) as trader,
+        pytest.raises(RequestRefused) as caught,
+    ):
         trader.place(order(0, ETH, SIDE_SELL, 100, 15))  # off the lot
     assert (caught.value.status, caught.value.code) == (400, "size_off_lot")
     full, spare = members(503, "overloaded"), members(503, "not_leader")
-    with pytest.raises(RequestRefused) as caught:
-        TraderClient([full.url, spare.url], trader_key(0), CONFIG).markets()
+    with (
+        TraderClient([full.url, spare.url], trader_key(0), CONFIG) as trader,
+        pytest.raises(RequestRefused) as caught,
+    ):
+        trader.markets()
     assert not isinstance(caught.value, SequencersUnavailable) and caught.value.code == "overloaded"
     assert (other.hits, spare.hits) == (0, 0)
 
@@ -270,10 +287,12 @@ def test_trade_cli__several_sequencers__reads_the_domain_and_trades_on_the_one_t
 
 
 def test_oracle_feed__first_member_down__update_acknowledged_by_the_next(tmp_path: Path) -> None:
-    node = Node(tmp_path / "node.sqlite", wall=T0 + 5)  # a clock past the fixture's prices
-    try:
+    with contextlib.ExitStack() as held:  # the feeds' connections close before the node stops
+        node = Node(tmp_path / "node.sqlite", wall=T0 + 5)  # a clock past the fixture's prices
+        held.callback(node.close)
         committee = Committee(tuple(member_key(i) for i in range(3)), CONFIG)
         feed = OracleFeed([dead_url(), node.url], committee, RandomWalk({ETH: 100}, step_bps=0), [ETH])
+        held.callback(feed.endpoints.close)
         assert feed.step(now=T0 + 5) == [] and feed.acknowledged == 1
         assert node.get("/v1/markets")[ETH]["oracle_time"] == T0 + 5
         # a wall clock ahead of the sequencer's batch clock: prices timed at the batch clock
@@ -283,16 +302,17 @@ def test_oracle_feed__first_member_down__update_acknowledged_by_the_next(tmp_pat
         assert node.get("/v1/markets")[ETH]["oracle_time"] == T0 + 8
         assert feed.step(now=T0 + 41) == [] and feed.acknowledged == 2  # nothing newer to sign
         nowhere = OracleFeed(dead_url(), committee, RandomWalk({ETH: 100}), [ETH])
+        held.callback(nowhere.endpoints.close)
         assert nowhere.step(now=T0 + 6) == ["unreachable"]
         assert [r["code"] for r in nowhere.health()["reasons"]] == ["no_update_yet", "unreachable"]
-    finally:
-        node.close()
 
 
 def test_liquidator__first_member_down__asks_the_next__error_when_none_serves(node: Node) -> None:
-    bot = Liquidator(TraderClient([dead_url(), node.url], trader_key(3), CONFIG))
-    assert bot.step() == 0 and bot.last_error is None and bot.health()["ok"]
+    with TraderClient([dead_url(), node.url], trader_key(3), CONFIG) as trader:
+        bot = Liquidator(trader)
+        assert bot.step() == 0 and bot.last_error is None and bot.health()["ok"]
     dead = dead_url()
-    alone = Liquidator(TraderClient(dead, trader_key(3), CONFIG, rounds=1))
-    assert alone.step() == 0 and alone.last_error is not None and dead in alone.last_error
-    assert [r["code"] for r in alone.health()["reasons"]] == ["sequencer_unavailable"]
+    with TraderClient(dead, trader_key(3), CONFIG, rounds=1) as trader:
+        alone = Liquidator(trader)
+        assert alone.step() == 0 and alone.last_error is not None and dead in alone.last_error
+        assert [r["code"] for r in alone.health()["reasons"]] == ["sequencer_unavailable"]

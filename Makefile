@@ -11,6 +11,10 @@ ANVIL := node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 export UV_PYTHON_DOWNLOADS := never
 # use the system trust store (machines here may sit behind a TLS-inspecting proxy with its own CA)
 export UV_SYSTEM_CERTS := 1
+# Bytecode is compiled once here (the dependencies as uv installs them, our packages at each
+# bootstrap), so that no process compiles it as it starts: where PYTHONDONTWRITEBYTECODE is set,
+# nothing else would write it, and every sequencer, watcher and test worker would compile its imports.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: all bootstrap devnet demo test lint typecheck unit bench clean
 
@@ -32,6 +36,7 @@ $(ANVIL): package.json package-lock.json
 	touch $@
 
 bootstrap: $(VENV)/.synced $(ANVIL)
+	$(PY) -m compileall -q -j 0 sequencer prover contracts devnet
 
 devnet: bootstrap
 	$(VENV)/bin/rollup devnet

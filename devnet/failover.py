@@ -4,10 +4,10 @@ against what the next leader knows.
 
 Two traders trade through every member's URL (`TraderClient` moves on when one cannot serve): a
 maker rests an ask and a taker lifts it, again and again, so acknowledged orders and fills are
-both in flight at the kill. `failover_ms` is from the kill to the first acknowledgement after it;
-`failover_to_batch_ms` from the kill to the moment the first batch another member appended after
-it is seen on L1; `acked_orders_lost` counts acknowledged orders the next leader does not know and
-acknowledged fills no batch on L1 holds once the set has posted again.
+both in flight at the kill. `failover_ms` is from the kill to the first acknowledgement another
+member signed; `failover_to_batch_ms` from the kill to the moment the first batch another member
+appended after it is seen on L1; `acked_orders_lost` counts acknowledged orders the next leader
+does not know and acknowledged fills no batch on L1 holds once the set has posted again.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ class _BatchWatch:
 class _Flow:
     acked: list[str] = field(default_factory=list)
     fills: set[str] = field(default_factory=set)
-    times: list[float] = field(default_factory=list)
+    times: list[tuple[float, str | None]] = field(default_factory=list)
+    """When each acknowledgement came, and the sequencer that signed it."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -98,7 +99,7 @@ def _trade(maker: TraderClient, taker: TraderClient, market: int, price: int, si
             with flow.lock:
                 flow.acked.append(placed.digest)
                 flow.fills.update(f.tx_hash for f in placed.fills)
-                flow.times.append(time.monotonic())
+                flow.times.append((time.monotonic(), placed.sequencer))
 
 
 def failover_under_load(
@@ -139,7 +140,10 @@ def failover_under_load(
     finally:
         flow.stop.set()
         worker.join(timeout=30)
-    first = min(t for t in flow.times if t > killed_at)
+    # the first acknowledgement signed by another member: one the killed leader sent just before
+    # the kill can still be read after it
+    gone = leader.account.address.lower()
+    first = min(t for t, by in flow.times if t > killed_at and (by or "").lower() != gone)
     nxt = net.leader()
     lost = sum(1 for d in flow.acked if not _known(nxt, d))
     with contextlib.suppress(WaitTimeout):  # a fill that never reaches L1 is counted lost below

@@ -132,6 +132,9 @@ class PlacedOrder:
     fills: tuple[FillInfo, ...]
     code: str | None
     """Why the rest was refused (status refused)."""
+    sequencer: str | None = None
+    """The sequencer that acknowledged it (its L1 address, 0x-hex): in a set, the leader whose key
+    signed the receipt, whichever member relayed the answer."""
 
     @classmethod
     def of(cls, order: SignedOrder, data: dict[str, Any]) -> PlacedOrder:
@@ -143,6 +146,7 @@ class PlacedOrder:
             int(data["resting"]),
             tuple(FillInfo.of(f) for f in data["fills"]),
             data.get("code"),
+            data.get("sequencer"),
         )
 
 

@@ -254,7 +254,8 @@ def views_of(network: Network, address: bytes) -> list[dict[str, Any]]:
 
 
 def member_facts(service: Service) -> dict[str, Any]:
-    return get_json(f"{service.url}/health")
+    facts: dict[str, Any] = get_json(f"{service.url}/health")
+    return facts
 
 
 def first_ack_after(traders: Traders, since: float, not_by: str) -> float | None:
